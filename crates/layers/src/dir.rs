@@ -1,0 +1,90 @@
+//! `dir:` sources: an unpacked root file system on disk, walked once without following
+//! symlinks (they are recorded and resolved inside the root, like an image's).
+
+use std::io::Read;
+use std::path::Path;
+
+use ferret_model::Note;
+use globset::GlobSet;
+
+use crate::stream::Content;
+use crate::tree::FileTree;
+use crate::{LayerError, Limits};
+
+/// Top-level directories of a live system that hold no packages and can be huge or
+/// endless (`/proc/kcore`).
+const PSEUDO_FS: &[&str] = &["proc", "sys", "dev"];
+
+pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTree, LayerError> {
+    let meta = std::fs::metadata(root).map_err(|e| LayerError::Dir {
+        path: root.to_owned(),
+        source: e,
+    })?;
+    if !meta.is_dir() {
+        return Err(LayerError::Dir {
+            path: root.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    let mut tree = FileTree::new();
+    let mut unreadable = 0usize;
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            !(e.depth() == 1 && e.file_type().is_dir() && PSEUDO_FS.iter().any(|p| e.file_name() == *p))
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(_) => {
+                unreadable += 1;
+                continue;
+            }
+        };
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(rel) = rel.to_str() else { continue };
+        if rel.is_empty() {
+            continue;
+        }
+        let rel = rel.replace(std::path::MAIN_SEPARATOR, "/");
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            if let Ok(target) = std::fs::read_link(entry.path()) {
+                tree.insert_symlink(rel, target.to_string_lossy().into_owned());
+            }
+        } else if ft.is_file() && wanted.is_match(&rel) {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            if size > limits.max_file_size {
+                tree.notes.push(
+                    Note::new(
+                        "layers",
+                        format!("file of {size} bytes exceeds the {}-byte limit; not read", limits.max_file_size),
+                    )
+                    .with_path(&rel),
+                );
+                tree.insert_file(rel, Content::TooLarge(size));
+                continue;
+            }
+            let mut buf = Vec::new();
+            match std::fs::File::open(entry.path())
+                .and_then(|f| f.take(limits.max_file_size + 1).read_to_end(&mut buf))
+            {
+                Ok(_) => tree.insert_file(rel, Content::Kept(buf.into())),
+                Err(e) => tree
+                    .notes
+                    .push(Note::new("layers", format!("cannot read: {e}")).with_path(rel)),
+            }
+        }
+    }
+    if unreadable > 0 {
+        tree.notes.push(Note::new(
+            "layers",
+            format!("{unreadable} entries under {} could not be read", root.display()),
+        ));
+    }
+    Ok(tree)
+}

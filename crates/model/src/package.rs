@@ -1,0 +1,134 @@
+use serde::{Deserialize, Serialize};
+
+use crate::Digest;
+
+/// Which package manager a package belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    Deb,
+    Apk,
+    Rpm,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deb => "deb",
+            Self::Apk => "apk",
+            Self::Rpm => "rpm",
+        }
+    }
+}
+
+/// A layer of the image, by its position (0 = base) and its uncompressed digest (diff ID)
+/// when known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// Where a package was found: the database file and the layer that last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// Path inside the image, without a leading `/`.
+    pub path: String,
+    /// `None` for sources without layers (`dir:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerRef>,
+}
+
+/// The source package a binary package was built from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourcePackage {
+    pub name: String,
+    pub version: String,
+}
+
+/// A package found in the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    /// The full version as the package manager prints it (`1:2.3-4`, `3.4.3-r1`,
+    /// `1:0.0.1-rls` for rpm with epoch).
+    pub version: String,
+    pub kind: PackageKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// The package URL.
+    pub purl: String,
+    /// For distro packages: the source package (dpkg `Source:`, apk origin, rpm SRPM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourcePackage>,
+    /// License names or expressions as the metadata states them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    pub location: Location,
+    /// The cataloger that found it, e.g. `os/dpkg`.
+    pub found_by: String,
+    pub metadata: PackageMetadata,
+}
+
+impl Package {
+    /// The sort key that makes every package list deterministic.
+    pub fn sort_key(&self) -> (&str, &str, &str, &str, &str) {
+        (
+            self.kind.as_str(),
+            &self.name,
+            &self.version,
+            self.architecture.as_deref().unwrap_or(""),
+            &self.location.path,
+        )
+    }
+}
+
+/// Package-manager specific facts, one closed variant per manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PackageMetadata {
+    Dpkg(DpkgMetadata),
+    Apk(ApkMetadata),
+    Rpm(RpmMetadata),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpkgMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+    /// `Installed-Size`, in KiB as dpkg records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_size_kib: Option<u64>,
+    /// The `Status:` field; absent in distroless `status.d` entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApkMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+    /// Build time, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_time: Option<i64>,
+    /// The aports commit the package was built from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpmMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_rpm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modularity_label: Option<String>,
+}
