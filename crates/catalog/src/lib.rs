@@ -1,1 +1,238 @@
-//! placeholder
+//! Stage ③ of the pipeline: catalogers turn the files the layer walk kept into packages.
+//!
+//! Catalogers never walk. Each declares the path patterns it wants; [`Catalog`] compiles
+//! every pattern (and the OS release files) into one glob set, which the layer walk asks
+//! once per entry; then each cataloger parses the files it asked for. The registry of
+//! catalogers is static, named and versioned ([`CATALOGERS`]).
+
+mod apk;
+mod dpkg;
+pub mod os;
+mod purl;
+mod rpm;
+
+use std::time::Instant;
+
+use ferret_layers::{Content, FileEntry, FileTree};
+use ferret_model::{Distro, Note, Package};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+pub use rpm::header::{RpmHeader, parse_header};
+
+/// What catalogers are given besides their files.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub distro: Option<&'a Distro>,
+    pub tree: &'a FileTree,
+}
+
+/// What a cataloger produces.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub packages: Vec<Package>,
+    pub notes: Vec<Note>,
+}
+
+/// A cataloger: declares the paths it wants, then parses the kept files it is handed.
+pub trait Cataloger: Sync {
+    /// Stable name, e.g. `os/dpkg`.
+    fn name(&self) -> &'static str;
+    /// Bumped whenever what the cataloger reports for the same input changes.
+    fn version(&self) -> u32;
+    /// Glob patterns over root-relative paths; `*` does not cross `/`, `**` does.
+    fn patterns(&self) -> &'static [&'static str];
+    /// What the cataloger reads, for `docs/supported.md`.
+    fn description(&self) -> &'static str;
+    /// Parses the files (sorted by path) that matched the patterns.
+    fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output);
+}
+
+/// Every cataloger, in the order they run.
+pub static CATALOGERS: &[&dyn Cataloger] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
+
+/// How a cataloger's run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// It read every file it was given without a problem (or had none).
+    Succeeded,
+    /// It produced packages but recorded problems.
+    PartiallySucceeded,
+    /// It recorded problems and produced nothing.
+    Failed,
+}
+
+/// The outcome of one cataloger over one image.
+#[derive(Debug, Clone)]
+pub struct CatalogerStatus {
+    pub name: &'static str,
+    pub version: u32,
+    pub files: usize,
+    pub packages: usize,
+    pub notes: usize,
+    pub state: State,
+    pub millis: u128,
+}
+
+/// Everything cataloging found.
+#[derive(Debug, Default)]
+pub struct CatalogResult {
+    pub distro: Option<Distro>,
+    /// Sorted by [`Package::sort_key`].
+    pub packages: Vec<Package>,
+    pub notes: Vec<Note>,
+    pub catalogers: Vec<CatalogerStatus>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Os,
+    Cataloger(usize),
+}
+
+/// The compiled set of wanted paths, and the dispatch from paths to catalogers.
+#[derive(Debug)]
+pub struct Catalog {
+    globs: GlobSet,
+    owners: Vec<Owner>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn glob(pattern: &str) -> globset::Glob {
+    // The patterns are static and covered by a test, so a bad one is a programming error.
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .unwrap_or_else(|e| panic!("invalid cataloger pattern {pattern:?}: {e}"))
+}
+
+impl Catalog {
+    /// The catalog of every registered cataloger.
+    pub fn new() -> Self {
+        let mut builder = GlobSetBuilder::new();
+        let mut owners = Vec::new();
+        for p in os::PATTERNS {
+            builder.add(glob(p));
+            owners.push(Owner::Os);
+        }
+        for (i, c) in CATALOGERS.iter().enumerate() {
+            for p in c.patterns() {
+                builder.add(glob(p));
+                owners.push(Owner::Cataloger(i));
+            }
+        }
+        let globs = builder
+            .build()
+            .unwrap_or_else(|e| panic!("cataloger patterns do not compile: {e}"));
+        Self { globs, owners }
+    }
+
+    /// The glob set the layer walk asks for each entry.
+    pub fn wanted(&self) -> &GlobSet {
+        &self.globs
+    }
+
+    /// Detects the OS and runs every cataloger over the tree.
+    pub fn run(&self, tree: &FileTree) -> CatalogResult {
+        let mut per_cataloger: Vec<Vec<FileEntry<'_>>> = vec![Vec::new(); CATALOGERS.len()];
+        let mut matches = Vec::new();
+        for file in tree.files() {
+            self.globs.matches_into(file.path, &mut matches);
+            let mut seen = Vec::new();
+            for &m in &matches {
+                if let Owner::Cataloger(i) = self.owners[m]
+                    && !seen.contains(&i)
+                {
+                    seen.push(i);
+                    per_cataloger[i].push(file);
+                }
+            }
+        }
+        let (distro, mut notes) = os::detect(tree);
+        let ctx = Context {
+            distro: distro.as_ref(),
+            tree,
+        };
+        let mut packages = Vec::new();
+        let mut catalogers = Vec::new();
+        for (cataloger, files) in CATALOGERS.iter().zip(&per_cataloger) {
+            let started = Instant::now();
+            let mut out = Output::default();
+            cataloger.catalog(files, &ctx, &mut out);
+            let state = match (out.notes.is_empty(), out.packages.is_empty()) {
+                (true, _) => State::Succeeded,
+                (false, false) => State::PartiallySucceeded,
+                (false, true) => State::Failed,
+            };
+            catalogers.push(CatalogerStatus {
+                name: cataloger.name(),
+                version: cataloger.version(),
+                files: files.len(),
+                packages: out.packages.len(),
+                notes: out.notes.len(),
+                state,
+                millis: started.elapsed().as_millis(),
+            });
+            packages.extend(out.packages);
+            notes.extend(out.notes);
+        }
+        packages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        notes.sort();
+        CatalogResult {
+            distro,
+            packages,
+            notes,
+            catalogers,
+        }
+    }
+}
+
+/// The bytes of a kept file, or a note saying why there are none.
+pub(crate) fn bytes<'a>(file: &FileEntry<'a>, source: &str) -> Result<&'a [u8], Note> {
+    match file.content {
+        Content::Kept(data) => Ok(data),
+        Content::TooLarge(size) => Err(note(
+            source,
+            file,
+            format!("not read: {size} bytes is over the file size limit"),
+        )),
+    }
+}
+
+pub(crate) fn note(source: &str, file: &FileEntry<'_>, message: impl Into<String>) -> Note {
+    Note::new(source, message)
+        .with_path(file.path)
+        .with_layer(file.layer.and_then(|l| l.digest.clone()))
+}
+
+pub(crate) fn location(file: &FileEntry<'_>) -> ferret_model::Location {
+    ferret_model::Location {
+        path: file.path.to_owned(),
+        layer: file.layer.cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_patterns_compile() {
+        let catalog = Catalog::new();
+        let mut names: Vec<_> = CATALOGERS.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGERS.len());
+        assert!(catalog.wanted().is_match("var/lib/dpkg/status"));
+        assert!(catalog.wanted().is_match("var/lib/dpkg/status.d/libc6"));
+        assert!(!catalog.wanted().is_match("var/lib/dpkg/status.d/x/y"));
+        assert!(catalog.wanted().is_match("lib/apk/db/installed"));
+        assert!(catalog.wanted().is_match("usr/lib/sysimage/rpm/Packages.db"));
+        assert!(catalog.wanted().is_match("etc/os-release"));
+        assert!(!catalog.wanted().is_match("usr/bin/bash"));
+    }
+}

@@ -1,0 +1,73 @@
+//! Package URLs for distro packages.
+
+use packageurl::PackageUrl;
+
+/// Builds `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS`, qualifiers in key order as the
+/// purl spec asks. Falls back to a minimal hand-escaped form if the crate refuses a part
+/// (names with characters no real package uses), so every package has a purl.
+pub(crate) fn build(kind: &str, namespace: &str, name: &str, version: &str, qualifiers: &[(&str, String)]) -> String {
+    let mut q: Vec<(&str, &String)> = qualifiers
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (*k, v))
+        .collect();
+    q.sort_by(|a, b| a.0.cmp(b.0));
+    let built = (|| -> Result<String, packageurl::Error> {
+        let mut p = PackageUrl::new(kind, name)?;
+        p.with_namespace(namespace)?;
+        if !version.is_empty() {
+            p.with_version(version)?;
+        }
+        for (k, v) in &q {
+            p.add_qualifier(*k, v.as_str())?;
+        }
+        Ok(p.to_string())
+    })();
+    built.unwrap_or_else(|_| {
+        let mut s = format!("pkg:{kind}/{namespace}/{}", escape(name));
+        if !version.is_empty() {
+            s.push('@');
+            s.push_str(&escape(version));
+        }
+        for (i, (k, v)) in q.iter().enumerate() {
+            s.push(if i == 0 { '?' } else { '&' });
+            s.push_str(k);
+            s.push('=');
+            s.push_str(&escape(v));
+        }
+        s
+    })
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deb_purl_matches_the_spec_example() {
+        let p = build(
+            "deb",
+            "debian",
+            "openssl",
+            "3.0.15-1~deb12u1",
+            &[("distro", "debian-12".into()), ("arch", "amd64".into())],
+        );
+        assert_eq!(p, "pkg:deb/debian/openssl@3.0.15-1~deb12u1?arch=amd64&distro=debian-12");
+        let p = build("rpm", "rocky", "bash", "5.1.8-6.el9", &[("epoch", "1".into()), ("arch", "x86_64".into())]);
+        assert_eq!(p, "pkg:rpm/rocky/bash@5.1.8-6.el9?arch=x86_64&epoch=1");
+        let p = build("deb", "debian", "libstdc++6", "1:12+b1", &[]);
+        assert_eq!(p, "pkg:deb/debian/libstdc%2B%2B6@1:12%2Bb1");
+    }
+}

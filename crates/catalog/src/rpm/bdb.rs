@@ -1,0 +1,122 @@
+//! Reading header blobs out of a Berkeley DB hash database (`var/lib/rpm/Packages`)
+//! without libdb: walk the hash pages, follow each value's overflow-page chain.
+
+use super::DbError;
+
+const HASH_MAGIC: u32 = 0x0006_1561;
+const PAGE_HEADER: usize = 26;
+const P_HASH_UNSORTED: u8 = 2;
+const P_OVERFLOW: u8 = 7;
+const P_HASHMETA: u8 = 8;
+const P_HASH: u8 = 13;
+const H_KEYDATA: u8 = 1;
+const H_OFFPAGE: u8 = 3;
+
+#[derive(Clone, Copy)]
+enum Endian {
+    Little,
+    Big,
+}
+
+impl Endian {
+    fn u32(self, b: &[u8], at: usize) -> Option<u32> {
+        let s: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(match self {
+            Self::Little => u32::from_le_bytes(s),
+            Self::Big => u32::from_be_bytes(s),
+        })
+    }
+
+    fn u16(self, b: &[u8], at: usize) -> Option<u16> {
+        let s: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+        Some(match self {
+            Self::Little => u16::from_le_bytes(s),
+            Self::Big => u16::from_be_bytes(s),
+        })
+    }
+}
+
+/// Every value blob of the database, in page order. Damaged items are reported and
+/// skipped; a damaged metadata page fails the whole file.
+pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
+    let endian = [Endian::Little, Endian::Big]
+        .into_iter()
+        .find(|e| e.u32(db, 12) == Some(HASH_MAGIC))
+        .ok_or_else(|| DbError("not a Berkeley DB hash database (bad magic)".to_owned()))?;
+    if db.get(25) != Some(&P_HASHMETA) {
+        return Err(DbError("Berkeley DB metadata page has the wrong type".to_owned()));
+    }
+    let page_size = endian.u32(db, 20).unwrap_or(0) as usize;
+    if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(DbError(format!("invalid Berkeley DB page size {page_size}")));
+    }
+    let pages = db.len() / page_size;
+    let page = |n: usize| db.get(n * page_size..(n + 1) * page_size);
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for n in 1..pages {
+        let Some(p) = page(n) else { break };
+        if p[25] != P_HASH && p[25] != P_HASH_UNSORTED {
+            continue;
+        }
+        let entries = endian.u16(p, 20).unwrap_or(0) as usize;
+        // Items come in (key, value) pairs; values are what we want.
+        for i in (1..entries).step_by(2) {
+            let Some(off) = endian.u16(p, PAGE_HEADER + i * 2).map(usize::from) else {
+                problems.push(format!("page {n}: item index {i} out of range"));
+                continue;
+            };
+            match p.get(off) {
+                Some(&H_OFFPAGE) => {
+                    let (Some(first), Some(total)) = (endian.u32(p, off + 4), endian.u32(p, off + 8)) else {
+                        problems.push(format!("page {n}: truncated off-page item"));
+                        continue;
+                    };
+                    match overflow_chain(db, page_size, endian, first as usize, total as usize) {
+                        Ok(blob) => out.push(blob),
+                        Err(e) => problems.push(format!("page {n}: {e}")),
+                    }
+                }
+                Some(&H_KEYDATA) => {
+                    // An on-page value runs to the start of the previous item (items grow
+                    // down from the end of the page).
+                    let end = if i == 0 {
+                        page_size
+                    } else {
+                        endian.u16(p, PAGE_HEADER + (i - 1) * 2).map_or(page_size, usize::from)
+                    };
+                    if off + 1 < end && end <= page_size {
+                        out.push(p[off + 1..end].to_vec());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((out, problems))
+}
+
+fn overflow_chain(db: &[u8], page_size: usize, endian: Endian, first: usize, total: usize) -> Result<Vec<u8>, String> {
+    if total > db.len() {
+        return Err(format!("value of {total} bytes is larger than the database"));
+    }
+    let mut blob = Vec::with_capacity(total);
+    let mut next = first;
+    let mut hops = 0;
+    while blob.len() < total {
+        hops += 1;
+        if next == 0 || hops > db.len() / page_size {
+            return Err("overflow chain ends early or loops".to_owned());
+        }
+        let p = db
+            .get(next * page_size..(next + 1) * page_size)
+            .ok_or_else(|| format!("overflow page {next} is past the end of the file"))?;
+        if p[25] != P_OVERFLOW {
+            return Err(format!("page {next} is not an overflow page"));
+        }
+        let want = (total - blob.len()).min(page_size - PAGE_HEADER);
+        blob.extend_from_slice(&p[PAGE_HEADER..PAGE_HEADER + want]);
+        next = endian.u32(p, 16).unwrap_or(0) as usize;
+    }
+    Ok(blob)
+}
