@@ -1,1 +1,260 @@
-//! placeholder
+//! The facade over stages ①–③: resolve an image, stream its layers in parallel into the
+//! final file view, and catalog it. Plain data in, plain data out; no clap, no env.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use ferret_catalog::{Catalog, CatalogerStatus};
+use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
+use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
+use ferret_model::{Digest, Distro, Note, Package};
+
+pub use ferret_catalog::{CATALOGERS, State as CatalogerState};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// How to run a scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub resolve: ResolveOptions,
+    pub limits: Limits,
+    /// Layers read at once.
+    pub parallelism: usize,
+    /// The document time for sources that carry none (`dir:`), RFC 3339.
+    pub fallback_time: String,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            resolve: ResolveOptions::default(),
+            limits: Limits::default(),
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
+            fallback_time: "1970-01-01T00:00:00Z".to_owned(),
+        }
+    }
+}
+
+/// Progress of a scan, for display.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// The image is resolved: this many layers and stored bytes to read.
+    Resolved { layers: usize, bytes: u64 },
+    /// Stored bytes read.
+    Read(u64),
+    /// A layer is finished.
+    LayerDone,
+}
+
+/// What was scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Image,
+    Directory,
+}
+
+/// The identity of the scanned source.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    /// What the user named.
+    pub name: String,
+    /// The image manifest digest; for directories a digest of the cataloged content.
+    pub digest: Digest,
+    pub config_digest: Option<Digest>,
+    pub index_digest: Option<Digest>,
+    pub tags: Vec<String>,
+    pub architecture: Option<String>,
+    pub os: Option<String>,
+    /// When the image was built (from its config), else the fallback time; RFC 3339 UTC.
+    pub created: String,
+    pub layers: Vec<LayerInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    pub index: usize,
+    pub digest: Digest,
+    pub diff_id: Option<Digest>,
+    pub media_type: String,
+    pub size: Option<u64>,
+}
+
+/// The packages of a source: what `ferret sbom` reports.
+#[derive(Debug)]
+pub struct Inventory {
+    pub source: SourceInfo,
+    pub distro: Option<Distro>,
+    pub packages: Vec<Package>,
+    pub notes: Vec<Note>,
+    pub catalogers: Vec<CatalogerStatus>,
+}
+
+/// Catalogs the packages of an image or directory.
+pub fn inventory(
+    source: &ImageSource,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<Inventory, EngineError> {
+    let catalog = Catalog::new();
+    let (info, tree, mut notes) = match source {
+        ImageSource::Dir { path } => {
+            let tree = read_dir(path, catalog.wanted(), &options.limits)?;
+            let info = SourceInfo {
+                kind: SourceKind::Directory,
+                name: format!("dir:{}", path.display()),
+                digest: content_digest(&tree),
+                config_digest: None,
+                index_digest: None,
+                tags: Vec::new(),
+                architecture: None,
+                os: None,
+                created: options.fallback_time.clone(),
+                layers: Vec::new(),
+            };
+            (info, tree, Vec::new())
+        }
+        ImageSource::Sbom { file } => {
+            return Err(EngineError::Unsupported(format!(
+                "sbom:{}: reading SBOMs as input is not supported by this command",
+                file.display()
+            )));
+        }
+        _ => {
+            let image = Image::resolve(source, &options.resolve)?;
+            let tree = read_layers(&image, &catalog, options, progress)?;
+            let info = SourceInfo {
+                kind: SourceKind::Image,
+                name: image.name.clone(),
+                digest: image.manifest_digest.clone(),
+                config_digest: Some(image.config_digest.clone()),
+                index_digest: image.index_digest.clone(),
+                tags: image.tags.clone(),
+                architecture: Some(image.config.architecture.clone()).filter(|s| !s.is_empty()),
+                os: Some(image.config.os.clone()).filter(|s| !s.is_empty()),
+                created: image
+                    .config
+                    .created
+                    .as_deref()
+                    .and_then(normalize_time)
+                    .unwrap_or_else(|| options.fallback_time.clone()),
+                layers: image
+                    .layers
+                    .iter()
+                    .map(|l| LayerInfo {
+                        index: l.index,
+                        digest: l.digest.clone(),
+                        diff_id: l.diff_id.clone(),
+                        media_type: l.media_type.clone(),
+                        size: l.size,
+                    })
+                    .collect(),
+            };
+            (info, tree, image.notes.clone())
+        }
+    };
+    let result = catalog.run(&tree);
+    notes.extend(tree.notes.iter().cloned());
+    notes.extend(result.notes);
+    notes.sort();
+    notes.dedup();
+    Ok(Inventory {
+        source: info,
+        distro: result.distro,
+        packages: result.packages,
+        notes,
+        catalogers: result.catalogers,
+    })
+}
+
+/// RFC 3339 timestamps normalised to whole seconds in UTC (`2024-01-02T03:04:05Z`).
+pub fn normalize_time(t: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Streams every layer once, several at a time, and merges them in order.
+fn read_layers(
+    image: &Image,
+    catalog: &Catalog,
+    options: &ScanOptions,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<FileTree, EngineError> {
+    let layers: Vec<_> = image.layers.iter().filter(|l| !l.non_distributable).collect();
+    progress(Event::Resolved {
+        layers: layers.len(),
+        bytes: layers.iter().filter_map(|l| l.size).sum(),
+    });
+    let results: Vec<Mutex<Option<Result<LayerDiff, EngineError>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let on_read = |n: u64| progress(Event::Read(n));
+    let workers = options.parallelism.clamp(1, layers.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = layers.get(i) else { break };
+                    let result = image
+                        .open_layer(layer)
+                        .map_err(EngineError::from)
+                        .and_then(|reader| {
+                            let input = LayerInput {
+                                index: layer.index,
+                                digest: Some(layer.diff_id.clone().unwrap_or_else(|| layer.digest.clone())),
+                                reader,
+                                stored_size: layer.size,
+                            };
+                            read_layer(input, catalog.wanted(), &options.limits, &on_read)
+                                .map_err(EngineError::from)
+                        });
+                    let failed = result.is_err();
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(result);
+                    }
+                    progress(Event::LayerDone);
+                    if failed {
+                        // Stop handing out layers; the scan fails with this error.
+                        next.store(layers.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut tree = FileTree::new();
+    for slot in results {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(diff)) => tree.apply(diff),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    Ok(tree)
+}
+
+/// A digest identifying a directory's cataloged content, so the same tree gives the same
+/// document ids.
+fn content_digest(tree: &FileTree) -> Digest {
+    let mut hasher = ferret_model::Hasher::new(ferret_model::DigestAlgorithm::Sha256);
+    for f in tree.files() {
+        hasher.update(f.path.as_bytes());
+        hasher.update(&[0]);
+        match f.content {
+            ferret_layers::Content::Kept(d) => hasher.update(Digest::sha256_of(d).hex().as_bytes()),
+            ferret_layers::Content::TooLarge(n) => hasher.update(n.to_string().as_bytes()),
+        }
+        hasher.update(&[0]);
+    }
+    hasher.finish()
+}

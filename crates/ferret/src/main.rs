@@ -1,1 +1,263 @@
-fn main() {}
+//! The `ferret` binary: argument parsing, configuration resolved once into the engine's
+//! plain option structs, progress display, output files, exit codes.
+
+mod env;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use ferret_engine::{Event, ScanOptions};
+use ferret_image::{Credentials, ImageSource, PlatformSpec, RegistryOptions, ResolveOptions};
+use ferret_report::{SbomFormat, Tool};
+
+/// Exit codes: 0 success, 2 error (1 is kept for policy failures of `ferret scan`).
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "ferret", version, about = "Find the packages and known vulnerabilities in container images")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for more detail); logs go to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress display.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the packages of an image as a table, JSON, SPDX 2.3 or CycloneDX 1.6.
+    Sbom(SbomArgs),
+}
+
+#[derive(Args, Debug)]
+struct SourceArgs {
+    /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE, dir:PATH, or [HOST[:PORT]/]REPO[:TAG|@DIGEST]
+    image: String,
+    /// Platform to choose from multi-platform images.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Registry user name; the password comes from --password-stdin or FERRET_REGISTRY_PASSWORD.
+    #[arg(long)]
+    username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// Allow plain HTTP to this registry host[:port] (loopback hosts always may).
+    #[arg(long, value_name = "HOST")]
+    insecure_registry: Vec<String>,
+    /// Largest file a cataloger may read, in bytes.
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
+    max_file_size: u64,
+}
+
+#[derive(Args, Debug)]
+struct SbomArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Format for standard output: table, json, spdx-json, cyclonedx-json.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    format: Option<String>,
+    /// Also write FORMAT to FILE (repeatable); FORMAT alone writes to standard output.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT[=FILE]")]
+    outputs: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "ferret: error: {}", chain(&e));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var(env::LOG).unwrap_or_else(|_| default.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sbom(args) => sbom(args, cli.quiet),
+    }
+}
+
+/// Where one rendering goes.
+struct Output {
+    format: SbomFormat,
+    file: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> anyhow::Result<SbomFormat> {
+    SbomFormat::parse(s).with_context(|| {
+        let names: Vec<_> = SbomFormat::ALL.iter().map(|(n, _)| *n).collect();
+        format!("unknown format {s:?}; expected one of {}", names.join(", "))
+    })
+}
+
+fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let mut outputs = Vec::new();
+    for o in &args.outputs {
+        let (format, file) = match o.split_once('=') {
+            Some((f, path)) if !path.is_empty() => (f, Some(PathBuf::from(path))),
+            Some((f, _)) => bail!("-o {f}=: missing file name"),
+            None => (o.as_str(), None),
+        };
+        outputs.push(Output { format: parse_format(format)?, file });
+    }
+    if args.format.is_some() || outputs.is_empty() {
+        let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+        outputs.insert(0, Output { format, file: None });
+    }
+    let (source, options) = resolve_source(&args.source)?;
+    let inventory = with_progress(quiet, |progress| ferret_engine::inventory(&source, &options, progress))?;
+    if !quiet {
+        let mut err = std::io::stderr().lock();
+        for note in &inventory.notes {
+            let _ = writeln!(err, "ferret: note: {note}");
+        }
+    }
+    let tool = Tool::default();
+    for out in &outputs {
+        match &out.file {
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                ferret_report::write_sbom(&inventory, out.format, &tool, &mut lock)?;
+                lock.flush()?;
+            }
+            Some(path) => write_atomically(path, |w| ferret_report::write_sbom(&inventory, out.format, &tool, w).map_err(Into::into))?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a file through a temporary sibling renamed into place, so a failed run never
+/// leaves a partial report behind.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write to {}", dir.display()))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush()?;
+    }
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions)> {
+    let source = ImageSource::parse(&args.image)?;
+    let platform = args.platform.as_deref().map(str::parse::<PlatformSpec>).transpose()?;
+    let credentials = match &args.username {
+        None => None,
+        Some(user) => {
+            let password = if args.password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+                s.trim_end_matches(['\n', '\r']).to_owned()
+            } else {
+                std::env::var(env::REGISTRY_PASSWORD).with_context(|| {
+                    format!("--username needs a password: pass --password-stdin or set {}", env::REGISTRY_PASSWORD)
+                })?
+            };
+            Some(Credentials { username: user.clone(), password })
+        }
+    };
+    let docker_config = std::env::var_os(env::DOCKER_CONFIG)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os(env::HOME).map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"));
+    let mut options = ScanOptions {
+        resolve: ResolveOptions {
+            platform,
+            registry: RegistryOptions {
+                credentials,
+                insecure_registries: args.insecure_registry.clone(),
+                docker_config,
+                ..RegistryOptions::default()
+            },
+        },
+        fallback_time: fallback_time(),
+        ..ScanOptions::default()
+    };
+    options.limits.max_file_size = args.max_file_size;
+    Ok((source, options))
+}
+
+fn fallback_time() -> String {
+    let from_env = std::env::var(env::SOURCE_DATE_EPOCH)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+    from_env
+        .unwrap_or_else(chrono::Utc::now)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn with_progress<T>(quiet: bool, f: impl FnOnce(&(dyn Fn(Event) + Sync)) -> T) -> T {
+    if quiet || !std::io::stderr().is_terminal() {
+        return f(&|_| {});
+    }
+    let bar: OnceLock<indicatif::ProgressBar> = OnceLock::new();
+    let style = indicatif::ProgressStyle::with_template("{spinner} layers {msg} {bytes}/{total_bytes} {bytes_per_sec}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let layers_done = std::sync::atomic::AtomicUsize::new(0);
+    let layers_total = std::sync::atomic::AtomicUsize::new(0);
+    let handler = |event: Event| match event {
+        Event::Resolved { layers, bytes } => {
+            layers_total.store(layers, std::sync::atomic::Ordering::Relaxed);
+            let b = indicatif::ProgressBar::new(bytes).with_style(style.clone());
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.set_message(format!("0/{layers}"));
+            let _ = bar.set(b);
+        }
+        Event::Read(n) => {
+            if let Some(b) = bar.get() {
+                b.inc(n);
+            }
+        }
+        Event::LayerDone => {
+            let done = layers_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(b) = bar.get() {
+                b.set_message(format!("{done}/{}", layers_total.load(std::sync::atomic::Ordering::Relaxed)));
+            }
+        }
+    };
+    let result = f(&handler);
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
+    }
+    result
+}

@@ -1,0 +1,11 @@
+//! Every environment variable Ferret reads, in one place.
+
+/// Registry password for `--username` (instead of `--password-stdin`).
+pub const REGISTRY_PASSWORD: &str = "FERRET_REGISTRY_PASSWORD";
+/// Log filter (`tracing` syntax), e.g. `debug` or `ferret_image=trace`.
+pub const LOG: &str = "FERRET_LOG";
+/// Where docker keeps `config.json`; defaults to `~/.docker`.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+pub const HOME: &str = "HOME";
+/// Reproducible-builds convention: the document time for sources without one.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
