@@ -1,0 +1,195 @@
+//! Pulls from a real OCI registry: Debian's `docker-registry` (CNCF distribution) started
+//! on 127.0.0.1 with a temporary storage directory, once anonymous and once behind
+//! htpasswd basic auth; images pushed with `skopeo copy`.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Whether a tool is installed; in CI a missing tool fails the test instead of skipping.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI (.ci/run installs it)");
+        eprintln!("\n*** SKIPPED: {tool} is not installed; the registry tests did not run ***\n");
+    }
+    found
+}
+
+struct Registry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n  secret: ferret-test\n",
+        dir.path().join("data").display()
+    );
+    if let Some((user, pass)) = htpasswd {
+        let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().unwrap();
+        assert!(out.status.success());
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, &out.stdout).unwrap();
+        config.push_str(&format!("auth:\n  htpasswd:\n    realm: ferret-test\n    path: {}\n", path.display()));
+    }
+    let config_path = dir.path().join("config.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", config_path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "registry did not start on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Registry { child, addr, _dir: dir }
+}
+
+fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>, all: bool) {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"]);
+    if all {
+        cmd.arg("--all");
+    }
+    if let Some(c) = creds {
+        cmd.args(["--dest-creds", c]);
+    }
+    cmd.arg(format!("oci:{}:{tag}", layout.display()));
+    cmd.arg(format!("docker://{dest}"));
+    let out = cmd.output().expect("run skopeo");
+    assert!(out.status.success(), "skopeo copy failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn edge_like() -> ImageSpec {
+    ImageSpec::new(vec![
+        (tar(&[file("etc/os-release", DEBIAN_OS_RELEASE), file("var/lib/dpkg/status", &dpkg_entry("apt", "2.6.1", None))]), Comp::Gzip),
+        (tar(&[file("var/lib/dpkg/status", &(dpkg_entry("apt", "2.6.1", None) + &dpkg_entry("curl", "7.88.1-10", None)))]), Comp::Zstd),
+    ])
+}
+
+#[test]
+fn anonymous_pull_by_tag_digest_and_platform() {
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let reg = start_registry(None);
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    oci_layout(&single, &edge_like(), "v1");
+    push(&single, "v1", &format!("{}/team/app:1.4", reg.addr), None, false);
+
+    let doc = inventory(&format!("{}/team/app:1.4", reg.addr), &[]);
+    let names: Vec<_> = packages(&doc).into_iter().map(|p| (p.1, p.3)).collect();
+    assert_eq!(names, vec![("apt".to_owned(), Some(1)), ("curl".to_owned(), Some(1))]);
+    let digest = doc["source"]["digest"].as_str().unwrap().to_owned();
+
+    let by_digest = inventory(&format!("{}/team/app@{digest}", reg.addr), &[]);
+    assert_eq!(packages(&by_digest), packages(&doc));
+    assert_eq!(by_digest["source"]["digest"], digest.as_str());
+
+    let multi = dir.path().join("multi");
+    let amd = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "x86_64"))]), Comp::Gzip)]);
+    let arm = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "aarch64"))]), Comp::Gzip)])
+        .platform("arm64", Some("v8"));
+    oci_layout_multi(&multi, &[amd, arm], "multi");
+    push(&multi, "multi", &format!("{}/team/multi:1", reg.addr), None, true);
+    let arch = |doc: &serde_json::Value| doc["packages"][0]["architecture"].as_str().unwrap().to_owned();
+    let image = format!("{}/team/multi:1", reg.addr);
+    assert_eq!(arch(&inventory(&image, &[])), "x86_64");
+    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm64"])), "aarch64");
+
+    let (code, _, err) = run(&["sbom", "-q", &format!("{}/team/missing:1", reg.addr)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn basic_auth_pull() {
+    if !have("docker-registry") || !have("skopeo") || !have("htpasswd") {
+        return;
+    }
+    let reg = start_registry(Some(("ferret", "s3cret")));
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("img");
+    oci_layout(&layout, &edge_like(), "v1");
+    push(&layout, "v1", &format!("{}/private/app:1", reg.addr), Some("ferret:s3cret"), false);
+    let image = format!("{}/private/app:1", reg.addr);
+
+    // No credentials: a clear refusal.
+    let (code, _, err) = run(&["sbom", "-q", &image]);
+    assert_eq!(code, 2);
+    assert!(err.contains("requires credentials"), "{err}");
+
+    // --username with the password from the environment.
+    let out = ferret()
+        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret"])
+        .env("FERRET_REGISTRY_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // --password-stdin.
+    let mut child = ferret()
+        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Credentials from a docker config.json.
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"ZmVycmV0OnMzY3JldA=="}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let out = ferret().args(["sbom", "-q", "-f", "json", &image]).env("DOCKER_CONFIG", &docker).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(packages(&doc).len(), 2);
+
+    // Wrong password: refused, and the password is not echoed.
+    let out = ferret()
+        .args(["sbom", "-q", &image, "--username", "ferret"])
+        .env("FERRET_REGISTRY_PASSWORD", "wrong-password-xyz")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("refused"), "{err}");
+    assert!(!err.contains("wrong-password-xyz"), "{err}");
+}
