@@ -22,10 +22,6 @@ impl Cataloger for Apk {
         &["lib/apk/db/installed", "usr/lib/apk/db/installed"]
     }
 
-    fn description(&self) -> &'static str {
-        "Alpine, Wolfi and Chainguard packages from the apk database, with origin, license, maintainer, build time and commit"
-    }
-
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
             let data = match bytes(file, NAME) {
@@ -49,7 +45,10 @@ impl Cataloger for Apk {
                     out.notes.push(note(
                         NAME,
                         file,
-                        format!("line {}: expected 'X:value', found {shown:?}; line skipped", i + 1),
+                        format!(
+                            "line {}: expected 'X:value', found {shown:?}; line skipped",
+                            i + 1
+                        ),
                     ));
                     continue;
                 }
@@ -101,23 +100,27 @@ impl Record {
             return;
         };
         let Some(version) = r.version.filter(|v| !v.is_empty()) else {
-            out.notes.push(note(NAME, file, format!("line {}: package {name:?} has no V: version", r.line)));
+            out.notes.push(note(
+                NAME,
+                file,
+                format!("line {}: package {name:?} has no V: version", r.line),
+            ));
             return;
         };
-        let namespace = ctx.distro.map_or("alpine", |d| d.id.as_str());
+        let (namespace, distro_qualifier) = purl::namespace(PackageKind::Apk, ctx.distro);
         let mut qualifiers = Vec::new();
         if let Some(a) = &r.arch {
             qualifiers.push(("arch", a.clone()));
         }
-        if let Some(d) = ctx.distro {
-            qualifiers.push(("distro", d.purl_qualifier()));
+        if let Some(q) = distro_qualifier {
+            qualifiers.push(("distro", q));
         }
         let source = SourcePackage {
             name: r.origin.clone().unwrap_or_else(|| name.clone()),
             version: version.clone(),
         };
         out.packages.push(Package {
-            purl: purl::build("apk", namespace, &name, &version, &qualifiers),
+            purl: purl::build("apk", &namespace, &name, &version, &qualifiers),
             name,
             version,
             kind: PackageKind::Apk,

@@ -14,8 +14,18 @@ const NAME: &str = "os/dpkg";
 
 /// Companion files distroless images keep next to each `status.d` entry.
 const COMPANION_SUFFIXES: &[&str] = &[
-    ".md5sums", ".preinst", ".postinst", ".prerm", ".postrm", ".conffiles", ".list", ".shlibs",
-    ".symbols", ".triggers", ".templates", ".config",
+    ".md5sums",
+    ".preinst",
+    ".postinst",
+    ".prerm",
+    ".postrm",
+    ".conffiles",
+    ".list",
+    ".shlibs",
+    ".symbols",
+    ".triggers",
+    ".templates",
+    ".config",
 ];
 
 /// dpkg states in which a package's files are on disk. `not-installed` and
@@ -42,10 +52,6 @@ impl Cataloger for Dpkg {
         &["var/lib/dpkg/status", "var/lib/dpkg/status.d/*"]
     }
 
-    fn description(&self) -> &'static str {
-        "Debian and Ubuntu packages from the dpkg database, including distroless `status.d` entries; installed packages only, with source package and version"
-    }
-
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
             let distroless = file.path.starts_with("var/lib/dpkg/status.d/");
@@ -62,16 +68,20 @@ impl Cataloger for Dpkg {
             let text = String::from_utf8_lossy(data);
             let (paragraphs, problems) = paragraphs(&text);
             for (line, message) in problems {
-                out.notes
-                    .push(note(NAME, file, format!("line {line}: {message}; paragraph skipped")));
+                out.notes.push(note(
+                    NAME,
+                    file,
+                    format!("line {line}: {message}; paragraph skipped"),
+                ));
             }
             for p in paragraphs {
                 match package(&p, distroless, file, ctx) {
                     Ok(Some(pkg)) => out.packages.push(pkg),
                     Ok(None) => {}
-                    Err(message) => out
-                        .notes
-                        .push(note(NAME, file, format!("line {}: {message}", p.line))),
+                    Err(message) => {
+                        out.notes
+                            .push(note(NAME, file, format!("line {}: {message}", p.line)))
+                    }
                 }
             }
         }
@@ -152,8 +162,15 @@ pub(crate) fn paragraphs(text: &str) -> (Vec<Paragraph>, Vec<(usize, String)>) {
     (out, problems)
 }
 
-fn package(p: &Paragraph, distroless: bool, file: &FileEntry<'_>, ctx: &Context<'_>) -> Result<Option<Package>, String> {
-    let name = p.get("Package").ok_or("paragraph without a Package field")?;
+fn package(
+    p: &Paragraph,
+    distroless: bool,
+    file: &FileEntry<'_>,
+    ctx: &Context<'_>,
+) -> Result<Option<Package>, String> {
+    let name = p
+        .get("Package")
+        .ok_or("paragraph without a Package field")?;
     if name.is_empty() {
         return Err("empty Package field".to_owned());
     }
@@ -174,7 +191,10 @@ fn package(p: &Paragraph, distroless: bool, file: &FileEntry<'_>, ctx: &Context<
         .get("Version")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| format!("package {name:?} has no Version"))?;
-    let architecture = p.get("Architecture").filter(|a| !a.is_empty()).map(str::to_owned);
+    let architecture = p
+        .get("Architecture")
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
     let (source_name, source_version) = match p.get("Source").filter(|s| !s.is_empty()) {
         Some(source) => match source.split_once('(') {
             Some((n, v)) => (n.trim(), v.trim_end_matches(')').trim()),
@@ -182,19 +202,19 @@ fn package(p: &Paragraph, distroless: bool, file: &FileEntry<'_>, ctx: &Context<
         },
         None => (name, version),
     };
-    let namespace = ctx.distro.map_or("debian", |d| d.id.as_str());
+    let (namespace, distro_qualifier) = purl::namespace(PackageKind::Deb, ctx.distro);
     let mut qualifiers = Vec::new();
     if let Some(arch) = &architecture {
         qualifiers.push(("arch", arch.clone()));
     }
-    if let Some(d) = ctx.distro {
-        qualifiers.push(("distro", d.purl_qualifier()));
+    if let Some(q) = distro_qualifier {
+        qualifiers.push(("distro", q));
     }
     Ok(Some(Package {
         name: name.to_owned(),
         version: version.to_owned(),
         kind: PackageKind::Deb,
-        purl: purl::build("deb", namespace, name, version, &qualifiers),
+        purl: purl::build("deb", &namespace, name, version, &qualifiers),
         architecture,
         source: Some(SourcePackage {
             name: source_name.to_owned(),
@@ -217,7 +237,9 @@ mod tests {
 
     #[test]
     fn malformed_paragraph_is_skipped_rest_kept() {
-        let (ps, problems) = paragraphs("Package: a\nVersion: 1\n\nbroken line\nPackage: b\n\nPackage: c\nDescription: x\n more\n");
+        let (ps, problems) = paragraphs(
+            "Package: a\nVersion: 1\n\nbroken line\nPackage: b\n\nPackage: c\nDescription: x\n more\n",
+        );
         assert_eq!(ps.len(), 2);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0, 4);

@@ -41,8 +41,6 @@ pub trait Cataloger: Sync {
     fn version(&self) -> u32;
     /// Glob patterns over root-relative paths; `*` does not cross `/`, `**` does.
     fn patterns(&self) -> &'static [&'static str];
-    /// What the cataloger reads, for `docs/supported.md`.
-    fn description(&self) -> &'static str;
     /// Parses the files (sorted by path) that matched the patterns.
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output);
 }
@@ -231,7 +229,11 @@ mod tests {
         assert!(catalog.wanted().is_match("var/lib/dpkg/status.d/libc6"));
         assert!(!catalog.wanted().is_match("var/lib/dpkg/status.d/x/y"));
         assert!(catalog.wanted().is_match("lib/apk/db/installed"));
-        assert!(catalog.wanted().is_match("usr/lib/sysimage/rpm/Packages.db"));
+        assert!(
+            catalog
+                .wanted()
+                .is_match("usr/lib/sysimage/rpm/Packages.db")
+        );
         assert!(catalog.wanted().is_match("etc/os-release"));
         assert!(!catalog.wanted().is_match("usr/bin/bash"));
     }

@@ -87,7 +87,10 @@ pub fn distro_from_os_release(fields: &BTreeMap<String, String>, source: &str) -
         codename,
         pretty_name: get("PRETTY_NAME"),
         name: get("NAME"),
-        id_like: get("ID_LIKE").split_whitespace().map(str::to_owned).collect(),
+        id_like: get("ID_LIKE")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
         cpe_name: get("CPE_NAME"),
         source: source.to_owned(),
     })
@@ -150,7 +153,10 @@ pub fn detect(tree: &FileTree) -> (Option<Distro>, Vec<Note>) {
                     id: id.to_ascii_lowercase(),
                     version_id: fields.get("DISTRIB_RELEASE").cloned().unwrap_or_default(),
                     codename: fields.get("DISTRIB_CODENAME").cloned().unwrap_or_default(),
-                    pretty_name: fields.get("DISTRIB_DESCRIPTION").cloned().unwrap_or_default(),
+                    pretty_name: fields
+                        .get("DISTRIB_DESCRIPTION")
+                        .cloned()
+                        .unwrap_or_default(),
                     source: "etc/lsb-release".to_owned(),
                     ..Distro::default()
                 }),
@@ -161,12 +167,13 @@ pub fn detect(tree: &FileTree) -> (Option<Distro>, Vec<Note>) {
     if let Some((_, body)) = text(tree, "etc/debian_version") {
         let v = body.trim();
         let major = v.split('.').next().unwrap_or("");
-        let (version_id, codename) = if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) {
-            (major.to_owned(), String::new())
-        } else {
-            // Testing and unstable say `trixie/sid`: no version, a codename.
-            (String::new(), v.split('/').next().unwrap_or("").to_owned())
-        };
+        let (version_id, codename) =
+            if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) {
+                (major.to_owned(), String::new())
+            } else {
+                // Testing and unstable say `trixie/sid`: no version, a codename.
+                (String::new(), v.split('/').next().unwrap_or("").to_owned())
+            };
         return (
             Some(Distro {
                 id: "debian".to_owned(),
@@ -248,6 +255,9 @@ mod tests {
         let d = parse_redhat_release("CentOS Linux release 7.9.2009 (Core)", "x").unwrap();
         assert_eq!((d.id.as_str(), d.version_id.as_str()), ("centos", "7"));
         let d = parse_redhat_release("Red Hat Enterprise Linux release 8.9 (Ootpa)", "x").unwrap();
-        assert_eq!((d.id.as_str(), d.version_id.as_str(), d.codename.as_str()), ("rhel", "8.9", "Ootpa"));
+        assert_eq!(
+            (d.id.as_str(), d.version_id.as_str(), d.codename.as_str()),
+            ("rhel", "8.9", "Ootpa")
+        );
     }
 }

@@ -1,11 +1,60 @@
 //! Package URLs for distro packages.
 
+use ferret_model::{Distro, PackageKind};
 use packageurl::PackageUrl;
+
+/// The purl namespace for a package of `kind`, and the `distro` qualifier: the image's
+/// distro when it uses that package manager, else the manager's home distro without a
+/// qualifier (an apk database in a Debian image is not a Debian package).
+pub(crate) fn namespace(kind: PackageKind, distro: Option<&Distro>) -> (String, Option<String>) {
+    let (home, family): (&str, &[&str]) = match kind {
+        PackageKind::Deb => ("debian", &["debian", "ubuntu"]),
+        PackageKind::Apk => (
+            "alpine",
+            &["alpine", "wolfi", "chainguard", "postmarketos", "adelie"],
+        ),
+        PackageKind::Rpm => (
+            "redhat",
+            &[
+                "rhel",
+                "fedora",
+                "centos",
+                "rocky",
+                "almalinux",
+                "ol",
+                "amzn",
+                "mariner",
+                "azurelinux",
+                "sles",
+                "opensuse",
+                "opensuse-leap",
+                "opensuse-tumbleweed",
+                "suse",
+                "photon",
+            ],
+        ),
+    };
+    match distro {
+        Some(d)
+            if family.contains(&d.id.as_str())
+                || d.id_like.iter().any(|l| family.contains(&l.as_str())) =>
+        {
+            (d.id.clone(), Some(d.purl_qualifier()))
+        }
+        _ => (home.to_owned(), None),
+    }
+}
 
 /// Builds `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS`, qualifiers in key order as the
 /// purl spec asks. Falls back to a minimal hand-escaped form if the crate refuses a part
 /// (names with characters no real package uses), so every package has a purl.
-pub(crate) fn build(kind: &str, namespace: &str, name: &str, version: &str, qualifiers: &[(&str, String)]) -> String {
+pub(crate) fn build(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    version: &str,
+    qualifiers: &[(&str, String)],
+) -> String {
     let mut q: Vec<(&str, &String)> = qualifiers
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -64,8 +113,17 @@ mod tests {
             "3.0.15-1~deb12u1",
             &[("distro", "debian-12".into()), ("arch", "amd64".into())],
         );
-        assert_eq!(p, "pkg:deb/debian/openssl@3.0.15-1~deb12u1?arch=amd64&distro=debian-12");
-        let p = build("rpm", "rocky", "bash", "5.1.8-6.el9", &[("epoch", "1".into()), ("arch", "x86_64".into())]);
+        assert_eq!(
+            p,
+            "pkg:deb/debian/openssl@3.0.15-1~deb12u1?arch=amd64&distro=debian-12"
+        );
+        let p = build(
+            "rpm",
+            "rocky",
+            "bash",
+            "5.1.8-6.el9",
+            &[("epoch", "1".into()), ("arch", "x86_64".into())],
+        );
         assert_eq!(p, "pkg:rpm/rocky/bash@5.1.8-6.el9?arch=x86_64&epoch=1");
         let p = build("deb", "debian", "libstdc++6", "1:12+b1", &[]);
         assert_eq!(p, "pkg:deb/debian/libstdc%2B%2B6@1:12%2Bb1");

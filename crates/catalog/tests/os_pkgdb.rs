@@ -1,6 +1,8 @@
 //! Every fixture in `shared/testdata/fixtures/os-pkgdb` yields exactly the package list a
 //! reference tool produced over it (see each `*.expected.json` and the rules below).
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,8 @@ fn cases(kind: &str) -> Vec<(String, PathBuf, Value)> {
         if let Some(case) = name.strip_suffix(".expected.json") {
             let root = dir.join(case);
             if root.is_dir() {
-                let expected: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let expected: Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
                 out.push((case.to_owned(), root, expected));
             }
         }
@@ -58,7 +61,14 @@ fn on_disk(status: &Value, distroless: bool) -> bool {
         None => distroless,
         Some(s) => matches!(
             s.split_whitespace().nth(2),
-            Some("installed" | "unpacked" | "half-configured" | "half-installed" | "triggers-awaited" | "triggers-pending")
+            Some(
+                "installed"
+                    | "unpacked"
+                    | "half-configured"
+                    | "half-installed"
+                    | "triggers-awaited"
+                    | "triggers-pending"
+            )
         ),
     }
 }
@@ -77,9 +87,14 @@ fn dpkg_fixtures() {
             None => None,
         };
         for (key, distroless) in [(status_key, false), (Some("status.d"), true)] {
-            let Some(list) = key.and_then(|k| obj.get(k)) else { continue };
+            let Some(list) = key.and_then(|k| obj.get(k)) else {
+                continue;
+            };
             for p in list["packages"].as_array().unwrap() {
-                if s(&p["name"]).is_none() || s(&p["version"]).is_none() || !on_disk(&p["status"], distroless) {
+                if s(&p["name"]).is_none()
+                    || s(&p["version"]).is_none()
+                    || !on_disk(&p["status"], distroless)
+                {
                     continue;
                 }
                 want.push(vec![
@@ -119,7 +134,10 @@ fn dpkg_damage_is_recorded() {
     let result = scan(&root);
     assert!(result.packages.is_empty());
     assert!(
-        result.notes.iter().any(|n| n.source == "os/dpkg" && n.message.contains("line ")),
+        result
+            .notes
+            .iter()
+            .any(|n| n.source == "os/dpkg" && n.message.contains("line ")),
         "{:?}",
         result.notes
     );
@@ -148,7 +166,9 @@ fn apk_fixtures() {
             .packages
             .iter()
             .map(|p| {
-                let PackageMetadata::Apk(m) = &p.metadata else { panic!("{case}: not apk") };
+                let PackageMetadata::Apk(m) = &p.metadata else {
+                    panic!("{case}: not apk")
+                };
                 vec![
                     Some(p.name.clone()),
                     Some(p.version.clone()),
@@ -189,7 +209,9 @@ fn rpm_fixtures() {
             .packages
             .iter()
             .map(|p| {
-                let PackageMetadata::Rpm(m) = &p.metadata else { panic!("{case}: not rpm") };
+                let PackageMetadata::Rpm(m) = &p.metadata else {
+                    panic!("{case}: not rpm")
+                };
                 vec![
                     Some(p.name.clone()),
                     m.epoch.map(|e| e.to_string()),
@@ -206,7 +228,10 @@ fn rpm_fixtures() {
         assert_eq!(sorted(got), sorted(want), "rpm fixture {case}");
         if expected["exit_code"] != 0 && expected["packages"].as_array().unwrap().is_empty() {
             // rpm itself failed on this database: Ferret says why instead of failing.
-            assert!(!result.notes.is_empty() || result.packages.is_empty(), "{case}");
+            assert!(
+                !result.notes.is_empty() || result.packages.is_empty(),
+                "{case}"
+            );
         }
     }
 }
@@ -215,8 +240,10 @@ fn rpm_fixtures() {
 fn rpm_header_blob() {
     let dir = testdata().join("fixtures/os-pkgdb/rpm/headers");
     let blob = std::fs::read(dir.join("claircore-package.header")).unwrap();
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("claircore-package.header.expected.json")).unwrap()).unwrap();
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("claircore-package.header.expected.json")).unwrap(),
+    )
+    .unwrap();
     let h = parse_header(&blob).unwrap();
     let e = &expected["header"];
     assert_eq!(Some(h.name), s(&e["name"]));
@@ -244,7 +271,9 @@ fn os_release_cases() {
         // Every case parses without panicking, whatever its files hold.
         let dir = tempdir_with(files);
         let result = scan(dir.path());
-        let Some(expected) = case.get("expected") else { continue };
+        let Some(expected) = case.get("expected") else {
+            continue;
+        };
         let os_release = files
             .get("etc/os-release")
             .or_else(|| files.get("usr/lib/os-release"))
@@ -259,17 +288,35 @@ fn os_release_cases() {
                     .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
                     .collect();
                 assert_eq!(parsed, want, "{id}: parsed fields");
-                let d = result.distro.as_ref().unwrap_or_else(|| panic!("{id}: no distro"));
+                let d = result
+                    .distro
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{id}: no distro"));
                 let dist = &e["distribution"];
                 assert_eq!(Some(d.id.clone()), s(&dist["did"]), "{id}");
                 assert_eq!(s(&Value::String(d.name.clone())), s(&dist["name"]), "{id}");
-                assert_eq!(s(&Value::String(d.version_id.clone())), s(&dist["version_id"]), "{id}");
-                assert_eq!(s(&Value::String(d.codename.clone())), s(&dist["version_code_name"]), "{id}");
-                assert_eq!(s(&Value::String(d.cpe_name.clone())), s(&dist["cpe"]), "{id}");
+                assert_eq!(
+                    s(&Value::String(d.version_id.clone())),
+                    s(&dist["version_id"]),
+                    "{id}"
+                );
+                assert_eq!(
+                    s(&Value::String(d.codename.clone())),
+                    s(&dist["version_code_name"]),
+                    "{id}"
+                );
+                assert_eq!(
+                    s(&Value::String(d.cpe_name.clone())),
+                    s(&dist["cpe"]),
+                    "{id}"
+                );
                 checked += 1;
             }
             Value::Array(list) => {
-                let d = result.distro.as_ref().unwrap_or_else(|| panic!("{id}: no distro"));
+                let d = result
+                    .distro
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{id}: no distro"));
                 let e = &list[0];
                 assert_eq!(Some(d.id.clone()), s(&e["did"]), "{id}");
                 assert_eq!(Some(d.name.clone()), s(&e["name"]), "{id}");
@@ -277,7 +324,9 @@ fn os_release_cases() {
                 // claircore names Alpine releases by major.minor ("edge" for edge).
                 let want = s(&e["version"]).unwrap();
                 assert!(
-                    d.version_id == want || d.version_id.starts_with(&format!("{want}.")) || d.pretty_name.ends_with(&want),
+                    d.version_id == want
+                        || d.version_id.starts_with(&format!("{want}."))
+                        || d.pretty_name.ends_with(&want),
                     "{id}: version {} vs {want}",
                     d.version_id
                 );
@@ -286,7 +335,10 @@ fn os_release_cases() {
             _ => {}
         }
     }
-    assert!(checked >= 20, "only {checked} os-release cases had expectations");
+    assert!(
+        checked >= 20,
+        "only {checked} os-release cases had expectations"
+    );
 }
 
 fn tempdir_with(files: &serde_json::Map<String, Value>) -> tempfile::TempDir {

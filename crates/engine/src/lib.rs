@@ -1,8 +1,8 @@
 //! The facade over stages ①–③: resolve an image, stream its layers in parallel into the
 //! final file view, and catalog it. Plain data in, plain data out; no clap, no env.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferret_catalog::{Catalog, CatalogerStatus};
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
@@ -38,7 +38,9 @@ impl Default for ScanOptions {
         Self {
             resolve: ResolveOptions::default(),
             limits: Limits::default(),
-            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
+            parallelism: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
             fallback_time: "1970-01-01T00:00:00Z".to_owned(),
         }
     }
@@ -178,9 +180,11 @@ pub fn inventory(
 
 /// RFC 3339 timestamps normalised to whole seconds in UTC (`2024-01-02T03:04:05Z`).
 pub fn normalize_time(t: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|d| d.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| {
+        d.with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    })
 }
 
 /// Streams every layer once, several at a time, and merges them in order.
@@ -190,7 +194,11 @@ fn read_layers(
     options: &ScanOptions,
     progress: &(dyn Fn(Event) + Sync),
 ) -> Result<FileTree, EngineError> {
-    let layers: Vec<_> = image.layers.iter().filter(|l| !l.non_distributable).collect();
+    let layers: Vec<_> = image
+        .layers
+        .iter()
+        .filter(|l| !l.non_distributable)
+        .collect();
     progress(Event::Resolved {
         layers: layers.len(),
         bytes: layers.iter().filter_map(|l| l.size).sum(),
@@ -206,19 +214,25 @@ fn read_layers(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(layer) = layers.get(i) else { break };
-                    let result = image
-                        .open_layer(layer)
-                        .map_err(EngineError::from)
-                        .and_then(|reader| {
-                            let input = LayerInput {
-                                index: layer.index,
-                                digest: Some(layer.diff_id.clone().unwrap_or_else(|| layer.digest.clone())),
-                                reader,
-                                stored_size: layer.size,
-                            };
-                            read_layer(input, catalog.wanted(), &options.limits, &on_read)
-                                .map_err(EngineError::from)
-                        });
+                    let result =
+                        image
+                            .open_layer(layer)
+                            .map_err(EngineError::from)
+                            .and_then(|reader| {
+                                let input = LayerInput {
+                                    index: layer.index,
+                                    digest: Some(
+                                        layer
+                                            .diff_id
+                                            .clone()
+                                            .unwrap_or_else(|| layer.digest.clone()),
+                                    ),
+                                    reader,
+                                    stored_size: layer.size,
+                                };
+                                read_layer(input, catalog.wanted(), &options.limits, &on_read)
+                                    .map_err(EngineError::from)
+                            });
                     let failed = result.is_err();
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(result);

@@ -18,7 +18,11 @@ use ferret_report::{SbomFormat, Tool};
 const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "ferret", version, about = "Find the packages and known vulnerabilities in container images")]
+#[command(
+    name = "ferret",
+    version,
+    about = "Find the packages and known vulnerabilities in container images"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,14 +137,19 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             Some((f, _)) => bail!("-o {f}=: missing file name"),
             None => (o.as_str(), None),
         };
-        outputs.push(Output { format: parse_format(format)?, file });
+        outputs.push(Output {
+            format: parse_format(format)?,
+            file,
+        });
     }
     if args.format.is_some() || outputs.is_empty() {
         let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
         outputs.insert(0, Output { format, file: None });
     }
     let (source, options) = resolve_source(&args.source)?;
-    let inventory = with_progress(quiet, |progress| ferret_engine::inventory(&source, &options, progress))?;
+    let inventory = with_progress(quiet, |progress| {
+        ferret_engine::inventory(&source, &options, progress)
+    })?;
     if !quiet {
         let mut err = std::io::stderr().lock();
         for note in &inventory.notes {
@@ -156,7 +165,9 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
                 ferret_report::write_sbom(&inventory, out.format, &tool, &mut lock)?;
                 lock.flush()?;
             }
-            Some(path) => write_atomically(path, |w| ferret_report::write_sbom(&inventory, out.format, &tool, w).map_err(Into::into))?,
+            Some(path) => write_atomically(path, |w| {
+                ferret_report::write_sbom(&inventory, out.format, &tool, w).map_err(Into::into)
+            })?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -164,34 +175,54 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 /// Writes a file through a temporary sibling renamed into place, so a failed run never
 /// leaves a partial report behind.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write to {}", dir.display()))?;
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write to {}", dir.display()))?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
         w.flush()?;
     }
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
 fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions)> {
     let source = ImageSource::parse(&args.image)?;
-    let platform = args.platform.as_deref().map(str::parse::<PlatformSpec>).transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<PlatformSpec>)
+        .transpose()?;
     let credentials = match &args.username {
         None => None,
         Some(user) => {
             let password = if args.password_stdin {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the password from standard input")?;
                 s.trim_end_matches(['\n', '\r']).to_owned()
             } else {
                 std::env::var(env::REGISTRY_PASSWORD).with_context(|| {
-                    format!("--username needs a password: pass --password-stdin or set {}", env::REGISTRY_PASSWORD)
+                    format!(
+                        "--username needs a password: pass --password-stdin or set {}",
+                        env::REGISTRY_PASSWORD
+                    )
                 })?
             };
-            Some(Credentials { username: user.clone(), password })
+            Some(Credentials {
+                username: user.clone(),
+                password,
+            })
         }
     };
     let docker_config = std::env::var_os(env::DOCKER_CONFIG)
@@ -231,8 +262,10 @@ fn with_progress<T>(quiet: bool, f: impl FnOnce(&(dyn Fn(Event) + Sync)) -> T) -
         return f(&|_| {});
     }
     let bar: OnceLock<indicatif::ProgressBar> = OnceLock::new();
-    let style = indicatif::ProgressStyle::with_template("{spinner} layers {msg} {bytes}/{total_bytes} {bytes_per_sec}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} layers {msg} {bytes}/{total_bytes} {bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     let layers_done = std::sync::atomic::AtomicUsize::new(0);
     let layers_total = std::sync::atomic::AtomicUsize::new(0);
     let handler = |event: Event| match event {
@@ -251,7 +284,10 @@ fn with_progress<T>(quiet: bool, f: impl FnOnce(&(dyn Fn(Event) + Sync)) -> T) -
         Event::LayerDone => {
             let done = layers_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if let Some(b) = bar.get() {
-                b.set_message(format!("{done}/{}", layers_total.load(std::sync::atomic::Ordering::Relaxed)));
+                b.set_message(format!(
+                    "{done}/{}",
+                    layers_total.load(std::sync::atomic::Ordering::Relaxed)
+                ));
             }
         }
     };

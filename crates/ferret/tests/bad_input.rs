@@ -1,6 +1,8 @@
 //! Bad input gets a clear error naming what was wrong, exit code 2, no panic, and no
 //! output file left behind.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::Path;
@@ -12,7 +14,10 @@ fn one_layer(entries: &[Entry], comp: Comp) -> ImageSpec {
 }
 
 fn status_layer() -> Vec<Entry> {
-    vec![file("var/lib/dpkg/status", &dpkg_entry("apt", "2.6.1", None))]
+    vec![file(
+        "var/lib/dpkg/status",
+        &dpkg_entry("apt", "2.6.1", None),
+    )]
 }
 
 /// Runs `ferret sbom` on a layout and expects a failure whose message has every needle.
@@ -98,13 +103,19 @@ fn unknown_media_type() {
     let mut spec = one_layer(&status_layer(), Comp::Gzip);
     spec.media_type_override = Some((0, "application/x-ferret-unknown".into()));
     oci_layout(dir.path(), &spec, "t");
-    expect_error(dir.path(), &["unknown media type", "application/x-ferret-unknown"]);
+    expect_error(
+        dir.path(),
+        &["unknown media type", "application/x-ferret-unknown"],
+    );
 }
 
 #[test]
 fn entry_claiming_ten_gib() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = one_layer(&[Entry::Claim("var/lib/dpkg/status".into(), 10 << 30)], Comp::Gzip);
+    let spec = one_layer(
+        &[Entry::Claim("var/lib/dpkg/status".into(), 10 << 30)],
+        Comp::Gzip,
+    );
     oci_layout(dir.path(), &spec, "t");
     expect_error(dir.path(), &["layer 0"]);
 }
@@ -121,7 +132,8 @@ fn decompression_bomb_is_bounded() {
         let size = 300u64 << 20;
         h.set_size(size);
         h.set_mode(0o644);
-        b.append_data(&mut h, "zeros", std::io::repeat(0).take_bytes(size)).unwrap();
+        b.append_data(&mut h, "zeros", std::io::repeat(0).take_bytes(size))
+            .unwrap();
         b.finish().unwrap();
     }
     enc.flush().unwrap();
@@ -142,16 +154,32 @@ impl<R: std::io::Read> TakeBytes for R {}
 #[test]
 fn malformed_database_lines_are_notes_not_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let status = format!("{}this line is broken\nPackage: lost\n\n{}", dpkg_entry("apt", "2.6.1", None), dpkg_entry("bash", "5.2.15-2", None));
+    let status = format!(
+        "{}this line is broken\nPackage: lost\n\n{}",
+        dpkg_entry("apt", "2.6.1", None),
+        dpkg_entry("bash", "5.2.15-2", None)
+    );
     let apk = "garbage line\n\nP:musl\nV:1.2.4-r2\nA:x86_64\n\n";
-    let spec = one_layer(&[file("var/lib/dpkg/status", &status), file("lib/apk/db/installed", apk)], Comp::Gzip);
+    let spec = one_layer(
+        &[
+            file("var/lib/dpkg/status", &status),
+            file("lib/apk/db/installed", apk),
+        ],
+        Comp::Gzip,
+    );
     oci_layout(dir.path(), &spec, "t");
     let doc = inventory(&format!("oci:{}", dir.path().display()), &[]);
     let names: Vec<_> = packages(&doc).into_iter().map(|p| p.1).collect();
     assert_eq!(names, ["musl", "apt", "bash"]);
     let notes = doc["notes"].to_string();
-    assert!(notes.contains("os/dpkg") && notes.contains("line 8"), "{notes}");
-    assert!(notes.contains("os/apk") && notes.contains("line 1"), "{notes}");
+    assert!(
+        notes.contains("os/dpkg") && notes.contains("line 8"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("os/apk") && notes.contains("line 1"),
+        "{notes}"
+    );
 }
 
 #[test]
@@ -159,10 +187,16 @@ fn bad_references_and_arguments() {
     for (args, needle) in [
         (vec!["sbom", "oci:"], "needs a directory"),
         (vec!["sbom", "Bad/Ref"], "repository"),
-        (vec!["sbom", "dir:/nonexistent/ferret"], "/nonexistent/ferret"),
+        (
+            vec!["sbom", "dir:/nonexistent/ferret"],
+            "/nonexistent/ferret",
+        ),
         (vec!["sbom", "dir:.", "--platform", "linux"], "os/arch"),
         (vec!["sbom", "dir:.", "-f", "xml"], "unknown format"),
-        (vec!["sbom", "docker-archive:/nonexistent.tar"], "/nonexistent.tar"),
+        (
+            vec!["sbom", "docker-archive:/nonexistent.tar"],
+            "/nonexistent.tar",
+        ),
     ] {
         let (code, _, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -183,7 +217,8 @@ fn rewrite_layer(dir: &Path, w: &Written, i: usize, blob: &[u8]) {
     let mdigest = sha256(&mbytes);
     std::fs::write(blob_path(dir, &mdigest), &mbytes).unwrap();
     let ipath = dir.join("index.json");
-    let mut idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&ipath).unwrap()).unwrap();
+    let mut idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ipath).unwrap()).unwrap();
     idx["manifests"][0]["digest"] = mdigest.into();
     idx["manifests"][0]["size"] = mbytes.len().into();
     std::fs::write(ipath, serde_json::to_vec(&idx).unwrap()).unwrap();

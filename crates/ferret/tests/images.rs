@@ -3,25 +3,43 @@
 //! symbolic links, hostile entry names, every compression, both docker-archive layouts
 //! and multi-platform indexes.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use support::*;
 
 fn edge_image() -> ImageSpec {
-    let rpm_db = std::fs::read(testdata().join("fixtures/os-pkgdb/rpm/osv-scalibr-packages-epoch/var/lib/rpm/Packages")).unwrap();
+    let rpm_db = std::fs::read(
+        testdata().join("fixtures/os-pkgdb/rpm/osv-scalibr-packages-epoch/var/lib/rpm/Packages"),
+    )
+    .unwrap();
     let l0 = tar(&[
         file("usr/lib/os-release", DEBIAN_OS_RELEASE),
         Entry::Symlink("etc/os-release".into(), "../usr/lib/os-release".into()),
         file(
             "var/lib/dpkg/status",
-            &(dpkg_entry("apt", "2.6.1", None) + &dpkg_entry("bash", "5.2.15-2+b2", Some("bash (5.2.15-2)"))),
+            &(dpkg_entry("apt", "2.6.1", None)
+                + &dpkg_entry("bash", "5.2.15-2+b2", Some("bash (5.2.15-2)"))),
         ),
-        file("var/lib/dpkg/status.d/oldpkg", "Package: oldpkg\nVersion: 1.0\nArchitecture: amd64\n"),
+        file(
+            "var/lib/dpkg/status.d/oldpkg",
+            "Package: oldpkg\nVersion: 1.0\nArchitecture: amd64\n",
+        ),
         Entry::File("var/lib/rpm/Packages".into(), rpm_db),
-        file("lib/apk/db/installed", &apk_entry("musl", "1.2.3-r0", "x86_64")),
+        file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.3-r0", "x86_64"),
+        ),
         // Hostile names: never applied, reported.
-        Entry::Raw("/var/lib/dpkg/status.d/evil-abs".into(), dpkg_entry("evil-abs", "6.6.6", None).into_bytes()),
-        Entry::Raw("../../var/lib/dpkg/status.d/evil-dotdot".into(), dpkg_entry("evil-dotdot", "6.6.6", None).into_bytes()),
+        Entry::Raw(
+            "/var/lib/dpkg/status.d/evil-abs".into(),
+            dpkg_entry("evil-abs", "6.6.6", None).into_bytes(),
+        ),
+        Entry::Raw(
+            "../../var/lib/dpkg/status.d/evil-dotdot".into(),
+            dpkg_entry("evil-dotdot", "6.6.6", None).into_bytes(),
+        ),
     ]);
     let l1 = tar(&[
         file("var/lib/dpkg/.wh.status.d", ""),
@@ -32,7 +50,10 @@ fn edge_image() -> ImageSpec {
         file("usr/lib/.wh.os-release", ""),
     ]);
     let l2 = tar(&[
-        file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "x86_64")),
+        file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "x86_64"),
+        ),
         file(
             "var/lib/dpkg/status",
             &(dpkg_entry("apt", "2.6.1", None)
@@ -48,7 +69,12 @@ fn edge_expected() -> Vec<(String, String, String, Option<u64>)> {
         ("apk".into(), "musl".into(), "1.2.4-r2".into(), Some(2)),
         ("deb".into(), "apt".into(), "2.6.1".into(), Some(2)),
         ("deb".into(), "bash".into(), "5.2.15-2+b2".into(), Some(2)),
-        ("deb".into(), "curl".into(), "7.88.1-10+deb12u5".into(), Some(2)),
+        (
+            "deb".into(),
+            "curl".into(),
+            "7.88.1-10+deb12u5".into(),
+            Some(2),
+        ),
     ];
     v.sort();
     v
@@ -70,9 +96,17 @@ fn oci_layout_edge_cases() {
     assert!(notes.contains("absolute path"), "{notes}");
     assert!(notes.contains("climbs out"), "{notes}");
     // bash's source version comes from the Source field; the purl carries the distro.
-    let bash = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "bash").unwrap();
+    let bash = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bash")
+        .unwrap();
     assert_eq!(bash["source"]["version"], "5.2.15-2");
-    assert_eq!(bash["purl"], "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12");
+    assert_eq!(
+        bash["purl"],
+        "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12"
+    );
 
     // Untagged reference (one image in the layout) and by digest give the same result.
     let by_default = inventory(&format!("oci:{}", dir.path().display()), &[]);
@@ -112,44 +146,97 @@ fn docker_archives_classic_and_oci() {
 #[test]
 fn platform_selection_from_an_index() {
     let dir = tempfile::tempdir().unwrap();
-    let amd = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "x86_64"))]), Comp::Gzip)]);
-    let arm = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "aarch64"))]), Comp::Gzip)])
-        .platform("arm64", Some("v8"));
-    let armv7 = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "armv7"))]), Comp::Gzip)])
-        .platform("arm", Some("v7"));
-    let armv6 = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "armhf"))]), Comp::Gzip)])
-        .platform("arm", Some("v6"));
+    let amd = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "x86_64"),
+        )]),
+        Comp::Gzip,
+    )]);
+    let arm = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "aarch64"),
+        )]),
+        Comp::Gzip,
+    )])
+    .platform("arm64", Some("v8"));
+    let armv7 = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "armv7"),
+        )]),
+        Comp::Gzip,
+    )])
+    .platform("arm", Some("v7"));
+    let armv6 = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "armhf"),
+        )]),
+        Comp::Gzip,
+    )])
+    .platform("arm", Some("v6"));
     let (index, written) = oci_layout_multi(dir.path(), &[amd, arm, armv7, armv6], "multi");
     let image = format!("oci:{}:multi", dir.path().display());
-    let arch = |doc: &serde_json::Value| doc["packages"][0]["architecture"].as_str().unwrap().to_owned();
+    let arch = |doc: &serde_json::Value| {
+        doc["packages"][0]["architecture"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
 
     let doc = inventory(&image, &[]);
     assert_eq!(arch(&doc), "x86_64");
     assert_eq!(doc["source"]["indexDigest"], index.as_str());
     assert_eq!(doc["source"]["digest"], written[0].manifest.as_str());
-    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm64"])), "aarch64");
-    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm64/v8"])), "aarch64");
-    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm/v7"])), "armv7");
-    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm/v6"])), "armhf");
+    assert_eq!(
+        arch(&inventory(&image, &["--platform", "linux/arm64"])),
+        "aarch64"
+    );
+    assert_eq!(
+        arch(&inventory(&image, &["--platform", "linux/arm64/v8"])),
+        "aarch64"
+    );
+    assert_eq!(
+        arch(&inventory(&image, &["--platform", "linux/arm/v7"])),
+        "armv7"
+    );
+    assert_eq!(
+        arch(&inventory(&image, &["--platform", "linux/arm/v6"])),
+        "armhf"
+    );
 
     let (code, _, err) = run(&["sbom", "-q", &image, "--platform", "linux/s390x"]);
     assert_eq!(code, 2);
-    assert!(err.contains("linux/s390x") && err.contains("linux/arm64/v8"), "{err}");
+    assert!(
+        err.contains("linux/s390x") && err.contains("linux/arm64/v8"),
+        "{err}"
+    );
 }
 
 #[test]
 fn dir_source_symlinks_stay_inside_the_root() {
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("status"), dpkg_entry("host-secret", "1.0", None)).unwrap();
+    std::fs::write(
+        outside.path().join("status"),
+        dpkg_entry("host-secret", "1.0", None),
+    )
+    .unwrap();
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     std::fs::create_dir_all(r.join("usr/lib")).unwrap();
     std::fs::create_dir_all(r.join("etc")).unwrap();
     std::fs::create_dir_all(r.join("var/lib/dpkg")).unwrap();
     std::fs::write(r.join("usr/lib/os-release"), DEBIAN_OS_RELEASE).unwrap();
-    std::os::unix::fs::symlink("../../../../../../usr/lib/os-release", r.join("etc/os-release")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../../usr/lib/os-release",
+        r.join("etc/os-release"),
+    )
+    .unwrap();
     // An absolute link to a host file: resolved inside the root, where nothing is.
-    std::os::unix::fs::symlink(outside.path().join("status"), r.join("var/lib/dpkg/status")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("status"), r.join("var/lib/dpkg/status"))
+        .unwrap();
     let doc = inventory(&format!("dir:{}", r.display()), &[]);
     assert_eq!(doc["distro"]["id"], "debian");
     assert!(packages(&doc).is_empty(), "{:?}", packages(&doc));
@@ -160,10 +247,16 @@ fn symlink_loops_and_escapes_in_layers() {
     let dir = tempfile::tempdir().unwrap();
     let l0 = tar(&[
         file("usr/lib/os-release", DEBIAN_OS_RELEASE),
-        Entry::Symlink("etc/os-release".into(), "/../../../usr/lib/os-release".into()),
+        Entry::Symlink(
+            "etc/os-release".into(),
+            "/../../../usr/lib/os-release".into(),
+        ),
         Entry::Symlink("var/lib/dpkg".into(), "../../var/lib/dpkg2".into()),
         Entry::Symlink("var/lib/dpkg2".into(), "dpkg".into()),
-        Entry::Symlink("lib/apk/db/installed".into(), "/../../../../etc/shadow".into()),
+        Entry::Symlink(
+            "lib/apk/db/installed".into(),
+            "/../../../../etc/shadow".into(),
+        ),
     ]);
     oci_layout(dir.path(), &ImageSpec::new(vec![(l0, Comp::Gzip)]), "x");
     let doc = inventory(&format!("oci:{}:x", dir.path().display()), &[]);

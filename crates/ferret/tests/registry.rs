@@ -2,6 +2,8 @@
 //! on 127.0.0.1 with a temporary storage directory, once anonymous and once behind
 //! htpasswd basic auth; images pushed with `skopeo copy`.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::net::TcpListener;
@@ -19,7 +21,10 @@ fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
         eprintln!("\n*** SKIPPED: {tool} is not installed; the registry tests did not run ***\n");
     }
     found
@@ -39,7 +44,11 @@ impl Drop for Registry {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
@@ -51,11 +60,17 @@ fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
         dir.path().join("data").display()
     );
     if let Some((user, pass)) = htpasswd {
-        let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().unwrap();
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, pass])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let path = dir.path().join("htpasswd");
         std::fs::write(&path, &out.stdout).unwrap();
-        config.push_str(&format!("auth:\n  htpasswd:\n    realm: ferret-test\n    path: {}\n", path.display()));
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: ferret-test\n    path: {}\n",
+            path.display()
+        ));
     }
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, config).unwrap();
@@ -67,15 +82,27 @@ fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
         .expect("start docker-registry");
     let started = Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "registry did not start on {addr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "registry did not start on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Registry { child, addr, _dir: dir }
+    Registry {
+        child,
+        addr,
+        _dir: dir,
+    }
 }
 
 fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>, all: bool) {
     let mut cmd = Command::new("skopeo");
-    cmd.args(["--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"]);
+    cmd.args([
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+    ]);
     if all {
         cmd.arg("--all");
     }
@@ -85,13 +112,29 @@ fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>, all: bool) {
     cmd.arg(format!("oci:{}:{tag}", layout.display()));
     cmd.arg(format!("docker://{dest}"));
     let out = cmd.output().expect("run skopeo");
-    assert!(out.status.success(), "skopeo copy failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn edge_like() -> ImageSpec {
     ImageSpec::new(vec![
-        (tar(&[file("etc/os-release", DEBIAN_OS_RELEASE), file("var/lib/dpkg/status", &dpkg_entry("apt", "2.6.1", None))]), Comp::Gzip),
-        (tar(&[file("var/lib/dpkg/status", &(dpkg_entry("apt", "2.6.1", None) + &dpkg_entry("curl", "7.88.1-10", None)))]), Comp::Zstd),
+        (
+            tar(&[
+                file("etc/os-release", DEBIAN_OS_RELEASE),
+                file("var/lib/dpkg/status", &dpkg_entry("apt", "2.6.1", None)),
+            ]),
+            Comp::Gzip,
+        ),
+        (
+            tar(&[file(
+                "var/lib/dpkg/status",
+                &(dpkg_entry("apt", "2.6.1", None) + &dpkg_entry("curl", "7.88.1-10", None)),
+            )]),
+            Comp::Zstd,
+        ),
     ])
 }
 
@@ -104,11 +147,20 @@ fn anonymous_pull_by_tag_digest_and_platform() {
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single");
     oci_layout(&single, &edge_like(), "v1");
-    push(&single, "v1", &format!("{}/team/app:1.4", reg.addr), None, false);
+    push(
+        &single,
+        "v1",
+        &format!("{}/team/app:1.4", reg.addr),
+        None,
+        false,
+    );
 
     let doc = inventory(&format!("{}/team/app:1.4", reg.addr), &[]);
     let names: Vec<_> = packages(&doc).into_iter().map(|p| (p.1, p.3)).collect();
-    assert_eq!(names, vec![("apt".to_owned(), Some(1)), ("curl".to_owned(), Some(1))]);
+    assert_eq!(
+        names,
+        vec![("apt".to_owned(), Some(1)), ("curl".to_owned(), Some(1))]
+    );
     let digest = doc["source"]["digest"].as_str().unwrap().to_owned();
 
     let by_digest = inventory(&format!("{}/team/app@{digest}", reg.addr), &[]);
@@ -116,15 +168,41 @@ fn anonymous_pull_by_tag_digest_and_platform() {
     assert_eq!(by_digest["source"]["digest"], digest.as_str());
 
     let multi = dir.path().join("multi");
-    let amd = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "x86_64"))]), Comp::Gzip)]);
-    let arm = ImageSpec::new(vec![(tar(&[file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "aarch64"))]), Comp::Gzip)])
-        .platform("arm64", Some("v8"));
+    let amd = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "x86_64"),
+        )]),
+        Comp::Gzip,
+    )]);
+    let arm = ImageSpec::new(vec![(
+        tar(&[file(
+            "lib/apk/db/installed",
+            &apk_entry("musl", "1.2.4-r2", "aarch64"),
+        )]),
+        Comp::Gzip,
+    )])
+    .platform("arm64", Some("v8"));
     oci_layout_multi(&multi, &[amd, arm], "multi");
-    push(&multi, "multi", &format!("{}/team/multi:1", reg.addr), None, true);
-    let arch = |doc: &serde_json::Value| doc["packages"][0]["architecture"].as_str().unwrap().to_owned();
+    push(
+        &multi,
+        "multi",
+        &format!("{}/team/multi:1", reg.addr),
+        None,
+        true,
+    );
+    let arch = |doc: &serde_json::Value| {
+        doc["packages"][0]["architecture"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     let image = format!("{}/team/multi:1", reg.addr);
     assert_eq!(arch(&inventory(&image, &[])), "x86_64");
-    assert_eq!(arch(&inventory(&image, &["--platform", "linux/arm64"])), "aarch64");
+    assert_eq!(
+        arch(&inventory(&image, &["--platform", "linux/arm64"])),
+        "aarch64"
+    );
 
     let (code, _, err) = run(&["sbom", "-q", &format!("{}/team/missing:1", reg.addr)]);
     assert_eq!(code, 2);
@@ -140,7 +218,13 @@ fn basic_auth_pull() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("img");
     oci_layout(&layout, &edge_like(), "v1");
-    push(&layout, "v1", &format!("{}/private/app:1", reg.addr), Some("ferret:s3cret"), false);
+    push(
+        &layout,
+        "v1",
+        &format!("{}/private/app:1", reg.addr),
+        Some("ferret:s3cret"),
+        false,
+    );
     let image = format!("{}/private/app:1", reg.addr);
 
     // No credentials: a clear refusal.
@@ -154,11 +238,24 @@ fn basic_auth_pull() {
         .env("FERRET_REGISTRY_PASSWORD", "s3cret")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // --password-stdin.
     let mut child = ferret()
-        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret", "--password-stdin"])
+        .args([
+            "sbom",
+            "-q",
+            "-f",
+            "json",
+            &image,
+            "--username",
+            "ferret",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -167,18 +264,33 @@ fn basic_auth_pull() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Credentials from a docker config.json.
     let docker = dir.path().join("docker");
     std::fs::create_dir_all(&docker).unwrap();
     std::fs::write(
         docker.join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"ZmVycmV0OnMzY3JldA=="}}}}}}"#, reg.addr),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"ZmVycmV0OnMzY3JldA=="}}}}}}"#,
+            reg.addr
+        ),
     )
     .unwrap();
-    let out = ferret().args(["sbom", "-q", "-f", "json", &image]).env("DOCKER_CONFIG", &docker).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ferret()
+        .args(["sbom", "-q", "-f", "json", &image])
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(packages(&doc).len(), 2);
 

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use crate::fs::BlobFs;
 use crate::layout::Layout;
 use crate::manifest::{Compression, PlatformSpec, media};
-use crate::{BlobPath, Image, ImageError, Layer, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Selector, Store, resolve};
+use crate::{
+    BlobPath, Image, ImageError, Layer, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Selector, Store,
+    resolve,
+};
 
 #[derive(Deserialize)]
 struct ArchiveEntry {
@@ -56,12 +59,12 @@ pub(crate) fn resolve(file: &Path, platform: &PlatformSpec) -> Result<Image, Ima
         ));
     }
 
-    let config_bytes = fs
-        .read(&entry.config, MAX_CONFIG_BYTES)?
-        .ok_or_else(|| ImageError::NotFound {
-            what: format!("config {}", entry.config),
-            location: name.clone(),
-        })?;
+    let config_bytes =
+        fs.read(&entry.config, MAX_CONFIG_BYTES)?
+            .ok_or_else(|| ImageError::NotFound {
+                what: format!("config {}", entry.config),
+                location: name.clone(),
+            })?;
     let config_digest = Digest::sha256_of(&config_bytes);
     // The config is named after its digest (`<hex>.json` or `blobs/sha256/<hex>`).
     if let Some(named) = digest_in_name(&entry.config)

@@ -65,19 +65,19 @@ impl BlobFs {
             let kind = entry.header().entry_type();
             if kind.is_file() {
                 files.insert(name, (entry.raw_file_position(), entry.size()));
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                if let Ok(Some(target)) = entry.link_name() {
-                    let target = target.to_string_lossy().into_owned();
-                    // Symlinks resolve against their directory, hard links against the root.
-                    let resolved = if kind.is_symlink() {
-                        let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
-                        join(dir, &target)
-                    } else {
-                        clean(&target)
-                    };
-                    if let Some(resolved) = resolved {
-                        links.insert(name, resolved);
-                    }
+            } else if (kind.is_symlink() || kind.is_hard_link())
+                && let Ok(Some(target)) = entry.link_name()
+            {
+                let target = target.to_string_lossy().into_owned();
+                // Symlinks resolve against their directory, hard links against the root.
+                let resolved = if kind.is_symlink() {
+                    let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                    join(dir, &target)
+                } else {
+                    clean(&target)
+                };
+                if let Some(resolved) = resolved {
+                    links.insert(name, resolved);
                 }
             }
         }

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::fs::BlobFs;
 use crate::manifest::{Descriptor, Document, Index, PlatformSpec};
 use crate::verify::read_verified;
-use crate::{BlobPath, Image, ImageError, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Selector, Store, resolve};
+use crate::{
+    BlobPath, Image, ImageError, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Selector, Store, resolve,
+};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -94,11 +96,10 @@ impl Layout {
                 what: "index.json".to_owned(),
                 location: self.name.clone(),
             })?;
-        let index: Index =
-            serde_json::from_slice(&index_bytes).map_err(|e| ImageError::Json {
-                what: format!("{}/index.json", self.name),
-                source: e,
-            })?;
+        let index: Index = serde_json::from_slice(&index_bytes).map_err(|e| ImageError::Json {
+            what: format!("{}/index.json", self.name),
+            source: e,
+        })?;
 
         // The top-level document to resolve: a tagged or digest-named entry, the only
         // entry, or index.json itself when its entries are the platforms of one image.
@@ -162,7 +163,8 @@ impl Layout {
             Some(d) => {
                 let bytes = fetch(&d)?;
                 let media = (!d.media_type.is_empty()).then_some(d.media_type.as_str());
-                let doc = Document::parse(&bytes, media, &format!("{} in {}", d.digest, self.name))?;
+                let doc =
+                    Document::parse(&bytes, media, &format!("{} in {}", d.digest, self.name))?;
                 resolve::choose(doc, d.digest.clone(), platform, &mut fetch)?
             }
             None => {
@@ -190,7 +192,9 @@ impl Layout {
 fn has_tag(d: &Descriptor, tag: &str) -> bool {
     d.annotations.get(REF_NAME).map(String::as_str) == Some(tag)
         || d.annotations.get(CONTAINERD_NAME).is_some_and(|n| {
-            n == tag || n.rsplit_once(':').is_some_and(|(_, t)| t == tag && !t.contains('/'))
+            n == tag
+                || n.rsplit_once(':')
+                    .is_some_and(|(_, t)| t == tag && !t.contains('/'))
         })
 }
 
@@ -198,6 +202,6 @@ fn tags_of(d: &Descriptor) -> Vec<String> {
     d.annotations.get(REF_NAME).cloned().into_iter().collect()
 }
 
-fn find<'a>(index: &'a Index, pred: impl Fn(&Descriptor) -> bool) -> Option<&'a Descriptor> {
+fn find(index: &Index, pred: impl Fn(&Descriptor) -> bool) -> Option<&Descriptor> {
     index.manifests.iter().find(|d| pred(d))
 }

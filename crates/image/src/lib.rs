@@ -197,7 +197,11 @@ impl Image {
         match source {
             ImageSource::OciLayout { dir, selector } => {
                 let fs = fs::BlobFs::dir(dir.clone());
-                let name = format!("oci:{}", dir.display());
+                let name = match selector {
+                    Selector::Default => format!("oci:{}", dir.display()),
+                    Selector::Tag(t) => format!("oci:{}:{t}", dir.display()),
+                    Selector::Digest(d) => format!("oci:{}@{d}", dir.display()),
+                };
                 layout::Layout::new(fs, name).resolve(selector, &platform)
             }
             ImageSource::DockerArchive { file } => archive::resolve(file, &platform),

@@ -186,9 +186,9 @@ impl Document {
             .or_else(|| declared.map(str::to_owned))
             .unwrap_or_default();
         match media_type.as_str() {
-            media::OCI_INDEX | media::DOCKER_LIST => {
-                Ok(Self::Index(serde_json::from_slice(bytes).map_err(json_err)?))
-            }
+            media::OCI_INDEX | media::DOCKER_LIST => Ok(Self::Index(
+                serde_json::from_slice(bytes).map_err(json_err)?,
+            )),
             media::OCI_MANIFEST | media::DOCKER_MANIFEST => Ok(Self::Manifest(
                 serde_json::from_slice(bytes).map_err(json_err)?,
             )),
@@ -206,7 +206,9 @@ impl Document {
                     });
                 }
                 if sniff.manifests.is_some() {
-                    Ok(Self::Index(serde_json::from_slice(bytes).map_err(json_err)?))
+                    Ok(Self::Index(
+                        serde_json::from_slice(bytes).map_err(json_err)?,
+                    ))
                 } else if sniff.config.is_some() {
                     Ok(Self::Manifest(
                         serde_json::from_slice(bytes).map_err(json_err)?,
@@ -347,9 +349,16 @@ mod tests {
     #[test]
     fn documents_without_media_type_are_sniffed() {
         let d = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(Document::parse(d, None, "x").unwrap(), Document::Index(_)));
-        let e = Document::parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None, "x")
-            .unwrap_err();
+        assert!(matches!(
+            Document::parse(d, None, "x").unwrap(),
+            Document::Index(_)
+        ));
+        let e = Document::parse(
+            br#"{"schemaVersion":2,"mediaType":"text/plain"}"#,
+            None,
+            "x",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("text/plain"), "{e}");
     }
 }

@@ -66,7 +66,10 @@ impl ImageSource {
             });
         }
         for (prefix, make) in [
-            ("docker-archive:", (|p| Self::DockerArchive { file: p }) as fn(PathBuf) -> Self),
+            (
+                "docker-archive:",
+                (|p| Self::DockerArchive { file: p }) as fn(PathBuf) -> Self,
+            ),
             ("dir:", |p| Self::Dir { path: p }),
             ("sbom:", |p| Self::Sbom { file: p }),
         ] {
@@ -106,10 +109,7 @@ impl Reference {
         let (rest, digest) = match input.split_once('@') {
             Some((rest, d)) => (
                 rest,
-                Some(
-                    d.parse::<Digest>()
-                        .map_err(|e| invalid(&e.to_string()))?,
-                ),
+                Some(d.parse::<Digest>().map_err(|e| invalid(&e.to_string()))?),
             ),
             None => (input, None),
         };

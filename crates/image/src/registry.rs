@@ -93,10 +93,13 @@ pub(crate) struct RepoClient {
 }
 
 impl RepoClient {
-    pub(crate) fn new(reference: &Reference, options: &RegistryOptions) -> Result<Self, ImageError> {
+    pub(crate) fn new(
+        reference: &Reference,
+        options: &RegistryOptions,
+    ) -> Result<Self, ImageError> {
         let registry = reference.registry.clone();
-        let plain_http = is_loopback(&registry)
-            || options.insecure_registries.iter().any(|h| h == &registry);
+        let plain_http =
+            is_loopback(&registry) || options.insecure_registries.iter().any(|h| h == &registry);
         let host = if registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
@@ -138,7 +141,11 @@ impl RepoClient {
     }
 
     /// Sends a request, answering an auth challenge once and retrying transient failures.
-    fn send(&self, what: &str, build: impl Fn(&Client) -> RequestBuilder) -> Result<Response, ImageError> {
+    fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response, ImageError> {
         let mut answered_challenge = false;
         let mut attempt = 0;
         loop {
@@ -150,7 +157,9 @@ impl RepoClient {
             let delay = self.backoff * 2u32.saturating_pow(attempt - 1);
             match request.send() {
                 Err(e) => {
-                    if attempt < self.attempts && (e.is_connect() || e.is_timeout() || e.is_request()) {
+                    if attempt < self.attempts
+                        && (e.is_connect() || e.is_timeout() || e.is_request())
+                    {
                         tracing::debug!(registry = %self.registry, %what, error = %e, "retrying");
                         std::thread::sleep(delay);
                         continue;
@@ -219,7 +228,9 @@ impl RepoClient {
                     && !(url.scheme() == "http"
                         && (is_loopback(&realm_host) || self.base.starts_with("http://")))
                 {
-                    return Err(unauthorized(format!("refusing token realm {realm:?}: not HTTPS")));
+                    return Err(unauthorized(format!(
+                        "refusing token realm {realm:?}: not HTTPS"
+                    )));
                 }
                 let scope = params
                     .get("scope")
@@ -237,7 +248,10 @@ impl RepoClient {
                     .send()
                     .map_err(|e| unauthorized(format!("token request: {}", error_chain(&e))))?;
                 if !resp.status().is_success() {
-                    return Err(unauthorized(format!("token request answered {}", resp.status())));
+                    return Err(unauthorized(format!(
+                        "token request answered {}",
+                        resp.status()
+                    )));
                 }
                 #[derive(Deserialize)]
                 struct Token {
@@ -261,10 +275,16 @@ impl RepoClient {
 
     /// Fetches a manifest or index by tag or digest: its bytes, declared media type and
     /// verified digest.
-    fn manifest(&self, reference: &str, expected: Option<&Digest>) -> Result<(Vec<u8>, Option<String>, Digest), ImageError> {
+    fn manifest(
+        &self,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Vec<u8>, Option<String>, Digest), ImageError> {
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
         let what = format!("manifest {}:{reference}", self.repository);
-        let resp = self.send(&what, |c| c.get(&url).header(ACCEPT, media::MANIFEST_ACCEPT))?;
+        let resp = self.send(&what, |c| {
+            c.get(&url).header(ACCEPT, media::MANIFEST_ACCEPT)
+        })?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             return Err(ImageError::NotFound {
@@ -290,7 +310,10 @@ impl RepoClient {
                     .read_to_end(&mut buf)
                     .map_err(|e| ImageError::read(&what, e))?;
                 if buf.len() as u64 > MAX_MANIFEST_BYTES {
-                    return Err(ImageError::TooLarge { what, limit: MAX_MANIFEST_BYTES });
+                    return Err(ImageError::TooLarge {
+                        what,
+                        limit: MAX_MANIFEST_BYTES,
+                    });
                 }
                 buf
             }
@@ -324,12 +347,18 @@ impl RepoClient {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn basic_header(c: &Credentials) -> String {
     let raw = format!("{}:{}", c.username, c.password);
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -415,7 +444,11 @@ pub fn docker_config_credentials(path: &std::path::Path, registry: &str) -> Opti
             .next()
             .unwrap_or("");
         let same = host == registry
-            || (hub && matches!(host, "index.docker.io" | "registry-1.docker.io" | "docker.io"));
+            || (hub
+                && matches!(
+                    host,
+                    "index.docker.io" | "registry-1.docker.io" | "docker.io"
+                ));
         same.then_some(auth)
     })?;
     if let Some(encoded) = &entry.auth {
@@ -443,7 +476,9 @@ pub(crate) fn resolve(
     let client = RepoClient::new(reference, options)?;
     let (bytes, content_type, digest) =
         client.manifest(&reference.manifest_ref(), reference.digest.as_ref())?;
-    let declared = content_type.as_deref().map(|c| c.split(';').next().unwrap_or(c).trim());
+    let declared = content_type
+        .as_deref()
+        .map(|c| c.split(';').next().unwrap_or(c).trim());
     let doc = Document::parse(&bytes, declared, &format!("manifest of {reference}"))?;
     let mut fetch = |d: &Descriptor| {
         let (bytes, _, _) = client.manifest(&d.digest.to_string(), Some(&d.digest))?;
@@ -460,7 +495,11 @@ pub(crate) fn resolve(
         config_digest: chosen.manifest.config.digest.clone(),
         config,
         layers,
-        tags: reference.tag.iter().map(|t| format!("{}/{}:{t}", reference.registry, reference.repository)).collect(),
+        tags: reference
+            .tag
+            .iter()
+            .map(|t| format!("{}/{}:{t}", reference.registry, reference.repository))
+            .collect(),
         notes,
         store: Store::Registry(client),
     })

@@ -3,7 +3,9 @@
 
 use ferret_model::{Digest, Note};
 
-use crate::manifest::{Config, Descriptor, Document, Index, LayerKind, Manifest, PlatformSpec, media};
+use crate::manifest::{
+    Config, Descriptor, Document, Index, LayerKind, Manifest, PlatformSpec, media,
+};
 use crate::{BlobPath, ImageError, Layer};
 
 /// Nested indexes deeper than this are refused.
@@ -73,7 +75,9 @@ fn pick(
     let mut with_platform = 0;
     for d in &index.manifests {
         // Build attestations ride along in indexes as "unknown/unknown" manifests.
-        if d.annotations.get("vnd.docker.reference.type").map(String::as_str)
+        if d.annotations
+            .get("vnd.docker.reference.type")
+            .map(String::as_str)
             == Some("attestation-manifest")
         {
             continue;
@@ -147,7 +151,10 @@ pub(crate) fn parse_config(bytes: &[u8], digest: &Digest) -> Result<Config, Imag
 }
 
 /// Builds the layer list of a manifest, pairing each layer with its diff ID.
-pub(crate) fn layers(manifest: &Manifest, config: &Config) -> Result<(Vec<Layer>, Vec<Note>), ImageError> {
+pub(crate) fn layers(
+    manifest: &Manifest,
+    config: &Config,
+) -> Result<(Vec<Layer>, Vec<Note>), ImageError> {
     let mut notes = Vec::new();
     let diff_ids = &config.rootfs.diff_ids;
     if !diff_ids.is_empty() && diff_ids.len() != manifest.layers.len() {

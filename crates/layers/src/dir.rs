@@ -33,7 +33,9 @@ pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTr
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            !(e.depth() == 1 && e.file_type().is_dir() && PSEUDO_FS.iter().any(|p| e.file_name() == *p))
+            !(e.depth() == 1
+                && e.file_type().is_dir()
+                && PSEUDO_FS.iter().any(|p| e.file_name() == *p))
         });
     for entry in walker {
         let entry = match entry {
@@ -62,7 +64,10 @@ pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTr
                 tree.notes.push(
                     Note::new(
                         "layers",
-                        format!("file of {size} bytes exceeds the {}-byte limit; not read", limits.max_file_size),
+                        format!(
+                            "file of {size} bytes exceeds the {}-byte limit; not read",
+                            limits.max_file_size
+                        ),
                     )
                     .with_path(&rel),
                 );
@@ -83,7 +88,10 @@ pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTr
     if unreadable > 0 {
         tree.notes.push(Note::new(
             "layers",
-            format!("{unreadable} entries under {} could not be read", root.display()),
+            format!(
+                "{unreadable} entries under {} could not be read",
+                root.display()
+            ),
         ));
     }
     Ok(tree)

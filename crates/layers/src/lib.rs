@@ -68,5 +68,6 @@ pub enum LayerError {
 }
 
 pub(crate) fn digest_label(d: &Option<Digest>) -> String {
-    d.as_ref().map_or_else(|| "unknown digest".to_owned(), ToString::to_string)
+    d.as_ref()
+        .map_or_else(|| "unknown digest".to_owned(), ToString::to_string)
 }

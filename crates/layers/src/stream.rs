@@ -47,9 +47,18 @@ pub enum Change {
     Whiteout(String),
     /// `.wh..wh..opq`: hides everything lower layers put under this directory.
     Opaque(String),
-    File { path: String, content: Content },
-    Symlink { path: String, target: String },
-    Hardlink { path: String, target: String },
+    File {
+        path: String,
+        content: Content,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    Hardlink {
+        path: String,
+        target: String,
+    },
     Dir(String),
     /// A file nobody asked for, a device or a FIFO: it replaces what was there.
     Other(String),
@@ -180,7 +189,9 @@ pub fn read_layer(
         let codec = sniff(buffered.fill_buf().map_err(&io_err)?);
         let decoded: Box<dyn Read + '_> = match codec {
             Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Codec::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(&io_err)?),
+            Codec::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(&io_err)?)
+            }
             Codec::None => Box::new(buffered),
         };
         let guarded = BombGuard {

@@ -25,7 +25,9 @@ enum Node {
 impl Node {
     fn layer_index(&self) -> Option<usize> {
         match self {
-            Self::File { layer, .. } | Self::Symlink { layer, .. } => layer.as_ref().map(|l| l.index),
+            Self::File { layer, .. } | Self::Symlink { layer, .. } => {
+                layer.as_ref().map(|l| l.index)
+            }
         }
     }
 }
@@ -107,7 +109,9 @@ impl FileTree {
                         None => self.notes.push(
                             Note::new(
                                 "layers",
-                                format!("hard link target /{target} was not kept or does not exist"),
+                                format!(
+                                    "hard link target /{target} was not kept or does not exist"
+                                ),
                             )
                             .with_path(path)
                             .with_layer(here.digest.clone()),
@@ -125,12 +129,24 @@ impl FileTree {
 
     /// Adds a file directly (for `dir:` sources).
     pub fn insert_file(&mut self, path: String, content: Content) {
-        self.nodes.insert(path, Node::File { content, layer: None });
+        self.nodes.insert(
+            path,
+            Node::File {
+                content,
+                layer: None,
+            },
+        );
     }
 
     /// Adds a symlink directly (for `dir:` sources).
     pub fn insert_symlink(&mut self, path: String, target: String) {
-        self.nodes.insert(path, Node::Symlink { target, layer: None });
+        self.nodes.insert(
+            path,
+            Node::Symlink {
+                target,
+                layer: None,
+            },
+        );
     }
 
     fn replace(&mut self, path: &str) {
@@ -274,7 +290,15 @@ mod tests {
     #[test]
     fn whiteouts_opaque_and_recreate() {
         let mut t = FileTree::new();
-        t.apply(layer(0, vec![file("a/x", "1"), file("b/y", "2"), file("c/z", "3"), file("d", "4")]));
+        t.apply(layer(
+            0,
+            vec![
+                file("a/x", "1"),
+                file("b/y", "2"),
+                file("c/z", "3"),
+                file("d", "4"),
+            ],
+        ));
         t.apply(layer(
             1,
             vec![
@@ -309,11 +333,26 @@ mod tests {
             0,
             vec![
                 file("usr/lib/os-release", "ID=x"),
-                Change::Symlink { path: "etc/os-release".into(), target: "../usr/lib/os-release".into() },
-                Change::Symlink { path: "escape".into(), target: "../../../../usr/lib/os-release".into() },
-                Change::Symlink { path: "abs".into(), target: "/usr/lib/os-release".into() },
-                Change::Symlink { path: "loop1".into(), target: "loop2".into() },
-                Change::Symlink { path: "loop2".into(), target: "loop1".into() },
+                Change::Symlink {
+                    path: "etc/os-release".into(),
+                    target: "../usr/lib/os-release".into(),
+                },
+                Change::Symlink {
+                    path: "escape".into(),
+                    target: "../../../../usr/lib/os-release".into(),
+                },
+                Change::Symlink {
+                    path: "abs".into(),
+                    target: "/usr/lib/os-release".into(),
+                },
+                Change::Symlink {
+                    path: "loop1".into(),
+                    target: "loop2".into(),
+                },
+                Change::Symlink {
+                    path: "loop2".into(),
+                    target: "loop1".into(),
+                },
             ],
         ));
         assert_eq!(text(&t, "etc/os-release").as_deref(), Some("ID=x"));
@@ -329,7 +368,10 @@ mod tests {
         t.apply(layer(
             1,
             vec![
-                Change::Hardlink { path: "etc/os-release".into(), target: "usr/lib/os-release".into() },
+                Change::Hardlink {
+                    path: "etc/os-release".into(),
+                    target: "usr/lib/os-release".into(),
+                },
                 Change::Whiteout("usr/lib/os-release".into()),
             ],
         ));
@@ -340,7 +382,10 @@ mod tests {
     #[test]
     fn children_range_is_exact() {
         let mut t = FileTree::new();
-        t.apply(layer(0, vec![file("a/b/c", "1"), file("a/b-c", "2"), file("a/b0", "3")]));
+        t.apply(layer(
+            0,
+            vec![file("a/b/c", "1"), file("a/b-c", "2"), file("a/b0", "3")],
+        ));
         t.apply(layer(1, vec![Change::Whiteout("a/b".into())]));
         assert!(t.get("a/b/c").is_none());
         assert!(t.get("a/b-c").is_some());

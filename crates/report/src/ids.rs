@@ -26,6 +26,12 @@ pub(crate) fn uuid_for(seed: &str) -> uuid::Uuid {
 /// Keeps the characters SPDX allows in an SPDXID (`[A-Za-z0-9.-]`).
 pub(crate) fn spdx_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }

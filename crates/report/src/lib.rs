@@ -62,7 +62,12 @@ impl Default for Tool {
     }
 }
 
-pub fn write_sbom(inv: &Inventory, format: SbomFormat, tool: &Tool, out: &mut dyn Write) -> Result<(), ReportError> {
+pub fn write_sbom(
+    inv: &Inventory,
+    format: SbomFormat,
+    tool: &Tool,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
     match format {
         SbomFormat::Table => table::write(inv, out)?,
         SbomFormat::Json => write_json(&json::document(inv, tool), out)?,

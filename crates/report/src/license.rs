@@ -40,7 +40,10 @@ mod tests {
     #[test]
     fn classifies() {
         assert_eq!(classify("MIT"), License::Id("MIT".into()));
-        assert_eq!(classify("GPL-2.0-only OR MIT"), License::Expression("GPL-2.0-only OR MIT".into()));
+        assert_eq!(
+            classify("GPL-2.0-only OR MIT"),
+            License::Expression("GPL-2.0-only OR MIT".into())
+        );
         assert!(matches!(classify("MIT BSD GPL2+"), License::Other(_)));
         assert!(matches!(classify("custom"), License::Other(_)));
     }

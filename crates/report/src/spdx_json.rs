@@ -11,10 +11,14 @@ use crate::license::{License, classify};
 
 pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
     let src = &inv.source;
-    let root_id = format!("SPDXRef-{}-{}", match src.kind {
-        SourceKind::Image => "Image",
-        SourceKind::Directory => "Directory",
-    }, &src.digest.hex()[..16]);
+    let root_id = format!(
+        "SPDXRef-{}-{}",
+        match src.kind {
+            SourceKind::Image => "Image",
+            SourceKind::Directory => "Directory",
+        },
+        &src.digest.hex()[..16]
+    );
     let mut extracted: BTreeMap<String, String> = BTreeMap::new();
     let mut license_field = |raw: &[String]| -> String {
         let Some(first) = raw.first() else {
@@ -48,9 +52,28 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
         if let Some(arch) = &src.architecture {
             q.push(format!("arch={arch}"));
         }
-        let name = src.name.rsplit('/').next().unwrap_or(&src.name);
-        let name = name.split([':', '@']).next().unwrap_or(name).trim_start_matches("oci").to_owned();
-        let name = if name.is_empty() { "image".to_owned() } else { spdx_safe(&name).to_lowercase() };
+        let bare = ["oci:", "docker-archive:"]
+            .iter()
+            .find_map(|p| src.name.strip_prefix(p))
+            .unwrap_or(&src.name);
+        let last = bare
+            .split('@')
+            .next()
+            .unwrap_or(bare)
+            .rsplit('/')
+            .next()
+            .unwrap_or(bare);
+        let name = last
+            .split(':')
+            .next()
+            .unwrap_or(last)
+            .trim_end_matches(".tar")
+            .to_owned();
+        let name = if name.is_empty() {
+            "image".to_owned()
+        } else {
+            spdx_safe(&name).to_lowercase()
+        };
         let mut purl = format!("pkg:oci/{name}@sha256%3A{}", src.digest.hex());
         if !q.is_empty() {
             purl.push('?');
@@ -70,8 +93,16 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
         "relatedSpdxElement": root_id,
     })];
     for p in &inv.packages {
-        let id = format!("SPDXRef-Package-{}-{}-{}", p.kind.as_str(), spdx_safe(&p.name), package_id(p));
-        let mut source_info = format!("acquired package info from {} database: /{}", p.found_by, p.location.path);
+        let id = format!(
+            "SPDXRef-Package-{}-{}-{}",
+            p.kind.as_str(),
+            spdx_safe(&p.name),
+            package_id(p)
+        );
+        let mut source_info = format!(
+            "acquired package info from {} database: /{}",
+            p.found_by, p.location.path
+        );
         if let Some(layer) = p.location.layer.as_ref().and_then(|l| l.digest.as_ref()) {
             source_info.push_str(&format!(" (layer {layer})"));
         }
@@ -100,7 +131,10 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
         if let Some(src_pkg) = &p.source
             && (src_pkg.name != p.name || src_pkg.version != p.version)
         {
-            pkg["comment"] = json!(format!("source package: {} {}", src_pkg.name, src_pkg.version));
+            pkg["comment"] = json!(format!(
+                "source package: {} {}",
+                src_pkg.name, src_pkg.version
+            ));
         }
         packages.push(pkg);
         relationships.push(json!({

@@ -13,9 +13,20 @@ pub(crate) fn write(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<()>
             .source
             .as_ref()
             .filter(|s| s.name != p.name || s.version != p.version)
-            .map(|s| if s.version == p.version { s.name.clone() } else { format!("{} {}", s.name, s.version) })
+            .map(|s| {
+                if s.version == p.version {
+                    s.name.clone()
+                } else {
+                    format!("{} {}", s.name, s.version)
+                }
+            })
             .unwrap_or_default();
-        let layer = p.location.layer.as_ref().map(|l| l.index.to_string()).unwrap_or_default();
+        let layer = p
+            .location
+            .layer
+            .as_ref()
+            .map(|l| l.index.to_string())
+            .unwrap_or_default();
         table.add_row(vec![
             Cell::new(&p.name),
             Cell::new(&p.version),
@@ -30,7 +41,13 @@ pub(crate) fn write(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<()>
     let distro = inv
         .distro
         .as_ref()
-        .map(|d| if d.pretty_name.is_empty() { d.purl_qualifier() } else { d.pretty_name.clone() })
+        .map(|d| {
+            if d.pretty_name.is_empty() {
+                d.purl_qualifier()
+            } else {
+                d.pretty_name.clone()
+            }
+        })
         .unwrap_or_else(|| "unknown OS".to_owned());
     writeln!(
         out,

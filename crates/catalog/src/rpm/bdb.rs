@@ -44,11 +44,15 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
         .find(|e| e.u32(db, 12) == Some(HASH_MAGIC))
         .ok_or_else(|| DbError("not a Berkeley DB hash database (bad magic)".to_owned()))?;
     if db.get(25) != Some(&P_HASHMETA) {
-        return Err(DbError("Berkeley DB metadata page has the wrong type".to_owned()));
+        return Err(DbError(
+            "Berkeley DB metadata page has the wrong type".to_owned(),
+        ));
     }
     let page_size = endian.u32(db, 20).unwrap_or(0) as usize;
     if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
-        return Err(DbError(format!("invalid Berkeley DB page size {page_size}")));
+        return Err(DbError(format!(
+            "invalid Berkeley DB page size {page_size}"
+        )));
     }
     let pages = db.len() / page_size;
     let page = |n: usize| db.get(n * page_size..(n + 1) * page_size);
@@ -68,7 +72,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
             };
             match p.get(off) {
                 Some(&H_OFFPAGE) => {
-                    let (Some(first), Some(total)) = (endian.u32(p, off + 4), endian.u32(p, off + 8)) else {
+                    let (Some(first), Some(total)) =
+                        (endian.u32(p, off + 4), endian.u32(p, off + 8))
+                    else {
                         problems.push(format!("page {n}: truncated off-page item"));
                         continue;
                     };
@@ -83,7 +89,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
                     let end = if i == 0 {
                         page_size
                     } else {
-                        endian.u16(p, PAGE_HEADER + (i - 1) * 2).map_or(page_size, usize::from)
+                        endian
+                            .u16(p, PAGE_HEADER + (i - 1) * 2)
+                            .map_or(page_size, usize::from)
                     };
                     if off + 1 < end && end <= page_size {
                         out.push(p[off + 1..end].to_vec());
@@ -96,9 +104,17 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
     Ok((out, problems))
 }
 
-fn overflow_chain(db: &[u8], page_size: usize, endian: Endian, first: usize, total: usize) -> Result<Vec<u8>, String> {
+fn overflow_chain(
+    db: &[u8],
+    page_size: usize,
+    endian: Endian,
+    first: usize,
+    total: usize,
+) -> Result<Vec<u8>, String> {
     if total > db.len() {
-        return Err(format!("value of {total} bytes is larger than the database"));
+        return Err(format!(
+            "value of {total} bytes is larger than the database"
+        ));
     }
     let mut blob = Vec::with_capacity(total);
     let mut next = first;

@@ -59,9 +59,13 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, HeaderError> {
         return Err(HeaderError(format!("implausible data length {dl}")));
     }
     let data_start = 8 + il * 16;
-    let data = blob
-        .get(data_start..data_start + dl)
-        .ok_or_else(|| HeaderError(format!("{} bytes is shorter than the {} the index declares", blob.len(), data_start + dl)))?;
+    let data = blob.get(data_start..data_start + dl).ok_or_else(|| {
+        HeaderError(format!(
+            "{} bytes is shorter than the {} the index declares",
+            blob.len(),
+            data_start + dl
+        ))
+    })?;
     let mut h = RpmHeader::default();
     for i in 0..il {
         let at = 8 + i * 16;
@@ -87,7 +91,11 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, HeaderError> {
         let offset = usize::try_from(offset)
             .ok()
             .filter(|o| *o < dl)
-            .ok_or_else(|| HeaderError(format!("tag {tag}: offset {offset} outside the {dl}-byte data")))?;
+            .ok_or_else(|| {
+                HeaderError(format!(
+                    "tag {tag}: offset {offset} outside the {dl}-byte data"
+                ))
+            })?;
         match (tag, kind) {
             (TAG_EPOCH, TYPE_INT32) => {
                 h.epoch = Some(be32(data, offset)?);
@@ -131,7 +139,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for blob in [&b""[..], &[0, 0, 0, 1][..], &[0, 0, 0, 1, 0, 0, 0, 0][..], &[0xff; 64][..]] {
+        for blob in [
+            &b""[..],
+            &[0, 0, 0, 1][..],
+            &[0, 0, 0, 1, 0, 0, 0, 0][..],
+            &[0xff; 64][..],
+        ] {
             assert!(parse_header(blob).is_err());
         }
         // One entry pointing outside the data.

@@ -36,10 +36,6 @@ impl Cataloger for Rpm {
         ]
     }
 
-    fn description(&self) -> &'static str {
-        "RPM packages from the rpm database (SQLite, Berkeley DB hash and NDB backends, read without librpm or libdb), with epoch, source RPM, license, vendor and modularity label"
-    }
-
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
             let data = match bytes(file, NAME) {
@@ -117,7 +113,7 @@ fn package(h: header::RpmHeader, file: &FileEntry<'_>, ctx: &Context<'_>) -> Pac
         Some(e) => format!("{e}:{evr_version}"),
         None => evr_version.clone(),
     };
-    let namespace = ctx.distro.map_or("redhat", |d| d.id.as_str());
+    let (namespace, distro_qualifier) = purl::namespace(PackageKind::Rpm, ctx.distro);
     let arch = h.arch.clone().filter(|a| !a.is_empty() && a != "(none)");
     let mut qualifiers = Vec::new();
     if let Some(a) = &arch {
@@ -126,19 +122,23 @@ fn package(h: header::RpmHeader, file: &FileEntry<'_>, ctx: &Context<'_>) -> Pac
     if let Some(e) = h.epoch {
         qualifiers.push(("epoch", e.to_string()));
     }
-    if let Some(d) = ctx.distro {
-        qualifiers.push(("distro", d.purl_qualifier()));
+    if let Some(q) = distro_qualifier {
+        qualifiers.push(("distro", q));
     }
-    let source = h.source_rpm.as_deref().and_then(split_srpm).map(|(n, v, r)| SourcePackage {
-        name: n.to_owned(),
-        version: match h.epoch {
-            Some(e) => format!("{e}:{v}-{r}"),
-            None => format!("{v}-{r}"),
-        },
-    });
+    let source = h
+        .source_rpm
+        .as_deref()
+        .and_then(split_srpm)
+        .map(|(n, v, r)| SourcePackage {
+            name: n.to_owned(),
+            version: match h.epoch {
+                Some(e) => format!("{e}:{v}-{r}"),
+                None => format!("{v}-{r}"),
+            },
+        });
     let none_if_empty = |s: Option<String>| s.filter(|s| !s.is_empty() && s != "(none)");
     Package {
-        purl: purl::build("rpm", namespace, &h.name, &evr_version, &qualifiers),
+        purl: purl::build("rpm", &namespace, &h.name, &evr_version, &qualifiers),
         name: h.name,
         version,
         kind: PackageKind::Rpm,
@@ -174,8 +174,14 @@ mod tests {
 
     #[test]
     fn srpm_names() {
-        assert_eq!(split_srpm("glibc-2.34-100.el9.src.rpm"), Some(("glibc", "2.34", "100.el9")));
-        assert_eq!(split_srpm("python3-pip-21.2.3-7.el9.src.rpm"), Some(("python3-pip", "21.2.3", "7.el9")));
+        assert_eq!(
+            split_srpm("glibc-2.34-100.el9.src.rpm"),
+            Some(("glibc", "2.34", "100.el9"))
+        );
+        assert_eq!(
+            split_srpm("python3-pip-21.2.3-7.el9.src.rpm"),
+            Some(("python3-pip", "21.2.3", "7.el9"))
+        );
         assert_eq!(split_srpm("weird"), None);
     }
 

@@ -24,7 +24,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
     }
     let slot_pages = le32(db, 12).unwrap_or(0) as usize;
     if slot_pages == 0 || slot_pages > MAX_SLOT_PAGES {
-        return Err(DbError(format!("implausible NDB slot page count {slot_pages}")));
+        return Err(DbError(format!(
+            "implausible NDB slot page count {slot_pages}"
+        )));
     }
     // The 32-byte file header takes the room of the first two slots.
     let slots = slot_pages * (SLOT_PAGE / SLOT_SIZE) - 2;
@@ -32,7 +34,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
     let mut problems = Vec::new();
     for s in 0..slots {
         let at = 32 + s * SLOT_SIZE;
-        let (Some(magic), Some(pkg), Some(block)) = (le32(db, at), le32(db, at + 4), le32(db, at + 8)) else {
+        let (Some(magic), Some(pkg), Some(block)) =
+            (le32(db, at), le32(db, at + 4), le32(db, at + 8))
+        else {
             problems.push(format!("slot {s} is past the end of the file"));
             break;
         };
@@ -44,8 +48,12 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
             continue;
         }
         let start = block as usize * BLOCK;
-        let (Some(bmagic), Some(bpkg), Some(len)) = (le32(db, start), le32(db, start + 4), le32(db, start + 12)) else {
-            problems.push(format!("package {pkg}: blob header past the end of the file"));
+        let (Some(bmagic), Some(bpkg), Some(len)) =
+            (le32(db, start), le32(db, start + 4), le32(db, start + 12))
+        else {
+            problems.push(format!(
+                "package {pkg}: blob header past the end of the file"
+            ));
             continue;
         };
         if bmagic != BLOB_MAGIC || bpkg != pkg {
@@ -54,7 +62,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
         }
         match db.get(start + BLOCK..start + BLOCK + len as usize) {
             Some(blob) => out.push(blob.to_vec()),
-            None => problems.push(format!("package {pkg}: blob of {len} bytes past the end of the file")),
+            None => problems.push(format!(
+                "package {pkg}: blob of {len} bytes past the end of the file"
+            )),
         }
     }
     Ok((out, problems))

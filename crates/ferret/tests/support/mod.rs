@@ -1,7 +1,7 @@
 //! Builds test images on the fly: tar layers with any entry (including hostile ones),
 //! OCI image layouts, and both docker-archive layouts. Nothing large is committed.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 
 pub fn ferret() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferret"));
-    c.env_remove("FERRET_LOG").env("SOURCE_DATE_EPOCH", "1700000000");
+    c.env_remove("FERRET_LOG")
+        .env("SOURCE_DATE_EPOCH", "1700000000");
     c
 }
 
@@ -350,7 +351,13 @@ pub fn docker_archive_classic(path: &Path, spec: &ImageSpec, repo_tag: &str) {
         layer_paths.push(p);
     }
     let manifest = json!([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_paths}]);
-    files.insert(0, ("manifest.json".into(), serde_json::to_vec(&manifest).unwrap()));
+    files.insert(
+        0,
+        (
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ),
+    );
     std::fs::write(path, tar_file(files)).unwrap();
 }
 
@@ -364,9 +371,15 @@ pub fn docker_archive_oci(path: &Path, spec: &ImageSpec, repo_tag: &str) {
         "RepoTags": [repo_tag],
         "Layers": w.layers.iter().map(|d| format!("blobs/sha256/{}", &d[7..])).collect::<Vec<_>>(),
     }]);
-    files.push(("manifest.json".to_owned(), serde_json::to_vec(&manifest).unwrap()));
+    files.push((
+        "manifest.json".to_owned(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
     for name in ["oci-layout", "index.json"] {
-        files.push((name.to_owned(), std::fs::read(tmp.path().join(name)).unwrap()));
+        files.push((
+            name.to_owned(),
+            std::fs::read(tmp.path().join(name)).unwrap(),
+        ));
     }
     for entry in std::fs::read_dir(tmp.path().join("blobs/sha256")).unwrap() {
         let entry = entry.unwrap();
@@ -381,7 +394,9 @@ pub fn docker_archive_oci(path: &Path, spec: &ImageSpec, repo_tag: &str) {
 pub const DEBIAN_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
 
 pub fn dpkg_entry(name: &str, version: &str, source: Option<&str>) -> String {
-    let mut s = format!("Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\nMaintainer: Test <t@example.org>\n");
+    let mut s = format!(
+        "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\nMaintainer: Test <t@example.org>\n"
+    );
     if let Some(src) = source {
         s.push_str(&format!("Source: {src}\n"));
     }
