@@ -17,25 +17,55 @@ use support::*;
 fn debootstrap_image_matches_dpkg_query() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-bookworm");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/debian-image.sh");
-    if Command::new("sh").args(["-c", "command -v debootstrap && command -v umoci && command -v skopeo"]).output().map_or(true, |o| !o.status.success()) {
-        assert!(std::env::var_os("CI").is_none(), "debootstrap, umoci and skopeo are required in CI (.ci/run installs them)");
-        eprintln!("\n*** SKIPPED: debootstrap, umoci or skopeo is not installed; the real Debian image test did not run ***\n");
+    if Command::new("sh")
+        .args([
+            "-c",
+            "command -v debootstrap && command -v umoci && command -v skopeo",
+        ])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "debootstrap, umoci and skopeo are required in CI (.ci/run installs them)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap, umoci or skopeo is not installed; the real Debian image test did not run ***\n"
+        );
         return;
     }
-    let status = Command::new("bash").arg(&script).arg(&out).status().unwrap();
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .unwrap();
     if status.code() == Some(77) {
-        eprintln!("\n*** SKIPPED: Debian's archive cannot be reached; the real Debian image test did not run ***\n");
+        eprintln!(
+            "\n*** SKIPPED: Debian's archive cannot be reached; the real Debian image test did not run ***\n"
+        );
         return;
     }
     assert!(status.success(), "{} failed", script.display());
 
     let mut want = BTreeSet::new();
-    for line in std::fs::read_to_string(out.join("dpkg-query.txt")).unwrap().lines() {
+    for line in std::fs::read_to_string(out.join("dpkg-query.txt"))
+        .unwrap()
+        .lines()
+    {
         let f: Vec<&str> = line.split(' ').collect();
         assert_eq!(f.len(), 4, "unexpected dpkg-query line {line:?}");
-        want.insert((f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), f[3].to_owned()));
+        want.insert((
+            f[0].to_owned(),
+            f[1].to_owned(),
+            f[2].to_owned(),
+            f[3].to_owned(),
+        ));
     }
-    assert!(want.len() > 50, "dpkg-query listed only {} packages", want.len());
+    assert!(
+        want.len() > 50,
+        "dpkg-query listed only {} packages",
+        want.len()
+    );
     assert!(want.iter().any(|p| p.0 == "less"));
     assert!(!want.iter().any(|p| p.0 == "tzdata"));
 
@@ -59,11 +89,19 @@ fn debootstrap_image_matches_dpkg_query() {
             .collect();
         let missing: Vec<_> = want.difference(&got).collect();
         let extra: Vec<_> = got.difference(&want).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "{image}: missing {missing:?}, extra {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{image}: missing {missing:?}, extra {extra:?}"
+        );
         assert_eq!(doc["distro"]["id"], "debian");
         assert_eq!(doc["distro"]["version_id"], "12");
         // The database is rewritten by the second layer, so every package is attributed to it.
-        let less = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "less").unwrap();
+        let less = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "less")
+            .unwrap();
         assert_eq!(less["location"]["layer"]["index"], 1);
     }
 }

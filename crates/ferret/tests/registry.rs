@@ -52,7 +52,14 @@ fn free_port() -> u16 {
 }
 
 fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
-    let dir = tempfile::tempdir().unwrap();
+    start_registry_with(htpasswd, None, tempfile::tempdir().unwrap())
+}
+
+fn start_registry_with(
+    htpasswd: Option<(&str, &str)>,
+    extra: Option<String>,
+    dir: tempfile::TempDir,
+) -> Registry {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut config = format!(
@@ -71,6 +78,9 @@ fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
             "auth:\n  htpasswd:\n    realm: ferret-test\n    path: {}\n",
             path.display()
         ));
+    }
+    if let Some(extra) = extra {
+        config.push_str(&extra);
     }
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, config).unwrap();
@@ -304,4 +314,177 @@ fn basic_auth_pull() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("refused"), "{err}");
     assert!(!err.contains("wrong-password-xyz"), "{err}");
+}
+
+/// A fault injector in front of the registry: it answers the first `failures` requests
+/// with 503 and every later one with a 307 to the same path on the registry, the way
+/// registries hand out blob storage URLs.
+fn flaky_redirector(
+    registry: String,
+    failures: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).map_or(true, |n| n == 0) || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_owned();
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let response = if n < failures {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{registry}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn retries_transient_errors_and_follows_redirects() {
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let reg = start_registry(None);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("img");
+    oci_layout(&layout, &edge_like(), "v1");
+    push(
+        &layout,
+        "v1",
+        &format!("{}/team/app:1", reg.addr),
+        None,
+        false,
+    );
+    let (front, seen) = flaky_redirector(reg.addr.clone(), 2);
+    let doc = inventory(&format!("{front}/team/app:1"), &[]);
+    assert_eq!(packages(&doc).len(), 2);
+    // Two 503s, then one redirect for each of: manifest, config, two layers.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 6);
+
+    // A registry that keeps failing: a clear error after the retries.
+    let (front, _) = flaky_redirector(reg.addr.clone(), 1000);
+    let (code, _, err) = run(&["sbom", "-q", &format!("{front}/team/app:1")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("503"), "{err}");
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bearer_token_pull() {
+    if !have("docker-registry") || !have("skopeo") || !have("openssl") || !have("python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let cert = dir.path().join("cert.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=ferret-test-issuer",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token_port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/token_server.py");
+    let _token_server = Killed(
+        Command::new("python3")
+            .arg(&script)
+            .arg(token_port.to_string())
+            .arg(&key)
+            .arg(&cert)
+            .args(["ferret", "t0ken-pass", "ferret-test-issuer"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", token_port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "token server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: ferret-registry\n    issuer: ferret-test-issuer\n    rootcertbundle: {}\n",
+        cert.display()
+    );
+    let reg = start_registry_with(None, Some(auth), tempfile::tempdir().unwrap());
+    let layout = dir.path().join("img");
+    oci_layout(&layout, &edge_like(), "v1");
+    push(
+        &layout,
+        "v1",
+        &format!("{}/team/app:1", reg.addr),
+        Some("ferret:t0ken-pass"),
+        false,
+    );
+    let image = format!("{}/team/app:1", reg.addr);
+
+    let out = ferret()
+        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret"])
+        .env("FERRET_REGISTRY_PASSWORD", "t0ken-pass")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(packages(&doc).len(), 2);
+
+    // Anonymous: the token grants nothing and the registry refuses it.
+    let (code, _, err) = run(&["sbom", "-q", &image]);
+    assert_eq!(code, 2);
+    assert!(err.contains("authentication failed"), "{err}");
 }
