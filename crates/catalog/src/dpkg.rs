@@ -49,11 +49,19 @@ impl Cataloger for Dpkg {
     }
 
     fn patterns(&self) -> &'static [&'static str] {
-        &["var/lib/dpkg/status", "var/lib/dpkg/status.d/*"]
+        &[
+            "var/lib/dpkg/status",
+            "var/lib/dpkg/status.d/*",
+            "usr/share/doc/*/copyright",
+        ]
     }
 
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
+            if file.path.starts_with("usr/share/doc/") {
+                // Read on demand, per package, below.
+                continue;
+            }
             let distroless = file.path.starts_with("var/lib/dpkg/status.d/");
             if distroless && COMPANION_SUFFIXES.iter().any(|s| file.path.ends_with(s)) {
                 continue;
@@ -211,6 +219,7 @@ fn package(
         qualifiers.push(("distro", q));
     }
     Ok(Some(Package {
+        licenses: copyright_licenses(ctx, name),
         name: name.to_owned(),
         version: version.to_owned(),
         kind: PackageKind::Deb,
@@ -220,7 +229,6 @@ fn package(
             name: source_name.to_owned(),
             version: source_version.to_owned(),
         }),
-        licenses: Vec::new(),
         location: location(file),
         found_by: NAME.to_owned(),
         metadata: PackageMetadata::Dpkg(DpkgMetadata {
@@ -229,6 +237,29 @@ fn package(
             status: status.map(str::to_owned),
         }),
     }))
+}
+
+/// License names from a machine-readable (DEP-5) `usr/share/doc/<package>/copyright`:
+/// the first line of every `License:` field, deduplicated and sorted. Free-form copyright
+/// files name no license in a form worth guessing at.
+fn copyright_licenses(ctx: &Context<'_>, package: &str) -> Vec<String> {
+    let Some(file) = ctx.tree.get(&format!("usr/share/doc/{package}/copyright")) else {
+        return Vec::new();
+    };
+    let ferret_layers::Content::Kept(data) = file.content else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(data);
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("License:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]

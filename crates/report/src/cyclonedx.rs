@@ -55,12 +55,23 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
             "version": p.version,
             "purl": p.purl,
         });
-        if let Some(l) = p.licenses.first() {
-            c["licenses"] = json!([match classify(l) {
-                License::Id(id) => json!({"license": {"id": id}}),
-                License::Expression(e) => json!({"expression": e}),
-                License::Other(name) => json!({"license": {"name": name}}),
-            }]);
+        // CycloneDX takes either one expression or a list of licenses, not both.
+        let licenses: Vec<License> = p.licenses.iter().map(|l| classify(l)).collect();
+        match licenses.as_slice() {
+            [] => {}
+            [License::Expression(e)] => c["licenses"] = json!([{"expression": e}]),
+            many => {
+                c["licenses"] = Value::Array(
+                    many.iter()
+                        .map(|l| match l {
+                            License::Id(id) => json!({"license": {"id": id}}),
+                            License::Expression(e) | License::Other(e) => {
+                                json!({"license": {"name": e}})
+                            }
+                        })
+                        .collect(),
+                )
+            }
         }
         let mut props = vec![
             prop("ferret:package:type", p.kind.as_str()),

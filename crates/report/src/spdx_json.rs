@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::Tool;
 use crate::ids::{package_id, spdx_safe, uuid_for};
-use crate::license::{License, classify};
+use crate::license::spdx_expression;
 
 pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
     let src = &inv.source;
@@ -21,18 +21,12 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
     );
     let mut extracted: BTreeMap<String, String> = BTreeMap::new();
     let mut license_field = |raw: &[String]| -> String {
-        let Some(first) = raw.first() else {
-            return "NOASSERTION".to_owned();
-        };
-        match classify(first) {
-            License::Id(id) => id,
-            License::Expression(e) => e,
-            License::Other(text) => {
-                let id = format!("LicenseRef-{}", spdx_safe(&text));
-                extracted.insert(id.clone(), text);
-                id
-            }
-        }
+        spdx_expression(raw, |text| {
+            let id = format!("LicenseRef-{}", spdx_safe(text));
+            extracted.insert(id.clone(), text.to_owned());
+            id
+        })
+        .unwrap_or_else(|| "NOASSERTION".to_owned())
     };
 
     let mut root = json!({
