@@ -4,12 +4,12 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferret_catalog::{Catalog, CatalogerStatus};
+use ferret_catalog::Catalog;
+pub use ferret_catalog::{CatalogerStatus, State as CatalogerState};
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
 use ferret_model::{Digest, Distro, Note, Package};
 
-pub use ferret_catalog::{CATALOGERS, State as CatalogerState};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -109,7 +109,8 @@ impl RepoClient {
         let http = Client::builder()
             .user_agent(concat!("ferret/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(300))
+            // Per connect, send and read: a stalled transfer fails instead of hanging.
+            .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ImageError::Registry {
                 registry: registry.clone(),
