@@ -3,7 +3,7 @@
 use ferret_layers::FileEntry;
 use ferret_model::{ApkMetadata, Package, PackageKind, PackageMetadata, SourcePackage};
 
-use crate::{Cataloger, Context, Output, bytes, location, note, purl};
+use crate::{Cataloger, Context, Output, location, note, purl};
 
 pub(crate) struct Apk;
 
@@ -24,12 +24,8 @@ impl Cataloger for Apk {
 
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
-            let data = match bytes(file, NAME) {
-                Ok(d) => d,
-                Err(n) => {
-                    out.notes.push(n);
-                    continue;
-                }
+            let Some(data) = out.read(file, NAME) else {
+                continue;
             };
             let text = String::from_utf8_lossy(data);
             let mut record = Record::default();

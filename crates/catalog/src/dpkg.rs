@@ -6,7 +6,7 @@
 use ferret_layers::FileEntry;
 use ferret_model::{DpkgMetadata, Package, PackageKind, PackageMetadata, SourcePackage};
 
-use crate::{Cataloger, Context, Output, bytes, location, note, purl};
+use crate::{Cataloger, Context, Output, location, note, purl};
 
 pub(crate) struct Dpkg;
 
@@ -66,12 +66,8 @@ impl Cataloger for Dpkg {
             if distroless && COMPANION_SUFFIXES.iter().any(|s| file.path.ends_with(s)) {
                 continue;
             }
-            let data = match bytes(file, NAME) {
-                Ok(d) => d,
-                Err(n) => {
-                    out.notes.push(n);
-                    continue;
-                }
+            let Some(data) = out.read(file, NAME) else {
+                continue;
             };
             let text = String::from_utf8_lossy(data);
             let (paragraphs, problems) = paragraphs(&text);

@@ -33,6 +33,23 @@ pub struct Output {
     pub notes: Vec<Note>,
 }
 
+impl Output {
+    /// The bytes of a kept file; when it was not kept, a note says why and this is `None`.
+    pub fn read<'a>(&mut self, file: &FileEntry<'a>, source: &str) -> Option<&'a [u8]> {
+        match file.content {
+            Content::Kept(data) => Some(data),
+            Content::TooLarge(size) => {
+                self.notes.push(note(
+                    source,
+                    file,
+                    format!("not read: {size} bytes is over the file size limit"),
+                ));
+                None
+            }
+        }
+    }
+}
+
 /// A cataloger: declares the paths it wants, then parses the kept files it is handed.
 pub trait Cataloger: Sync {
     /// Stable name, e.g. `os/dpkg`.
@@ -186,18 +203,6 @@ impl Catalog {
             notes,
             catalogers,
         }
-    }
-}
-
-/// The bytes of a kept file, or a note saying why there are none.
-pub(crate) fn bytes<'a>(file: &FileEntry<'a>, source: &str) -> Result<&'a [u8], Note> {
-    match file.content {
-        Content::Kept(data) => Ok(data),
-        Content::TooLarge(size) => Err(note(
-            source,
-            file,
-            format!("not read: {size} bytes is over the file size limit"),
-        )),
     }
 }
 

@@ -10,7 +10,6 @@ use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
 use ferret_model::{Digest, Distro, Note, Package};
 
-
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {

@@ -267,17 +267,30 @@ fn symlink_loops_and_escapes_in_layers() {
 #[test]
 fn non_distributable_layers_are_skipped_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
-    let base = tar(&[file("var/lib/dpkg/status", &dpkg_entry("apt", "2.6.1", None))]);
-    let foreign = tar(&[file("var/lib/dpkg/status", &dpkg_entry("windows-thing", "1.0", None))]);
+    let base = tar(&[file(
+        "var/lib/dpkg/status",
+        &dpkg_entry("apt", "2.6.1", None),
+    )]);
+    let foreign = tar(&[file(
+        "var/lib/dpkg/status",
+        &dpkg_entry("windows-thing", "1.0", None),
+    )]);
     let mut spec = ImageSpec::new(vec![(base, Comp::Gzip), (foreign, Comp::Gzip)]);
-    spec.media_type_override = Some((1, "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into()));
+    spec.media_type_override = Some((
+        1,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into(),
+    ));
     let w = oci_layout(dir.path(), &spec, "x");
     // The blob of a foreign layer is usually not there at all.
     std::fs::remove_file(dir.path().join("blobs/sha256").join(&w.layers[1][7..])).unwrap();
     let doc = inventory(&format!("oci:{}:x", dir.path().display()), &[]);
     let names: Vec<_> = packages(&doc).into_iter().map(|p| p.1).collect();
     assert_eq!(names, ["apt"]);
-    assert!(doc["notes"].to_string().contains("non-distributable"), "{}", doc["notes"]);
+    assert!(
+        doc["notes"].to_string().contains("non-distributable"),
+        "{}",
+        doc["notes"]
+    );
 }
 
 #[test]
@@ -285,13 +298,25 @@ fn files_over_the_size_cap_are_noted_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let status = dpkg_entry("apt", "2.6.1", None).repeat(20);
     let spec = ImageSpec::new(vec![(
-        tar(&[file("var/lib/dpkg/status", &status), file("lib/apk/db/installed", &apk_entry("musl", "1.2.4-r2", "x86_64"))]),
+        tar(&[
+            file("var/lib/dpkg/status", &status),
+            file(
+                "lib/apk/db/installed",
+                &apk_entry("musl", "1.2.4-r2", "x86_64"),
+            ),
+        ]),
         Comp::Gzip,
     )]);
     oci_layout(dir.path(), &spec, "x");
-    let doc = inventory(&format!("oci:{}:x", dir.path().display()), &["--max-file-size", "1000"]);
+    let doc = inventory(
+        &format!("oci:{}:x", dir.path().display()),
+        &["--max-file-size", "1000"],
+    );
     let names: Vec<_> = packages(&doc).into_iter().map(|p| p.1).collect();
     assert_eq!(names, ["musl"]);
     let notes = doc["notes"].to_string();
-    assert!(notes.contains("var/lib/dpkg/status") && notes.contains("limit"), "{notes}");
+    assert!(
+        notes.contains("var/lib/dpkg/status") && notes.contains("limit"),
+        "{notes}"
+    );
 }

@@ -129,6 +129,31 @@ fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>, all: bool) {
     );
 }
 
+/// Pushes a small two-layer image to `reg` as `repo_tag`; the layout lives as long as the
+/// returned directory.
+fn push_sample(reg: &Registry, repo_tag: &str, creds: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("img");
+    oci_layout(&layout, &edge_like(), "v1");
+    push(
+        &layout,
+        "v1",
+        &format!("{}/{repo_tag}", reg.addr),
+        creds,
+        false,
+    );
+    dir
+}
+
+/// `ferret sbom -f json IMAGE --username USER` with the password in the environment.
+fn sbom_with_password(image: &str, user: &str, password: &str) -> std::process::Output {
+    ferret()
+        .args(["sbom", "-q", "-f", "json", image, "--username", user])
+        .env("FERRET_REGISTRY_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
 fn edge_like() -> ImageSpec {
     ImageSpec::new(vec![
         (
@@ -225,16 +250,7 @@ fn basic_auth_pull() {
         return;
     }
     let reg = start_registry(Some(("ferret", "s3cret")));
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("img");
-    oci_layout(&layout, &edge_like(), "v1");
-    push(
-        &layout,
-        "v1",
-        &format!("{}/private/app:1", reg.addr),
-        Some("ferret:s3cret"),
-        false,
-    );
+    let dir = push_sample(&reg, "private/app:1", Some("ferret:s3cret"));
     let image = format!("{}/private/app:1", reg.addr);
 
     // No credentials: a clear refusal.
@@ -243,11 +259,7 @@ fn basic_auth_pull() {
     assert!(err.contains("requires credentials"), "{err}");
 
     // --username with the password from the environment.
-    let out = ferret()
-        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret"])
-        .env("FERRET_REGISTRY_PASSWORD", "s3cret")
-        .output()
-        .unwrap();
+    let out = sbom_with_password(&image, "ferret", "s3cret");
     assert!(
         out.status.success(),
         "{}",
@@ -305,11 +317,7 @@ fn basic_auth_pull() {
     assert_eq!(packages(&doc).len(), 2);
 
     // Wrong password: refused, and the password is not echoed.
-    let out = ferret()
-        .args(["sbom", "-q", &image, "--username", "ferret"])
-        .env("FERRET_REGISTRY_PASSWORD", "wrong-password-xyz")
-        .output()
-        .unwrap();
+    let out = sbom_with_password(&image, "ferret", "wrong-password-xyz");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("refused"), "{err}");
@@ -369,16 +377,7 @@ fn retries_transient_errors_and_follows_redirects() {
         return;
     }
     let reg = start_registry(None);
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("img");
-    oci_layout(&layout, &edge_like(), "v1");
-    push(
-        &layout,
-        "v1",
-        &format!("{}/team/app:1", reg.addr),
-        None,
-        false,
-    );
+    let _image = push_sample(&reg, "team/app:1", None);
     let (front, seen) = flaky_redirector(reg.addr.clone(), 2);
     let doc = inventory(&format!("{front}/team/app:1"), &[]);
     assert_eq!(packages(&doc).len(), 2);
@@ -459,22 +458,10 @@ fn bearer_token_pull() {
         cert.display()
     );
     let reg = start_registry_with(None, Some(auth), tempfile::tempdir().unwrap());
-    let layout = dir.path().join("img");
-    oci_layout(&layout, &edge_like(), "v1");
-    push(
-        &layout,
-        "v1",
-        &format!("{}/team/app:1", reg.addr),
-        Some("ferret:t0ken-pass"),
-        false,
-    );
+    let _image = push_sample(&reg, "team/app:1", Some("ferret:t0ken-pass"));
     let image = format!("{}/team/app:1", reg.addr);
 
-    let out = ferret()
-        .args(["sbom", "-q", "-f", "json", &image, "--username", "ferret"])
-        .env("FERRET_REGISTRY_PASSWORD", "t0ken-pass")
-        .output()
-        .unwrap();
+    let out = sbom_with_password(&image, "ferret", "t0ken-pass");
     assert!(
         out.status.success(),
         "{}",

@@ -9,7 +9,7 @@ mod ndb;
 use ferret_layers::FileEntry;
 use ferret_model::{Package, PackageKind, PackageMetadata, RpmMetadata, SourcePackage};
 
-use crate::{Cataloger, Context, Output, bytes, location, note, purl};
+use crate::{Cataloger, Context, Output, location, note, purl};
 
 pub(crate) struct Rpm;
 
@@ -38,12 +38,8 @@ impl Cataloger for Rpm {
 
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output) {
         for file in files {
-            let data = match bytes(file, NAME) {
-                Ok(d) => d,
-                Err(n) => {
-                    out.notes.push(n);
-                    continue;
-                }
+            let Some(data) = out.read(file, NAME) else {
+                continue;
             };
             let file_name = file.path.rsplit('/').next().unwrap_or("");
             let read = match file_name {
