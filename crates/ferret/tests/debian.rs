@@ -34,6 +34,20 @@ fn debootstrap_image_matches_dpkg_query() {
         );
         return;
     }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the real Debian image test needs root in CI"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap needs root; the real Debian image test did not run ***\n"
+        );
+        return;
+    }
     let status = Command::new("bash")
         .arg(&script)
         .arg(&out)

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use ferret_model::{LayerRef, Note};
 
-use crate::path::{normalize, split_parent};
+use crate::path::normalize;
 use crate::stream::{Change, Content, LayerDiff};
 
 /// How many symlinks one lookup may follow before it is taken for a loop.
@@ -254,10 +254,6 @@ impl FileTree {
         }
     }
 
-    /// The directory part of a path, for catalogers that look at siblings.
-    pub fn parent(path: &str) -> &str {
-        split_parent(path).0
-    }
 }
 
 #[cfg(test)]
