@@ -253,7 +253,6 @@ impl FileTree {
             Node::Symlink { .. } => None,
         }
     }
-
 }
 
 #[cfg(test)]
