@@ -38,6 +38,9 @@ struct Lexer<'a> {
     s: &'a str,
     pos: usize,
     last: Kind,
+    /// Validity checks follow apk-tools' grammar exactly; comparisons read the lenient
+    /// forms real advisories contain (`1.9.5p1`, `1..2`, `-r`).
+    strict: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -46,6 +49,7 @@ impl<'a> Lexer<'a> {
             s,
             pos: 0,
             last: Kind::InitialDigit,
+            strict: false,
         }
     }
 
@@ -94,7 +98,7 @@ impl<'a> Lexer<'a> {
                 self.token(Kind::Letter, &self.s[self.pos - 1..self.pos], 0)
             }
             // A number right after a letter (`1.9.5p1`) continues the version.
-            b'0'..=b'9' if self.last == Kind::Letter => {
+            b'0'..=b'9' if self.last == Kind::Letter && !self.strict => {
                 let d = self.digits();
                 self.token(Kind::Digit, d, 0)
             }
@@ -103,8 +107,11 @@ impl<'a> Lexer<'a> {
                     return self.invalid();
                 }
                 self.pos += 1;
-                // An empty number (`1..2`) counts as zero, as apk-tools reads it.
+                // An empty number (`1..2`) counts as zero when comparing.
                 let d = self.digits();
+                if d.is_empty() && self.strict {
+                    return self.invalid();
+                }
                 self.token(Kind::Digit, d, 0)
             }
             b'_' => {
@@ -134,11 +141,17 @@ impl<'a> Lexer<'a> {
                 while self.pos < b.len() && b[self.pos].is_ascii_hexdigit() {
                     self.pos += 1;
                 }
+                if self.pos == start && self.strict {
+                    return self.invalid();
+                }
                 self.token(Kind::CommitHash, &self.s[start..self.pos], 0)
             }
             b'-' if self.s[self.pos..].starts_with("-r") && self.last < Kind::Revision => {
                 self.pos += 2;
                 let d = self.digits();
+                if d.is_empty() && self.strict {
+                    return self.invalid();
+                }
                 self.token(Kind::Revision, d, 0)
             }
             _ => self.invalid(),
@@ -186,6 +199,7 @@ fn compare(a: &str, b: &str) -> Ordering {
 /// Whether a string is a valid apk version.
 pub fn is_valid(s: &str) -> bool {
     let mut l = Lexer::new(s);
+    l.strict = true;
     let mut t = l.first();
     loop {
         match t.kind {

@@ -13,7 +13,28 @@ pub struct DpkgVersion {
 }
 
 impl DpkgVersion {
+    /// Parses as dpkg validates a version: a version that does not start with a digit is
+    /// refused (dpkg warns about it).
     pub fn parse(input: &str) -> Result<Self, VersionError> {
+        let v = Self::parse_lenient(input)?;
+        if !v
+            .upstream
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+        {
+            return Err(VersionError::new(
+                Scheme::Dpkg,
+                input,
+                "version number does not start with digit",
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Parses what dpkg can still compare: like [`DpkgVersion::parse`], but accepting an
+    /// upstream version that does not start with a digit.
+    pub fn parse_lenient(input: &str) -> Result<Self, VersionError> {
         let err = |r: &str| VersionError::new(Scheme::Dpkg, input, r);
         let s = input.trim();
         if s.is_empty() {
@@ -54,7 +75,6 @@ impl DpkgVersion {
         if upstream.is_empty() {
             return Err(err("version number is empty"));
         }
-        // dpkg only warns when the version does not start with a digit, and still compares it.
         if let Some(c) = upstream
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || ".-+~:".contains(*c)))

@@ -20,6 +20,12 @@ use std::fmt;
 pub use apk::{fuzzy_matches as apk_fuzzy_matches, is_valid as apk_is_valid};
 pub use dpkg::DpkgVersion;
 pub use rpm::{Evr, Nevra, rpmvercmp};
+pub use semver::SemVer;
+
+/// Parses a PEP 440 version strictly (no legacy fallback).
+pub fn pep440_strict(input: &str) -> Result<pep440_rs::Version, VersionError> {
+    pep440::PyVersion::parse_strict(input)
+}
 
 /// A version string that its scheme cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,7 +131,7 @@ impl Scheme {
     /// Parses a version of this scheme.
     pub fn parse(self, input: &str) -> Result<Version, VersionError> {
         Ok(match self {
-            Self::Dpkg => Version::Dpkg(DpkgVersion::parse(input)?),
+            Self::Dpkg => Version::Dpkg(DpkgVersion::parse_lenient(input)?),
             Self::Rpm => Version::Rpm(Evr::parse(input)?),
             Self::Apk => Version::Apk(apk::ApkVersion::parse(input)?),
             Self::Pep440 => Version::Pep440(pep440::PyVersion::parse(input)?),

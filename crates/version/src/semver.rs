@@ -117,6 +117,30 @@ fn cmp_numbers(a: &[String], b: &[String]) -> Ordering {
 pub struct SemVer {
     numbers: Vec<String>,
     pre: Vec<Ident>,
+    build: Vec<Ident>,
+}
+
+impl Ident {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Num(s) | Self::Alpha(s) => s,
+        }
+    }
+}
+
+impl SemVer {
+    /// The numeric components as written (major, minor, patch, …).
+    pub fn numbers(&self) -> &[String] {
+        &self.numbers
+    }
+
+    pub fn prerelease(&self) -> Vec<&str> {
+        self.pre.iter().map(Ident::as_str).collect()
+    }
+
+    pub fn build(&self) -> Vec<&str> {
+        self.build.iter().map(Ident::as_str).collect()
+    }
 }
 
 impl SemVer {
@@ -139,6 +163,7 @@ impl SemVer {
         Ok(Self {
             numbers: p.numbers,
             pre: p.pre,
+            build: p.build,
         })
     }
 
@@ -157,6 +182,7 @@ impl SemVer {
         Ok(Self {
             numbers: p.numbers,
             pre: p.pre,
+            build: p.build,
         })
     }
 }
