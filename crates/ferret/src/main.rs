@@ -38,6 +38,24 @@ struct Cli {
 enum Command {
     /// List the packages of an image as a table, JSON, SPDX 2.3 or CycloneDX 1.6.
     Sbom(SbomArgs),
+    /// Version ordering questions, answered the way each ecosystem orders versions.
+    #[command(subcommand)]
+    Version(VersionCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum VersionCommand {
+    /// Print -1, 0 or 1 as A is lower than, equal to or higher than B. With --batch, read
+    /// `A<TAB>B` lines from standard input and print one answer per line.
+    Compare {
+        /// dpkg, rpm, apk, pep440, semver, go, maven, rubygems, nuget, packagist, pub, cran,
+        /// hackage, or an OSV ecosystem name (Debian, PyPI, npm, crates.io, Go, …).
+        scheme: String,
+        a: Option<String>,
+        b: Option<String>,
+        #[arg(long, conflicts_with_all = ["a", "b"])]
+        batch: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -113,7 +131,62 @@ fn init_logging(verbose: u8) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sbom(args) => sbom(args, cli.quiet),
+        Command::Version(VersionCommand::Compare {
+            scheme,
+            a,
+            b,
+            batch,
+        }) => version_compare(&scheme, a, b, batch),
     }
+}
+
+fn sign(o: std::cmp::Ordering) -> i8 {
+    match o {
+        std::cmp::Ordering::Less => -1,
+        std::cmp::Ordering::Equal => 0,
+        std::cmp::Ordering::Greater => 1,
+    }
+}
+
+fn version_compare(
+    scheme: &str,
+    a: Option<String>,
+    b: Option<String>,
+    batch: bool,
+) -> anyhow::Result<ExitCode> {
+    let scheme = ferret_version::Scheme::from_name(scheme).with_context(|| {
+        let names: Vec<_> = ferret_version::Scheme::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        format!(
+            "unknown version scheme {scheme:?}; expected one of {} or an OSV ecosystem name",
+            names.join(", ")
+        )
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if !batch {
+        let (Some(a), Some(b)) = (a, b) else {
+            bail!("give two versions, A and B, or --batch");
+        };
+        writeln!(out, "{}", sign(scheme.compare(&a, &b)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stdin = std::io::stdin();
+    for (n, line) in std::io::BufRead::lines(stdin.lock()).enumerate() {
+        let line = line.context("reading standard input")?;
+        let line = line.trim_end_matches('\r');
+        match line.split_once('\t') {
+            Some((a, b)) => match scheme.compare(a, b) {
+                Ok(o) => writeln!(out, "{}", sign(o))?,
+                Err(e) => writeln!(out, "error: {e}")?,
+            },
+            None => writeln!(out, "error: line {}: expected A<TAB>B", n + 1)?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Where one rendering goes.
