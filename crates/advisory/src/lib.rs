@@ -1,0 +1,63 @@
+//! Stage ④ of the pipeline: advisories. Feeds are read in their native formats (OSV, the
+//! Debian security tracker, Alpine/Wolfi/Chainguard secdb), normalised into one model
+//! (OSV schema 1.6 plus the vendor's fix state), and stored in an embedded SQLite database
+//! indexed by (ecosystem, release, normalised package name).
+
+mod db;
+mod debian;
+mod feed;
+pub mod model;
+mod osv;
+mod secdb;
+
+use std::path::{Path, PathBuf};
+
+pub use db::{DB_FILE, Database, FeedStatus, ImportSummary, SCHEMA_VERSION, Status, Validators};
+pub use debian::release_number as debian_release_number;
+pub use feed::{FeedData, MAX_DOCUMENT, read_feeds};
+pub use model::{
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
+    normalize_name,
+};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdvisoryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Feed { path: PathBuf, message: String },
+    #[error(
+        "feed {feed} has no valid record ({skipped} skipped, {withdrawn} withdrawn); the database is unchanged{}",
+        first_errors.iter().map(|e| format!("\n  {e}")).collect::<String>()
+    )]
+    NoValidRecords {
+        feed: String,
+        skipped: usize,
+        withdrawn: usize,
+        first_errors: Vec<String>,
+    },
+    #[error("advisory database {path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error(
+        "advisory database {path} has schema version {found}; this Ferret reads version {expected} (remove it and run `ferret db update`)"
+    )]
+    Schema {
+        path: PathBuf,
+        found: String,
+        expected: u32,
+    },
+}
+
+impl AdvisoryError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The advisory model: OSV schema 1.6, with the vendor's fix state kept for distro feeds.
+
+use serde::{Deserialize, Serialize};
+
+/// The feed kinds Ferret imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    Osv,
+    DebianTracker,
+    Secdb,
+}
+
+impl FeedKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Osv => "osv",
+            Self::DebianTracker => "debian-tracker",
+            Self::Secdb => "secdb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Osv, Self::DebianTracker, Self::Secdb]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+/// An ecosystem and, for distros, its release: `Debian:12` is (`Debian`, `12`),
+/// `Alpine:v3.18` is (`Alpine`, `3.18`), `Ubuntu:22.04:LTS` is (`Ubuntu`, `22.04`),
+/// `Ubuntu:Pro:18.04:LTS` is (`Ubuntu`, `Pro:18.04`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ecosystem {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release: String,
+}
+
+/// Ecosystems whose advisories Ferret can evaluate (OSV names).
+pub const KNOWN_ECOSYSTEMS: &[&str] = &[
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Wolfi",
+    "Chainguard",
+    "Rocky Linux",
+    "AlmaLinux",
+    "Red Hat",
+    "openSUSE",
+    "SUSE",
+    "PyPI",
+    "npm",
+    "crates.io",
+    "Go",
+    "Maven",
+    "RubyGems",
+    "NuGet",
+    "Packagist",
+    "Pub",
+    "CRAN",
+    "Hackage",
+    "Hex",
+    "SwiftURL",
+    "Mageia",
+    "openEuler",
+    "Azure Linux",
+    "Photon OS",
+    "Alpaquita",
+    "BellSoft Hardened Containers",
+    "Bitnami",
+    "GHC",
+    "GIT",
+    "Linux",
+    "OSS-Fuzz",
+    "R",
+    "Android",
+    "ConanCenter",
+];
+
+impl Ecosystem {
+    /// Parses an OSV ecosystem string; `None` for ecosystems Ferret does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (name, release) = s.split_once(':').unwrap_or((s, ""));
+        if !KNOWN_ECOSYSTEMS.contains(&name) {
+            return None;
+        }
+        let release = match name {
+            "Alpine" => release.trim_start_matches('v').to_owned(),
+            "Ubuntu" => release.strip_suffix(":LTS").unwrap_or(release).to_owned(),
+            _ => release.to_owned(),
+        };
+        Some(Self {
+            name: name.to_owned(),
+            release,
+        })
+    }
+
+    pub fn new(name: &str, release: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            release: release.to_owned(),
+        }
+    }
+}
+
+/// A range event. Semantics (OSV §evaluation): `introduced` is inclusive (`0` means from
+/// the beginning), `fixed` and `limit` are exclusive, `last_affected` is inclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Introduced(String),
+    Fixed(String),
+    LastAffected(String),
+    Limit(String),
+}
+
+/// How the versions of a range are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RangeKind {
+    /// SemVer 2.0, whatever the ecosystem.
+    Semver,
+    /// The ecosystem's own order.
+    Ecosystem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    pub kind: RangeKind,
+    pub events: Vec<Event>,
+}
+
+/// What the vendor says about a package and a vulnerability, for feeds that say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "version")]
+pub enum FixState {
+    /// Fixed in this version (lower versions are affected).
+    Fixed(String),
+    /// Affected, with no fix yet.
+    NotFixed,
+    /// Affected, and the vendor will not fix it.
+    WillNotFix,
+    /// The vendor says this package is not affected.
+    NotAffected,
+}
+
+/// One affected package of an advisory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affected {
+    pub ecosystem: Ecosystem,
+    /// The package name as the feed writes it.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<Range>,
+    /// Explicitly listed affected versions (matched by exact membership).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_state: Option<FixState>,
+    /// A qualitative severity the feed gives for this package (Debian urgency, Ubuntu
+    /// priority, GHSA severity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScoreKind {
+    #[serde(rename = "CVSS_V2")]
+    CvssV2,
+    #[serde(rename = "CVSS_V3")]
+    CvssV3,
+    #[serde(rename = "CVSS_V4")]
+    CvssV4,
+    #[serde(rename = "Ubuntu")]
+    Ubuntu,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    pub kind: ScoreKind,
+    pub score: String,
+}
+
+/// An advisory, normalised from any feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advisory {
+    pub id: String,
+    pub feed: FeedKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity: Vec<Score>,
+    /// A qualitative severity from `database_specific`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_severity: Option<String>,
+    pub affected: Vec<Affected>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// GIT ranges are not evaluated; how many were dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub git_ranges_ignored: usize,
+}
+
+/// A record a feed could not use: its id (or file and line) and the reason.
+pub type Skipped = (String, String);
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A package name normalised the way its ecosystem compares names: PEP 503 for PyPI,
+/// lower case for npm, crates.io, NuGet, RubyGems and Packagist, as written elsewhere
+/// (Go module paths, Maven `group:artifact`, distro package names).
+pub fn normalize_name(ecosystem: &str, name: &str) -> String {
+    match ecosystem {
+        "PyPI" => {
+            let mut out = String::with_capacity(name.len());
+            let mut sep = false;
+            for c in name.chars() {
+                if matches!(c, '-' | '_' | '.') {
+                    sep = true;
+                } else {
+                    if sep && !out.is_empty() {
+                        out.push('-');
+                    }
+                    sep = false;
+                    out.extend(c.to_lowercase());
+                }
+            }
+            out
+        }
+        "npm" | "crates.io" | "NuGet" | "Packagist" | "RubyGems" | "Pub" | "Hex" => {
+            name.to_lowercase()
+        }
+        _ => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecosystems_with_releases() {
+        assert_eq!(
+            Ecosystem::parse("Debian:12"),
+            Some(Ecosystem::new("Debian", "12"))
+        );
+        assert_eq!(
+            Ecosystem::parse("Alpine:v3.18"),
+            Some(Ecosystem::new("Alpine", "3.18"))
+        );
+        assert_eq!(
+            Ecosystem::parse("Ubuntu:22.04:LTS"),
+            Some(Ecosystem::new("Ubuntu", "22.04"))
+        );
+        assert_eq!(
+            Ecosystem::parse("Ubuntu:Pro:18.04:LTS"),
+            Some(Ecosystem::new("Ubuntu", "Pro:18.04"))
+        );
+        assert_eq!(
+            Ecosystem::parse("Rocky Linux:9"),
+            Some(Ecosystem::new("Rocky Linux", "9"))
+        );
+        assert_eq!(Ecosystem::parse("PyPI"), Some(Ecosystem::new("PyPI", "")));
+        assert_eq!(Ecosystem::parse("Klingon"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name("PyPI", "Foo__Bar.baz"), "foo-bar-baz");
+        assert_eq!(normalize_name("npm", "@Scope/Pkg"), "@scope/pkg");
+        assert_eq!(
+            normalize_name("Go", "github.com/Foo/bar"),
+            "github.com/Foo/bar"
+        );
+    }
+}

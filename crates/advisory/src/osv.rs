@@ -1,0 +1,261 @@
+//! OSV records (schema 1.6) as osv.dev publishes them: raw serde types, validated into the
+//! model by [`convert`].
+
+use std::collections::BTreeMap;
+
+use ferret_version::Scheme;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{
+    Advisory, Affected, Ecosystem, Event, FeedKind, Range, RangeKind, Score, ScoreKind,
+};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRecord {
+    pub id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub related: Vec<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub details: Option<String>,
+    #[serde(default)]
+    pub published: Option<Value>,
+    #[serde(default)]
+    pub modified: Option<Value>,
+    #[serde(default)]
+    pub withdrawn: Option<Value>,
+    #[serde(default)]
+    pub severity: Vec<RawSeverity>,
+    #[serde(default)]
+    pub affected: Vec<RawAffected>,
+    #[serde(default)]
+    pub references: Vec<RawReference>,
+    #[serde(default)]
+    pub database_specific: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawSeverity {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub score: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawReference {
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawPackage {
+    #[serde(default)]
+    pub ecosystem: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub purl: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawAffected {
+    #[serde(default)]
+    pub package: Option<RawPackage>,
+    #[serde(default)]
+    pub ranges: Vec<RawRange>,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub severity: Vec<RawSeverity>,
+    #[serde(default)]
+    pub ecosystem_specific: Option<Value>,
+    #[serde(default)]
+    pub database_specific: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRange {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub events: Vec<BTreeMap<String, String>>,
+}
+
+/// Why a record was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Withdrawn,
+    Invalid(String),
+}
+
+fn as_text(v: &Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+fn score(s: &RawSeverity) -> Option<Score> {
+    let kind = match s.kind.as_str() {
+        "CVSS_V2" => ScoreKind::CvssV2,
+        "CVSS_V3" => ScoreKind::CvssV3,
+        "CVSS_V4" => ScoreKind::CvssV4,
+        "Ubuntu" => ScoreKind::Ubuntu,
+        _ => return None,
+    };
+    Some(Score {
+        kind,
+        score: s.score.clone(),
+    })
+}
+
+/// A qualitative severity in a `*_specific` object: `severity` (GHSA, PyPA) or `urgency`
+/// (Debian).
+fn qualitative(v: &Option<Value>) -> Option<String> {
+    let obj = v.as_ref()?.as_object()?;
+    for key in ["severity", "urgency", "priority"] {
+        if let Some(Value::String(s)) = obj.get(key) {
+            return Some(s.clone());
+        }
+    }
+    None
+}
+
+/// Checks a range for events that cannot be: a fix (or limit, or last affected version)
+/// lower than every introduction before it.
+fn check_range(scheme: Option<Scheme>, events: &[Event]) -> Result<(), String> {
+    let Some(scheme) = scheme else { return Ok(()) };
+    let mut introduced: Vec<&str> = Vec::new();
+    for e in events {
+        match e {
+            Event::Introduced(v) => introduced.push(v),
+            Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => {
+                if v == "*" || introduced.is_empty() || introduced.contains(&"0") {
+                    continue;
+                }
+                let ok = introduced.iter().any(|i| {
+                    scheme
+                        .compare(i, v)
+                        .map(|o| o != std::cmp::Ordering::Greater)
+                        .unwrap_or(true)
+                });
+                if !ok {
+                    return Err(format!(
+                        "impossible range: {v:?} comes before introduced {:?}",
+                        introduced.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts a raw record into the model. Withdrawn records and records with no affected
+/// package Ferret can evaluate are rejected with the reason.
+pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
+    if raw.id.trim().is_empty() {
+        return Err(Rejection::Invalid("record without an id".to_owned()));
+    }
+    if raw.withdrawn.as_ref().is_some_and(|w| !w.is_null()) {
+        return Err(Rejection::Withdrawn);
+    }
+    let mut affected = Vec::new();
+    let mut git_ranges = 0;
+    let mut unknown = Vec::new();
+    for a in raw.affected {
+        let Some(pkg) = a.package else { continue };
+        let Some(ecosystem) = Ecosystem::parse(&pkg.ecosystem) else {
+            unknown.push(pkg.ecosystem);
+            continue;
+        };
+        if pkg.name.is_empty() {
+            return Err(Rejection::Invalid(
+                "affected package without a name".to_owned(),
+            ));
+        }
+        let scheme = Scheme::from_name(&ecosystem.name);
+        let mut ranges = Vec::new();
+        for r in a.ranges {
+            let kind = match r.kind.as_str() {
+                "SEMVER" => RangeKind::Semver,
+                "ECOSYSTEM" => RangeKind::Ecosystem,
+                "GIT" => {
+                    git_ranges += 1;
+                    continue;
+                }
+                other => return Err(Rejection::Invalid(format!("unknown range type {other:?}"))),
+            };
+            let mut events = Vec::new();
+            for ev in r.events {
+                for (k, v) in ev {
+                    events.push(match k.as_str() {
+                        "introduced" => Event::Introduced(v),
+                        "fixed" => Event::Fixed(v),
+                        "last_affected" => Event::LastAffected(v),
+                        "limit" => Event::Limit(v),
+                        other => {
+                            return Err(Rejection::Invalid(format!(
+                                "unknown range event {other:?}"
+                            )));
+                        }
+                    });
+                }
+            }
+            let range_scheme = match kind {
+                RangeKind::Semver => Some(Scheme::Semver),
+                RangeKind::Ecosystem => scheme,
+            };
+            check_range(range_scheme, &events).map_err(Rejection::Invalid)?;
+            ranges.push(Range { kind, events });
+        }
+        let severity = qualitative(&a.ecosystem_specific)
+            .or_else(|| qualitative(&a.database_specific))
+            .or_else(|| {
+                a.severity
+                    .iter()
+                    .find(|s| s.kind == "Ubuntu")
+                    .map(|s| s.score.clone())
+            });
+        affected.push(Affected {
+            ecosystem,
+            name: pkg.name,
+            purl: pkg.purl,
+            ranges,
+            versions: a.versions,
+            fix_state: None,
+            severity,
+        });
+    }
+    if affected.is_empty() {
+        let reason = if unknown.is_empty() {
+            "no affected package".to_owned()
+        } else {
+            format!("unknown ecosystem {:?}", unknown.join(", "))
+        };
+        return Err(Rejection::Invalid(reason));
+    }
+    let mut aliases = raw.aliases;
+    aliases.sort();
+    aliases.dedup();
+    Ok(Advisory {
+        id: raw.id,
+        feed: FeedKind::Osv,
+        aliases,
+        related: raw.related,
+        summary: raw.summary,
+        details: raw.details,
+        published: as_text(&raw.published),
+        modified: as_text(&raw.modified),
+        severity: raw.severity.iter().filter_map(score).collect(),
+        database_severity: qualitative(&raw.database_specific),
+        affected,
+        references: raw.references.into_iter().filter_map(|r| r.url).collect(),
+        git_ranges_ignored: git_ranges,
+    })
+}
