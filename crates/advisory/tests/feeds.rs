@@ -236,3 +236,99 @@ fn reimport_replaces_the_feed() {
     assert_eq!(status.feeds.len(), 1);
     assert!(status.feeds[0].records <= 10, "{:?}", status.feeds[0]);
 }
+
+fn zip_with(members: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in members {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Imports `path` expecting failure; the database must be exactly as before.
+fn rejected(kind: FeedKind, path: &Path, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Database::open(dir.path()).unwrap();
+    import(&mut db, FeedKind::Osv, &[adv("osv/crates-io.jsonl")]);
+    let before = db.status().unwrap().feeds;
+    let err = match read_feeds(kind, &[path.to_owned()]) {
+        Err(e) => e.to_string(),
+        Ok(feeds) => feeds
+            .iter()
+            .map(|f| {
+                db.import(f, "now", &Validators::default())
+                    .map(|_| ())
+                    .unwrap_err()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert_eq!(db.status().unwrap().feeds, before, "the database changed");
+    assert_eq!(
+        db.query("crates.io", "", "smallvec").unwrap().len(),
+        Database::open(dir.path())
+            .unwrap()
+            .query("crates.io", "", "smallvec")
+            .unwrap()
+            .len()
+    );
+}
+
+#[test]
+fn bad_input_leaves_the_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = std::fs::read_to_string(adv("osv/crates-io.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let zip = zip_with(&[("a.json", record.as_bytes())]);
+    let truncated = dir.path().join("truncated.zip");
+    std::fs::write(&truncated, &zip[..zip.len() / 2]).unwrap();
+    rejected(FeedKind::Osv, &truncated, "zip");
+
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "{not json\n[1,2\n").unwrap();
+    rejected(FeedKind::Osv, &garbage, "invalid JSON");
+
+    let unknown = dir.path().join("unknown.json");
+    std::fs::write(&unknown, r#"{"id":"X-1","affected":[{"package":{"ecosystem":"Klingon","name":"bat'leth"},"versions":["1"]}]}"#).unwrap();
+    rejected(FeedKind::Osv, &unknown, "unknown ecosystem");
+
+    let impossible = dir.path().join("impossible.json");
+    std::fs::write(
+        &impossible,
+        r#"{"id":"X-2","affected":[{"package":{"ecosystem":"PyPI","name":"x"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.0"},{"fixed":"1.0"}]}]}]}"#,
+    )
+    .unwrap();
+    rejected(FeedKind::Osv, &impossible, "impossible range");
+
+    // A member whose headers claim 2 GiB: refused before anything is read.
+    let mut huge = zip_with(&[("big.json", record.as_bytes())]);
+    let claim = 0x8000_0000u32.to_le_bytes();
+    huge[22..26].copy_from_slice(&claim);
+    let cd = huge
+        .windows(4)
+        .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
+        .unwrap();
+    huge[cd + 24..cd + 28].copy_from_slice(&claim);
+    let big = dir.path().join("big.zip");
+    std::fs::write(&big, &huge).unwrap();
+    rejected(FeedKind::Osv, &big, "2147483648");
+
+    let not_tracker = dir.path().join("tracker.json");
+    std::fs::write(&not_tracker, "[]").unwrap();
+    rejected(
+        FeedKind::DebianTracker,
+        &not_tracker,
+        "not Debian tracker JSON",
+    );
+}

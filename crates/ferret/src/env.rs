@@ -9,3 +9,7 @@ pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 pub const HOME: &str = "HOME";
 /// Reproducible-builds convention: the document time for sources without one.
 pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+/// Where the advisory database lives (`--db-dir`).
+pub const DB_DIR: &str = "FERRET_DB_DIR";
+/// The user's cache directory, for the default database location.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";

@@ -1,6 +1,7 @@
 //! The `ferret` binary: argument parsing, configuration resolved once into the engine's
 //! plain option structs, progress display, output files, exit codes.
 
+mod db_cmd;
 mod env;
 
 use std::io::{IsTerminal, Read, Write};
@@ -15,7 +16,7 @@ use ferret_image::{Credentials, ImageSource, PlatformSpec, RegistryOptions, Reso
 use ferret_report::{SbomFormat, Tool};
 
 /// Exit codes: 0 success, 2 error (1 is kept for policy failures of `ferret scan`).
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +42,36 @@ enum Command {
     /// Version ordering questions, answered the way each ecosystem orders versions.
     #[command(subcommand)]
     Version(VersionCommand),
+    /// The advisory database: import feeds, update them, look inside.
+    Db(DbArgs),
+}
+
+#[derive(Args, Debug)]
+struct DbArgs {
+    /// Where the advisory database lives [default: $FERRET_DB_DIR, else ~/.cache/ferret/db]
+    #[arg(long, global = true, value_name = "DIR")]
+    db_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: DbCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Import feed files: KIND is osv, debian-tracker or secdb. Re-importing a feed
+    /// replaces its records.
+    Import {
+        kind: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Feeds, record counts, snapshot ids and the schema version.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One advisory by its id or any alias, as JSON.
+    Show { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             b,
             batch,
         }) => version_compare(&scheme, a, b, batch),
+        Command::Db(args) => db_cmd::run(args),
     }
 }
 
