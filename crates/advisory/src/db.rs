@@ -108,9 +108,9 @@ impl Database {
     pub fn open_file(path: &Path) -> Result<Self, AdvisoryError> {
         let err = db_err(path);
         let conn = Connection::open(path).map_err(&err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(&err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // A rollback journal, not WAL: `update` replaces the file whole, and a WAL file left
+        // beside it would belong to the old database.
+        conn.pragma_update(None, "journal_mode", "DELETE")
             .map_err(&err)?;
         conn.execute_batch(SCHEMA).map_err(&err)?;
         let version: Option<String> = conn
@@ -146,6 +146,15 @@ impl Database {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes a consistent copy of the database to `target` (which must not exist).
+    pub fn copy_to(&self, target: &Path) -> Result<(), AdvisoryError> {
+        let err = db_err(&self.path);
+        self.conn
+            .execute("VACUUM INTO ?1", [target.to_string_lossy()])
+            .map_err(&err)?;
+        Ok(())
     }
 
     /// Replaces `feed`'s records with the new ones, in one transaction. A feed with no
@@ -270,11 +279,7 @@ impl Database {
             h.update(f.snapshot.as_bytes());
             h.update([0]);
         }
-        let size_bytes = ["", "-wal"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(format!("{}{s}", self.path.display())).ok())
-            .map(|m| m.len())
-            .sum();
+        let size_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok(Status {
             path: self.path.clone(),
             schema_version: SCHEMA_VERSION,
@@ -284,13 +289,13 @@ impl Database {
         })
     }
 
-    /// The validators stored for a feed, for a conditional fetch.
+    /// The validators stored for the feeds fetched from `source`, for a conditional fetch.
     pub fn validators(&self, feed: &str) -> Result<Validators, AdvisoryError> {
         let err = db_err(&self.path);
         Ok(self
             .conn
             .query_row(
-                "SELECT etag, last_modified FROM feeds WHERE name = ?1",
+                "SELECT etag, last_modified FROM feeds WHERE source = ?1 LIMIT 1",
                 [feed],
                 |r| {
                     Ok(Validators {

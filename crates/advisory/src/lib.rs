@@ -9,6 +9,7 @@ mod feed;
 pub mod model;
 mod osv;
 mod secdb;
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,10 @@ pub use feed::{FeedData, MAX_DOCUMENT, read_feeds};
 pub use model::{
     Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
     normalize_name,
+};
+pub use update::{
+    DEFAULT_ALPINE_BRANCHES, DEFAULT_OSV_ECOSYSTEMS, FeedSource, UpdateOptions, UpdateReport,
+    default_sources, update,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,8 @@ pub enum AdvisoryError {
         withdrawn: usize,
         first_errors: Vec<String>,
     },
+    #[error("fetching {url}: {message}; the database is unchanged")]
+    Fetch { url: String, message: String },
     #[error("advisory database {path}: {message}")]
     Database { path: PathBuf, message: String },
     #[error(

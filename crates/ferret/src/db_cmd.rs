@@ -106,6 +106,37 @@ pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        DbCommand::Update { feeds } => {
+            let mut options = ferret_advisory::UpdateOptions::default();
+            if !feeds.is_empty() {
+                options.sources = feeds
+                    .iter()
+                    .map(|f| {
+                        let (kind, url) = f
+                            .split_once('=')
+                            .with_context(|| format!("--feed {f:?}: expected KIND=URL"))?;
+                        let kind = FeedKind::parse(kind)
+                            .with_context(|| format!("--feed {f:?}: unknown feed kind {kind:?}"))?;
+                        Ok(ferret_advisory::FeedSource {
+                            kind,
+                            url: url.to_owned(),
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            let report = ferret_advisory::update(&dir, &options, &now())?;
+            for url in &report.not_modified {
+                writeln!(out, "not modified: {url}")?;
+            }
+            for s in &report.imported {
+                writeln!(
+                    out,
+                    "updated {}: {} records ({} withdrawn dropped, {} malformed skipped)",
+                    s.feed, s.records, s.withdrawn, s.skipped
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         DbCommand::Show { id } => {
             let database = Database::open(&dir)?;
             let found = database.show(&id)?;

@@ -72,6 +72,13 @@ enum DbCommand {
     },
     /// One advisory by its id or any alias, as JSON.
     Show { id: String },
+    /// Fetch the feeds (conditional requests) and swap the new database in atomically.
+    Update {
+        /// Fetch this feed instead of the defaults (repeatable): osv=URL,
+        /// debian-tracker=URL or secdb=URL.
+        #[arg(long = "feed", value_name = "KIND=URL")]
+        feeds: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

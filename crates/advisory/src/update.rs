@@ -1,0 +1,229 @@
+//! `ferret db update`: fetch the configured feeds with conditional requests, import them
+//! into a copy of the database, and swap the copy in with one rename. A failure at any
+//! point removes the copy; the database in place is never half-written.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+
+use crate::db::{DB_FILE, Database, ImportSummary, Validators};
+use crate::{AdvisoryError, FeedKind, read_feeds};
+
+/// A feed to fetch: its kind and URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSource {
+    pub kind: FeedKind,
+    pub url: String,
+}
+
+/// The ecosystems whose osv.dev exports `ferret db update` fetches by default: the ones
+/// Ferret catalogs whose distro has no native feed here.
+pub const DEFAULT_OSV_ECOSYSTEMS: &[&str] = &[
+    "PyPI",
+    "npm",
+    "crates.io",
+    "Go",
+    "Maven",
+    "RubyGems",
+    "NuGet",
+    "Packagist",
+    "Ubuntu",
+    "AlmaLinux",
+    "Rocky Linux",
+    "Wolfi",
+    "Chainguard",
+];
+
+/// Alpine branches fetched by default.
+pub const DEFAULT_ALPINE_BRANCHES: &[&str] = &["v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge"];
+
+/// The default feeds: osv.dev exports, Debian's tracker JSON, Alpine's secdb JSON.
+pub fn default_sources() -> Vec<FeedSource> {
+    let mut out: Vec<FeedSource> = DEFAULT_OSV_ECOSYSTEMS
+        .iter()
+        .map(|e| FeedSource {
+            kind: FeedKind::Osv,
+            url: format!(
+                "https://osv-vulnerabilities.storage.googleapis.com/{}/all.zip",
+                e.replace(' ', "%20")
+            ),
+        })
+        .collect();
+    out.push(FeedSource {
+        kind: FeedKind::DebianTracker,
+        url: "https://security-tracker.debian.org/tracker/data/json".to_owned(),
+    });
+    for branch in DEFAULT_ALPINE_BRANCHES {
+        for repo in ["main", "community"] {
+            out.push(FeedSource {
+                kind: FeedKind::Secdb,
+                url: format!("https://secdb.alpinelinux.org/{branch}/{repo}.json"),
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateOptions {
+    pub sources: Vec<FeedSource>,
+    /// Largest download accepted.
+    pub max_bytes: u64,
+    pub timeout: Duration,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        Self {
+            sources: default_sources(),
+            max_bytes: 4 << 30,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateReport {
+    pub not_modified: Vec<String>,
+    pub imported: Vec<ImportSummary>,
+}
+
+fn is_loopback_url(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Removes a file when dropped, unless kept.
+struct TempPath(Option<PathBuf>);
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(&p);
+            let _ = std::fs::remove_file(format!("{}-journal", p.display()));
+        }
+    }
+}
+
+/// Fetches and imports every source, then swaps the new database in.
+pub fn update(
+    dir: &Path,
+    options: &UpdateOptions,
+    now: &str,
+) -> Result<UpdateReport, AdvisoryError> {
+    std::fs::create_dir_all(dir).map_err(|e| AdvisoryError::io(dir, e))?;
+    let live = dir.join(DB_FILE);
+    let work = dir.join(format!("{DB_FILE}.updating"));
+    let _ = std::fs::remove_file(&work);
+    let mut guard = TempPath(Some(work.clone()));
+    if live.exists() {
+        Database::open_file(&live)?.copy_to(&work)?;
+    }
+    let mut db = Database::open_file(&work)?;
+    let http = reqwest::blocking::Client::builder()
+        .user_agent(concat!("ferret/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(options.timeout)
+        .build()
+        .map_err(|e| AdvisoryError::Fetch {
+            url: String::new(),
+            message: e.to_string(),
+        })?;
+    let mut report = UpdateReport::default();
+    for (n, source) in options.sources.iter().enumerate() {
+        let fetch_err = |message: String| AdvisoryError::Fetch {
+            url: source.url.clone(),
+            message,
+        };
+        let url = reqwest::Url::parse(&source.url).map_err(|e| fetch_err(e.to_string()))?;
+        if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback_url(&url)) {
+            return Err(fetch_err(
+                "feeds are fetched over HTTPS (plain HTTP only from this machine)".to_owned(),
+            ));
+        }
+        let known = db.validators(&source.url)?;
+        let mut request = http.get(url.clone());
+        if let Some(etag) = &known.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &known.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, lm);
+        }
+        let mut resp = request.send().map_err(|e| fetch_err(e.to_string()))?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            report.not_modified.push(source.url.clone());
+            continue;
+        }
+        if !resp.status().is_success() {
+            return Err(fetch_err(format!("HTTP {}", resp.status())));
+        }
+        // Read before the body: afterwards it reports what is left.
+        let declared = resp.content_length();
+        if let Some(len) = declared.filter(|l| *l > options.max_bytes) {
+            return Err(fetch_err(format!(
+                "{len} bytes is more than the {}-byte limit",
+                options.max_bytes
+            )));
+        }
+        let header = |h| {
+            resp.headers()
+                .get(h)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let validators = Validators {
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
+        // Keep the URL's extension so the reader knows zip from JSON from YAML.
+        let ext = url
+            .path()
+            .rsplit('.')
+            .next()
+            .filter(|e| matches!(*e, "zip" | "json" | "yaml" | "yml" | "jsonl"))
+            .unwrap_or("json");
+        let download = dir.join(format!("{DB_FILE}.download-{n}.{ext}"));
+        let _download_guard = TempPath(Some(download.clone()));
+        {
+            let mut file =
+                std::fs::File::create(&download).map_err(|e| AdvisoryError::io(&download, e))?;
+            let copied = std::io::copy(&mut (&mut resp).take(options.max_bytes + 1), &mut file)
+                .map_err(|e| fetch_err(format!("download interrupted: {e}")))?;
+            if copied > options.max_bytes {
+                return Err(fetch_err(format!(
+                    "more than the {}-byte limit",
+                    options.max_bytes
+                )));
+            }
+            if let Some(len) = declared
+                && copied != len
+            {
+                return Err(fetch_err(format!(
+                    "download interrupted after {copied} of {len} bytes"
+                )));
+            }
+            file.flush().map_err(|e| AdvisoryError::io(&download, e))?;
+        }
+        let mut feeds = read_feeds(source.kind, std::slice::from_ref(&download))?;
+        for feed in &mut feeds {
+            feed.source = source.url.clone();
+            report.imported.push(db.import(feed, now, &validators)?);
+        }
+    }
+    drop(db);
+    if report.imported.is_empty() && live.exists() {
+        // Nothing changed upstream: keep the database in place; the guard drops the copy.
+        return Ok(report);
+    }
+    std::fs::rename(&work, &live).map_err(|e| AdvisoryError::io(&live, e))?;
+    guard.0 = None;
+    Ok(report)
+}

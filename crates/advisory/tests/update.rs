@@ -1,0 +1,217 @@
+//! `update` against a feed server started by the test on 127.0.0.1: first fetch, 304s on
+//! the second run, and a download cut off mid-way leaving the previous database in place.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ferret_advisory::{Database, FeedKind, FeedSource, UpdateOptions, update};
+
+fn testdata() -> PathBuf {
+    std::env::var_os("FERRET_TESTDATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+        PathBuf::from,
+    )
+}
+
+struct Served {
+    body: Vec<u8>,
+    etag: String,
+    /// Send only this many bytes of the body, then hang up.
+    cut_at: Option<usize>,
+}
+
+/// A small HTTP/1.1 server: GET with ETag and If-None-Match, one request per connection.
+fn serve(files: HashMap<String, Served>) -> (String, Arc<Mutex<Vec<(String, u16)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(500) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut if_none_match = None;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("if-none-match")
+                {
+                    if_none_match = Some(v.trim().to_owned());
+                }
+            }
+            let (status, head, body): (u16, String, &[u8]) = match files.get(&path) {
+                None => (
+                    404,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".into(),
+                    b"",
+                ),
+                Some(f) if if_none_match.as_deref() == Some(f.etag.as_str()) => (
+                    304,
+                    format!("HTTP/1.1 304 Not Modified\r\nETag: {}\r\n", f.etag),
+                    b"",
+                ),
+                Some(f) => (
+                    200,
+                    format!(
+                        "HTTP/1.1 200 OK\r\nETag: {}\r\nContent-Length: {}\r\n",
+                        f.etag,
+                        f.body.len()
+                    ),
+                    &f.body[..f.cut_at.unwrap_or(f.body.len())],
+                ),
+            };
+            seen.lock().unwrap().push((path, status));
+            let _ = stream.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    (addr, log)
+}
+
+fn osv_zip() -> Vec<u8> {
+    let text = std::fs::read_to_string(testdata().join("advisories/osv/crates-io.jsonl")).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for line in text.lines().take(200) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        w.start_file(format!("{}.json", v["id"].as_str().unwrap()), opts)
+            .unwrap();
+        w.write_all(line.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn sources(addr: &str, paths: &[(FeedKind, &str)]) -> UpdateOptions {
+    UpdateOptions {
+        sources: paths
+            .iter()
+            .map(|(kind, p)| FeedSource {
+                kind: *kind,
+                url: format!("http://{addr}{p}"),
+            })
+            .collect(),
+        ..UpdateOptions::default()
+    }
+}
+
+#[test]
+fn fetch_then_not_modified_then_interrupted() {
+    let tracker =
+        std::fs::read(testdata().join("advisories/debian/vunnel-debian-tracker-sample.json"))
+            .unwrap();
+    let secdb = std::fs::read(testdata().join("advisories/alpine-secdb/v3.10/main.yaml")).unwrap();
+    let zip = osv_zip();
+    let mut files = HashMap::new();
+    files.insert(
+        "/crates.io/all.zip".to_owned(),
+        Served {
+            body: zip.clone(),
+            etag: "\"z1\"".into(),
+            cut_at: None,
+        },
+    );
+    files.insert(
+        "/tracker/data/json".to_owned(),
+        Served {
+            body: tracker,
+            etag: "\"t1\"".into(),
+            cut_at: None,
+        },
+    );
+    files.insert(
+        "/v3.10/main.yaml".to_owned(),
+        Served {
+            body: secdb,
+            etag: "\"s1\"".into(),
+            cut_at: None,
+        },
+    );
+    files.insert(
+        "/broken/all.zip".to_owned(),
+        Served {
+            body: zip.clone(),
+            etag: "\"b1\"".into(),
+            cut_at: Some(zip.len() / 3),
+        },
+    );
+    let (addr, log) = serve(files);
+    let feeds = [
+        (FeedKind::Osv, "/crates.io/all.zip"),
+        (FeedKind::DebianTracker, "/tracker/data/json"),
+        (FeedKind::Secdb, "/v3.10/main.yaml"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+
+    let first = update(dir.path(), &sources(&addr, &feeds), "2026-11-22T00:00:00Z").unwrap();
+    assert_eq!(first.imported.len(), 3, "{first:?}");
+    assert!(first.not_modified.is_empty());
+    let status = Database::open(dir.path()).unwrap().status().unwrap();
+    assert_eq!(status.feeds.len(), 3);
+    assert!(
+        status
+            .feeds
+            .iter()
+            .all(|f| f.source.starts_with("http://127.0.0.1"))
+    );
+
+    let second = update(dir.path(), &sources(&addr, &feeds), "2026-11-23T00:00:00Z").unwrap();
+    assert_eq!(second.not_modified.len(), 3, "{second:?}");
+    assert!(second.imported.is_empty());
+    assert_eq!(
+        Database::open(dir.path()).unwrap().status().unwrap(),
+        status
+    );
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == 304)
+            .count(),
+        3
+    );
+
+    // A download cut off mid-way: the update fails and the database stays as it was.
+    let broken = [
+        (FeedKind::Secdb, "/v3.10/main.yaml"),
+        (FeedKind::Osv, "/broken/all.zip"),
+    ];
+    let err = update(dir.path(), &sources(&addr, &broken), "2026-11-24T00:00:00Z").unwrap_err();
+    assert!(err.to_string().contains("broken"), "{err}");
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(db.status().unwrap(), status);
+    assert!(!db.query("Alpine", "3.10", "ansible").unwrap().is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("advisories.db")],
+        "temporary files left behind"
+    );
+
+    // A missing feed is an error too, and changes nothing.
+    let missing = [(FeedKind::Osv, "/nope/all.zip")];
+    let err = update(
+        dir.path(),
+        &sources(&addr, &missing),
+        "2026-11-24T00:00:00Z",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert_eq!(
+        Database::open(dir.path()).unwrap().status().unwrap(),
+        status
+    );
+}
