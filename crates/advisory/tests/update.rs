@@ -25,8 +25,11 @@ struct Served {
     cut_at: Option<usize>,
 }
 
+/// Every request the server answered: (path, status).
+type RequestLog = Arc<Mutex<Vec<(String, u16)>>>;
+
 /// A small HTTP/1.1 server: GET with ETag and If-None-Match, one request per connection.
-fn serve(files: HashMap<String, Served>) -> (String, Arc<Mutex<Vec<(String, u16)>>>) {
+fn serve(files: HashMap<String, Served>) -> (String, RequestLog) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let log = Arc::new(Mutex::new(Vec::new()));
