@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest as _, Sha256};
 
@@ -11,7 +12,7 @@ use crate::model::{Advisory, normalize_name};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 pub const DB_FILE: &str = "advisories.db";
 
 const SCHEMA: &str = "
@@ -26,18 +27,22 @@ CREATE TABLE IF NOT EXISTS feeds (
     etag TEXT,
     last_modified TEXT
 );
+-- The whole advisory, zstd-compressed JSON, for `show`.
 CREATE TABLE IF NOT EXISTS advisories (
     feed TEXT NOT NULL,
     id TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (feed, id)
-) WITHOUT ROWID;
+    doc BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS advisories_key ON advisories (feed, id);
+-- One row per (package key, advisory), carrying what matching needs: the advisory without
+-- its prose, with only this package's affected entries (JSON).
 CREATE TABLE IF NOT EXISTS affects (
     ecosystem TEXT NOT NULL,
     release TEXT NOT NULL,
     name TEXT NOT NULL,
     feed TEXT NOT NULL,
-    id TEXT NOT NULL
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS affects_key ON affects (ecosystem, release, name);
 CREATE INDEX IF NOT EXISTS affects_feed ON affects (feed);
@@ -78,6 +83,81 @@ pub struct ImportSummary {
     pub skipped: usize,
 }
 
+/// What an index row stores: the advisory without prose, with one package's entries.
+/// Serialises to JSON that reads back as an [`Advisory`].
+#[derive(serde::Serialize)]
+struct Slim<'a> {
+    id: &'a str,
+    feed: crate::FeedKind,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    aliases: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    related: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    severity: &'a [crate::Score],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_severity: Option<&'a str>,
+    affected: Vec<&'a crate::Affected>,
+}
+
+/// One advisory ready to store: its compressed document and its index rows.
+struct PreparedRow {
+    doc: Vec<u8>,
+    keys: Vec<(String, String, String, String)>,
+}
+
+fn prepare_row(a: &Advisory) -> Result<PreparedRow, String> {
+    let json = serde_json::to_vec(a).map_err(|e| format!("{}: {e}", a.id))?;
+    let doc = zstd::bulk::compress(&json, 1).map_err(|e| format!("{}: {e}", a.id))?;
+    let mut keys: Vec<(String, String, String)> = a
+        .affected
+        .iter()
+        .map(|x| {
+            (
+                x.ecosystem.name.clone(),
+                x.ecosystem.release.clone(),
+                normalize_name(&x.ecosystem.name, &x.name),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let keys = keys
+        .into_iter()
+        .map(|(eco, release, name)| {
+            let slim = Slim {
+                id: &a.id,
+                feed: a.feed,
+                aliases: &a.aliases,
+                related: &a.related,
+                summary: a.summary.as_deref(),
+                published: a.published.as_deref(),
+                modified: a.modified.as_deref(),
+                severity: &a.severity,
+                database_severity: a.database_severity.as_deref(),
+                affected: a
+                    .affected
+                    .iter()
+                    .filter(|x| {
+                        x.ecosystem.name == eco
+                            && x.ecosystem.release == release
+                            && normalize_name(&eco, &x.name) == name
+                    })
+                    .collect(),
+            };
+            let doc = serde_json::to_string(&slim).map_err(|e| format!("{}: {e}", a.id))?;
+            Ok((eco, release, name, doc))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(PreparedRow { doc, keys })
+}
+
 /// HTTP validators remembered for conditional fetches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
@@ -112,15 +192,36 @@ impl Database {
         // beside it would belong to the old database.
         conn.pragma_update(None, "journal_mode", "DELETE")
             .map_err(&err)?;
-        conn.execute_batch(SCHEMA).map_err(&err)?;
-        let version: Option<String> = conn
+        let has_meta: bool = conn
             .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(&err)?
+            > 0;
+        let version: Option<String> = if has_meta {
+            conn.query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(&err)?;
+            .map_err(&err)?
+        } else {
+            None
+        };
+        if let Some(v) = version
+            .as_ref()
+            .filter(|v| **v != SCHEMA_VERSION.to_string())
+        {
+            return Err(AdvisoryError::Schema {
+                path: path.to_owned(),
+                found: v.clone(),
+                expected: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch(SCHEMA).map_err(&err)?;
         match version {
             None => {
                 conn.execute(
@@ -182,6 +283,23 @@ impl Database {
         }
         let path = self.path.clone();
         let err = db_err(&path);
+        // Serialising and compressing are the costly part: done for all records in
+        // parallel before the (single-threaded) transaction.
+        let rows: Vec<PreparedRow> = feed
+            .advisories
+            .par_iter()
+            .map(|a| {
+                prepare_row(a).map_err(|message| AdvisoryError::Feed {
+                    path: path.clone(),
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        // A large page cache for the bulk insert: the indexes are written in key order
+        // below, but a feed of 300,000 records still touches many pages.
+        self.conn
+            .pragma_update(None, "cache_size", -262_144)
+            .map_err(&err)?;
         let tx = self.conn.transaction().map_err(&err)?;
         for table in ["advisories", "affects", "aliases"] {
             tx.execute(
@@ -194,37 +312,37 @@ impl Database {
             let mut put = tx
                 .prepare("INSERT OR REPLACE INTO advisories (feed, id, doc) VALUES (?1, ?2, ?3)")
                 .map_err(&err)?;
-            let mut index = tx.prepare("INSERT INTO affects (ecosystem, release, name, feed, id) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(&err)?;
+            let mut index = tx
+                .prepare("INSERT INTO affects (ecosystem, release, name, feed, id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(&err)?;
             let mut alias = tx
                 .prepare("INSERT INTO aliases (alias, feed, id) VALUES (?1, ?2, ?3)")
                 .map_err(&err)?;
-            for a in &feed.advisories {
-                let doc = serde_json::to_string(a).map_err(|e| AdvisoryError::Feed {
-                    path: path.clone(),
-                    message: format!("{}: {e}", a.id),
-                })?;
-                put.execute(params![feed.name, a.id, doc]).map_err(&err)?;
-                let mut keys: Vec<(&str, &str, String)> = a
-                    .affected
-                    .iter()
-                    .map(|x| {
-                        (
-                            x.ecosystem.name.as_str(),
-                            x.ecosystem.release.as_str(),
-                            normalize_name(&x.ecosystem.name, &x.name),
-                        )
-                    })
-                    .collect();
-                keys.sort();
-                keys.dedup();
-                for (eco, release, name) in keys {
-                    index
-                        .execute(params![eco, release, name, feed.name, a.id])
-                        .map_err(&err)?;
+            let mut affects: Vec<(&str, &str, &str, &str, &str)> = Vec::new();
+            let mut aliases: Vec<(&str, &str)> = Vec::new();
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            order.sort_unstable_by(|x, y| feed.advisories[*x].id.cmp(&feed.advisories[*y].id));
+            for i in order {
+                let (a, row) = (&feed.advisories[i], &rows[i]);
+                put.execute(params![feed.name, a.id, row.doc])
+                    .map_err(&err)?;
+                for (eco, release, name, doc) in &row.keys {
+                    affects.push((eco, release, name, &a.id, doc));
                 }
                 for al in a.aliases.iter().chain(std::iter::once(&a.id)) {
-                    alias.execute(params![al, feed.name, a.id]).map_err(&err)?;
+                    aliases.push((al, &a.id));
                 }
+            }
+            // In index order, so each index page is written once.
+            affects.sort_unstable_by(|x, y| (x.0, x.1, x.2, x.3).cmp(&(y.0, y.1, y.2, y.3)));
+            aliases.sort_unstable();
+            for (eco, release, name, id, doc) in affects {
+                index
+                    .execute(params![eco, release, name, feed.name, id, doc])
+                    .map_err(&err)?;
+            }
+            for (al, id) in aliases {
+                alias.execute(params![al, feed.name, id]).map_err(&err)?;
             }
         }
         tx.execute(
@@ -317,15 +435,15 @@ impl Database {
             .map_err(&err)?;
         let mut out = Vec::with_capacity(rows.len());
         for (feed, id) in rows {
-            let doc: String = stmt
+            let doc: Vec<u8> = stmt
                 .query_row(params![feed, id], |r| r.get(0))
                 .map_err(&err)?;
-            out.push(
-                serde_json::from_str(&doc).map_err(|e| AdvisoryError::Database {
-                    path: self.path.clone(),
-                    message: format!("stored advisory {id} of {feed} is unreadable: {e}"),
-                })?,
-            );
+            let unreadable = |e: String| AdvisoryError::Database {
+                path: self.path.clone(),
+                message: format!("stored advisory {id} of {feed} is unreadable: {e}"),
+            };
+            let json = zstd::stream::decode_all(&doc[..]).map_err(|e| unreadable(e.to_string()))?;
+            out.push(serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))?);
         }
         Ok(out)
     }
@@ -348,7 +466,9 @@ impl Database {
     }
 
     /// The advisories that may concern a package: every record with an affected entry for
-    /// (ecosystem, release, name), the name normalised per ecosystem. Sorted by feed, id.
+    /// (ecosystem, release, name), the name normalised per ecosystem, carrying only that
+    /// package's affected entries and no prose (`details`, `references`; see [`Self::show`]).
+    /// Sorted by feed, id.
     pub fn query(
         &self,
         ecosystem: &str,
@@ -358,16 +478,28 @@ impl Database {
         let err = db_err(&self.path);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT DISTINCT feed, id FROM affects WHERE ecosystem = ?1 AND release = ?2 AND name = ?3 ORDER BY feed, id")
+            .prepare_cached("SELECT doc FROM affects WHERE ecosystem = ?1 AND release = ?2 AND name = ?3 ORDER BY feed, id")
             .map_err(&err)?;
-        let rows = stmt
-            .query_map(
-                params![ecosystem, release, normalize_name(ecosystem, name)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(&err)?
-            .collect::<Result<Vec<_>, _>>()
+        let mut rows = stmt
+            .query(params![ecosystem, release, normalize_name(ecosystem, name)])
             .map_err(&err)?;
-        self.load(rows)
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(&err)? {
+            let doc =
+                row.get_ref(0)
+                    .map_err(&err)?
+                    .as_str()
+                    .map_err(|e| AdvisoryError::Database {
+                        path: self.path.clone(),
+                        message: e.to_string(),
+                    })?;
+            out.push(
+                serde_json::from_str(doc).map_err(|e| AdvisoryError::Database {
+                    path: self.path.clone(),
+                    message: format!("stored match record is unreadable: {e}"),
+                })?,
+            );
+        }
+        Ok(out)
     }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::model::{Advisory, FeedKind};
+use rayon::prelude::*;
+
 use crate::osv::{RawRecord, Rejection, convert};
 use crate::{AdvisoryError, debian, secdb};
 
@@ -122,11 +124,27 @@ fn inputs(path: &Path) -> Result<Vec<Input>, AdvisoryError> {
     }])
 }
 
-fn osv_records(input: &Input, out: &mut Vec<Result<RawRecord, (String, String)>>) {
+type Parsed = Result<Result<Advisory, Rejection>, (String, String)>;
+
+fn parse_one(text: &str, at: &str) -> Parsed {
+    serde_json::from_str::<RawRecord>(text)
+        .map(|raw| {
+            let id = raw.id.clone();
+            convert(raw).map_err(|r| match r {
+                Rejection::Invalid(why) => Rejection::Invalid(format!("{id}: {why}")),
+                other => other,
+            })
+        })
+        .map_err(|e| (at.to_owned(), format!("invalid JSON: {e}")))
+}
+
+/// Parses and converts every OSV record of one input, records in parallel.
+fn osv_records(input: &Input, out: &mut Vec<Parsed>) {
     let is_yaml = input.name.ends_with(".yaml") || input.name.ends_with(".yml");
     if is_yaml {
         out.push(
-            serde_norway::from_slice(&input.bytes)
+            serde_norway::from_slice::<RawRecord>(&input.bytes)
+                .map(convert)
                 .map_err(|e| (input.name.clone(), format!("invalid YAML: {e}"))),
         );
         return;
@@ -135,35 +153,30 @@ fn osv_records(input: &Input, out: &mut Vec<Result<RawRecord, (String, String)>>
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         match serde_json::from_str::<Vec<RawRecord>>(&text) {
-            Ok(records) => out.extend(records.into_iter().map(Ok)),
+            Ok(records) => out.extend(records.into_iter().map(|r| Ok(convert(r)))),
             Err(e) => out.push(Err((input.name.clone(), format!("invalid JSON: {e}")))),
         }
         return;
     }
     // One record per file, or JSON lines (one record per line).
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
     let jsonl = input.name.ends_with(".jsonl")
         || (lines.len() > 1
             && lines
                 .iter()
-                .all(|l| l.trim_start().starts_with('{') && l.trim_end().ends_with('}')));
+                .all(|(_, l)| l.trim_start().starts_with('{') && l.trim_end().ends_with('}')));
     if jsonl {
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            out.push(serde_json::from_str(line).map_err(|e| {
-                (
-                    format!("{}:{}", input.name, n + 1),
-                    format!("invalid JSON: {e}"),
-                )
-            }));
-        }
-    } else {
-        out.push(
-            serde_json::from_str(&text)
-                .map_err(|e| (input.name.clone(), format!("invalid JSON: {e}"))),
+        out.par_extend(
+            lines
+                .par_iter()
+                .map(|(n, line)| parse_one(line, &format!("{}:{}", input.name, n + 1))),
         );
+    } else {
+        out.push(parse_one(&text, &input.name));
     }
 }
 
@@ -193,23 +206,25 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
     };
     match kind {
         FeedKind::Osv => {
-            let mut raw = Vec::new();
+            let mut parsed = Vec::new();
             for (_, input) in &all_inputs {
-                osv_records(input, &mut raw);
+                osv_records(input, &mut parsed);
             }
             let mut advisories = Vec::new();
             let mut skipped = Vec::new();
             let mut withdrawn = 0;
-            for r in raw {
+            for r in parsed {
                 match r {
                     Err(e) => skipped.push(e),
-                    Ok(record) => {
-                        let id = record.id.clone();
-                        match convert(record) {
-                            Ok(a) => advisories.push(a),
-                            Err(Rejection::Withdrawn) => withdrawn += 1,
-                            Err(Rejection::Invalid(reason)) => skipped.push((id, reason)),
-                        }
+                    Ok(Ok(a)) => advisories.push(a),
+                    Ok(Err(Rejection::Withdrawn)) => withdrawn += 1,
+                    Ok(Err(Rejection::Invalid(reason))) => {
+                        let (id, why) = reason
+                            .split_once(": ")
+                            .map_or((String::new(), reason.clone()), |(i, w)| {
+                                (i.to_owned(), w.to_owned())
+                            });
+                        skipped.push((id, why));
                     }
                 }
             }

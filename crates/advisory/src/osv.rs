@@ -5,7 +5,36 @@ use std::collections::BTreeMap;
 
 use ferret_version::Scheme;
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::IgnoredAny;
+
+/// A field that is a string in well-formed records; anything else is ignored rather than
+/// buffered.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Text {
+    Str(String),
+    Other(IgnoredAny),
+}
+
+impl Text {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+/// The parts of `database_specific` / `ecosystem_specific` Ferret reads.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Specific {
+    #[serde(default)]
+    severity: Option<Text>,
+    #[serde(default)]
+    urgency: Option<Text>,
+    #[serde(default)]
+    priority: Option<Text>,
+}
 
 use crate::model::{
     Advisory, Affected, Ecosystem, Event, FeedKind, Range, RangeKind, Score, ScoreKind,
@@ -23,11 +52,11 @@ pub(crate) struct RawRecord {
     #[serde(default)]
     pub details: Option<String>,
     #[serde(default)]
-    pub published: Option<Value>,
+    pub published: Option<Text>,
     #[serde(default)]
-    pub modified: Option<Value>,
+    pub modified: Option<Text>,
     #[serde(default)]
-    pub withdrawn: Option<Value>,
+    pub withdrawn: Option<Text>,
     #[serde(default)]
     pub severity: Vec<RawSeverity>,
     #[serde(default)]
@@ -35,7 +64,7 @@ pub(crate) struct RawRecord {
     #[serde(default)]
     pub references: Vec<RawReference>,
     #[serde(default)]
-    pub database_specific: Option<Value>,
+    pub database_specific: Option<Specific>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,9 +101,9 @@ pub(crate) struct RawAffected {
     #[serde(default)]
     pub severity: Vec<RawSeverity>,
     #[serde(default)]
-    pub ecosystem_specific: Option<Value>,
+    pub ecosystem_specific: Option<Specific>,
     #[serde(default)]
-    pub database_specific: Option<Value>,
+    pub database_specific: Option<Specific>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,12 +121,8 @@ pub enum Rejection {
     Invalid(String),
 }
 
-fn as_text(v: &Option<Value>) -> Option<String> {
-    match v {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Null) | None => None,
-        Some(other) => Some(other.to_string()),
-    }
+fn as_text(v: &Option<Text>) -> Option<String> {
+    v.as_ref().and_then(Text::as_str).map(str::to_owned)
 }
 
 fn score(s: &RawSeverity) -> Option<Score> {
@@ -114,16 +139,14 @@ fn score(s: &RawSeverity) -> Option<Score> {
     })
 }
 
-/// A qualitative severity in a `*_specific` object: `severity` (GHSA, PyPA) or `urgency`
-/// (Debian).
-fn qualitative(v: &Option<Value>) -> Option<String> {
-    let obj = v.as_ref()?.as_object()?;
-    for key in ["severity", "urgency", "priority"] {
-        if let Some(Value::String(s)) = obj.get(key) {
-            return Some(s.clone());
-        }
-    }
-    None
+/// A qualitative severity in a `*_specific` object: `severity` (GHSA, PyPA), `urgency`
+/// (Debian) or `priority` (Ubuntu).
+fn qualitative(v: &Option<Specific>) -> Option<String> {
+    let s = v.as_ref()?;
+    [&s.severity, &s.urgency, &s.priority]
+        .into_iter()
+        .find_map(|t| t.as_ref().and_then(Text::as_str))
+        .map(str::to_owned)
 }
 
 /// Checks a range for events that cannot be: a fix (or limit, or last affected version)
@@ -162,7 +185,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
     if raw.id.trim().is_empty() {
         return Err(Rejection::Invalid("record without an id".to_owned()));
     }
-    if raw.withdrawn.as_ref().is_some_and(|w| !w.is_null()) {
+    if raw.withdrawn.is_some() {
         return Err(Rejection::Withdrawn);
     }
     let mut affected = Vec::new();

@@ -332,3 +332,22 @@ fn bad_input_leaves_the_database_untouched() {
         "not Debian tracker JSON",
     );
 }
+
+#[test]
+fn schema_version_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Database::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(ferret_advisory::DB_FILE)).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = Database::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("schema version 1")
+            && err.contains(&ferret_advisory::SCHEMA_VERSION.to_string()),
+        "{err}"
+    );
+}

@@ -1,0 +1,103 @@
+//! Import throughput and lookup latency of the advisory database.
+//!
+//! The shared OSV records (PyPI, Go, crates.io) are scaled up to about 300,000 by giving
+//! copies new ids and package names, written as JSON lines, read and imported; then 1,000
+//! (ecosystem, name) keys are looked up, half of them for packages no advisory names, as
+//! for an image's package list. Run with `cargo bench -p ferret-advisory`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use ferret_advisory::{Database, FeedKind, Validators, read_feeds};
+
+const TARGET_RECORDS: usize = 300_000;
+
+fn main() {
+    let testdata = std::env::var_os("FERRET_TESTDATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+        std::path::PathBuf::from,
+    );
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    for f in ["pypi-pysec.jsonl", "go.jsonl", "crates-io.jsonl"] {
+        let text = std::fs::read_to_string(testdata.join("advisories/osv").join(f))
+            .expect("shared OSV records");
+        records.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("valid JSON")),
+        );
+    }
+    records.retain(|r| r.get("withdrawn").is_none());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("scaled.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&input).expect("create"));
+    let copies = TARGET_RECORDS.div_ceil(records.len());
+    let mut written = 0;
+    let mut packages = std::collections::BTreeSet::new();
+    for copy in 0..copies {
+        for r in &records {
+            let mut r = r.clone();
+            r["id"] = format!("{}-{copy}", r["id"].as_str().unwrap_or("X")).into();
+            if let Some(affected) = r["affected"].as_array_mut() {
+                for a in affected {
+                    if let Some(name) = a["package"]["name"].as_str() {
+                        let name = format!("{name}-{copy}");
+                        packages.insert((
+                            a["package"]["ecosystem"].as_str().unwrap_or("").to_owned(),
+                            name.clone(),
+                        ));
+                        a["package"]["name"] = name.into();
+                    }
+                }
+            }
+            writeln!(out, "{r}").expect("write");
+            written += 1;
+        }
+    }
+    drop(out);
+
+    let started = Instant::now();
+    let feeds = read_feeds(FeedKind::Osv, std::slice::from_ref(&input)).expect("read");
+    let parsed = started.elapsed();
+    let mut db = Database::open(dir.path()).expect("open");
+    let summary = db
+        .import(&feeds[0], "bench", &Validators::default())
+        .expect("import");
+    let total = started.elapsed();
+    let size = db.status().expect("status").size_bytes;
+
+    // Keys as an image would ask: spread evenly over the distinct packages, and as many
+    // for packages no advisory names.
+    let packages: Vec<_> = packages.into_iter().collect();
+    let step = (packages.len() / 500).max(1);
+    let mut keys = Vec::new();
+    for (eco, name) in packages.iter().step_by(step).take(500) {
+        keys.push((eco.clone(), name.clone()));
+        keys.push((eco.clone(), format!("{name}-not-vulnerable")));
+    }
+    let started = Instant::now();
+    let mut hits = 0;
+    for (eco, name) in &keys {
+        hits += db.query(eco, "", name).expect("query").len();
+    }
+    let lookups = started.elapsed();
+
+    println!(
+        "records imported: {} (of {written} written)",
+        summary.records
+    );
+    println!("read + parse:     {:.2} s", parsed.as_secs_f64());
+    println!(
+        "import total:     {:.2} s = {:.0} records/s",
+        total.as_secs_f64(),
+        summary.records as f64 / total.as_secs_f64()
+    );
+    println!(
+        "1,000 lookups:    {:.2} ms ({hits} advisories returned)",
+        lookups.as_secs_f64() * 1000.0
+    );
+    println!(
+        "database size:    {:.1} MiB",
+        size as f64 / (1 << 20) as f64
+    );
+}
