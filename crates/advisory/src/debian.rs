@@ -80,19 +80,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<Advisory>, Vec<Skipped>), Strin
                 }
             };
             let advisory = by_cve.entry(cve.clone()).or_insert_with(|| Advisory {
-                id: cve.clone(),
-                feed: FeedKind::DebianTracker,
-                aliases: Vec::new(),
-                related: Vec::new(),
-                summary: None,
                 details: raw.description.clone(),
-                published: None,
-                modified: None,
-                severity: Vec::new(),
-                database_severity: None,
-                affected: Vec::new(),
-                references: Vec::new(),
-                git_ranges_ignored: 0,
+                ..Advisory::new(cve.clone(), FeedKind::DebianTracker)
             });
             let releases: BTreeMap<String, RawRelease> = match raw.releases {
                 Value::Object(_) => match serde_json::from_value(raw.releases) {

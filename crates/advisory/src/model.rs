@@ -217,6 +217,27 @@ pub struct Advisory {
 /// A record a feed could not use: its id (or file and line) and the reason.
 pub type Skipped = (String, String);
 
+impl Advisory {
+    /// An advisory with only its id and feed; the feed readers fill in the rest.
+    pub fn new(id: impl Into<String>, feed: FeedKind) -> Self {
+        Self {
+            id: id.into(),
+            feed,
+            aliases: Vec::new(),
+            related: Vec::new(),
+            summary: None,
+            details: None,
+            published: None,
+            modified: None,
+            severity: Vec::new(),
+            database_severity: None,
+            affected: Vec::new(),
+            references: Vec::new(),
+            git_ranges_ignored: 0,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -88,21 +88,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                     .filter(|t| t.contains('-') && t.chars().any(|c| c.is_ascii_digit()))
                 {
                     let id = id.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                    let advisory = by_id.entry(id.to_owned()).or_insert_with(|| Advisory {
-                        id: id.to_owned(),
-                        feed: FeedKind::Secdb,
-                        aliases: Vec::new(),
-                        related: Vec::new(),
-                        summary: None,
-                        details: None,
-                        published: None,
-                        modified: None,
-                        severity: Vec::new(),
-                        database_severity: None,
-                        affected: Vec::new(),
-                        references: Vec::new(),
-                        git_ranges_ignored: 0,
-                    });
+                    let advisory = by_id
+                        .entry(id.to_owned())
+                        .or_insert_with(|| Advisory::new(id, FeedKind::Secdb));
                     let ranges = match &state {
                         FixState::Fixed(v) => vec![Range {
                             kind: RangeKind::Ecosystem,
