@@ -83,7 +83,8 @@ pub struct ImportSummary {
     pub skipped: usize,
 }
 
-/// What an index row stores: the advisory without prose, with one package's entries.
+/// What an index row stores: what matching needs (ids, scores, this package's affected
+/// entries); summaries, details, dates and references stay in the full record.
 /// Serialises to JSON that reads back as an [`Advisory`].
 #[derive(serde::Serialize)]
 struct Slim<'a> {
@@ -91,14 +92,6 @@ struct Slim<'a> {
     feed: crate::FeedKind,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     aliases: &'a [String],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    related: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summary: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    published: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    modified: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     severity: &'a [crate::Score],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,10 +128,6 @@ fn prepare_row(a: &Advisory) -> Result<PreparedRow, String> {
                 id: &a.id,
                 feed: a.feed,
                 aliases: &a.aliases,
-                related: &a.related,
-                summary: a.summary.as_deref(),
-                published: a.published.as_deref(),
-                modified: a.modified.as_deref(),
                 severity: &a.severity,
                 database_severity: a.database_severity.as_deref(),
                 affected: a
@@ -467,7 +456,8 @@ impl Database {
 
     /// The advisories that may concern a package: every record with an affected entry for
     /// (ecosystem, release, name), the name normalised per ecosystem, carrying only that
-    /// package's affected entries and no prose (`details`, `references`; see [`Self::show`]).
+    /// package's affected entries, ids and scores (the summary, details, dates and
+    /// references are in the full record: [`Self::show`]).
     /// Sorted by feed, id.
     pub fn query(
         &self,
