@@ -40,7 +40,7 @@ fn import_status_show() {
     let (code, out, _) = run(&["db", "--db-dir", db, "status", "--json"]);
     assert_eq!(code, 0);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(status["schemaVersion"], 1);
+    assert_eq!(status["schemaVersion"], ferret_advisory::SCHEMA_VERSION);
     assert_eq!(status["feeds"].as_array().unwrap().len(), 2);
     assert!(status["snapshot"].as_str().unwrap().starts_with("sha256:"));
 
