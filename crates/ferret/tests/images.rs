@@ -146,37 +146,10 @@ fn docker_archives_classic_and_oci() {
 #[test]
 fn platform_selection_from_an_index() {
     let dir = tempfile::tempdir().unwrap();
-    let amd = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "x86_64"),
-        )]),
-        Comp::Gzip,
-    )]);
-    let arm = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "aarch64"),
-        )]),
-        Comp::Gzip,
-    )])
-    .platform("arm64", Some("v8"));
-    let armv7 = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "armv7"),
-        )]),
-        Comp::Gzip,
-    )])
-    .platform("arm", Some("v7"));
-    let armv6 = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "armhf"),
-        )]),
-        Comp::Gzip,
-    )])
-    .platform("arm", Some("v6"));
+    let amd = musl_image("x86_64", "amd64", None);
+    let arm = musl_image("aarch64", "arm64", Some("v8"));
+    let armv7 = musl_image("armv7", "arm", Some("v7"));
+    let armv6 = musl_image("armhf", "arm", Some("v6"));
     let (index, written) = oci_layout_multi(dir.path(), &[amd, arm, armv7, armv6], "multi");
     let image = format!("oci:{}:multi", dir.path().display());
     let arch = |doc: &serde_json::Value| {

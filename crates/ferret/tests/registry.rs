@@ -203,21 +203,8 @@ fn anonymous_pull_by_tag_digest_and_platform() {
     assert_eq!(by_digest["source"]["digest"], digest.as_str());
 
     let multi = dir.path().join("multi");
-    let amd = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "x86_64"),
-        )]),
-        Comp::Gzip,
-    )]);
-    let arm = ImageSpec::new(vec![(
-        tar(&[file(
-            "lib/apk/db/installed",
-            &apk_entry("musl", "1.2.4-r2", "aarch64"),
-        )]),
-        Comp::Gzip,
-    )])
-    .platform("arm64", Some("v8"));
+    let amd = musl_image("x86_64", "amd64", None);
+    let arm = musl_image("aarch64", "arm64", Some("v8"));
     oci_layout_multi(&multi, &[amd, arm], "multi");
     push(
         &multi,

@@ -167,6 +167,25 @@ impl SemVer {
         })
     }
 
+    /// NuGet versions: up to four numbers, case-insensitive pre-release labels, metadata
+    /// ignored.
+    pub fn parse_nuget(input: &str) -> Result<Self, VersionError> {
+        let s = input.trim();
+        let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
+        let p = split(s, 1, 4, true).ok_or_else(|| {
+            VersionError::new(
+                Scheme::NuGet,
+                input,
+                "expected N[.N[.N[.N]]][-PRERELEASE][+METADATA]",
+            )
+        })?;
+        Ok(Self {
+            numbers: p.numbers,
+            pre: p.pre,
+            build: p.build,
+        })
+    }
+
     /// Go module versions: `vMAJOR.MINOR.PATCH[-pre][+build]`, the `v` optional as OSV
     /// writes them; `+incompatible` and pseudo-versions order as SemVer.
     pub fn parse_go(input: &str) -> Result<Self, VersionError> {
@@ -188,38 +207,6 @@ impl SemVer {
 }
 
 impl Ord for SemVer {
-    fn cmp(&self, other: &Self) -> Ordering {
-        cmp_numbers(&self.numbers, &other.numbers).then_with(|| cmp_pre(&self.pre, &other.pre))
-    }
-}
-
-/// NuGet versions: up to four numbers, case-insensitive pre-release labels, metadata
-/// ignored.
-#[derive(Debug, Clone)]
-pub struct NuGetVersion {
-    numbers: Vec<String>,
-    pre: Vec<Ident>,
-}
-
-impl NuGetVersion {
-    pub fn parse(input: &str) -> Result<Self, VersionError> {
-        let s = input.trim();
-        let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
-        let p = split(s, 1, 4, true).ok_or_else(|| {
-            VersionError::new(
-                Scheme::NuGet,
-                input,
-                "expected N[.N[.N[.N]]][-PRERELEASE][+METADATA]",
-            )
-        })?;
-        Ok(Self {
-            numbers: p.numbers,
-            pre: p.pre,
-        })
-    }
-}
-
-impl Ord for NuGetVersion {
     fn cmp(&self, other: &Self) -> Ordering {
         cmp_numbers(&self.numbers, &other.numbers).then_with(|| cmp_pre(&self.pre, &other.pre))
     }
@@ -266,4 +253,4 @@ impl Ord for PubVersion {
     }
 }
 
-crate::ord_eq!(SemVer, NuGetVersion, PubVersion);
+crate::ord_eq!(SemVer, PubVersion);

@@ -473,3 +473,12 @@ pub fn validate_cyclonedx(path: &Path) {
         String::from_utf8_lossy(&v.stderr)
     );
 }
+
+/// A one-layer image whose apk database holds musl built for `apk_arch`, for `arch`/`variant`.
+pub fn musl_image(apk_arch: &str, arch: &str, variant: Option<&str>) -> ImageSpec {
+    let layer = tar(&[file(
+        "lib/apk/db/installed",
+        &apk_entry("musl", "1.2.4-r2", apk_arch),
+    )]);
+    ImageSpec::new(vec![(layer, Comp::Gzip)]).platform(arch, variant)
+}
