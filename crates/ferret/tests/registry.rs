@@ -179,16 +179,7 @@ fn anonymous_pull_by_tag_digest_and_platform() {
         return;
     }
     let reg = start_registry(None);
-    let dir = tempfile::tempdir().unwrap();
-    let single = dir.path().join("single");
-    oci_layout(&single, &edge_like(), "v1");
-    push(
-        &single,
-        "v1",
-        &format!("{}/team/app:1.4", reg.addr),
-        None,
-        false,
-    );
+    let dir = push_sample(&reg, "team/app:1.4", None);
 
     let doc = inventory(&format!("{}/team/app:1.4", reg.addr), &[]);
     let names: Vec<_> = packages(&doc).into_iter().map(|p| (p.1, p.3)).collect();
@@ -247,11 +238,7 @@ fn basic_auth_pull() {
 
     // --username with the password from the environment.
     let out = sbom_with_password(&image, "ferret", "s3cret");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
 
     // --password-stdin.
     let mut child = ferret()
@@ -273,11 +260,7 @@ fn basic_auth_pull() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
 
     // Credentials from a docker config.json.
     let docker = dir.path().join("docker");
@@ -290,15 +273,12 @@ fn basic_auth_pull() {
         ),
     )
     .unwrap();
-    let out = ferret()
-        .args(["sbom", "-q", "-f", "json", &image])
-        .env("DOCKER_CONFIG", &docker)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ferret()
+            .args(["sbom", "-q", "-f", "json", &image])
+            .env("DOCKER_CONFIG", &docker)
+            .output()
+            .unwrap(),
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(packages(&doc).len(), 2);
@@ -413,11 +393,7 @@ fn bearer_token_pull() {
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     let token_port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/token_server.py");
     let _token_server = Killed(
@@ -449,11 +425,7 @@ fn bearer_token_pull() {
     let image = format!("{}/team/app:1", reg.addr);
 
     let out = sbom_with_password(&image, "ferret", "t0ken-pass");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(packages(&doc).len(), 2);
 

@@ -47,15 +47,12 @@ fn sample(dir: &Path) {
 }
 
 fn render(dir: &Path, format: &str) -> String {
-    let out = ferret()
-        .current_dir(dir)
-        .args(["sbom", "-q", "-f", format, "oci:img:v1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        ferret()
+            .current_dir(dir)
+            .args(["sbom", "-q", "-f", format, "oci:img:v1"])
+            .output()
+            .unwrap(),
     );
     String::from_utf8(out.stdout).unwrap()
 }
@@ -64,15 +61,12 @@ fn render(dir: &Path, format: &str) -> String {
 fn spdx_passes_the_spdx_validator() {
     let dir = tempfile::tempdir().unwrap();
     sample(dir.path());
-    let out = ferret()
-        .current_dir(dir.path())
-        .args(["sbom", "-q", "oci:img:v1", "-o", "spdx-json=sbom.spdx.json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        ferret()
+            .current_dir(dir.path())
+            .args(["sbom", "-q", "oci:img:v1", "-o", "spdx-json=sbom.spdx.json"])
+            .output()
+            .unwrap(),
     );
     validate_spdx(&dir.path().join("sbom.spdx.json"));
 }

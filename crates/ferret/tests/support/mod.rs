@@ -27,6 +27,16 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The output of a command that must succeed; fails the test with its stderr otherwise.
+pub fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `ferret sbom --format json IMAGE` and returns the document; panics on failure.
 pub fn inventory(image: &str, extra: &[&str]) -> Value {
     let mut args = vec!["sbom", "--quiet", "--format", "json", image];
