@@ -60,6 +60,30 @@ struct Parts {
     build: Vec<Ident>,
 }
 
+/// [`split`], or the scheme's error naming the expected form.
+fn split_or(
+    s: &str,
+    min: usize,
+    max: usize,
+    case_insensitive: bool,
+    scheme: Scheme,
+    input: &str,
+    form: &str,
+) -> Result<Parts, VersionError> {
+    split(s, min, max, case_insensitive)
+        .ok_or_else(|| VersionError::new(scheme, input, format!("expected {form}")))
+}
+
+impl From<Parts> for SemVer {
+    fn from(p: Parts) -> Self {
+        Self {
+            numbers: p.numbers,
+            pre: p.pre,
+            build: p.build,
+        }
+    }
+}
+
 fn valid_ident(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
@@ -153,18 +177,16 @@ impl SemVer {
             .filter(|c| !c.is_whitespace())
             .collect();
         // Fewer or more than three numbers occur in the wild; missing ones are zero.
-        let p = split(&s, 1, usize::MAX, false).ok_or_else(|| {
-            VersionError::new(
-                scheme,
-                input,
-                "expected MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
-            )
-        })?;
-        Ok(Self {
-            numbers: p.numbers,
-            pre: p.pre,
-            build: p.build,
-        })
+        Ok(split_or(
+            &s,
+            1,
+            usize::MAX,
+            false,
+            scheme,
+            input,
+            "MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
+        )?
+        .into())
     }
 
     /// NuGet versions: up to four numbers, case-insensitive pre-release labels, metadata
@@ -172,18 +194,16 @@ impl SemVer {
     pub fn parse_nuget(input: &str) -> Result<Self, VersionError> {
         let s = input.trim();
         let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
-        let p = split(s, 1, 4, true).ok_or_else(|| {
-            VersionError::new(
-                Scheme::NuGet,
-                input,
-                "expected N[.N[.N[.N]]][-PRERELEASE][+METADATA]",
-            )
-        })?;
-        Ok(Self {
-            numbers: p.numbers,
-            pre: p.pre,
-            build: p.build,
-        })
+        Ok(split_or(
+            s,
+            1,
+            4,
+            true,
+            Scheme::NuGet,
+            input,
+            "N[.N[.N[.N]]][-PRERELEASE][+METADATA]",
+        )?
+        .into())
     }
 
     /// Go module versions: `vMAJOR.MINOR.PATCH[-pre][+build]`, the `v` optional as OSV
@@ -191,18 +211,16 @@ impl SemVer {
     pub fn parse_go(input: &str) -> Result<Self, VersionError> {
         let s = input.trim();
         let s = s.strip_prefix('v').unwrap_or(s);
-        let p = split(s, 3, 3, false).ok_or_else(|| {
-            VersionError::new(
-                Scheme::Go,
-                input,
-                "expected vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
-            )
-        })?;
-        Ok(Self {
-            numbers: p.numbers,
-            pre: p.pre,
-            build: p.build,
-        })
+        Ok(split_or(
+            s,
+            3,
+            3,
+            false,
+            Scheme::Go,
+            input,
+            "vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
+        )?
+        .into())
     }
 }
 
@@ -215,40 +233,36 @@ impl Ord for SemVer {
 /// Dart Pub versions: SemVer where build metadata does take part in the order (after the
 /// pre-release; a version with build metadata sorts after the same one without).
 #[derive(Debug, Clone)]
-pub struct PubVersion {
-    numbers: Vec<String>,
-    pre: Vec<Ident>,
-    build: Vec<Ident>,
-}
+pub struct PubVersion(SemVer);
 
 impl PubVersion {
     pub fn parse(input: &str) -> Result<Self, VersionError> {
         let s = input.trim();
         let s = s.strip_prefix('v').unwrap_or(s);
-        let p = split(s, 1, usize::MAX, false).ok_or_else(|| {
-            VersionError::new(
+        Ok(Self(
+            split_or(
+                s,
+                1,
+                usize::MAX,
+                false,
                 Scheme::Pub,
                 input,
-                "expected MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
-            )
-        })?;
-        Ok(Self {
-            numbers: p.numbers,
-            pre: p.pre,
-            build: p.build,
-        })
+                "MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]",
+            )?
+            .into(),
+        ))
     }
 }
 
 impl Ord for PubVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_numbers(&self.numbers, &other.numbers)
-            .then_with(|| cmp_pre(&self.pre, &other.pre))
-            .then_with(|| match (self.build.is_empty(), other.build.is_empty()) {
+        let (a, b) = (&self.0, &other.0);
+        a.cmp(b)
+            .then_with(|| match (a.build.is_empty(), b.build.is_empty()) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Less,
                 (false, true) => Ordering::Greater,
-                (false, false) => cmp_idents(&self.build, &other.build),
+                (false, false) => cmp_idents(&a.build, &b.build),
             })
     }
 }
