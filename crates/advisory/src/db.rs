@@ -51,6 +51,9 @@ CREATE INDEX IF NOT EXISTS aliases_alias ON aliases (alias);
 CREATE INDEX IF NOT EXISTS aliases_feed ON aliases (feed);
 ";
 
+/// Feeds with at least this many records are loaded with the indexes dropped.
+const BULK_RECORDS: usize = 20_000;
+
 const DROP_INDEXES: &str = "
 DROP INDEX IF EXISTS advisories_key;
 DROP INDEX IF EXISTS affects_key;
@@ -305,9 +308,13 @@ impl Database {
             )
             .map_err(&err)?;
         }
-        // Bulk load: indexes are dropped and built again afterwards, which SQLite does
-        // by sorting, much faster than keeping them up to date row by row.
-        tx.execute_batch(DROP_INDEXES).map_err(&err)?;
+        // Bulk load: for a large feed the indexes are dropped and built again afterwards,
+        // which SQLite does by sorting, much faster than keeping them up to date row by
+        // row. A small feed goes through the indexes, so it does not rebuild them whole.
+        let bulk = feed.advisories.len() >= BULK_RECORDS;
+        if bulk {
+            tx.execute_batch(DROP_INDEXES).map_err(&err)?;
+        }
         {
             let mut put = tx
                 .prepare("INSERT OR REPLACE INTO advisories (feed, id, doc) VALUES (?1, ?2, ?3)")
@@ -345,7 +352,9 @@ impl Database {
                 alias.execute(params![al, feed.name, id]).map_err(&err)?;
             }
         }
-        tx.execute_batch(SCHEMA).map_err(&err)?;
+        if bulk {
+            tx.execute_batch(SCHEMA).map_err(&err)?;
+        }
         tx.execute(
             "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
