@@ -2,7 +2,9 @@
 //! the pre-release suffixes `_alpha`, `_beta`, `_pre`, `_rc` before the plain version and
 //! the post-release ones `_cvs`, `_svn`, `_git`, `_hg`, `_p` after it. A number with a
 //! leading zero after the first compares as a string. Invalid strings still compare, up to
-//! the first part that does not parse, as apk-tools does.
+//! the first part that does not parse, as apk-tools does; the forms real advisories contain
+//! (`1.9.5p1`, `1..2`, `0.8.21.r2`, `-r`, a missing leading number) are read leniently,
+//! ordered as osv-scalibr's Alpine vectors expect. [`is_valid`] stays strict.
 
 use std::cmp::Ordering;
 
@@ -13,6 +15,9 @@ enum Kind {
     InitialDigit,
     Digit,
     Letter,
+    /// Lenient only: a letter after a dot (`0.8.21.r2`), which sorts below the same letter
+    /// without the dot.
+    DottedLetter,
     Suffix,
     CommitHash,
     Revision,
@@ -77,7 +82,8 @@ impl<'a> Lexer<'a> {
 
     fn first(&mut self) -> Token<'a> {
         let d = self.digits();
-        if d.is_empty() {
+        // Leniently, a missing leading number (`.1`, `c`) counts as zero.
+        if d.is_empty() && self.strict {
             self.invalid()
         } else {
             self.token(Kind::InitialDigit, d, 0)
@@ -98,13 +104,21 @@ impl<'a> Lexer<'a> {
                 self.token(Kind::Letter, &self.s[self.pos - 1..self.pos], 0)
             }
             // A number right after a letter (`1.9.5p1`) continues the version.
-            b'0'..=b'9' if self.last == Kind::Letter && !self.strict => {
+            b'0'..=b'9'
+                if matches!(self.last, Kind::Letter | Kind::DottedLetter) && !self.strict =>
+            {
                 let d = self.digits();
                 self.token(Kind::Digit, d, 0)
             }
             b'.' => {
                 if self.last > Kind::Digit {
                     return self.invalid();
+                }
+                if let Some(b'a'..=b'z') = b.get(self.pos + 1)
+                    && !self.strict
+                {
+                    self.pos += 2;
+                    return self.token(Kind::DottedLetter, &self.s[self.pos - 1..self.pos], 0);
                 }
                 self.pos += 1;
                 // An empty number (`1..2`) counts as zero when comparing.
@@ -147,6 +161,10 @@ impl<'a> Lexer<'a> {
                 self.token(Kind::CommitHash, &self.s[start..self.pos], 0)
             }
             b'-' if self.s[self.pos..].starts_with("-r") && self.last < Kind::Revision => {
+                // `-r` followed by a word (`1-ruff`) is no revision.
+                if b.get(self.pos + 2).is_some_and(u8::is_ascii_alphabetic) {
+                    return self.invalid();
+                }
                 self.pos += 2;
                 let d = self.digits();
                 if d.is_empty() && self.strict {
@@ -163,7 +181,7 @@ fn cmp_tokens(a: &Token<'_>, b: &Token<'_>) -> Ordering {
     match a.kind {
         Kind::Digit if a.value.starts_with('0') || b.value.starts_with('0') => a.value.cmp(b.value),
         Kind::InitialDigit | Kind::Digit | Kind::Revision => cmp_digits(a.value, b.value),
-        Kind::Letter => a.value.cmp(b.value),
+        Kind::Letter | Kind::DottedLetter => a.value.cmp(b.value),
         Kind::Suffix => a
             .suffix
             .cmp(&b.suffix)
@@ -233,10 +251,15 @@ pub fn fuzzy_matches(a: &str, b: &str) -> bool {
 pub struct ApkVersion(String);
 
 impl ApkVersion {
-    /// Keeps any string that starts with a digit: apk-tools compares invalid versions too.
+    /// Keeps any string that starts like a version (a digit, a dot or a lowercase letter):
+    /// apk-tools compares invalid versions too, and advisories contain some.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
         let s = input.trim();
-        if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        if !s
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || *c == b'.')
+        {
             return Err(VersionError::new(
                 Scheme::Apk,
                 input,
