@@ -86,8 +86,8 @@ enum VersionCommand {
     /// Print -1, 0 or 1 as A is lower than, equal to or higher than B. With --batch, read
     /// `A<TAB>B` lines from standard input and print one answer per line.
     Compare {
-        /// dpkg, rpm, apk, pep440, semver, go, maven, rubygems, nuget, packagist, pub, cran,
-        /// hackage, or an OSV ecosystem name (Debian, PyPI, npm, crates.io, Go, …).
+        /// dpkg, rpm, apk, pep440, semver, go, maven, maven-spec, rubygems, nuget, packagist,
+        /// pub, cran, hackage, or an OSV ecosystem name (Debian, PyPI, npm, crates.io, Go, …).
         scheme: String,
         a: Option<String>,
         b: Option<String>,

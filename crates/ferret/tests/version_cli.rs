@@ -40,6 +40,7 @@ fn batch_answers_every_line_in_order() {
         ("crates.io", "semver/generated-real-go-crates.tsv"),
         ("apk", "apk/apk-tools.tsv"),
         ("maven", "maven/maven-project.tsv"),
+        ("maven-spec", "maven/osv-scalibr-handwritten.tsv"),
     ] {
         let text = std::fs::read_to_string(testdata().join("versions").join(file)).unwrap();
         let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();

@@ -7,6 +7,7 @@
 mod apk;
 mod dpkg;
 mod maven;
+mod maven_spec;
 mod numeric;
 mod packagist;
 mod pep440;
@@ -56,6 +57,8 @@ pub enum Scheme {
     Semver,
     Go,
     Maven,
+    /// Maven's version order specification as written, the ordering OSV's tools use.
+    MavenSpec,
     RubyGems,
     NuGet,
     Packagist,
@@ -73,6 +76,7 @@ impl Scheme {
         Self::Semver,
         Self::Go,
         Self::Maven,
+        Self::MavenSpec,
         Self::RubyGems,
         Self::NuGet,
         Self::Packagist,
@@ -81,7 +85,7 @@ impl Scheme {
         Self::Hackage,
     ];
 
-    /// The scheme's name: the folder name under `testdata/versions`, or `go`.
+    /// The scheme's name: the folder name under `testdata/versions`, `go` or `maven-spec`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Dpkg => "dpkg",
@@ -91,6 +95,7 @@ impl Scheme {
             Self::Semver => "semver",
             Self::Go => "go",
             Self::Maven => "maven",
+            Self::MavenSpec => "maven-spec",
             Self::RubyGems => "rubygems",
             Self::NuGet => "nuget",
             Self::Packagist => "packagist",
@@ -138,6 +143,7 @@ impl Scheme {
             Self::Semver => Version::Semver(semver::SemVer::parse(input, self)?),
             Self::Go => Version::Semver(semver::SemVer::parse_go(input)?),
             Self::Maven => Version::Maven(maven::MavenVersion::parse(input)?),
+            Self::MavenSpec => Version::MavenSpec(maven_spec::MavenSpecVersion::parse(input)?),
             Self::RubyGems => Version::RubyGems(rubygems::GemVersion::parse(input)?),
             Self::NuGet => Version::Semver(semver::SemVer::parse_nuget(input)?),
             Self::Packagist => Version::Packagist(packagist::PhpVersion::parse(input)?),
@@ -171,6 +177,7 @@ pub enum Version {
     Pep440(pep440::PyVersion),
     Semver(semver::SemVer),
     Maven(maven::MavenVersion),
+    MavenSpec(maven_spec::MavenSpecVersion),
     RubyGems(rubygems::GemVersion),
     Packagist(packagist::PhpVersion),
     Pub(semver::PubVersion),
@@ -193,6 +200,7 @@ impl PartialOrd for Version {
             (Pep440(a), Pep440(b)) => a.cmp(b),
             (Semver(a), Semver(b)) => a.cmp(b),
             (Maven(a), Maven(b)) => a.cmp(b),
+            (MavenSpec(a), MavenSpec(b)) => a.cmp(b),
             (RubyGems(a), RubyGems(b)) => a.cmp(b),
             (Packagist(a), Packagist(b)) => a.cmp(b),
             (Pub(a), Pub(b)) => a.cmp(b),
