@@ -2,6 +2,7 @@
 //! (ecosystem, release, normalised package name). Imports replace a feed's records in one
 //! transaction, so a failed import leaves the database as it was.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -12,11 +13,12 @@ use crate::model::{Advisory, normalize_name};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 pub const DB_FILE: &str = "advisories.db";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A feed's advisories have the consecutive seqs first_seq..=last_seq (each import appends).
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -25,42 +27,46 @@ CREATE TABLE IF NOT EXISTS feeds (
     records INTEGER NOT NULL,
     snapshot TEXT NOT NULL,
     etag TEXT,
-    last_modified TEXT
+    last_modified TEXT,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
 );
--- The whole advisory, zstd-compressed JSON, for `show`.
+-- One row per advisory: `slim` is what matching needs (ids, scores, affected entries), as
+-- MessagePack; the whole record is JSON line `part` of document block `block`. The feed
+-- of a row is the one whose seq range holds it.
 CREATE TABLE IF NOT EXISTS advisories (
-    feed TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL,
-    doc BLOB NOT NULL
+    block INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    slim BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS advisories_key ON advisories (feed, id);
--- One row per (package key, advisory), carrying what matching needs: the advisory without
--- its prose, with only this package's affected entries (JSON).
+-- Whole records, JSON lines of up to BLOCK advisories compressed together (similar records
+-- compress far better together); a block is named by the seq of its first advisory.
+CREATE TABLE IF NOT EXISTS documents (block INTEGER PRIMARY KEY, data BLOB NOT NULL);
+-- Package key to advisory, clustered on the key so that a lookup reads one short range.
+-- The key is package_key(ecosystem, release, normalised name): a 64-bit hash; lookups
+-- check the names in the slim record, so a collision costs a record read, not a match.
 CREATE TABLE IF NOT EXISTS affects (
-    ecosystem TEXT NOT NULL,
-    release TEXT NOT NULL,
-    name TEXT NOT NULL,
-    feed TEXT NOT NULL,
-    id TEXT NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS affects_key ON affects (ecosystem, release, name);
-CREATE INDEX IF NOT EXISTS affects_feed ON affects (feed);
-CREATE TABLE IF NOT EXISTS aliases (alias TEXT NOT NULL, feed TEXT NOT NULL, id TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS aliases_alias ON aliases (alias);
-CREATE INDEX IF NOT EXISTS aliases_feed ON aliases (feed);
+    key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+-- Every id an advisory is known by, its own included, as alias_key(id); `show` checks
+-- the ids of the records it reads.
+CREATE TABLE IF NOT EXISTS aliases (
+    key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
 ";
 
-/// Feeds with at least this many records are loaded with the indexes dropped.
-const BULK_RECORDS: usize = 20_000;
-
-const DROP_INDEXES: &str = "
-DROP INDEX IF EXISTS advisories_key;
-DROP INDEX IF EXISTS affects_key;
-DROP INDEX IF EXISTS affects_feed;
-DROP INDEX IF EXISTS aliases_alias;
-DROP INDEX IF EXISTS aliases_feed;
-";
+/// Advisories per compressed document block.
+const BLOCK: usize = 64;
+/// Rows per multi-row INSERT statement.
+const INSERT_CHUNK: usize = 128;
+/// Largest stored document read back (a corrupt size field cannot ask for more).
+const MAX_STORED: usize = crate::MAX_DOCUMENT as usize;
 
 /// One feed as the database records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +98,13 @@ pub struct ImportSummary {
     pub records: usize,
     pub withdrawn: usize,
     pub skipped: usize,
+    /// The first records skipped, as (id or file and line, reason).
+    pub first_skipped: Vec<crate::model::Skipped>,
 }
 
-/// What an index row stores: what matching needs (ids, scores, this package's affected
-/// entries); summaries, details, dates and references stay in the full record.
-/// Serialises to JSON that reads back as an [`Advisory`].
+/// What matching needs of an advisory (ids, scores, affected entries); summaries, details,
+/// dates and references stay in the whole record. Serialises to JSON that reads back as an
+/// [`Advisory`].
 #[derive(serde::Serialize)]
 struct Slim<'a> {
     id: &'a str,
@@ -107,55 +115,146 @@ struct Slim<'a> {
     severity: &'a [crate::Score],
     #[serde(skip_serializing_if = "Option::is_none")]
     database_severity: Option<&'a str>,
-    affected: Vec<&'a crate::Affected>,
+    affected: &'a [crate::Affected],
 }
 
-/// One advisory ready to store: its compressed document and its index rows.
-struct PreparedRow {
-    doc: Vec<u8>,
-    keys: Vec<(String, String, String, String)>,
+/// A block of advisories ready to store.
+struct PreparedBlock {
+    data: Vec<u8>,
+    slims: Vec<Vec<u8>>,
+    /// Each advisory's package keys, without duplicates.
+    keys: Vec<Vec<i64>>,
+    /// Each advisory's alias keys (its own id included), without duplicates.
+    alias_keys: Vec<Vec<i64>>,
 }
 
-fn prepare_row(a: &Advisory) -> Result<PreparedRow, String> {
-    let json = serde_json::to_vec(a).map_err(|e| format!("{}: {e}", a.id))?;
-    let doc = zstd::bulk::compress(&json, 1).map_err(|e| format!("{}: {e}", a.id))?;
-    let mut keys: Vec<(String, String, String)> = a
-        .affected
-        .iter()
-        .map(|x| {
-            (
-                x.ecosystem.name.clone(),
-                x.ecosystem.release.clone(),
-                normalize_name(&x.ecosystem.name, &x.name),
-            )
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let keys = keys
-        .into_iter()
-        .map(|(eco, release, name)| {
-            let slim = Slim {
-                id: &a.id,
-                feed: a.feed,
-                aliases: &a.aliases,
-                severity: &a.severity,
-                database_severity: a.database_severity.as_deref(),
-                affected: a
-                    .affected
-                    .iter()
-                    .filter(|x| {
-                        x.ecosystem.name == eco
-                            && x.ecosystem.release == release
-                            && normalize_name(&eco, &x.name) == name
-                    })
-                    .collect(),
-            };
-            let doc = serde_json::to_string(&slim).map_err(|e| format!("{}: {e}", a.id))?;
-            Ok((eco, release, name, doc))
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(PreparedRow { doc, keys })
+/// The `affects` key of a package: the first 8 bytes of SHA-256 over the ecosystem,
+/// release and normalised name, each followed by a zero byte. Persisted: changing it
+/// needs a new schema version.
+pub fn package_key(ecosystem: &str, release: &str, normalized_name: &str) -> i64 {
+    hash_key(&[ecosystem, release, normalized_name])
+}
+
+/// The `aliases` key of an advisory id, made like [`package_key`]. Persisted.
+pub fn alias_key(id: &str) -> i64 {
+    hash_key(&[id])
+}
+
+fn hash_key(parts: &[&str]) -> i64 {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+thread_local! {
+    // One context per thread: creating one costs more than compressing a record.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with_borrow_mut(|c| {
+        let c = match c {
+            Some(c) => c,
+            None => c.insert(zstd::bulk::Compressor::new(1)?),
+        };
+        c.compress(data)
+    })
+}
+
+fn decompress(data: &[u8]) -> Result<Vec<u8>, String> {
+    let size = zstd::zstd_safe::get_frame_content_size(data)
+        .map_err(|_| "not a zstd frame".to_owned())?
+        .ok_or("zstd frame without a content size")?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|s| *s <= MAX_STORED)
+        .ok_or_else(|| format!("stored document declares {size} bytes"))?;
+    DECOMPRESSOR.with_borrow_mut(|d| {
+        let d = match d {
+            Some(d) => d,
+            None => d.insert(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?),
+        };
+        d.decompress(data, size).map_err(|e| e.to_string())
+    })
+}
+
+fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
+    let mut lines = Vec::new();
+    let mut slims = Vec::with_capacity(advisories.len());
+    let mut keys = Vec::with_capacity(advisories.len());
+    let mut alias_keys = Vec::with_capacity(advisories.len());
+    for a in advisories {
+        let mut own: Vec<i64> = a
+            .affected
+            .iter()
+            .map(|x| {
+                let eco = &x.ecosystem.name;
+                package_key(eco, &x.ecosystem.release, &normalize_name(eco, &x.name))
+            })
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        keys.push(own);
+        let mut ids: Vec<i64> = std::iter::once(&a.id)
+            .chain(&a.aliases)
+            .map(|id| alias_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        alias_keys.push(ids);
+        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", a.id);
+        serde_json::to_writer(&mut lines, a).map_err(|e| fail(&e))?;
+        lines.push(b'\n');
+        let slim = Slim {
+            id: &a.id,
+            feed: a.feed,
+            aliases: &a.aliases,
+            severity: &a.severity,
+            database_severity: a.database_severity.as_deref(),
+            affected: &a.affected,
+        };
+        let packed = rmp_serde::to_vec_named(&slim).map_err(|e| fail(&e))?;
+        slims.push(packed);
+    }
+    let data = compress(&lines).map_err(|e| e.to_string())?;
+    Ok(PreparedBlock {
+        data,
+        slims,
+        keys,
+        alias_keys,
+    })
+}
+
+/// Inserts `rows` into `table` with one statement per [`INSERT_CHUNK`] rows; `bind` binds
+/// one row's `width` values from parameter index `at` on.
+fn insert_rows<R>(
+    conn: &Connection,
+    table: &str,
+    width: usize,
+    rows: &[R],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let sql = |n: usize| {
+        let one = format!("({})", vec!["?"; width].join(","));
+        format!("INSERT INTO {table} VALUES {}", vec![one; n].join(","))
+    };
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut stmt = conn.prepare_cached(&sql(chunk.len()))?;
+        for (i, row) in chunk.iter().enumerate() {
+            bind(&mut stmt, i * width + 1, row)?;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
 }
 
 /// HTTP validators remembered for conditional fetches.
@@ -169,6 +268,177 @@ pub struct Validators {
 pub struct Database {
     conn: Connection,
     path: PathBuf,
+}
+
+/// What the database records about a feed besides its advisories.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedMeta<'a> {
+    pub kind: crate::FeedKind,
+    pub name: &'a str,
+    pub source: &'a str,
+    pub snapshot: &'a str,
+    pub withdrawn: usize,
+    pub skipped: usize,
+    pub first_skipped: &'a [crate::model::Skipped],
+}
+
+/// One feed's import in progress, inside a write transaction: advisories get consecutive
+/// seqs from `first` on.
+#[derive(Debug)]
+pub struct Import<'db> {
+    tx: rusqlite::Transaction<'db>,
+    path: PathBuf,
+    first: i64,
+    next: i64,
+    /// Ids stored so far: of several records with one id, the first is kept.
+    seen: HashSet<String>,
+    affects: Vec<(i64, i64)>,
+    aliases: Vec<(i64, i64)>,
+}
+
+impl Import<'_> {
+    /// Stores a chunk of the feed's advisories.
+    pub fn add(&mut self, advisories: &[Advisory]) -> Result<(), AdvisoryError> {
+        let path = self.path.clone();
+        let err = db_err(&path);
+        let fresh: Vec<&Advisory> = advisories
+            .iter()
+            .filter(|a| self.seen.insert(a.id.clone()))
+            .collect();
+        // Serialising and compressing are the costly part: done in parallel, then stored
+        // by this (single) writer.
+        let blocks: Vec<PreparedBlock> = fresh
+            .par_chunks(BLOCK)
+            .map(|chunk| {
+                prepare_block(chunk).map_err(|message| AdvisoryError::Feed {
+                    path: path.clone(),
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut rows: Vec<(i64, &str, i64, i64, &[u8])> = Vec::with_capacity(fresh.len());
+        let mut documents: Vec<(i64, &[u8])> = Vec::with_capacity(blocks.len());
+        let mut seq = self.next;
+        for (chunk, block) in fresh.chunks(BLOCK).zip(&blocks) {
+            documents.push((seq, &block.data));
+            let first_in_block = seq;
+            for (p, a) in chunk.iter().enumerate() {
+                rows.push((seq, &a.id, first_in_block, p as i64, &block.slims[p]));
+                self.affects.extend(block.keys[p].iter().map(|k| (*k, seq)));
+                self.aliases
+                    .extend(block.alias_keys[p].iter().map(|k| (*k, seq)));
+                seq += 1;
+            }
+        }
+        insert_rows(&self.tx, "advisories", 5, &rows, |st, at, r| {
+            st.raw_bind_parameter(at, r.0)?;
+            st.raw_bind_parameter(at + 1, r.1)?;
+            st.raw_bind_parameter(at + 2, r.2)?;
+            st.raw_bind_parameter(at + 3, r.3)?;
+            st.raw_bind_parameter(at + 4, r.4)
+        })
+        .map_err(&err)?;
+        insert_rows(&self.tx, "documents", 2, &documents, |st, at, r| {
+            st.raw_bind_parameter(at, r.0)?;
+            st.raw_bind_parameter(at + 1, r.1)
+        })
+        .map_err(&err)?;
+        self.next = seq;
+        Ok(())
+    }
+
+    /// Replaces the feed's old records with the ones added, and commits.
+    pub fn finish(
+        mut self,
+        feed: &FeedMeta<'_>,
+        fetched_at: &str,
+        validators: &Validators,
+    ) -> Result<ImportSummary, AdvisoryError> {
+        let records = (self.next - self.first) as usize;
+        let empty_secdb = feed.kind == crate::FeedKind::Secdb && feed.skipped == 0;
+        if records == 0 && !empty_secdb {
+            // Dropping the transaction rolls it back.
+            return Err(AdvisoryError::NoValidRecords {
+                feed: feed.name.to_owned(),
+                skipped: feed.skipped,
+                withdrawn: feed.withdrawn,
+                first_errors: feed
+                    .first_skipped
+                    .iter()
+                    .take(5)
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect(),
+            });
+        }
+        let path = self.path.clone();
+        let err = db_err(&path);
+        let old: Option<(i64, i64)> = self
+            .tx
+            .query_row(
+                "SELECT first_seq, last_seq FROM feeds WHERE name = ?1",
+                [feed.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some((first, last)) = old {
+            for (table, column) in [
+                ("advisories", "seq"),
+                ("documents", "block"),
+                ("affects", "seq"),
+                ("aliases", "seq"),
+            ] {
+                self.tx
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE {column} BETWEEN ?1 AND ?2"),
+                        [first, last],
+                    )
+                    .map_err(&err)?;
+            }
+        }
+        // In key order, so each b-tree page is written once.
+        let (mut affects, mut aliases) = (
+            std::mem::take(&mut self.affects),
+            std::mem::take(&mut self.aliases),
+        );
+        rayon::join(
+            || affects.par_sort_unstable(),
+            || aliases.par_sort_unstable(),
+        );
+        aliases.dedup();
+        for (table, rows) in [("affects", &affects), ("aliases", &aliases)] {
+            insert_rows(&self.tx, table, 2, rows, |st, at, r| {
+                st.raw_bind_parameter(at, r.0)?;
+                st.raw_bind_parameter(at + 1, r.1)
+            })
+            .map_err(&err)?;
+        }
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    feed.name,
+                    feed.kind.name(),
+                    feed.source,
+                    fetched_at,
+                    records as i64,
+                    feed.snapshot,
+                    validators.etag,
+                    validators.last_modified,
+                    self.first,
+                    self.next - 1,
+                ],
+            )
+            .map_err(&err)?;
+        self.tx.commit().map_err(&err)?;
+        Ok(ImportSummary {
+            feed: feed.name.to_owned(),
+            records,
+            withdrawn: feed.withdrawn,
+            skipped: feed.skipped,
+            first_skipped: feed.first_skipped.to_vec(),
+        })
+    }
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> AdvisoryError + '_ {
@@ -191,6 +461,9 @@ impl Database {
         // A rollback journal, not WAL: `update` replaces the file whole, and a WAL file left
         // beside it would belong to the old database.
         conn.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(&err)?;
+        // Reads through a memory map: no system call per page on lookups.
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)
             .map_err(&err)?;
         let has_meta: bool = conn
             .query_row(
@@ -260,121 +533,57 @@ impl Database {
 
     /// Replaces `feed`'s records with the new ones, in one transaction. A feed with no
     /// valid record is refused and the database is left as it was (a secdb branch that
-    /// lists no fixes at all is a valid, empty feed).
+    /// lists no fixes at all is a valid, empty feed). Of several records with one id, the
+    /// first is kept.
     pub fn import(
         &mut self,
         feed: &FeedData,
         fetched_at: &str,
         validators: &Validators,
     ) -> Result<ImportSummary, AdvisoryError> {
-        let empty_secdb = feed.kind == crate::FeedKind::Secdb && feed.skipped.is_empty();
-        if feed.advisories.is_empty() && !empty_secdb {
-            return Err(AdvisoryError::NoValidRecords {
-                feed: feed.name.clone(),
-                skipped: feed.skipped.len(),
+        let mut import = self.begin_import()?;
+        import.add(&feed.advisories)?;
+        import.finish(
+            &FeedMeta {
+                kind: feed.kind,
+                name: &feed.name,
+                source: &feed.source,
+                snapshot: &feed.snapshot,
                 withdrawn: feed.withdrawn,
-                first_errors: feed
-                    .skipped
-                    .iter()
-                    .take(5)
-                    .map(|(id, why)| format!("{id}: {why}"))
-                    .collect(),
-            });
-        }
+                skipped: feed.skipped,
+                first_skipped: &feed.first_skipped,
+            },
+            fetched_at,
+            validators,
+        )
+    }
+
+    /// Starts replacing one feed's records: add them in chunks with [`Import::add`], then
+    /// [`Import::finish`]. Nothing is visible, and the database is unchanged, until
+    /// `finish` commits; dropping the import abandons it.
+    pub fn begin_import(&mut self) -> Result<Import<'_>, AdvisoryError> {
         let path = self.path.clone();
         let err = db_err(&path);
-        // Serialising and compressing are the costly part: done for all records in
-        // parallel before the (single-threaded) transaction.
-        let rows: Vec<PreparedRow> = feed
-            .advisories
-            .par_iter()
-            .map(|a| {
-                prepare_row(a).map_err(|message| AdvisoryError::Feed {
-                    path: path.clone(),
-                    message,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        // A large page cache for the bulk insert: the indexes are written in key order
-        // below, but a feed of 300,000 records still touches many pages.
+        // A large page cache: a big feed touches many pages before it commits.
         self.conn
             .pragma_update(None, "cache_size", -262_144)
             .map_err(&err)?;
         let tx = self.conn.transaction().map_err(&err)?;
-        for table in ["advisories", "affects", "aliases"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE feed = ?1"),
-                [&feed.name],
+        let first: i64 = tx
+            .query_row(
+                "SELECT coalesce(max(seq), 0) + 1 FROM advisories",
+                [],
+                |r| r.get(0),
             )
             .map_err(&err)?;
-        }
-        // Bulk load: for a large feed the indexes are dropped and built again afterwards,
-        // which SQLite does by sorting, much faster than keeping them up to date row by
-        // row. A small feed goes through the indexes, so it does not rebuild them whole.
-        let bulk = feed.advisories.len() >= BULK_RECORDS;
-        if bulk {
-            tx.execute_batch(DROP_INDEXES).map_err(&err)?;
-        }
-        {
-            let mut put = tx
-                .prepare("INSERT OR REPLACE INTO advisories (feed, id, doc) VALUES (?1, ?2, ?3)")
-                .map_err(&err)?;
-            let mut index = tx
-                .prepare("INSERT INTO affects (ecosystem, release, name, feed, id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(&err)?;
-            let mut alias = tx
-                .prepare("INSERT INTO aliases (alias, feed, id) VALUES (?1, ?2, ?3)")
-                .map_err(&err)?;
-            let mut affects: Vec<(&str, &str, &str, &str, &str)> = Vec::new();
-            let mut aliases: Vec<(&str, &str)> = Vec::new();
-            let mut order: Vec<usize> = (0..rows.len()).collect();
-            order.sort_unstable_by(|x, y| feed.advisories[*x].id.cmp(&feed.advisories[*y].id));
-            for i in order {
-                let (a, row) = (&feed.advisories[i], &rows[i]);
-                put.execute(params![feed.name, a.id, row.doc])
-                    .map_err(&err)?;
-                for (eco, release, name, doc) in &row.keys {
-                    affects.push((eco, release, name, &a.id, doc));
-                }
-                for al in a.aliases.iter().chain(std::iter::once(&a.id)) {
-                    aliases.push((al, &a.id));
-                }
-            }
-            // In index order, so each index page is written once.
-            affects.sort_unstable_by(|x, y| (x.0, x.1, x.2, x.3).cmp(&(y.0, y.1, y.2, y.3)));
-            aliases.sort_unstable();
-            for (eco, release, name, id, doc) in affects {
-                index
-                    .execute(params![eco, release, name, feed.name, id, doc])
-                    .map_err(&err)?;
-            }
-            for (al, id) in aliases {
-                alias.execute(params![al, feed.name, id]).map_err(&err)?;
-            }
-        }
-        if bulk {
-            tx.execute_batch(SCHEMA).map_err(&err)?;
-        }
-        tx.execute(
-            "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                feed.name,
-                feed.kind.name(),
-                feed.source,
-                fetched_at,
-                feed.advisories.len() as i64,
-                feed.snapshot,
-                validators.etag,
-                validators.last_modified
-            ],
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        Ok(ImportSummary {
-            feed: feed.name.clone(),
-            records: feed.advisories.len(),
-            withdrawn: feed.withdrawn,
-            skipped: feed.skipped.len(),
+        Ok(Import {
+            tx,
+            path: self.path.clone(),
+            first,
+            next: first,
+            seen: HashSet::new(),
+            affects: Vec::new(),
+            aliases: Vec::new(),
         })
     }
 
@@ -437,80 +646,148 @@ impl Database {
             .unwrap_or_default())
     }
 
-    fn load(&self, rows: Vec<(String, String)>) -> Result<Vec<Advisory>, AdvisoryError> {
-        let err = db_err(&self.path);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc FROM advisories WHERE feed = ?1 AND id = ?2")
-            .map_err(&err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (feed, id) in rows {
-            let doc: Vec<u8> = stmt
-                .query_row(params![feed, id], |r| r.get(0))
-                .map_err(&err)?;
-            let unreadable = |e: String| AdvisoryError::Database {
-                path: self.path.clone(),
-                message: format!("stored advisory {id} of {feed} is unreadable: {e}"),
-            };
-            let json = zstd::stream::decode_all(&doc[..]).map_err(|e| unreadable(e.to_string()))?;
-            out.push(serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))?);
+    fn unreadable(&self, what: &str, e: impl std::fmt::Display) -> AdvisoryError {
+        AdvisoryError::Database {
+            path: self.path.clone(),
+            message: format!("stored {what} is unreadable: {e}"),
         }
-        Ok(out)
     }
 
-    /// Every advisory known under `id`, as its own id or as an alias, from every feed.
+    /// The feeds' seq ranges, sorted, to name the feed of a stored advisory.
+    fn feed_ranges(&self, conn: &Connection) -> Result<Vec<(i64, i64, String)>, AdvisoryError> {
+        let err = db_err(&self.path);
+        let mut stmt = conn
+            .prepare_cached("SELECT first_seq, last_seq, name FROM feeds ORDER BY first_seq")
+            .map_err(&err)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)
+    }
+
+    /// Every advisory known under `id`, as its own id or as an alias, from every feed;
+    /// sorted by feed, id.
     pub fn show(&self, id: &str) -> Result<Vec<Advisory>, AdvisoryError> {
         let err = db_err(&self.path);
-        let mut stmt = self
-            .conn
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let feeds = self.feed_ranges(&tx)?;
+        let mut stmt = tx
             .prepare_cached(
-                "SELECT DISTINCT feed, id FROM aliases WHERE alias = ?1 ORDER BY feed, id",
+                "SELECT a.seq, a.id, d.data, a.part FROM aliases l
+                 JOIN advisories a ON a.seq = l.seq
+                 JOIN documents d ON d.block = a.block
+                 WHERE l.key = ?1",
             )
             .map_err(&err)?;
         let rows = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([alias_key(id)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
             .map_err(&err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;
-        self.load(rows)
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, stored_id, data, part) in rows {
+            let what = format!("advisory {stored_id}");
+            let lines = decompress(&data).map_err(|e| self.unreadable(&what, e))?;
+            let line = usize::try_from(part)
+                .ok()
+                .and_then(|p| lines.split(|b| *b == b'\n').nth(p))
+                .ok_or_else(|| self.unreadable(&what, "not in its block"))?;
+            let a: Advisory =
+                serde_json::from_slice(line).map_err(|e| self.unreadable(&what, e))?;
+            // Another id with the same key.
+            if a.id == id || a.aliases.iter().any(|x| *x == id) {
+                out.push((feed_of(&feeds, seq), a));
+            }
+        }
+        out.sort_by(|x, y| (x.0, &x.1.id).cmp(&(y.0, &y.1.id)));
+        Ok(out.into_iter().map(|(_, a)| a).collect())
     }
 
     /// The advisories that may concern a package: every record with an affected entry for
     /// (ecosystem, release, name), the name normalised per ecosystem, carrying only that
     /// package's affected entries, ids and scores (the summary, details, dates and
-    /// references are in the full record: [`Self::show`]).
-    /// Sorted by feed, id.
+    /// references are in the whole record: [`Self::show`]). Sorted by feed, id.
     pub fn query(
         &self,
         ecosystem: &str,
         release: &str,
         name: &str,
     ) -> Result<Vec<Advisory>, AdvisoryError> {
+        Ok(self
+            .query_many(&[(ecosystem, release, name)])?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`Self::query`] for many packages at once, answers in the order of `keys`: one read
+    /// transaction for all, which is what makes a whole image's lookups cheap.
+    pub fn query_many(
+        &self,
+        keys: &[(&str, &str, &str)],
+    ) -> Result<Vec<Vec<Advisory>>, AdvisoryError> {
         let err = db_err(&self.path);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc FROM affects WHERE ecosystem = ?1 AND release = ?2 AND name = ?3 ORDER BY feed, id")
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let feeds = self.feed_ranges(&tx)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT a.seq, a.slim FROM affects f JOIN advisories a ON a.seq = f.seq
+                 WHERE f.key = ?1",
+            )
             .map_err(&err)?;
-        let mut rows = stmt
-            .query(params![ecosystem, release, normalize_name(ecosystem, name)])
-            .map_err(&err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(&err)? {
-            let doc =
-                row.get_ref(0)
+        let hashed: Vec<(i64, String)> = keys
+            .iter()
+            .map(|(e, r, n)| {
+                let n = normalize_name(e, n);
+                (package_key(e, r, &n), n)
+            })
+            .collect();
+        // In key order: neighbouring lookups then share b-tree pages.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|i| hashed[*i].0);
+        let mut out = vec![Vec::new(); keys.len()];
+        for i in order {
+            let (ecosystem, release, _) = keys[i];
+            let (key, name) = &hashed[i];
+            let mut rows = stmt.query([key]).map_err(&err)?;
+            let mut found: Vec<(&str, Advisory)> = Vec::new();
+            while let Some(row) = rows.next().map_err(&err)? {
+                let seq: i64 = row.get(0).map_err(&err)?;
+                let slim = row
+                    .get_ref(1)
                     .map_err(&err)?
-                    .as_str()
-                    .map_err(|e| AdvisoryError::Database {
-                        path: self.path.clone(),
-                        message: e.to_string(),
-                    })?;
-            out.push(
-                serde_json::from_str(doc).map_err(|e| AdvisoryError::Database {
-                    path: self.path.clone(),
-                    message: format!("stored match record is unreadable: {e}"),
-                })?,
-            );
+                    .as_blob()
+                    .map_err(|e| self.unreadable("match record", e))?;
+                let mut a: Advisory =
+                    rmp_serde::from_slice(slim).map_err(|e| self.unreadable("match record", e))?;
+                a.affected.retain(|x| {
+                    x.ecosystem.name == ecosystem
+                        && x.ecosystem.release == release
+                        && normalize_name(ecosystem, &x.name) == *name
+                });
+                // Another package with the same key.
+                if !a.affected.is_empty() {
+                    found.push((feed_of(&feeds, seq), a));
+                }
+            }
+            found.sort_by(|x, y| (x.0, &x.1.id).cmp(&(y.0, &y.1.id)));
+            out[i] = found.into_iter().map(|(_, a)| a).collect();
         }
         Ok(out)
+    }
+}
+
+/// The name of the feed whose seq range holds `seq`.
+fn feed_of(feeds: &[(i64, i64, String)], seq: i64) -> &str {
+    let i = feeds.partition_point(|(first, _, _)| *first <= seq);
+    match i.checked_sub(1).map(|i| &feeds[i]) {
+        Some((_, last, name)) if seq <= *last => name,
+        _ => "",
     }
 }

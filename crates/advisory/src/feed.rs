@@ -1,17 +1,18 @@
 //! Reading feed inputs from disk: OSV as `all.zip`, a directory of `.json`/`.yaml`
 //! records, a single record or JSON lines; the Debian tracker JSON; secdb documents.
 
-use std::collections::BTreeMap;
-use std::io::Read;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Advisory, FeedKind};
+use crate::model::{Advisory, FeedKind, Skipped};
 use rayon::prelude::*;
 
+use crate::db::FeedMeta;
 use crate::osv::{RawRecord, Rejection, convert};
-use crate::{AdvisoryError, debian, secdb};
+use crate::{AdvisoryError, Database, ImportSummary, Validators, debian, secdb};
 
 /// Largest single record or document read (a zip member declaring more is refused).
 pub const MAX_DOCUMENT: u64 = 512 << 20;
@@ -30,8 +31,15 @@ pub struct FeedData {
     pub snapshot: String,
     pub advisories: Vec<Advisory>,
     pub withdrawn: usize,
-    /// Records skipped, as (id or file, reason).
-    pub skipped: Vec<(String, String)>,
+    /// How many records were skipped as malformed.
+    pub skipped: usize,
+    /// The first of them (up to [`FIRST_SKIPPED`]), as (id or file and line, reason).
+    pub first_skipped: Vec<Skipped>,
+}
+
+fn first_of(mut skipped: Vec<Skipped>) -> Vec<Skipped> {
+    skipped.truncate(FIRST_SKIPPED);
+    skipped
 }
 
 struct Input {
@@ -39,8 +47,13 @@ struct Input {
     bytes: Vec<u8>,
 }
 
-fn read_limited(mut r: impl Read, path: &Path, what: &str) -> Result<Vec<u8>, AdvisoryError> {
-    let mut buf = Vec::new();
+fn read_limited(
+    mut r: impl Read,
+    size_hint: u64,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<u8>, AdvisoryError> {
+    let mut buf = Vec::with_capacity(size_hint.min(MAX_DOCUMENT) as usize + 1);
     (&mut r)
         .take(MAX_DOCUMENT + 1)
         .read_to_end(&mut buf)
@@ -54,80 +67,122 @@ fn read_limited(mut r: impl Read, path: &Path, what: &str) -> Result<Vec<u8>, Ad
     Ok(buf)
 }
 
-/// Every document under `path`: zip members, directory files, or the file itself.
-fn inputs(path: &Path) -> Result<Vec<Input>, AdvisoryError> {
-    let meta = std::fs::metadata(path).map_err(|e| AdvisoryError::io(path, e))?;
-    if meta.is_dir() {
-        let mut files = Vec::new();
-        let mut stack = vec![path.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).map_err(|e| AdvisoryError::io(&dir, e))? {
-                let p = entry.map_err(|e| AdvisoryError::io(&dir, e))?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("json" | "yaml" | "yml" | "jsonl")
-                ) {
-                    files.push(p);
-                }
+/// The files of a directory input with a feed extension, sorted.
+fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| AdvisoryError::io(&dir, e))? {
+            let p = entry.map_err(|e| AdvisoryError::io(&dir, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("json" | "yaml" | "yml" | "jsonl")
+            ) {
+                files.push(p);
             }
         }
-        files.sort();
-        let mut out = Vec::new();
-        for f in files {
-            let file = std::fs::File::open(&f).map_err(|e| AdvisoryError::io(&f, e))?;
-            out.push(Input {
-                name: f.display().to_string(),
-                bytes: read_limited(file, &f, "file")?,
-            });
-        }
-        return Ok(out);
     }
-    let file = std::fs::File::open(path).map_err(|e| AdvisoryError::io(path, e))?;
-    if path.extension().and_then(|e| e.to_str()) == Some("zip") {
-        let zip_err = |e: zip::result::ZipError| AdvisoryError::Feed {
+    files.sort();
+    Ok(files)
+}
+
+/// Calls `each` with every document under `path` in order: zip members, directory files,
+/// or the file itself; a `.jsonl` file is handed over as a reader, so that it streams.
+fn each_input(
+    path: &Path,
+    each: &mut dyn FnMut(&str, InputBody<'_>) -> Result<(), AdvisoryError>,
+) -> Result<(), AdvisoryError> {
+    let meta = std::fs::metadata(path).map_err(|e| AdvisoryError::io(path, e))?;
+    let files = if meta.is_dir() {
+        dir_files(path)?
+    } else {
+        vec![path.to_owned()]
+    };
+    for f in files {
+        let file = std::fs::File::open(&f).map_err(|e| AdvisoryError::io(&f, e))?;
+        let name = f.display().to_string();
+        if f.extension().and_then(|e| e.to_str()) == Some("zip") {
+            each_zip_member(&f, file, each)?;
+        } else if name.ends_with(".jsonl") {
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+            each(&name, InputBody::Lines(&mut reader, &f))?;
+        } else {
+            let size = file.metadata().map_or(0, |m| m.len());
+            each(
+                &name,
+                InputBody::Whole(read_limited(file, size, &f, "file")?),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn each_zip_member(
+    path: &Path,
+    file: std::fs::File,
+    each: &mut dyn FnMut(&str, InputBody<'_>) -> Result<(), AdvisoryError>,
+) -> Result<(), AdvisoryError> {
+    let zip_err = |e: zip::result::ZipError| AdvisoryError::Feed {
+        path: path.to_owned(),
+        message: format!("not a readable zip archive: {e}"),
+    };
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
+    if archive.len() > MAX_ZIP_MEMBERS {
+        return Err(AdvisoryError::Feed {
             path: path.to_owned(),
-            message: format!("not a readable zip archive: {e}"),
-        };
-        let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
-        if archive.len() > MAX_ZIP_MEMBERS {
+            message: format!("{} members is more than {MAX_ZIP_MEMBERS}", archive.len()),
+        });
+    }
+    for i in 0..archive.len() {
+        let member = archive.by_index(i).map_err(zip_err)?;
+        if member.is_dir() {
+            continue;
+        }
+        let name = member.name().map_err(zip_err)?.into_owned();
+        if member.size() > MAX_DOCUMENT {
             return Err(AdvisoryError::Feed {
                 path: path.to_owned(),
-                message: format!("{} members is more than {MAX_ZIP_MEMBERS}", archive.len()),
+                message: format!(
+                    "member {name} declares {} bytes, more than the {MAX_DOCUMENT}-byte limit",
+                    member.size()
+                ),
             });
         }
-        let mut out = Vec::new();
-        for i in 0..archive.len() {
-            let member = archive.by_index(i).map_err(zip_err)?;
-            if member.is_dir() {
-                continue;
-            }
-            let name = member.name().map_err(zip_err)?.into_owned();
-            if member.size() > MAX_DOCUMENT {
-                return Err(AdvisoryError::Feed {
-                    path: path.to_owned(),
-                    message: format!(
-                        "member {name} declares {} bytes, more than the {MAX_DOCUMENT}-byte limit",
-                        member.size()
-                    ),
-                });
-            }
-            let bytes = read_limited(member, path, &format!("member {name}"))?;
-            out.push(Input { name, bytes });
-        }
-        return Ok(out);
+        let size = member.size();
+        let bytes = read_limited(member, size, path, &format!("member {name}"))?;
+        each(&name, InputBody::Whole(bytes))?;
     }
-    Ok(vec![Input {
-        name: path.display().to_string(),
-        bytes: read_limited(file, path, "file")?,
-    }])
+    Ok(())
+}
+
+enum InputBody<'a> {
+    Whole(Vec<u8>),
+    /// JSON lines, read line by line from the file at the path.
+    Lines(&'a mut dyn std::io::BufRead, &'a Path),
+}
+
+fn inputs(path: &Path) -> Result<Vec<Input>, AdvisoryError> {
+    let mut out = Vec::new();
+    each_input(path, &mut |name, body| {
+        let bytes = match body {
+            InputBody::Whole(bytes) => bytes,
+            InputBody::Lines(reader, at) => read_limited(reader, 0, at, "file")?,
+        };
+        out.push(Input {
+            name: name.to_owned(),
+            bytes,
+        });
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 type Parsed = Result<Result<Advisory, Rejection>, (String, String)>;
 
-fn parse_one(text: &str, at: &str) -> Parsed {
-    serde_json::from_str::<RawRecord>(text)
+fn parse_one(bytes: &[u8], at: impl FnOnce() -> String) -> Parsed {
+    serde_json::from_slice::<RawRecord>(bytes)
         .map(|raw| {
             let id = raw.id.clone();
             convert(raw).map_err(|r| match r {
@@ -135,60 +190,274 @@ fn parse_one(text: &str, at: &str) -> Parsed {
                 other => other,
             })
         })
-        .map_err(|e| (at.to_owned(), format!("invalid JSON: {e}")))
+        .map_err(|e| (at(), format!("invalid JSON: {e}")))
 }
 
-/// Parses and converts every OSV record of one input, records in parallel.
-fn osv_records(input: &Input, out: &mut Vec<Parsed>) {
-    let is_yaml = input.name.ends_with(".yaml") || input.name.ends_with(".yml");
-    if is_yaml {
-        out.push(
-            serde_norway::from_slice::<RawRecord>(&input.bytes)
-                .map(convert)
-                .map_err(|e| (input.name.clone(), format!("invalid YAML: {e}"))),
-        );
-        return;
-    }
-    let text = String::from_utf8_lossy(&input.bytes);
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        match serde_json::from_str::<Vec<RawRecord>>(&text) {
-            Ok(records) => out.extend(records.into_iter().map(|r| Ok(convert(r)))),
-            Err(e) => out.push(Err((input.name.clone(), format!("invalid JSON: {e}")))),
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// One OSV document waiting to be parsed.
+enum Piece {
+    /// A record, or a JSON array of records; `line` is its line in a JSON lines file.
+    Json {
+        input: usize,
+        line: Option<usize>,
+        bytes: Vec<u8>,
+    },
+    Yaml {
+        input: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+/// Records parsed at once: enough to keep both cores busy, few enough to bound memory.
+const CHUNK_RECORDS: usize = 8192;
+const CHUNK_BYTES: usize = 32 << 20;
+
+/// What streaming an OSV feed found, beside the advisories handed to the sink.
+#[derive(Debug, Default)]
+pub(crate) struct OsvRead {
+    pub name: String,
+    pub source: String,
+    pub snapshot: String,
+    pub withdrawn: usize,
+    pub skipped: usize,
+    /// The first [`FIRST_SKIPPED`] records skipped, as (id or file and line, reason).
+    pub first_skipped: Vec<Skipped>,
+}
+
+/// Skipped records kept with their reasons; the rest are only counted.
+pub const FIRST_SKIPPED: usize = 20;
+
+struct OsvStreamer<'s> {
+    names: Vec<String>,
+    pending: Vec<Piece>,
+    pending_bytes: usize,
+    hasher: Sha256,
+    ecosystems: BTreeSet<String>,
+    read: OsvRead,
+    sink: &'s mut dyn FnMut(Vec<Advisory>) -> Result<(), AdvisoryError>,
+}
+
+impl OsvStreamer<'_> {
+    fn push(&mut self, piece: Piece) -> Result<(), AdvisoryError> {
+        self.pending_bytes += match &piece {
+            Piece::Json { bytes, .. } | Piece::Yaml { bytes, .. } => bytes.len(),
+        };
+        self.pending.push(piece);
+        if self.pending.len() >= CHUNK_RECORDS || self.pending_bytes >= CHUNK_BYTES {
+            self.flush()?;
         }
-        return;
+        Ok(())
     }
-    // One record per file, or JSON lines (one record per line).
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let jsonl = input.name.ends_with(".jsonl")
-        || (lines.len() > 1
-            && lines
+
+    /// Parses the pending pieces in parallel and hands the advisories to the sink.
+    fn flush(&mut self) -> Result<(), AdvisoryError> {
+        let pieces = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let names = &self.names;
+        let parsed: Vec<Vec<Parsed>> = pieces
+            .par_iter()
+            .map(|piece| match piece {
+                Piece::Yaml { input, bytes } => vec![
+                    serde_norway::from_slice::<RawRecord>(bytes)
+                        .map(convert)
+                        .map_err(|e| (names[*input].clone(), format!("invalid YAML: {e}"))),
+                ],
+                Piece::Json { input, line, bytes } => {
+                    let at = || match line {
+                        Some(n) => format!("{}:{n}", names[*input]),
+                        None => names[*input].clone(),
+                    };
+                    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+                    if start.is_some_and(|i| bytes[i] == b'[') {
+                        match serde_json::from_slice::<Vec<RawRecord>>(bytes) {
+                            Ok(records) => records.into_iter().map(|r| Ok(convert(r))).collect(),
+                            Err(e) => vec![Err((at(), format!("invalid JSON: {e}")))],
+                        }
+                    } else {
+                        vec![parse_one(bytes, at)]
+                    }
+                }
+            })
+            .collect();
+        let mut advisories = Vec::new();
+        for r in parsed.into_iter().flatten() {
+            match r {
+                Ok(Ok(a)) => advisories.push(a),
+                Ok(Err(Rejection::Withdrawn)) => self.read.withdrawn += 1,
+                Ok(Err(Rejection::Invalid(reason))) => {
+                    let (id, why) = reason
+                        .split_once(": ")
+                        .map_or((String::new(), reason.clone()), |(i, w)| {
+                            (i.to_owned(), w.to_owned())
+                        });
+                    self.skip((id, why));
+                }
+                Err(e) => self.skip(e),
+            }
+        }
+        for a in &advisories {
+            for x in &a.affected {
+                if !self.ecosystems.contains(&x.ecosystem.name) {
+                    self.ecosystems.insert(x.ecosystem.name.clone());
+                }
+            }
+        }
+        if advisories.is_empty() {
+            return Ok(());
+        }
+        (self.sink)(advisories)
+    }
+
+    fn skip(&mut self, s: Skipped) {
+        self.read.skipped += 1;
+        if self.read.first_skipped.len() < FIRST_SKIPPED {
+            self.read.first_skipped.push(s);
+        }
+    }
+
+    fn input(&mut self, name: &str, body: InputBody<'_>) -> Result<(), AdvisoryError> {
+        let input = self.names.len();
+        self.names.push(name.to_owned());
+        self.hasher.update(name.as_bytes());
+        self.hasher.update([0]);
+        match body {
+            InputBody::Lines(reader, path) => {
+                let mut n = 0;
+                loop {
+                    let mut line = Vec::new();
+                    let read = (&mut *reader)
+                        .take(MAX_DOCUMENT + 1)
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| AdvisoryError::io(path, e))?;
+                    if read == 0 {
+                        return Ok(());
+                    }
+                    n += 1;
+                    if line.len() as u64 > MAX_DOCUMENT {
+                        return Err(AdvisoryError::Feed {
+                            path: path.to_owned(),
+                            message: format!("line {n} is longer than {MAX_DOCUMENT} bytes"),
+                        });
+                    }
+                    self.hasher.update(&line);
+                    if !is_blank(&line) {
+                        self.push(Piece::Json {
+                            input,
+                            line: Some(n),
+                            bytes: line,
+                        })?;
+                    }
+                }
+            }
+            InputBody::Whole(bytes) => {
+                self.hasher.update(&bytes);
+                if name.ends_with(".yaml") || name.ends_with(".yml") {
+                    return self.push(Piece::Yaml { input, bytes });
+                }
+                // One record (or array) per file, or JSON lines without the extension.
+                let lines: Vec<(usize, &[u8])> = bytes
+                    .split(|b| *b == b'\n')
+                    .enumerate()
+                    .filter(|(_, l)| !is_blank(l))
+                    .collect();
+                let jsonl = lines.len() > 1
+                    && lines.iter().all(|(_, l)| {
+                        let t = l.trim_ascii();
+                        t.starts_with(b"{") && t.ends_with(b"}")
+                    });
+                if !jsonl {
+                    return self.push(Piece::Json {
+                        input,
+                        line: None,
+                        bytes,
+                    });
+                }
+                let lines: Vec<(usize, Vec<u8>)> = lines
+                    .into_iter()
+                    .map(|(n, l)| (n + 1, l.to_vec()))
+                    .collect();
+                drop(bytes);
+                for (n, line) in lines {
+                    self.push(Piece::Json {
+                        input,
+                        line: Some(n),
+                        bytes: line,
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reads OSV inputs as one feed, handing its advisories to `sink` in chunks as they are
+/// parsed, so that memory stays bounded whatever the feed's size. The feed is named after
+/// the ecosystems it covers (`osv-pypi`, `osv-go+pypi`).
+pub(crate) fn stream_osv(
+    paths: &[PathBuf],
+    sink: &mut dyn FnMut(Vec<Advisory>) -> Result<(), AdvisoryError>,
+) -> Result<OsvRead, AdvisoryError> {
+    let mut streamer = OsvStreamer {
+        names: Vec::new(),
+        pending: Vec::new(),
+        pending_bytes: 0,
+        hasher: Sha256::new(),
+        ecosystems: BTreeSet::new(),
+        read: OsvRead {
+            source: paths
                 .iter()
-                .all(|(_, l)| l.trim_start().starts_with('{') && l.trim_end().ends_with('}')));
-    if jsonl {
-        out.par_extend(
-            lines
-                .par_iter()
-                .map(|(n, line)| parse_one(line, &format!("{}:{}", input.name, n + 1))),
-        );
-    } else {
-        out.push(parse_one(&text, &input.name));
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            ..OsvRead::default()
+        },
+        sink,
+    };
+    for p in paths {
+        each_input(p, &mut |name, body| streamer.input(name, body))?;
     }
+    streamer.flush()?;
+    let mut read = streamer.read;
+    read.snapshot = hex::encode(streamer.hasher.finalize());
+    let ecosystems: Vec<String> = streamer
+        .ecosystems
+        .iter()
+        .map(|e| e.to_lowercase().replace(' ', "-"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    read.name = if ecosystems.is_empty() {
+        "osv".to_owned()
+    } else {
+        format!("osv-{}", ecosystems.join("+"))
+    };
+    Ok(read)
 }
 
 /// Reads the inputs of one import. OSV inputs form one feed, named after the ecosystems
 /// they cover; each secdb document is its own feed (`alpine-3.10-main`); the Debian
 /// tracker is the feed `debian`.
 pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, AdvisoryError> {
-    let source = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    if kind == FeedKind::Osv {
+        let mut advisories = Vec::new();
+        let read = stream_osv(paths, &mut |chunk| {
+            advisories.extend(chunk);
+            Ok(())
+        })?;
+        return Ok(vec![FeedData {
+            kind,
+            name: read.name,
+            source: read.source,
+            snapshot: read.snapshot,
+            advisories,
+            withdrawn: read.withdrawn,
+            skipped: read.skipped,
+            first_skipped: read.first_skipped,
+        }]);
+    }
     let mut all_inputs = Vec::new();
     for p in paths {
         for input in inputs(p)? {
@@ -205,55 +474,7 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
         hex::encode(h.finalize())
     };
     match kind {
-        FeedKind::Osv => {
-            let mut parsed = Vec::new();
-            for (_, input) in &all_inputs {
-                osv_records(input, &mut parsed);
-            }
-            let mut advisories = Vec::new();
-            let mut skipped = Vec::new();
-            let mut withdrawn = 0;
-            for r in parsed {
-                match r {
-                    Err(e) => skipped.push(e),
-                    Ok(Ok(a)) => advisories.push(a),
-                    Ok(Err(Rejection::Withdrawn)) => withdrawn += 1,
-                    Ok(Err(Rejection::Invalid(reason))) => {
-                        let (id, why) = reason
-                            .split_once(": ")
-                            .map_or((String::new(), reason.clone()), |(i, w)| {
-                                (i.to_owned(), w.to_owned())
-                            });
-                        skipped.push((id, why));
-                    }
-                }
-            }
-            let mut ecosystems: Vec<String> = advisories
-                .iter()
-                .flat_map(|a| {
-                    a.affected
-                        .iter()
-                        .map(|x| x.ecosystem.name.to_lowercase().replace(' ', "-"))
-                })
-                .collect();
-            ecosystems.sort();
-            ecosystems.dedup();
-            let name = if ecosystems.is_empty() {
-                "osv".to_owned()
-            } else {
-                format!("osv-{}", ecosystems.join("+"))
-            };
-            let refs: Vec<&Input> = all_inputs.iter().map(|(_, i)| i).collect();
-            Ok(vec![FeedData {
-                kind,
-                name,
-                source,
-                snapshot: snapshot_of(&refs),
-                advisories,
-                withdrawn,
-                skipped,
-            }])
-        }
+        FeedKind::Osv => unreachable!("read above"),
         FeedKind::DebianTracker => {
             let mut out = Vec::new();
             for (path, input) in &all_inputs {
@@ -269,7 +490,8 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
                     snapshot: snapshot_of(&[input]),
                     advisories,
                     withdrawn: 0,
-                    skipped,
+                    skipped: skipped.len(),
+                    first_skipped: first_of(skipped),
                 });
             }
             Ok(out)
@@ -288,7 +510,9 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
                         existing.source.push(' ');
                         existing.source.push_str(&input.name);
                         existing.snapshot = snapshot_of(&[input]) + &existing.snapshot;
-                        existing.skipped.extend(skipped);
+                        existing.skipped += skipped.len();
+                        existing.first_skipped.extend(skipped);
+                        existing.first_skipped.truncate(FIRST_SKIPPED);
                         for a in advisories {
                             match existing.advisories.iter_mut().find(|x| x.id == a.id) {
                                 Some(x) => {
@@ -312,7 +536,8 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
                                 snapshot: snapshot_of(&[input]),
                                 advisories,
                                 withdrawn: 0,
-                                skipped,
+                                skipped: skipped.len(),
+                                first_skipped: first_of(skipped),
                             },
                         );
                     }
@@ -321,4 +546,47 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
             Ok(by_name.into_values().collect())
         }
     }
+}
+
+/// Reads feed inputs and imports them. OSV inputs stream through in chunks, so memory stays
+/// bounded whatever the feed's size; Debian tracker and secdb documents are read whole.
+/// `source` replaces the recorded source (`update` records the URL). One result per feed:
+/// a failed secdb feed leaves the others imported. A failure while reading OSV inputs
+/// fails the whole call, with the database unchanged.
+pub fn import_feeds(
+    db: &mut Database,
+    kind: FeedKind,
+    paths: &[PathBuf],
+    source: Option<&str>,
+    fetched_at: &str,
+    validators: &Validators,
+) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
+    if kind != FeedKind::Osv {
+        let mut feeds = read_feeds(kind, paths)?;
+        return Ok(feeds
+            .iter_mut()
+            .map(|feed| {
+                if let Some(s) = source {
+                    s.clone_into(&mut feed.source);
+                }
+                db.import(feed, fetched_at, validators)
+            })
+            .collect());
+    }
+    let mut import = db.begin_import()?;
+    let read = stream_osv(paths, &mut |chunk| import.add(&chunk))?;
+    let summary = import.finish(
+        &FeedMeta {
+            kind,
+            name: &read.name,
+            source: source.unwrap_or(&read.source),
+            snapshot: &read.snapshot,
+            withdrawn: read.withdrawn,
+            skipped: read.skipped,
+            first_skipped: &read.first_skipped,
+        },
+        fetched_at,
+        validators,
+    );
+    Ok(vec![summary])
 }

@@ -13,9 +13,12 @@ mod update;
 
 use std::path::{Path, PathBuf};
 
-pub use db::{DB_FILE, Database, FeedStatus, ImportSummary, SCHEMA_VERSION, Status, Validators};
+pub use db::{
+    DB_FILE, Database, FeedMeta, FeedStatus, Import, ImportSummary, SCHEMA_VERSION, Status,
+    Validators, alias_key, package_key,
+};
 pub use debian::release_number as debian_release_number;
-pub use feed::{FeedData, MAX_DOCUMENT, read_feeds};
+pub use feed::{FIRST_SKIPPED, FeedData, MAX_DOCUMENT, import_feeds, read_feeds};
 pub use model::{
     Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
     normalize_name,

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
 use crate::db::{DB_FILE, Database, ImportSummary, Validators};
-use crate::{AdvisoryError, FeedKind, read_feeds};
+use crate::{AdvisoryError, FeedKind, import_feeds};
 
 /// A feed to fetch: its kind and URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,12 @@ pub fn update(
     let _ = std::fs::remove_file(&work);
     let mut guard = TempPath(Some(work.clone()));
     if live.exists() {
-        Database::open_file(&live)?.copy_to(&work)?;
+        match Database::open_file(&live) {
+            Ok(db) => db.copy_to(&work)?,
+            // A database of another schema is a cache of the feeds: build it anew.
+            Err(AdvisoryError::Schema { .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
     let mut db = Database::open_file(&work)?;
     let http = reqwest::blocking::Client::builder()
@@ -212,10 +217,15 @@ pub fn update(
             }
             file.flush().map_err(|e| AdvisoryError::io(&download, e))?;
         }
-        let mut feeds = read_feeds(source.kind, std::slice::from_ref(&download))?;
-        for feed in &mut feeds {
-            feed.source = source.url.clone();
-            report.imported.push(db.import(feed, now, &validators)?);
+        for imported in import_feeds(
+            &mut db,
+            source.kind,
+            std::slice::from_ref(&download),
+            Some(&source.url),
+            now,
+            &validators,
+        )? {
+            report.imported.push(imported?);
         }
     }
     drop(db);

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ferret_advisory::{Advisory, Database, Event, FeedKind, FixState, Validators, read_feeds};
+use ferret_advisory::{Advisory, Database, Event, FeedKind, FixState, Validators, import_feeds};
 
 fn testdata() -> PathBuf {
     std::env::var_os("FERRET_TESTDATA").map_or_else(
@@ -23,16 +23,21 @@ fn import(
     kind: FeedKind,
     paths: &[PathBuf],
 ) -> Vec<(String, usize, usize, usize)> {
-    let feeds = read_feeds(kind, paths).unwrap();
-    feeds
-        .iter()
-        .map(|f| {
-            let s = db
-                .import(f, "2026-11-22T00:00:00Z", &Validators::default())
-                .unwrap();
-            (s.feed, s.records, s.withdrawn, s.skipped)
-        })
-        .collect()
+    import_feeds(
+        db,
+        kind,
+        paths,
+        None,
+        "2026-11-22T00:00:00Z",
+        &Validators::default(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        let s = r.unwrap();
+        (s.feed, s.records, s.withdrawn, s.skipped)
+    })
+    .collect()
 }
 
 fn all_feeds(dir: &Path) -> (Database, Vec<(String, usize, usize, usize)>) {
@@ -255,16 +260,18 @@ fn rejected(kind: FeedKind, path: &Path, needle: &str) {
     let mut db = Database::open(dir.path()).unwrap();
     import(&mut db, FeedKind::Osv, &[adv("osv/crates-io.jsonl")]);
     let before = db.status().unwrap().feeds;
-    let err = match read_feeds(kind, &[path.to_owned()]) {
+    let err = match import_feeds(
+        &mut db,
+        kind,
+        &[path.to_owned()],
+        None,
+        "now",
+        &Validators::default(),
+    ) {
         Err(e) => e.to_string(),
-        Ok(feeds) => feeds
-            .iter()
-            .map(|f| {
-                db.import(f, "now", &Validators::default())
-                    .map(|_| ())
-                    .unwrap_err()
-                    .to_string()
-            })
+        Ok(results) => results
+            .into_iter()
+            .map(|r| r.map(|_| ()).unwrap_err().to_string())
             .collect::<Vec<_>>()
             .join("; "),
     };

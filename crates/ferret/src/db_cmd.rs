@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ferret_advisory::{Database, FeedKind, Validators, read_feeds};
+use ferret_advisory::{Database, FeedKind, Validators, import_feeds};
 
 use crate::{DbArgs, DbCommand, EXIT_ERROR, env};
 
@@ -35,22 +35,31 @@ pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
             let kind = FeedKind::parse(&kind).with_context(|| {
                 format!("unknown feed kind {kind:?}; expected osv, debian-tracker or secdb")
             })?;
-            let feeds = read_feeds(kind, &paths)?;
             let mut database = Database::open(&dir)?;
+            let results = import_feeds(
+                &mut database,
+                kind,
+                &paths,
+                None,
+                &now(),
+                &Validators::default(),
+            )?;
             let mut failed = false;
-            for feed in &feeds {
-                for (id, why) in feed.skipped.iter().take(5) {
-                    writeln!(err, "ferret: skipped {id}: {why}")?;
-                }
-                if feed.skipped.len() > 5 {
-                    writeln!(err, "ferret: … and {} more skipped", feed.skipped.len() - 5)?;
-                }
-                match database.import(feed, &now(), &Validators::default()) {
-                    Ok(s) => writeln!(
-                        out,
-                        "imported {}: {} records ({} withdrawn dropped, {} malformed skipped)",
-                        s.feed, s.records, s.withdrawn, s.skipped
-                    )?,
+            for result in results {
+                match result {
+                    Ok(s) => {
+                        for (id, why) in s.first_skipped.iter().take(5) {
+                            writeln!(err, "ferret: skipped {id}: {why}")?;
+                        }
+                        if s.skipped > 5 {
+                            writeln!(err, "ferret: … and {} more skipped", s.skipped - 5)?;
+                        }
+                        writeln!(
+                            out,
+                            "imported {}: {} records ({} withdrawn dropped, {} malformed skipped)",
+                            s.feed, s.records, s.withdrawn, s.skipped
+                        )?;
+                    }
                     Err(e) => {
                         writeln!(err, "ferret: error: {e}")?;
                         failed = true;
