@@ -566,7 +566,7 @@ impl Database {
         let err = db_err(&path);
         // A large page cache: a big feed touches many pages before it commits.
         self.conn
-            .pragma_update(None, "cache_size", -262_144)
+            .pragma_update(None, "cache_size", -65_536)
             .map_err(&err)?;
         let tx = self.conn.transaction().map_err(&err)?;
         let first: i64 = tx
@@ -751,12 +751,10 @@ impl Database {
         // In key order: neighbouring lookups then share b-tree pages.
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by_key(|i| hashed[*i].0);
-        let mut out = vec![Vec::new(); keys.len()];
+        // The reads are sequential; decoding the records is spread over the cores.
+        let mut raw: Vec<(usize, i64, Vec<u8>)> = Vec::new();
         for i in order {
-            let (ecosystem, release, _) = keys[i];
-            let (key, name) = &hashed[i];
-            let mut rows = stmt.query([key]).map_err(&err)?;
-            let mut found: Vec<(&str, Advisory)> = Vec::new();
+            let mut rows = stmt.query([hashed[i].0]).map_err(&err)?;
             while let Some(row) = rows.next().map_err(&err)? {
                 let seq: i64 = row.get(0).map_err(&err)?;
                 let slim = row
@@ -764,22 +762,44 @@ impl Database {
                     .map_err(&err)?
                     .as_blob()
                     .map_err(|e| self.unreadable("match record", e))?;
-                let mut a: Advisory =
-                    rmp_serde::from_slice(slim).map_err(|e| self.unreadable("match record", e))?;
+                raw.push((i, seq, slim.to_vec()));
+            }
+        }
+        let path = &self.path;
+        let decoded: Vec<(usize, &str, Advisory)> = raw
+            .par_iter()
+            .filter_map(|(i, seq, slim)| {
+                let (ecosystem, release, _) = keys[*i];
+                let name = &hashed[*i].1;
+                let mut a: Advisory = match rmp_serde::from_slice(slim) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Some(Err(AdvisoryError::Database {
+                            path: path.clone(),
+                            message: format!("stored match record is unreadable: {e}"),
+                        }));
+                    }
+                };
                 a.affected.retain(|x| {
                     x.ecosystem.name == ecosystem
                         && x.ecosystem.release == release
                         && normalize_name(ecosystem, &x.name) == *name
                 });
-                // Another package with the same key.
-                if !a.affected.is_empty() {
-                    found.push((feed_of(&feeds, seq), a));
-                }
-            }
-            found.sort_by(|x, y| (x.0, &x.1.id).cmp(&(y.0, &y.1.id)));
-            out[i] = found.into_iter().map(|(_, a)| a).collect();
+                // Empty: another package with the same key.
+                (!a.affected.is_empty()).then(|| Ok((*i, feed_of(&feeds, *seq), a)))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut found: Vec<Vec<(&str, Advisory)>> = vec![Vec::new(); keys.len()];
+        for (i, feed, a) in decoded {
+            found[i].push((feed, a));
         }
-        Ok(out)
+        Ok(found
+            .into_iter()
+            .map(|mut f| {
+                f.sort_by(|x, y| (x.0, &x.1.id).cmp(&(y.0, &y.1.id)));
+                f.into_iter().map(|(_, a)| a).collect()
+            })
+            .collect())
     }
 }
 
