@@ -462,6 +462,9 @@ impl Database {
         // beside it would belong to the old database.
         conn.pragma_update(None, "journal_mode", "DELETE")
             .map_err(&err)?;
+        // Another import in progress holds the write lock: wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(&err)?;
         // Reads through a memory map: no system call per page on lookups.
         conn.pragma_update(None, "mmap_size", 1i64 << 30)
             .map_err(&err)?;
@@ -564,11 +567,16 @@ impl Database {
     pub fn begin_import(&mut self) -> Result<Import<'_>, AdvisoryError> {
         let path = self.path.clone();
         let err = db_err(&path);
-        // A large page cache: a big feed touches many pages before it commits.
+        // 64 MiB of page cache: a big feed touches many pages before it commits; more
+        // buys little speed for much memory (bench/README.md).
         self.conn
             .pragma_update(None, "cache_size", -65_536)
             .map_err(&err)?;
-        let tx = self.conn.transaction().map_err(&err)?;
+        // Immediate: the write lock is taken now, so the seqs counted below stay free.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
         let first: i64 = tx
             .query_row(
                 "SELECT coalesce(max(seq), 0) + 1 FROM advisories",
@@ -809,5 +817,35 @@ fn feed_of(feeds: &[(i64, i64, String)], seq: i64) -> &str {
     match i.checked_sub(1).map(|i| &feeds[i]) {
         Some((_, last, name)) if seq <= *last => name,
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys are persisted: these values may only change with a new schema version.
+    #[test]
+    fn keys_are_stable() {
+        assert_eq!(
+            package_key("PyPI", "", "requests"),
+            5_333_087_332_787_579_031
+        );
+        assert_eq!(
+            package_key("Debian", "12", "openssl"),
+            3_063_253_907_945_704_601
+        );
+        assert_eq!(alias_key("CVE-2024-3094"), -4_768_827_727_347_593_343);
+        assert_eq!(SCHEMA_VERSION, 3);
+    }
+
+    #[test]
+    fn feed_of_finds_the_range() {
+        let feeds = vec![(1, 10, "a".to_owned()), (11, 20, "b".to_owned())];
+        assert_eq!(feed_of(&feeds, 1), "a");
+        assert_eq!(feed_of(&feeds, 10), "a");
+        assert_eq!(feed_of(&feeds, 11), "b");
+        assert_eq!(feed_of(&feeds, 21), "");
+        assert_eq!(feed_of(&feeds, 0), "");
     }
 }

@@ -218,3 +218,35 @@ fn fetch_then_not_modified_then_interrupted() {
         status
     );
 }
+
+/// A database left by an older Ferret (another schema version) is a cache of the feeds:
+/// `update` builds a new one in its place, fetching everything again.
+#[test]
+fn update_rebuilds_a_database_of_another_schema() {
+    let mut files = HashMap::new();
+    files.insert(
+        "/crates.io/all.zip".to_owned(),
+        Served {
+            body: osv_zip(),
+            etag: "\"z1\"".into(),
+            cut_at: None,
+        },
+    );
+    let (addr, _log) = serve(files);
+    let dir = tempfile::tempdir().unwrap();
+    let old = rusqlite::Connection::open(dir.path().join(ferret_advisory::DB_FILE)).unwrap();
+    old.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '2');",
+    )
+    .unwrap();
+    drop(old);
+    assert!(Database::open(dir.path()).is_err());
+
+    let feeds = [(FeedKind::Osv, "/crates.io/all.zip")];
+    let report = update(dir.path(), &sources(&addr, &feeds), "2026-11-22T00:00:00Z").unwrap();
+    assert_eq!(report.imported.len(), 1, "{report:?}");
+    let status = Database::open(dir.path()).unwrap().status().unwrap();
+    assert_eq!(status.schema_version, ferret_advisory::SCHEMA_VERSION);
+    assert_eq!(status.feeds.len(), 1);
+}
