@@ -1,0 +1,12 @@
+//! Stage ⑤ of the pipeline: matching packages to advisories. Pure functions, no I/O:
+//! whether an installed version is affected by an advisory's entry and why
+//! ([`evaluate`]), how severe a finding is ([`rate`]), and how many there are
+//! ([`Summary`]).
+
+mod evaluate;
+mod severity;
+mod summary;
+
+pub use evaluate::{Fix, Reason, Verdict, evaluate};
+pub use severity::{Basis, CvssScore, Rating, Severity, rate};
+pub use summary::{AtcrCounts, Summary, YandexStats};
