@@ -4,9 +4,11 @@
 //! ([`Summary`]).
 
 mod evaluate;
+mod package;
 mod severity;
 mod summary;
 
 pub use evaluate::{Fix, Reason, Verdict, evaluate};
+pub use package::{Finding, MatchDetail, Target, Unmatched, findings, source_version, target};
 pub use severity::{Basis, CvssScore, Rating, Severity, rate};
 pub use summary::{AtcrCounts, Summary, YandexStats};

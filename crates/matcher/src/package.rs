@@ -1,0 +1,460 @@
+//! From a package to its findings: which (ecosystem, release, name) the feeds key it by,
+//! then one finding per vulnerability, its records merged through their aliases.
+
+use std::collections::BTreeSet;
+
+use ferret_advisory::{Advisory, Affected, FeedKind};
+use ferret_model::{Distro, Package, PackageKind};
+use ferret_version::{Scheme, VersionError};
+use serde::{Deserialize, Serialize};
+
+use crate::{Fix, Rating, Reason, Verdict, evaluate, rate};
+
+/// What the advisory database is asked about a package, and how its version compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The OSV ecosystem name (`Debian`, `Alpine`, `Rocky Linux`, `PyPI`, …).
+    pub ecosystem: String,
+    /// The distro release the feeds use (`12`, `3.18`, `9`); empty for language ecosystems.
+    pub release: String,
+    /// The name the feeds key on: the source package for Debian and Ubuntu, the origin for
+    /// Alpine, Wolfi and Chainguard, the binary name for RPM distros' OSV records.
+    pub name: String,
+    /// The version compared: the source version for Debian and Ubuntu.
+    pub version: String,
+    pub scheme: Scheme,
+    /// Distro packages take the distro's own severity rating.
+    pub distro: bool,
+}
+
+/// Why a package cannot be matched; it is reported, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unmatched {
+    pub reason: String,
+}
+
+fn unmatched(reason: impl Into<String>) -> Unmatched {
+    Unmatched {
+        reason: reason.into(),
+    }
+}
+
+/// Strips a binNMU suffix (`+b1`): dpkg gives a binary-only rebuild the source version plus
+/// `+bN`, and the feeds know only the source version.
+pub fn source_version(version: &str) -> &str {
+    match version.rsplit_once("+b") {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => version,
+    }
+}
+
+/// The first `parts` dot-separated parts of a release (`3.18.4` → `3.18`).
+fn release_prefix(version_id: &str, parts: usize) -> String {
+    version_id
+        .split('.')
+        .take(parts)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Where the feeds look for a distro package.
+pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unmatched> {
+    let distro = distro.ok_or_else(|| {
+        unmatched("the image's distro is unknown (no os-release), so its release is too")
+    })?;
+    let id = distro.id.as_str();
+    let (source_name, installed_source) = match &package.source {
+        Some(s) => (s.name.as_str(), s.version.as_str()),
+        None => (package.name.as_str(), package.version.as_str()),
+    };
+    let missing_release = || {
+        unmatched(format!(
+            "{id} gives no release (VERSION_ID) to match advisories against"
+        ))
+    };
+    let (ecosystem, release, name, version, scheme) = match (package.kind, id) {
+        (PackageKind::Deb, "debian") => {
+            let release = if distro.version_id.is_empty() {
+                ferret_advisory::debian_release_number(&distro.codename)
+                    .map(str::to_owned)
+                    .ok_or_else(missing_release)?
+            } else {
+                release_prefix(&distro.version_id, 1)
+            };
+            (
+                "Debian",
+                release,
+                source_name,
+                source_version(installed_source),
+                Scheme::Dpkg,
+            )
+        }
+        (PackageKind::Deb, "ubuntu") => {
+            if distro.version_id.is_empty() {
+                return Err(missing_release());
+            }
+            (
+                "Ubuntu",
+                distro.version_id.clone(),
+                source_name,
+                source_version(installed_source),
+                Scheme::Dpkg,
+            )
+        }
+        (PackageKind::Apk, "alpine") => {
+            if distro.version_id.is_empty() {
+                return Err(missing_release());
+            }
+            (
+                "Alpine",
+                release_prefix(&distro.version_id, 2),
+                source_name,
+                package.version.as_str(),
+                Scheme::Apk,
+            )
+        }
+        (PackageKind::Apk, "wolfi") => (
+            "Wolfi",
+            String::new(),
+            source_name,
+            package.version.as_str(),
+            Scheme::Apk,
+        ),
+        (PackageKind::Apk, "chainguard") => (
+            "Chainguard",
+            String::new(),
+            source_name,
+            package.version.as_str(),
+            Scheme::Apk,
+        ),
+        (PackageKind::Rpm, "rocky" | "almalinux") => {
+            if distro.version_id.is_empty() {
+                return Err(missing_release());
+            }
+            let ecosystem = if id == "rocky" {
+                "Rocky Linux"
+            } else {
+                "AlmaLinux"
+            };
+            // Their OSV records name binary packages.
+            (
+                ecosystem,
+                release_prefix(&distro.version_id, 1),
+                package.name.as_str(),
+                package.version.as_str(),
+                Scheme::Rpm,
+            )
+        }
+        (kind, _) => {
+            return Err(unmatched(format!(
+                "no advisory feed covers {} packages of {}",
+                kind.as_str(),
+                if distro.pretty_name.is_empty() {
+                    id
+                } else {
+                    &distro.pretty_name
+                }
+            )));
+        }
+    };
+    Ok(Target {
+        ecosystem: ecosystem.to_owned(),
+        release,
+        name: name.to_owned(),
+        version: version.to_owned(),
+        scheme,
+        distro: true,
+    })
+}
+
+/// One advisory record that matched, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchDetail {
+    pub record: String,
+    pub feed: FeedKind,
+    /// `Debian:12`, `PyPI`, …
+    pub namespace: String,
+    pub package: String,
+    pub reason: Reason,
+    pub fix: Fix,
+}
+
+/// One vulnerability of one package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The CVE when any record names one, else the lowest record id.
+    pub id: String,
+    /// Every other id the merged records are known by, sorted.
+    pub related: Vec<String>,
+    pub rating: Rating,
+    pub fix: Fix,
+    /// The records that matched, by record id.
+    pub matches: Vec<MatchDetail>,
+}
+
+/// The findings for a package from the advisories the database returned for its target;
+/// one per vulnerability, records merged when they share an id or alias. Sorted by
+/// severity (most severe first), then id.
+pub fn findings(target: &Target, advisories: &[Advisory]) -> Result<Vec<Finding>, VersionError> {
+    let mut matched: Vec<(&Advisory, &Affected, Reason, Fix)> = Vec::new();
+    for a in advisories {
+        for entry in &a.affected {
+            if let Verdict::Affected { reason, fix } =
+                evaluate(target.scheme, &target.version, entry)?
+            {
+                matched.push((a, entry, reason, fix));
+            }
+        }
+    }
+    // Groups of records connected through shared ids.
+    let ids = |a: &Advisory| -> BTreeSet<String> {
+        std::iter::once(&a.id).chain(&a.aliases).cloned().collect()
+    };
+    let mut groups: Vec<(BTreeSet<String>, Vec<usize>)> = Vec::new();
+    for (i, (a, ..)) in matched.iter().enumerate() {
+        let mut own = ids(a);
+        let mut members = vec![i];
+        let mut k = 0;
+        while k < groups.len() {
+            if groups[k].0.is_disjoint(&own) {
+                k += 1;
+            } else {
+                let (g_ids, g_members) = groups.swap_remove(k);
+                own.extend(g_ids);
+                members.extend(g_members);
+            }
+        }
+        groups.push((own, members));
+    }
+    let mut out: Vec<Finding> = groups
+        .into_iter()
+        .map(|(all_ids, mut members)| {
+            members.sort_by(|x, y| matched[*x].0.id.cmp(&matched[*y].0.id));
+            let records: Vec<&(&Advisory, &Affected, Reason, Fix)> =
+                members.iter().map(|i| &matched[*i]).collect();
+            let id = all_ids
+                .iter()
+                .find(|i| i.starts_with("CVE-"))
+                .cloned()
+                .unwrap_or_else(|| records[0].0.id.clone());
+            let related = all_ids.iter().filter(|i| **i != id).cloned().collect();
+            let vendor = if target.distro {
+                records
+                    .iter()
+                    .filter_map(|r| r.1.severity.as_deref())
+                    .max_by_key(|r| crate::Severity::from_qualitative(r))
+            } else {
+                None
+            };
+            let scores: Vec<_> = records
+                .iter()
+                .flat_map(|r| r.0.severity.iter().cloned())
+                .collect();
+            let qualitative = records.iter().find_map(|r| {
+                let entry = if target.distro {
+                    None
+                } else {
+                    r.1.severity.as_deref()
+                };
+                entry.or(r.0.database_severity.as_deref())
+            });
+            let rating = rate(vendor, &scores, qualitative);
+            let fix = merge_fixes(target.scheme, records.iter().map(|r| &r.3));
+            let matches = records
+                .iter()
+                .map(|(a, entry, reason, fix)| MatchDetail {
+                    record: a.id.clone(),
+                    feed: a.feed,
+                    namespace: if entry.ecosystem.release.is_empty() {
+                        entry.ecosystem.name.clone()
+                    } else {
+                        format!("{}:{}", entry.ecosystem.name, entry.ecosystem.release)
+                    },
+                    package: entry.name.clone(),
+                    reason: reason.clone(),
+                    fix: fix.clone(),
+                })
+                .collect();
+            Finding {
+                id,
+                related,
+                rating,
+                fix,
+                matches,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.rating
+            .severity
+            .cmp(&a.rating.severity)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(out)
+}
+
+/// A fix anywhere wins (the package can be upgraded); then the vendor's "will not fix";
+/// else not fixed.
+fn merge_fixes<'a>(scheme: Scheme, fixes: impl Iterator<Item = &'a Fix>) -> Fix {
+    let mut versions: Vec<String> = Vec::new();
+    let mut will_not_fix = false;
+    for f in fixes {
+        match f {
+            Fix::Fixed(v) => versions.extend(v.iter().cloned()),
+            Fix::WillNotFix => will_not_fix = true,
+            Fix::NotFixed => {}
+        }
+    }
+    if !versions.is_empty() {
+        versions.sort_by(|a, b| {
+            scheme
+                .compare(a, b)
+                .unwrap_or_else(|_| a.cmp(b))
+                .then_with(|| a.cmp(b))
+        });
+        versions.dedup();
+        Fix::Fixed(versions)
+    } else if will_not_fix {
+        Fix::WillNotFix
+    } else {
+        Fix::NotFixed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferret_advisory::{Ecosystem, Event, FixState, Range, RangeKind, Score, ScoreKind};
+    use ferret_model::{DpkgMetadata, Location, PackageMetadata, SourcePackage};
+
+    fn debian() -> Distro {
+        Distro {
+            id: "debian".into(),
+            version_id: "12".into(),
+            codename: "bookworm".into(),
+            ..Distro::default()
+        }
+    }
+
+    fn deb(name: &str, version: &str, source: Option<(&str, &str)>) -> Package {
+        Package {
+            name: name.into(),
+            version: version.into(),
+            kind: PackageKind::Deb,
+            architecture: None,
+            purl: String::new(),
+            source: source.map(|(n, v)| SourcePackage {
+                name: n.into(),
+                version: v.into(),
+            }),
+            licenses: Vec::new(),
+            location: Location {
+                path: "var/lib/dpkg/status".into(),
+                layer: None,
+            },
+            found_by: "os/dpkg".into(),
+            metadata: PackageMetadata::Dpkg(DpkgMetadata::default()),
+        }
+    }
+
+    fn record(id: &str, aliases: &[&str], fixed: &str, state: Option<FixState>) -> Advisory {
+        let mut a = Advisory::new(id, FeedKind::Osv);
+        a.aliases = aliases.iter().map(|s| s.to_string()).collect();
+        a.affected.push(Affected {
+            ecosystem: Ecosystem::new("Debian", "12"),
+            name: "openssl".into(),
+            purl: None,
+            ranges: vec![Range {
+                kind: RangeKind::Ecosystem,
+                events: vec![Event::Introduced("0".into()), Event::Fixed(fixed.into())],
+            }],
+            versions: Vec::new(),
+            fix_state: state,
+            severity: None,
+        });
+        a
+    }
+
+    #[test]
+    fn debian_packages_match_by_source_without_binnmu() {
+        let t = target(
+            &deb(
+                "libssl3",
+                "3.0.11-1~deb12u2+b1",
+                Some(("openssl", "3.0.11-1~deb12u2+b1")),
+            ),
+            Some(&debian()),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                t.ecosystem.as_str(),
+                t.release.as_str(),
+                t.name.as_str(),
+                t.version.as_str()
+            ),
+            ("Debian", "12", "openssl", "3.0.11-1~deb12u2")
+        );
+        let mut sid = debian();
+        sid.version_id.clear();
+        sid.codename = "trixie".into();
+        assert_eq!(
+            target(&deb("a", "1", None), Some(&sid)).unwrap().release,
+            "13"
+        );
+        sid.codename = "nowhere".into();
+        assert!(
+            target(&deb("a", "1", None), Some(&sid))
+                .unwrap_err()
+                .reason
+                .contains("no release")
+        );
+        assert!(target(&deb("a", "1", None), None).is_err());
+    }
+
+    #[test]
+    fn records_merge_through_aliases() {
+        let t = target(
+            &deb("libssl3", "3.0.11-1", Some(("openssl", "3.0.11-1"))),
+            Some(&debian()),
+        )
+        .unwrap();
+        let mut tracker = record(
+            "CVE-2024-1",
+            &[],
+            "3.0.13-1",
+            Some(FixState::Fixed("3.0.13-1".into())),
+        );
+        tracker.feed = FeedKind::DebianTracker;
+        tracker.affected[0].severity = Some("low".into());
+        let mut dsa = record("DSA-5000-1", &["CVE-2024-1"], "3.0.12-1", None);
+        dsa.severity.push(Score {
+            kind: ScoreKind::CvssV3,
+            score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into(),
+        });
+        let other = record("DSA-5001-1", &[], "3.0.11-1", None);
+        let found = findings(&t, &[tracker, dsa, other]).unwrap();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let f = &found[0];
+        assert_eq!(f.id, "CVE-2024-1");
+        assert_eq!(f.related, vec!["DSA-5000-1".to_string()]);
+        // The distro's rating wins over the record's CVSS 9.8.
+        assert_eq!(f.rating.severity, crate::Severity::Low);
+        assert_eq!(f.rating.cvss[0].base_score, 9.8);
+        assert_eq!(
+            f.fix,
+            Fix::Fixed(vec!["3.0.12-1".into(), "3.0.13-1".into()])
+        );
+        assert_eq!(f.matches.len(), 2);
+        assert_eq!(f.matches[0].namespace, "Debian:12");
+    }
+
+    #[test]
+    fn binnmu_suffix() {
+        assert_eq!(source_version("1.2-3+b1"), "1.2-3");
+        assert_eq!(source_version("1.2-3+b12"), "1.2-3");
+        assert_eq!(source_version("1.2-3+deb12u1"), "1.2-3+deb12u1");
+        assert_eq!(source_version("1.2+bzr5"), "1.2+bzr5");
+    }
+}
