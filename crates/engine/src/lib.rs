@@ -1,5 +1,8 @@
-//! The facade over stages ①–③: resolve an image, stream its layers in parallel into the
-//! final file view, and catalog it. Plain data in, plain data out; no clap, no env.
+//! The facade over stages ①–③ and ⑤: resolve an image, stream its layers in parallel into
+//! the final file view, catalog it, and match its packages against the advisory database.
+//! Plain data in, plain data out; no clap, no env.
+
+mod matches;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +12,7 @@ pub use ferret_catalog::{CatalogerStatus, State as CatalogerState};
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
 use ferret_model::{Digest, Distro, Note, Package};
+pub use matches::{MatchOptions, Outcome, PackageMatches, match_inventory};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -19,6 +23,8 @@ pub enum EngineError {
     Layer(#[from] LayerError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Advisory(String),
 }
 
 /// How to run a scan.

@@ -12,17 +12,19 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use ferret_engine::{Event, ScanOptions};
+use ferret_engine::{Event, MatchOptions, ScanOptions};
 use ferret_image::{Credentials, ImageSource, PlatformSpec, RegistryOptions, ResolveOptions};
-use ferret_report::{SbomFormat, Tool};
+use ferret_matcher::Severity;
+use ferret_report::{DatabaseInfo, SbomFormat, ScanFormat, ScanReport, Tool};
 
 // Parsing feeds and match records allocates many small strings: mimalloc makes the
 // advisory import and lookups markedly faster than the system allocator (bench/README.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit codes: 0 success, 2 error (1 is kept for policy failures of `ferret scan`).
+/// Exit codes: 0 success, 1 a `--fail-on` gate tripped, 2 error.
 pub(crate) const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_POLICY: u8 = 1;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,6 +45,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Find the known vulnerabilities of an image's packages; gate CI with --fail-on.
+    Scan(ScanArgs),
     /// List the packages of an image as a table, JSON, SPDX 2.3 or CycloneDX 1.6.
     Sbom(SbomArgs),
     /// Version ordering questions, answered the way each ecosystem orders versions.
@@ -135,6 +139,28 @@ struct SbomArgs {
     outputs: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+struct ScanArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Where the advisory database lives [default: $FERRET_DB_DIR, else ~/.cache/ferret/db]
+    #[arg(long, value_name = "DIR")]
+    db_dir: Option<PathBuf>,
+    /// Format for standard output: table, json.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    format: Option<String>,
+    /// Also write FORMAT to FILE (repeatable); FORMAT alone writes to standard output.
+    #[arg(short = 'o', long = "output", value_name = "FORMAT[=FILE]")]
+    outputs: Vec<String>,
+    /// Exit 1 when a reported finding is at or above this severity: critical, high,
+    /// medium, low, negligible or unknown.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<String>,
+    /// Hide findings that have no fix (not fixed, will not fix).
+    #[arg(long)]
+    ignore_unfixed: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -174,6 +200,7 @@ fn init_logging(verbose: u8) {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Scan(args) => scan(args, cli.quiet),
         Command::Sbom(args) => sbom(args, cli.quiet),
         Command::Version(VersionCommand::Compare {
             scheme,
@@ -235,35 +262,67 @@ fn version_compare(
 }
 
 /// Where one rendering goes.
-struct Output {
-    format: SbomFormat,
+struct Output<F> {
+    format: F,
     file: Option<PathBuf>,
 }
 
-fn parse_format(s: &str) -> anyhow::Result<SbomFormat> {
-    SbomFormat::parse(s).with_context(|| {
-        let names: Vec<_> = SbomFormat::ALL.iter().map(|(n, _)| *n).collect();
-        format!("unknown format {s:?}; expected one of {}", names.join(", "))
-    })
+fn parse_format<F: Copy>(s: &str, all: &[(&'static str, F)]) -> anyhow::Result<F> {
+    all.iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, f)| *f)
+        .with_context(|| {
+            let names: Vec<_> = all.iter().map(|(n, _)| *n).collect();
+            format!("unknown format {s:?}; expected one of {}", names.join(", "))
+        })
 }
 
-fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let mut outputs = Vec::new();
-    for o in &args.outputs {
-        let (format, file) = match o.split_once('=') {
+/// `-f FORMAT` (standard output, table by default) and `-o FORMAT[=FILE]` outputs.
+fn parse_outputs<F: Copy>(
+    format: Option<&str>,
+    outputs: &[String],
+    all: &[(&'static str, F)],
+) -> anyhow::Result<Vec<Output<F>>> {
+    let mut out = Vec::new();
+    for o in outputs {
+        let (name, file) = match o.split_once('=') {
             Some((f, path)) if !path.is_empty() => (f, Some(PathBuf::from(path))),
             Some((f, _)) => bail!("-o {f}=: missing file name"),
             None => (o.as_str(), None),
         };
-        outputs.push(Output {
-            format: parse_format(format)?,
+        out.push(Output {
+            format: parse_format(name, all)?,
             file,
         });
     }
-    if args.format.is_some() || outputs.is_empty() {
-        let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
-        outputs.insert(0, Output { format, file: None });
+    if format.is_some() || out.is_empty() {
+        let format = parse_format(format.unwrap_or("table"), all)?;
+        out.insert(0, Output { format, file: None });
     }
+    Ok(out)
+}
+
+/// Writes every output: standard output directly, files atomically.
+fn write_outputs<F: Copy>(
+    outputs: &[Output<F>],
+    write: impl Fn(F, &mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for out in outputs {
+        match &out.file {
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                write(out.format, &mut lock)?;
+                lock.flush()?;
+            }
+            Some(path) => write_atomically(path, |w| write(out.format, w))?,
+        }
+    }
+    Ok(())
+}
+
+fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let outputs = parse_outputs(args.format.as_deref(), &args.outputs, SbomFormat::ALL)?;
     let (source, options) = resolve_source(&args.source)?;
     let inventory = with_progress(quiet, |progress| {
         ferret_engine::inventory(&source, &options, progress)
@@ -275,20 +334,72 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
     }
     let tool = Tool::default();
-    for out in &outputs {
-        match &out.file {
-            None => {
-                let stdout = std::io::stdout();
-                let mut lock = stdout.lock();
-                ferret_report::write_sbom(&inventory, out.format, &tool, &mut lock)?;
-                lock.flush()?;
-            }
-            Some(path) => write_atomically(path, |w| {
-                ferret_report::write_sbom(&inventory, out.format, &tool, w).map_err(Into::into)
-            })?,
+    write_outputs(&outputs, |format, w| {
+        ferret_report::write_sbom(&inventory, format, &tool, w).map_err(Into::into)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let outputs = parse_outputs(args.format.as_deref(), &args.outputs, ScanFormat::ALL)?;
+    let fail_on = args
+        .fail_on
+        .as_deref()
+        .map(str::parse::<Severity>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let dir = db_cmd::db_dir(args.db_dir)?;
+    let db_file = dir.join(ferret_advisory::DB_FILE);
+    if !db_file.exists() {
+        bail!(
+            "no advisory database in {}: run `ferret db update` (or `ferret db import`) first",
+            dir.display()
+        );
+    }
+    let db = ferret_advisory::Database::open_file(&db_file)?;
+    let status = db.status()?;
+    if status.feeds.is_empty() {
+        bail!(
+            "the advisory database in {} holds no feed: run `ferret db update` (or `ferret db import`) first",
+            dir.display()
+        );
+    }
+    let (source, options) = resolve_source(&args.source)?;
+    let inventory = with_progress(quiet, |progress| {
+        ferret_engine::inventory(&source, &options, progress)
+    })?;
+    let matches = ferret_engine::match_inventory(
+        &inventory,
+        &db,
+        MatchOptions {
+            ignore_unfixed: args.ignore_unfixed,
+        },
+    )?;
+    if !quiet {
+        let mut err = std::io::stderr().lock();
+        for note in &inventory.notes {
+            let _ = writeln!(err, "ferret: note: {note}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let report = ScanReport {
+        inventory: &inventory,
+        matches: &matches,
+        database: DatabaseInfo {
+            snapshot: status.snapshot,
+            schema_version: status.schema_version,
+        },
+    };
+    let tool = Tool::default();
+    write_outputs(&outputs, |format, w| {
+        ferret_report::write_scan(&report, format, &tool, w).map_err(Into::into)
+    })?;
+    // The gate sees exactly the findings the report shows.
+    let failed = fail_on.is_some_and(|level| report.summary().at_or_above(level) > 0);
+    Ok(if failed {
+        ExitCode::from(EXIT_POLICY)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Writes a file through a temporary sibling renamed into place, so a failed run never

@@ -8,12 +8,10 @@ use crate::Tool;
 
 pub const SCHEMA: &str = "ferret.inventory/v1";
 
-pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
+/// The `source` object, shared with the scan document.
+pub(crate) fn source(inv: &Inventory) -> Value {
     let src = &inv.source;
     json!({
-        "schema": SCHEMA,
-        "tool": {"name": tool.name, "version": tool.version},
-        "source": {
             "type": match src.kind { SourceKind::Image => "image", SourceKind::Directory => "directory" },
             "name": src.name,
             "digest": src.digest,
@@ -30,7 +28,14 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
                 "mediaType": l.media_type,
                 "size": l.size,
             })).collect::<Vec<_>>(),
-        },
+    })
+}
+
+pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
+    json!({
+        "schema": SCHEMA,
+        "tool": {"name": tool.name, "version": tool.version},
+        "source": source(inv),
         "distro": inv.distro,
         "packages": inv.packages,
         "catalogers": inv.catalogers.iter().map(|c| json!({

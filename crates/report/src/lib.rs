@@ -6,6 +6,7 @@ mod cyclonedx;
 mod ids;
 mod json;
 mod license;
+mod scan;
 mod spdx_json;
 mod table;
 
@@ -14,6 +15,7 @@ use std::io::Write;
 use ferret_engine::Inventory;
 
 pub use ids::package_id;
+pub use scan::{DatabaseInfo, ScanFormat, ScanReport, write_scan};
 
 /// Output formats of `ferret sbom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

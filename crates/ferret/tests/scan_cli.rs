@@ -1,0 +1,239 @@
+//! `ferret scan` on a Debian root file system against Debian tracker records written for
+//! its packages: fixed above, at and below the installed version, `0`, open, no-DSA
+//! ignored, a binNMU; the reports, `--ignore-unfixed` and the `--fail-on` gate.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// A Debian 12 root with five packages; `libfoo1` is a binNMU of `foo`.
+fn rootfs(dir: &Path) {
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("var/lib/dpkg")).unwrap();
+    std::fs::write(dir.join("etc/os-release"), DEBIAN_OS_RELEASE).unwrap();
+    let status = dpkg_entry("openssl", "3.0.11-1~deb12u2", None)
+        + &dpkg_entry("libfoo1", "1.0-1+b1", Some("foo (1.0-1)"))
+        + &dpkg_entry("bar", "2.0-1", None)
+        + &dpkg_entry("baz", "1.5-1", None)
+        + &dpkg_entry("qux", "0.9-3", None);
+    std::fs::write(dir.join("var/lib/dpkg/status"), status).unwrap();
+}
+
+fn release(status: &str, fixed: Option<&str>, urgency: &str) -> Value {
+    let mut r = json!({"status": status, "repositories": {"bookworm": "x"}, "urgency": urgency});
+    if let Some(f) = fixed {
+        r["fixed_version"] = json!(f);
+    }
+    r
+}
+
+/// Tracker records: package → CVE → bookworm's state.
+fn tracker(path: &Path) {
+    let doc = json!({
+        "openssl": {
+            // Fixed above the installed version: affected, fixed.
+            "CVE-2024-0001": {"releases": {"bookworm": release("resolved", Some("3.0.13-1~deb12u1"), "high")}},
+            // Fixed at the installed version: not affected.
+            "CVE-2024-0002": {"releases": {"bookworm": release("resolved", Some("3.0.11-1~deb12u2"), "medium")}},
+            // Fixed below: not affected.
+            "CVE-2023-0003": {"releases": {"bookworm": release("resolved", Some("3.0.9-1"), "low")}},
+            // `0`: never affected.
+            "CVE-2024-0004": {"releases": {"bookworm": release("resolved", Some("0"), "high")}},
+        },
+        "foo": {
+            // The binNMU's source 1.0-1 is below the fix.
+            "CVE-2024-0005": {"releases": {"bookworm": release("resolved", Some("1.0-2"), "unimportant")}},
+        },
+        "bar": {
+            // Open: not fixed.
+            "CVE-2024-0006": {"releases": {"bookworm": release("open", None, "medium")}},
+        },
+        "baz": {
+            // No DSA, ignored: will not fix.
+            "CVE-2024-0007": {"releases": {"bookworm": {
+                "status": "open", "repositories": {"bookworm": "x"}, "urgency": "low",
+                "nodsa": "Minor issue", "nodsa_reason": "ignored"
+            }}},
+        },
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: String,
+    root: String,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    rootfs(&root);
+    let feed = dir.path().join("tracker.json");
+    tracker(&feed);
+    let db = dir.path().join("db");
+    let (code, _, err) = run(&[
+        "db",
+        "import",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "debian-tracker",
+        feed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    Fixture {
+        db: db.display().to_string(),
+        root: format!("dir:{}", root.display()),
+        _dir: dir,
+    }
+}
+
+fn scan(f: &Fixture, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["scan", "-q", "--db-dir", &f.db, &f.root];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn findings_fix_states_and_reasons() {
+    let f = fixture();
+    let (code, out, err) = scan(&f, &["-f", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["schema"], "ferret.scan/v1");
+    let packages = doc["packages"].as_array().unwrap();
+    let found: Vec<(String, String, String, Value)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let p = &packages[x["package"].as_u64().unwrap() as usize];
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                x["id"].as_str().unwrap().to_owned(),
+                x["severity"].as_str().unwrap().to_owned(),
+                x["fix"].clone(),
+            )
+        })
+        .collect();
+    let mut found = found;
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    // Findings come in the inventory's package order.
+    assert_eq!(doc["findings"][0]["id"], "CVE-2024-0006");
+    assert_eq!(
+        found,
+        vec![
+            (
+                "openssl".into(),
+                "CVE-2024-0001".into(),
+                "HIGH".into(),
+                json!({"state": "fixed", "versions": ["3.0.13-1~deb12u1"]})
+            ),
+            (
+                "libfoo1".into(),
+                "CVE-2024-0005".into(),
+                "NEGLIGIBLE".into(),
+                json!({"state": "fixed", "versions": ["1.0-2"]})
+            ),
+            (
+                "bar".into(),
+                "CVE-2024-0006".into(),
+                "MEDIUM".into(),
+                json!({"state": "not-fixed"})
+            ),
+            (
+                "baz".into(),
+                "CVE-2024-0007".into(),
+                "LOW".into(),
+                json!({"state": "will-not-fix"})
+            ),
+        ]
+    );
+    let first = &doc["findings"][0];
+    assert_eq!(first["matches"][0]["namespace"], "Debian:12");
+    assert_eq!(first["matches"][0]["feed"], "debian-tracker");
+    assert_eq!(first["matches"][0]["reason"]["kind"], "range");
+    assert_eq!(
+        doc["summary"],
+        json!({"critical": 0, "high": 1, "medium": 1, "low": 1, "negligible": 1, "unknown": 0, "total": 4})
+    );
+    assert!(
+        doc["database"]["snapshot"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    let (code, table, _) = scan(&f, &[]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("CVE-2024-0001") && table.contains("3.0.13-1~deb12u1"),
+        "{table}"
+    );
+    assert!(
+        table.trim_end().ends_with(
+            "4 vulnerabilities in 4 of 5 packages: 1 high, 1 medium, 1 low, 1 negligible"
+        ),
+        "{table}"
+    );
+    // The most severe package comes first.
+    let first_row = table.lines().nth(1).unwrap();
+    assert!(first_row.contains("openssl"), "{table}");
+}
+
+#[test]
+fn ignore_unfixed_and_the_gate() {
+    let f = fixture();
+    let (_, out, _) = scan(&f, &["-f", "json", "--ignore-unfixed"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    // In package order: libfoo1, then openssl.
+    let ids: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["CVE-2024-0005", "CVE-2024-0001"]);
+
+    for (level, expect, unfixed_expect) in [
+        ("critical", 0, 0),
+        ("high", 1, 1),
+        ("medium", 1, 1),
+        ("low", 1, 1),
+        ("negligible", 1, 1),
+        ("unknown", 1, 1),
+    ] {
+        let (code, _, err) = scan(&f, &["--fail-on", level]);
+        assert_eq!(code, expect, "--fail-on {level}: {err}");
+        let (code, _, _) = scan(&f, &["--fail-on", level, "--ignore-unfixed"]);
+        assert_eq!(code, unfixed_expect, "--fail-on {level} --ignore-unfixed");
+    }
+    // Only the gate's view counts: with unfixed findings hidden, MEDIUM is gone.
+    let (code, out, _) = scan(&f, &["-f", "json", "--ignore-unfixed"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["summary"]["medium"],
+        0
+    );
+    let (code, _, err) = scan(&f, &["--fail-on", "severe"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown severity"), "{err}");
+}
+
+#[test]
+fn a_missing_database_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&[
+        "scan",
+        "--db-dir",
+        dir.path().join("none").to_str().unwrap(),
+        "dir:.",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ferret db update"), "{err}");
+}

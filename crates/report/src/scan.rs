@@ -1,0 +1,205 @@
+//! Vulnerability reports: the inventory plus what matching found, as a table or as
+//! Ferret's JSON scan document (`ferret.scan/v1`, documented in `docs/json-schema.md`).
+
+use std::io::Write;
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{Cell, Table};
+use ferret_engine::{Inventory, Outcome, PackageMatches};
+use ferret_matcher::{Finding, Fix, Severity, Summary};
+use serde_json::{Value, json};
+
+use crate::{ReportError, Tool, write_json};
+
+pub const SCHEMA: &str = "ferret.scan/v1";
+
+/// Output formats of `ferret scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanFormat {
+    Table,
+    Json,
+}
+
+impl ScanFormat {
+    pub const ALL: &[(&'static str, ScanFormat)] = &[("table", Self::Table), ("json", Self::Json)];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
+    }
+}
+
+/// The advisory database a scan read, named in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    pub snapshot: String,
+    pub schema_version: u32,
+}
+
+/// Everything a scan report shows.
+#[derive(Debug, Clone)]
+pub struct ScanReport<'a> {
+    pub inventory: &'a Inventory,
+    pub matches: &'a [PackageMatches],
+    pub database: DatabaseInfo,
+}
+
+impl ScanReport<'_> {
+    /// Every finding with its package index.
+    pub fn findings(&self) -> impl Iterator<Item = (usize, &Finding)> {
+        self.matches.iter().flat_map(|m| match &m.outcome {
+            Outcome::Matched { findings } => findings.iter().map(|f| (m.package, f)).collect(),
+            Outcome::Unmatched { .. } => Vec::new(),
+        })
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary::of(self.findings().map(|(_, f)| f.rating.severity))
+    }
+
+    fn unmatched(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.matches.iter().filter_map(|m| match &m.outcome {
+            Outcome::Unmatched { reason } => Some((m.package, reason.as_str())),
+            Outcome::Matched { .. } => None,
+        })
+    }
+}
+
+pub fn write_scan(
+    report: &ScanReport<'_>,
+    format: ScanFormat,
+    tool: &Tool,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
+    match format {
+        ScanFormat::Table => table(report, out)?,
+        ScanFormat::Json => write_json(&document(report, tool), out)?,
+    }
+    Ok(())
+}
+
+fn fix_text(fix: &Fix) -> (String, &'static str) {
+    match fix {
+        Fix::Fixed(v) => (v.join(", "), "fixed"),
+        Fix::NotFixed => (String::new(), "not fixed"),
+        Fix::WillNotFix => (String::new(), "will not fix"),
+    }
+}
+
+/// Grouped by package, the packages with the most severe findings first; each package's
+/// findings most severe first; then the summary line.
+fn table(report: &ScanReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let packages = &report.inventory.packages;
+    let mut groups: Vec<(usize, &[Finding])> = report
+        .matches
+        .iter()
+        .filter_map(|m| match &m.outcome {
+            Outcome::Matched { findings } if !findings.is_empty() => {
+                Some((m.package, findings.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    groups.sort_by(|(a, fa), (b, fb)| {
+        fb[0]
+            .rating
+            .severity
+            .cmp(&fa[0].rating.severity)
+            .then_with(|| packages[*a].sort_key().cmp(&packages[*b].sort_key()))
+    });
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(vec![
+        "NAME",
+        "INSTALLED",
+        "VULNERABILITY",
+        "SEVERITY",
+        "FIXED IN",
+        "STATE",
+    ]);
+    for (p, findings) in &groups {
+        let pkg = &packages[*p];
+        for f in *findings {
+            let (fixed, state) = fix_text(&f.fix);
+            t.add_row(vec![
+                Cell::new(&pkg.name),
+                Cell::new(&pkg.version),
+                Cell::new(&f.id),
+                Cell::new(f.rating.severity.as_str()),
+                Cell::new(fixed),
+                Cell::new(state),
+            ]);
+        }
+    }
+    if !groups.is_empty() {
+        writeln!(out, "{t}")?;
+    }
+    let s = report.summary();
+    let counts: Vec<String> = Severity::DESCENDING
+        .iter()
+        .filter(|sev| s.count(**sev) > 0)
+        .map(|sev| format!("{} {}", s.count(*sev), sev.as_str().to_lowercase()))
+        .collect();
+    let unmatched = report.unmatched().count();
+    writeln!(
+        out,
+        "{} vulnerabilit{} in {} of {} package{}{}{}",
+        s.total(),
+        if s.total() == 1 { "y" } else { "ies" },
+        groups.len(),
+        packages.len(),
+        if packages.len() == 1 { "" } else { "s" },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", counts.join(", "))
+        },
+        if unmatched == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({unmatched} package{} not matched, see the JSON report)",
+                if unmatched == 1 { "" } else { "s" }
+            )
+        }
+    )?;
+    Ok(())
+}
+
+fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
+    let inv = report.inventory;
+    let s = report.summary();
+    json!({
+        "schema": SCHEMA,
+        "tool": {"name": tool.name, "version": tool.version},
+        "source": crate::json::source(inv),
+        "distro": inv.distro,
+        "database": {
+            "snapshot": report.database.snapshot,
+            "schemaVersion": report.database.schema_version,
+        },
+        "packages": inv.packages,
+        "findings": report.findings().map(|(p, f)| json!({
+            "package": p,
+            "id": f.id,
+            "related": f.related,
+            "severity": f.rating.severity,
+            "rating": {"basis": f.rating.basis, "cvss": f.rating.cvss},
+            "fix": f.fix,
+            "matches": f.matches,
+        })).collect::<Vec<_>>(),
+        "unmatched": report.unmatched().map(|(p, reason)| json!({
+            "package": p,
+            "reason": reason,
+        })).collect::<Vec<_>>(),
+        "summary": {
+            "critical": s.critical,
+            "high": s.high,
+            "medium": s.medium,
+            "low": s.low,
+            "negligible": s.negligible,
+            "unknown": s.unknown,
+            "total": s.total(),
+        },
+        "notes": inv.notes,
+    })
+}
