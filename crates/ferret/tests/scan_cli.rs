@@ -237,3 +237,95 @@ fn a_missing_database_is_an_error() {
     assert_eq!(code, 2);
     assert!(err.contains("ferret db update"), "{err}");
 }
+
+/// Every field of `ours` is one Grype writes (or one the issue names that newer Grype
+/// writes), with the same JSON type; every field of Grype's sample is present unless it is
+/// data Ferret does not have.
+fn same_shape(ours: &Value, grype: &Value, path: &str, errors: &mut Vec<String>) {
+    const NOT_PROVIDED: &[&str] = &["epss", "knownExploited", "risk", "metadataType", "metadata"];
+    const NEWER_GRYPE: &[&str] = &[
+        "namespace",
+        "description",
+        "layerID",
+        "vulnerabilityID",
+        "searchedBy.namespace",
+        "searchedBy.package",
+        "db",
+    ];
+    match (ours, grype) {
+        (Value::Object(o), Value::Object(g)) => {
+            for (k, gv) in g {
+                match o.get(k) {
+                    Some(ov) => same_shape(ov, gv, &format!("{path}.{k}"), errors),
+                    None if NOT_PROVIDED.contains(&k.as_str()) => {}
+                    None => errors.push(format!("{path}.{k} missing")),
+                }
+            }
+            for k in o.keys() {
+                let qualified = format!("{}.{k}", path.rsplit('.').next().unwrap_or(""));
+                if !g.contains_key(k)
+                    && !NEWER_GRYPE.contains(&k.as_str())
+                    && !NEWER_GRYPE.contains(&qualified.as_str())
+                {
+                    errors.push(format!("{path}.{k} is not a Grype field"));
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(g)) => {
+            if let (Some(ov), Some(gv)) = (o.first(), g.first()) {
+                same_shape(ov, gv, &format!("{path}[]"), errors);
+            }
+        }
+        (_, Value::Null) | (Value::Null, _) => {}
+        (o, g) => {
+            let kind = |v: &Value| match v {
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+                Value::Null => "null",
+            };
+            if kind(o) != kind(g) {
+                errors.push(format!("{path}: {} here, {} in Grype's", kind(o), kind(g)));
+            }
+        }
+    }
+}
+
+#[test]
+fn grype_json_has_grypes_fields_and_types() {
+    let f = fixture();
+    let (code, out, err) = scan(&f, &["-f", "grype-json"]);
+    assert_eq!(code, 0, "{err}");
+    let ours: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ours["matches"].as_array().unwrap().len(), 4);
+    let libfoo = ours["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifact"]["name"] == "libfoo1")
+        .unwrap();
+    assert_eq!(libfoo["matchDetails"][0]["type"], "exact-indirect-match");
+    assert_eq!(libfoo["artifact"]["upstreams"][0]["name"], "foo");
+    assert_eq!(libfoo["vulnerability"]["severity"], "Negligible");
+    assert_eq!(
+        libfoo["vulnerability"]["fix"],
+        json!({"versions": ["1.0-2"], "state": "fixed"})
+    );
+    assert_eq!(ours["distro"]["name"], "debian");
+    let mut errors = Vec::new();
+    for sample in ["grype-json-dir-report.json", "grype-json-image-report.json"] {
+        let grype: Value = serde_json::from_slice(
+            &std::fs::read(testdata().join("formats/grype").join(sample)).unwrap(),
+        )
+        .unwrap();
+        let mut mine = ours.clone();
+        if sample.contains("image") {
+            // Compare the source only with the sample of the same kind.
+            mine["source"] = grype["source"].clone();
+        }
+        same_shape(&mine, &grype, sample, &mut errors);
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -3,6 +3,7 @@
 //! image gives the same bytes.
 
 mod cyclonedx;
+mod grype;
 mod ids;
 mod json;
 mod license;

@@ -18,10 +18,15 @@ pub const SCHEMA: &str = "ferret.scan/v1";
 pub enum ScanFormat {
     Table,
     Json,
+    GrypeJson,
 }
 
 impl ScanFormat {
-    pub const ALL: &[(&'static str, ScanFormat)] = &[("table", Self::Table), ("json", Self::Json)];
+    pub const ALL: &[(&'static str, ScanFormat)] = &[
+        ("table", Self::Table),
+        ("json", Self::Json),
+        ("grype-json", Self::GrypeJson),
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
@@ -73,6 +78,7 @@ pub fn write_scan(
     match format {
         ScanFormat::Table => table(report, out)?,
         ScanFormat::Json => write_json(&document(report, tool), out)?,
+        ScanFormat::GrypeJson => write_json(&crate::grype::document(report, tool), out)?,
     }
     Ok(())
 }
