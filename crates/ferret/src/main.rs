@@ -195,6 +195,8 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in CI logs and files.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -368,6 +370,7 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let inventory = with_progress(quiet, |progress| {
         ferret_engine::inventory(&source, &options, progress)
     })?;
+    let started = std::time::Instant::now();
     let matches = ferret_engine::match_inventory(
         &inventory,
         &db,
@@ -375,6 +378,11 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             ignore_unfixed: args.ignore_unfixed,
         },
     )?;
+    tracing::info!(
+        packages = inventory.packages.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "matched"
+    );
     if !quiet {
         let mut err = std::io::stderr().lock();
         for note in &inventory.notes {
