@@ -12,7 +12,7 @@ pub use ferret_catalog::{CatalogerStatus, State as CatalogerState};
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
 use ferret_model::{Digest, Distro, Note, Package};
-pub use matches::{MatchOptions, Outcome, PackageMatches, match_inventory};
+pub use matches::{MatchOptions, Outcome, PackageMatches, Suppressed, match_inventory};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

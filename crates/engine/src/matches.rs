@@ -2,7 +2,7 @@
 //! transaction for the whole image) and matched.
 
 use ferret_advisory::Database;
-use ferret_matcher::{Finding, Fix, Unmatched, findings, target};
+use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, findings, target};
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Inventory};
@@ -11,10 +11,24 @@ use crate::{EngineError, Inventory};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum Outcome {
-    /// Looked up: its findings, most severe first (possibly none).
-    Matched { findings: Vec<Finding> },
+    /// Looked up: its findings, most severe first (possibly none), and the ones the user's
+    /// rules suppressed.
+    Matched {
+        findings: Vec<Finding>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        suppressed: Vec<Suppressed>,
+    },
     /// Could not be looked up, and why.
     Unmatched { reason: String },
+}
+
+/// A finding the user's triage rules hide from the report and the gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suppressed {
+    pub finding: Finding,
+    /// `ignore` (an ignore-file rule).
+    pub by: String,
+    pub reason: String,
 }
 
 /// One package's outcome; `package` indexes the inventory's package list.
@@ -25,17 +39,19 @@ pub struct PackageMatches {
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MatchOptions {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchOptions<'a> {
     /// Hide findings with no fix (not fixed, will not fix).
     pub ignore_unfixed: bool,
+    /// The user's ignore rules: matching findings are listed as suppressed.
+    pub ignore: Option<&'a IgnoreRules>,
 }
 
 /// Matches every package of `inventory` against `db`, in the inventory's order.
 pub fn match_inventory(
     inventory: &Inventory,
     db: &Database,
-    options: MatchOptions,
+    options: MatchOptions<'_>,
 ) -> Result<Vec<PackageMatches>, EngineError> {
     let distro = inventory.distro.as_ref();
     let targets: Vec<Result<ferret_matcher::Target, Unmatched>> = inventory
@@ -53,7 +69,7 @@ pub fn match_inventory(
         .map_err(|e| EngineError::Advisory(e.to_string()))?
         .into_iter();
     let mut out = Vec::with_capacity(targets.len());
-    for (package, t) in targets.into_iter().enumerate() {
+    for ((package, t), p) in targets.into_iter().enumerate().zip(&inventory.packages) {
         let outcome = match t {
             Err(u) => Outcome::Unmatched { reason: u.reason },
             Ok(t) => {
@@ -63,7 +79,31 @@ pub fn match_inventory(
                         if options.ignore_unfixed {
                             found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
                         }
-                        Outcome::Matched { findings: found }
+                        let mut suppressed = Vec::new();
+                        if let Some(rules) = options.ignore {
+                            let (hidden, kept): (Vec<Finding>, Vec<Finding>) = found
+                                .into_iter()
+                                .partition(|f| rules.matching(f, &p.name, &p.purl).is_some());
+                            found = kept;
+                            suppressed = hidden
+                                .into_iter()
+                                .map(|f| {
+                                    let reason = rules
+                                        .matching(&f, &p.name, &p.purl)
+                                        .map(|r| r.reason.clone())
+                                        .unwrap_or_default();
+                                    Suppressed {
+                                        finding: f,
+                                        by: "ignore".to_owned(),
+                                        reason,
+                                    }
+                                })
+                                .collect();
+                        }
+                        Outcome::Matched {
+                            findings: found,
+                            suppressed,
+                        }
                     }
                     Err(e) => Outcome::Unmatched {
                         reason: e.to_string(),

@@ -159,6 +159,10 @@ struct ScanArgs {
     /// Hide findings that have no fix (not fixed, will not fix).
     #[arg(long)]
     ignore_unfixed: bool,
+    /// Triage rules (YAML: `ignore:` entries with `vulnerability`, optional `package` glob,
+    /// `reason`, optional `expires` date); matching findings are listed as suppressed.
+    #[arg(long, value_name = "FILE")]
+    ignore: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -350,6 +354,25 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         .map(str::parse::<Severity>)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let ignore = match &args.ignore {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            let rules = ferret_matcher::IgnoreRules::parse(&text, &today)
+                .with_context(|| path.display().to_string())?;
+            for r in &rules.expired {
+                eprintln!(
+                    "ferret: warning: {}: the rule for {} expired on {}; it no longer ignores",
+                    path.display(),
+                    r.vulnerability,
+                    r.expires.as_deref().unwrap_or("")
+                );
+            }
+            Some(rules)
+        }
+    };
     let dir = db_cmd::db_dir(args.db_dir)?;
     let db_file = dir.join(ferret_advisory::DB_FILE);
     if !db_file.exists() {
@@ -376,6 +399,7 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         &db,
         MatchOptions {
             ignore_unfixed: args.ignore_unfixed,
+            ignore: ignore.as_ref(),
         },
     )?;
     tracing::info!(

@@ -329,3 +329,46 @@ fn grype_json_has_grypes_fields_and_types() {
     }
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+#[test]
+fn ignore_rules_suppress_and_expire() {
+    let f = fixture();
+    let rules = f._dir.path().join("ignore.yaml");
+    std::fs::write(
+        &rules,
+        "ignore:\n  - vulnerability: CVE-2024-0001\n    package: 'openss*'\n    reason: not reachable\n  - vulnerability: CVE-2024-0006\n    reason: old rule\n    expires: 2020-01-01\n",
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    let (code, out, err) = scan(&f, &["-f", "json", "--ignore", rules]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("CVE-2024-0006") && err.contains("expired"),
+        "{err}"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["id"] != "CVE-2024-0001")
+    );
+    assert_eq!(doc["suppressed"][0]["id"], "CVE-2024-0001");
+    assert_eq!(doc["suppressed"][0]["by"], "ignore");
+    assert_eq!(doc["suppressed"][0]["reason"], "not reachable");
+    // The expired rule ignores nothing: CVE-2024-0006 is still reported.
+    assert_eq!(doc["summary"]["medium"], 1);
+    assert_eq!(doc["summary"]["high"], 0);
+    // The gate sees what the report shows: no HIGH left.
+    let (code, _, _) = scan(&f, &["--fail-on", "high", "--ignore", rules]);
+    assert_eq!(code, 0);
+    let (code, _, _) = scan(&f, &["--fail-on", "medium", "--ignore", rules]);
+    assert_eq!(code, 1);
+
+    let bad = f._dir.path().join("bad.yaml");
+    std::fs::write(&bad, "ignore:\n  - vulnerability: CVE-1\n").unwrap();
+    let (code, _, err) = scan(&f, &["--ignore", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.yaml") && err.contains("reason"), "{err}");
+}

@@ -52,13 +52,23 @@ impl ScanReport<'_> {
     /// Every finding with its package index.
     pub fn findings(&self) -> impl Iterator<Item = (usize, &Finding)> {
         self.matches.iter().flat_map(|m| match &m.outcome {
-            Outcome::Matched { findings } => findings.iter().map(|f| (m.package, f)).collect(),
+            Outcome::Matched { findings, .. } => findings.iter().map(|f| (m.package, f)).collect(),
             Outcome::Unmatched { .. } => Vec::new(),
         })
     }
 
     pub fn summary(&self) -> Summary {
         Summary::of(self.findings().map(|(_, f)| f.rating.severity))
+    }
+
+    /// Findings the user's rules suppressed, with their package index.
+    pub fn suppressed(&self) -> impl Iterator<Item = (usize, &ferret_engine::Suppressed)> {
+        self.matches.iter().flat_map(|m| match &m.outcome {
+            Outcome::Matched { suppressed, .. } => {
+                suppressed.iter().map(|s| (m.package, s)).collect()
+            }
+            Outcome::Unmatched { .. } => Vec::new(),
+        })
     }
 
     fn unmatched(&self) -> impl Iterator<Item = (usize, &str)> {
@@ -99,7 +109,7 @@ fn table(report: &ScanReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         .matches
         .iter()
         .filter_map(|m| match &m.outcome {
-            Outcome::Matched { findings } if !findings.is_empty() => {
+            Outcome::Matched { findings, .. } if !findings.is_empty() => {
                 Some((m.package, findings.as_slice()))
             }
             _ => None,
@@ -192,6 +202,14 @@ fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
             "rating": {"basis": f.rating.basis, "cvss": f.rating.cvss},
             "fix": f.fix,
             "matches": f.matches,
+        })).collect::<Vec<_>>(),
+        "suppressed": report.suppressed().map(|(p, x)| json!({
+            "package": p,
+            "id": x.finding.id,
+            "related": x.finding.related,
+            "severity": x.finding.rating.severity,
+            "by": x.by,
+            "reason": x.reason,
         })).collect::<Vec<_>>(),
         "unmatched": report.unmatched().map(|(p, reason)| json!({
             "package": p,
