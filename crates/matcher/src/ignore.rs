@@ -89,8 +89,8 @@ impl IgnoreRules {
     /// The rule that ignores `finding` of the package with this name and purl, if any.
     pub fn matching(&self, finding: &Finding, name: &str, purl: &str) -> Option<&IgnoreRule> {
         self.active.iter().find_map(|(rule, glob)| {
-            let id_matches = finding.id == rule.vulnerability
-                || finding.related.iter().any(|r| *r == rule.vulnerability);
+            let id_matches =
+                finding.id == rule.vulnerability || finding.related.contains(&rule.vulnerability);
             let package_matches = glob
                 .as_ref()
                 .is_none_or(|g| g.is_match(name) || g.is_match(purl));
