@@ -2,7 +2,7 @@
 //! transaction for the whole image) and matched.
 
 use ferret_advisory::Database;
-use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, findings, target};
+use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings, target};
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Inventory};
@@ -26,7 +26,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suppressed {
     pub finding: Finding,
-    /// `ignore` (an ignore-file rule).
+    /// `ignore` (an ignore-file rule) or `vex` (a VEX statement).
     pub by: String,
     pub reason: String,
 }
@@ -45,6 +45,8 @@ pub struct MatchOptions<'a> {
     pub ignore_unfixed: bool,
     /// The user's ignore rules: matching findings are listed as suppressed.
     pub ignore: Option<&'a IgnoreRules>,
+    /// The user's VEX statements: `not_affected` and `fixed` ones suppress findings.
+    pub vex: Option<&'a Vex>,
 }
 
 /// Matches every package of `inventory` against `db`, in the inventory's order.
@@ -80,26 +82,29 @@ pub fn match_inventory(
                             found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
                         }
                         let mut suppressed = Vec::new();
-                        if let Some(rules) = options.ignore {
-                            let (hidden, kept): (Vec<Finding>, Vec<Finding>) = found
-                                .into_iter()
-                                .partition(|f| rules.matching(f, &p.name, &p.purl).is_some());
-                            found = kept;
-                            suppressed = hidden
-                                .into_iter()
-                                .map(|f| {
-                                    let reason = rules
-                                        .matching(&f, &p.name, &p.purl)
-                                        .map(|r| r.reason.clone())
-                                        .unwrap_or_default();
-                                    Suppressed {
-                                        finding: f,
-                                        by: "ignore".to_owned(),
+                        found.retain(|f| {
+                            let why = options
+                                .ignore
+                                .and_then(|r| r.matching(f, &p.name, &p.purl))
+                                .map(|r| ("ignore", r.reason.clone()))
+                                .or_else(|| {
+                                    options
+                                        .vex
+                                        .and_then(|v| v.suppresses(f, &p.purl))
+                                        .map(|r| ("vex", r))
+                                });
+                            match why {
+                                Some((by, reason)) => {
+                                    suppressed.push(Suppressed {
+                                        finding: f.clone(),
+                                        by: by.to_owned(),
                                         reason,
-                                    }
-                                })
-                                .collect();
-                        }
+                                    });
+                                    false
+                                }
+                                None => true,
+                            }
+                        });
                         Outcome::Matched {
                             findings: found,
                             suppressed,

@@ -163,6 +163,10 @@ struct ScanArgs {
     /// `reason`, optional `expires` date); matching findings are listed as suppressed.
     #[arg(long, value_name = "FILE")]
     ignore: Option<PathBuf>,
+    /// An OpenVEX 0.2 document: its `not_affected` and `fixed` statements suppress the
+    /// findings they name, which are listed as suppressed with the justification.
+    #[arg(long, value_name = "FILE")]
+    vex: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -373,6 +377,14 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             Some(rules)
         }
     };
+    let vex = match &args.vex {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(ferret_matcher::Vex::parse(&text).with_context(|| path.display().to_string())?)
+        }
+    };
     let dir = db_cmd::db_dir(args.db_dir)?;
     let db_file = dir.join(ferret_advisory::DB_FILE);
     if !db_file.exists() {
@@ -400,6 +412,7 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         MatchOptions {
             ignore_unfixed: args.ignore_unfixed,
             ignore: ignore.as_ref(),
+            vex: vex.as_ref(),
         },
     )?;
     tracing::info!(

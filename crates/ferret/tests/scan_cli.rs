@@ -372,3 +372,61 @@ fn ignore_rules_suppress_and_expire() {
     assert_eq!(code, 2);
     assert!(err.contains("bad.yaml") && err.contains("reason"), "{err}");
 }
+
+#[test]
+fn vex_statements_suppress_findings() {
+    let f = fixture();
+    let (_, out, _) = scan(&f, &["-f", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let purl_of = |name: &str| {
+        doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["purl"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let vex = json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.com/vex/scan-cli",
+        "author": "test",
+        "timestamp": "2026-11-22T00:00:00Z",
+        "version": 1,
+        "statements": [
+            {"vulnerability": {"name": "CVE-2024-0001"},
+             "products": [{"@id": "pkg:oci/app", "subcomponents": [{"@id": purl_of("openssl")}]}],
+             "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
+            {"vulnerability": {"name": "CVE-2024-0006"},
+             "products": [{"@id": "pkg:deb/debian/bar"}],
+             "status": "under_investigation"}
+        ]
+    });
+    let path = f._dir.path().join("app.vex.json");
+    std::fs::write(&path, serde_json::to_vec(&vex).unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+    let (code, out, err) = scan(&f, &["-f", "json", "--vex", path]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["suppressed"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["suppressed"][0]["id"], "CVE-2024-0001");
+    assert_eq!(doc["suppressed"][0]["by"], "vex");
+    assert_eq!(
+        doc["suppressed"][0]["reason"],
+        "not_affected: vulnerable_code_not_in_execute_path"
+    );
+    // Under investigation suppresses nothing.
+    assert_eq!(doc["summary"]["total"], 3);
+    let (code, _, _) = scan(&f, &["--fail-on", "high", "--vex", path]);
+    assert_eq!(code, 0);
+    let (code, _, _) = scan(&f, &["--fail-on", "high"]);
+    assert_eq!(code, 1);
+
+    let bad = f._dir.path().join("bad.vex.json");
+    std::fs::write(&bad, "{\"statements\": []}").unwrap();
+    let (code, _, err) = scan(&f, &["--vex", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("OpenVEX"), "{err}");
+}

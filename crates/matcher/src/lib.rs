@@ -1,16 +1,19 @@
 //! Stage ⑤ of the pipeline: matching packages to advisories. Pure functions, no I/O:
 //! whether an installed version is affected by an advisory's entry and why
 //! ([`evaluate`]), how severe a finding is ([`rate`]), and how many there are
-//! ([`Summary`]); and which findings a user's triage rules ignore ([`IgnoreRules`]).
+//! ([`Summary`]); and which findings a user's triage rules ignore ([`IgnoreRules`],
+//! [`Vex`]).
 
 mod evaluate;
 mod ignore;
 mod package;
 mod severity;
 mod summary;
+mod vex;
 
 pub use evaluate::{Fix, Reason, Verdict, evaluate};
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 pub use package::{Finding, MatchDetail, Target, Unmatched, findings, source_version, target};
 pub use severity::{Basis, CvssScore, Rating, Severity, rate};
 pub use summary::{AtcrCounts, Summary, YandexStats};
+pub use vex::{Vex, VexError};
