@@ -430,3 +430,43 @@ fn vex_statements_suppress_findings() {
     assert_eq!(code, 2);
     assert!(err.contains("OpenVEX"), "{err}");
 }
+
+/// Every scan renderer pinned on a fixed scan; relative paths so that nothing depends on
+/// where the test runs.
+#[test]
+fn renderers_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    rootfs(&dir.path().join("root"));
+    tracker(&dir.path().join("tracker.json"));
+    let in_dir = |args: &[&str]| {
+        let out = succeeded(
+            ferret()
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .unwrap(),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    in_dir(&[
+        "db",
+        "import",
+        "--db-dir",
+        "db",
+        "debian-tracker",
+        "tracker.json",
+    ]);
+    for (format, name) in [
+        ("table", "scan_table"),
+        ("json", "scan_json"),
+        ("grype-json", "scan_grype_json"),
+    ] {
+        let out = in_dir(&["scan", "-q", "--db-dir", "db", "-f", format, "dir:root"]);
+        // Twice, byte for byte the same.
+        assert_eq!(
+            out,
+            in_dir(&["scan", "-q", "--db-dir", "db", "-f", format, "dir:root"])
+        );
+        insta::assert_snapshot!(name, out);
+    }
+}
