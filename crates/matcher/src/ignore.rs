@@ -112,21 +112,7 @@ fn is_date(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Fix, Rating, Severity, severity::Basis};
-
-    fn finding(id: &str, related: &[&str]) -> Finding {
-        Finding {
-            id: id.into(),
-            related: related.iter().map(|s| s.to_string()).collect(),
-            rating: Rating {
-                severity: Severity::High,
-                basis: Basis::Unknown,
-                cvss: Vec::new(),
-            },
-            fix: Fix::NotFixed,
-            matches: Vec::new(),
-        }
-    }
+    use crate::test_support::finding;
 
     const FILE: &str = "
 ignore:

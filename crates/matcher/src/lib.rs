@@ -17,3 +17,23 @@ pub use package::{Finding, MatchDetail, Target, Unmatched, findings, source_vers
 pub use severity::{Basis, CvssScore, Rating, Severity, rate};
 pub use summary::{AtcrCounts, Summary, YandexStats};
 pub use vex::{Vex, VexError};
+
+#[cfg(test)]
+mod test_support {
+    use crate::{Basis, Finding, Fix, Rating, Severity};
+
+    /// A HIGH, not fixed finding with these ids, for rules to match.
+    pub(crate) fn finding(id: &str, related: &[&str]) -> Finding {
+        Finding {
+            id: id.into(),
+            related: related.iter().map(|s| s.to_string()).collect(),
+            rating: Rating {
+                severity: Severity::High,
+                basis: Basis::Unknown,
+                cvss: Vec::new(),
+            },
+            fix: Fix::NotFixed,
+            matches: Vec::new(),
+        }
+    }
+}

@@ -185,21 +185,7 @@ impl Vex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Fix, Rating, Severity, severity::Basis};
-
-    fn finding(id: &str, related: &[&str]) -> Finding {
-        Finding {
-            id: id.into(),
-            related: related.iter().map(|s| s.to_string()).collect(),
-            rating: Rating {
-                severity: Severity::High,
-                basis: Basis::Unknown,
-                cvss: Vec::new(),
-            },
-            fix: Fix::NotFixed,
-            matches: Vec::new(),
-        }
-    }
+    use crate::test_support::finding;
 
     const DOC: &str = r#"{
       "@context": "https://openvex.dev/ns/v0.2.0",
