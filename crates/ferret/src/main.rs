@@ -146,7 +146,7 @@ struct ScanArgs {
     /// Where the advisory database lives [default: $FERRET_DB_DIR, else ~/.cache/ferret/db]
     #[arg(long, value_name = "DIR")]
     db_dir: Option<PathBuf>,
-    /// Format for standard output: table, json, grype-json.
+    /// Format for standard output: table, json, grype-json, sarif.
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<String>,
     /// Also write FORMAT to FILE (repeatable); FORMAT alone writes to standard output.

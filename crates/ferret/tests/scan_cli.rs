@@ -460,6 +460,7 @@ fn renderers_are_pinned() {
         ("table", "scan_table"),
         ("json", "scan_json"),
         ("grype-json", "scan_grype_json"),
+        ("sarif", "scan_sarif"),
     ] {
         let out = in_dir(&["scan", "-q", "--db-dir", "db", "-f", format, "dir:root"]);
         // Twice, byte for byte the same.
@@ -469,4 +470,29 @@ fn renderers_are_pinned() {
         );
         insta::assert_snapshot!(name, out);
     }
+}
+
+#[test]
+fn sarif_is_valid() {
+    let f = fixture();
+    let (code, out, err) = scan(&f, &["-f", "sarif"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let run = &doc["runs"][0];
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 4);
+    assert_eq!(run["results"].as_array().unwrap().len(), 4);
+    let openssl = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "CVE-2024-0001")
+        .unwrap();
+    assert_eq!(openssl["level"], "error");
+    assert_eq!(
+        openssl["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "var/lib/dpkg/status"
+    );
+    let path = f._dir.path().join("report.sarif");
+    std::fs::write(&path, &out).unwrap();
+    validate_sarif(&path);
 }

@@ -7,6 +7,7 @@ mod grype;
 mod ids;
 mod json;
 mod license;
+mod sarif;
 mod scan;
 mod spdx_json;
 mod table;

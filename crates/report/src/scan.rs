@@ -19,6 +19,7 @@ pub enum ScanFormat {
     Table,
     Json,
     GrypeJson,
+    Sarif,
 }
 
 impl ScanFormat {
@@ -26,6 +27,7 @@ impl ScanFormat {
         ("table", Self::Table),
         ("json", Self::Json),
         ("grype-json", Self::GrypeJson),
+        ("sarif", Self::Sarif),
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -89,6 +91,7 @@ pub fn write_scan(
         ScanFormat::Table => table(report, out)?,
         ScanFormat::Json => write_json(&document(report, tool), out)?,
         ScanFormat::GrypeJson => write_json(&crate::grype::document(report, tool), out)?,
+        ScanFormat::Sarif => write_json(&crate::sarif::document(report, tool), out)?,
     }
     Ok(())
 }

@@ -492,3 +492,42 @@ pub fn musl_image(apk_arch: &str, arch: &str, variant: Option<&str>) -> ImageSpe
     )]);
     ImageSpec::new(vec![(layer, Comp::Gzip)]).platform(arch, variant)
 }
+
+/// Validates a SARIF log against the SARIF 2.1.0 schema with Microsoft's SARIF Multitool;
+/// panics with its findings when there are any.
+pub fn validate_sarif(path: &Path) {
+    if !tool_available(
+        Command::new("sarif-multitool").arg("--version"),
+        "sarif-multitool (npm @microsoft/sarif-multitool)",
+    ) {
+        return;
+    }
+    let out_path = path.with_extension("validation.sarif");
+    let out = Command::new("sarif-multitool")
+        .arg("validate")
+        .arg("-o")
+        .arg(&out_path)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sarif-multitool failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let problems: Vec<String> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["level"] == "error" || r["level"] == "warning")
+        .map(|r| format!("{} {}", r["ruleId"], r["message"]))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "SARIF schema problems in {}:\n{}\n{}",
+        path.display(),
+        problems.join("\n"),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
