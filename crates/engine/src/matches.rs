@@ -3,6 +3,7 @@
 
 use ferret_advisory::Database;
 use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings, target};
+use ferret_model::Package;
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Inventory};
@@ -49,6 +50,33 @@ pub struct MatchOptions<'a> {
     pub vex: Option<&'a Vex>,
 }
 
+/// Moves the findings the user's ignore rules or VEX statements cover out of `found`.
+fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> Vec<Suppressed> {
+    let mut suppressed = Vec::new();
+    found.retain(|f| {
+        let why = options
+            .ignore
+            .and_then(|r| r.matching(f, &p.name, &p.purl))
+            .map(|r| ("ignore", r.reason.clone()))
+            .or_else(|| {
+                options
+                    .vex
+                    .and_then(|v| v.suppresses(f, &p.purl))
+                    .map(|r| ("vex", r))
+            });
+        let Some((by, reason)) = why else {
+            return true;
+        };
+        suppressed.push(Suppressed {
+            finding: f.clone(),
+            by: by.to_owned(),
+            reason,
+        });
+        false
+    });
+    suppressed
+}
+
 /// Matches every package of `inventory` against `db`, in the inventory's order.
 pub fn match_inventory(
     inventory: &Inventory,
@@ -81,30 +109,7 @@ pub fn match_inventory(
                         if options.ignore_unfixed {
                             found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
                         }
-                        let mut suppressed = Vec::new();
-                        found.retain(|f| {
-                            let why = options
-                                .ignore
-                                .and_then(|r| r.matching(f, &p.name, &p.purl))
-                                .map(|r| ("ignore", r.reason.clone()))
-                                .or_else(|| {
-                                    options
-                                        .vex
-                                        .and_then(|v| v.suppresses(f, &p.purl))
-                                        .map(|r| ("vex", r))
-                                });
-                            match why {
-                                Some((by, reason)) => {
-                                    suppressed.push(Suppressed {
-                                        finding: f.clone(),
-                                        by: by.to_owned(),
-                                        reason,
-                                    });
-                                    false
-                                }
-                                None => true,
-                            }
-                        });
+                        let suppressed = triage(&mut found, p, options);
                         Outcome::Matched {
                             findings: found,
                             suppressed,

@@ -35,10 +35,6 @@ impl SbomFormat {
         ("spdx-json", Self::SpdxJson),
         ("cyclonedx-json", Self::CycloneDxJson),
     ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

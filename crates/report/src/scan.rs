@@ -29,10 +29,6 @@ impl ScanFormat {
         ("grype-json", Self::GrypeJson),
         ("sarif", Self::Sarif),
     ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, f)| *f)
-    }
 }
 
 /// The advisory database a scan read, named in reports.
