@@ -115,6 +115,9 @@ impl Record {
             name: r.origin.clone().unwrap_or_else(|| name.clone()),
             version: version.clone(),
         };
+        if let Some(u) = purl::upstream(&name, &version, &source.name, &source.version) {
+            qualifiers.push(("upstream", u));
+        }
         out.packages.push(Package {
             purl: purl::build("apk", &namespace, &name, &version, &qualifiers),
             name,

@@ -214,6 +214,9 @@ fn package(
     if let Some(q) = distro_qualifier {
         qualifiers.push(("distro", q));
     }
+    if let Some(u) = purl::upstream(name, version, source_name, source_version) {
+        qualifiers.push(("upstream", u));
+    }
     Ok(Some(Package {
         licenses: copyright_licenses(ctx, name),
         name: name.to_owned(),

@@ -25,6 +25,8 @@ pub enum EngineError {
     Unsupported(String),
     #[error("{0}")]
     Advisory(String),
+    #[error("{0}")]
+    Sbom(String),
 }
 
 /// How to run a scan.
@@ -36,6 +38,8 @@ pub struct ScanOptions {
     pub parallelism: usize,
     /// The document time for sources that carry none (`dir:`), RFC 3339.
     pub fallback_time: String,
+    /// The distro to match against instead of the one the source names (`--distro`).
+    pub distro: Option<Distro>,
 }
 
 impl Default for ScanOptions {
@@ -47,6 +51,7 @@ impl Default for ScanOptions {
                 .map_or(2, |n| n.get())
                 .min(8),
             fallback_time: "1970-01-01T00:00:00Z".to_owned(),
+            distro: None,
         }
     }
 }
@@ -67,6 +72,8 @@ pub enum Event {
 pub enum SourceKind {
     Image,
     Directory,
+    /// An SBOM read instead of an image (`sbom:FILE`).
+    Sbom,
 }
 
 /// The identity of the scanned source.
@@ -130,12 +137,7 @@ pub fn inventory(
             };
             (info, tree, Vec::new())
         }
-        ImageSource::Sbom { file } => {
-            return Err(EngineError::Unsupported(format!(
-                "sbom:{}: reading SBOMs as input is not supported by this command",
-                file.display()
-            )));
-        }
+        ImageSource::Sbom { file } => return from_sbom(file, options),
         _ => {
             let image = Image::resolve(source, &options.resolve)?;
             let tree = read_layers(&image, &catalog, options, progress)?;
@@ -169,7 +171,10 @@ pub fn inventory(
             (info, tree, image.notes.clone())
         }
     };
-    let result = catalog.run(&tree);
+    let mut result = catalog.run(&tree);
+    if let Some(d) = &options.distro {
+        result.distro = Some(d.clone());
+    }
     notes.extend(tree.notes.iter().cloned());
     notes.extend(result.notes);
     notes.sort();
@@ -180,6 +185,53 @@ pub fn inventory(
         packages: result.packages,
         notes,
         catalogers: result.catalogers,
+    })
+}
+
+/// The largest SBOM read: documents are parsed whole, and the biggest real ones (every
+/// file of a large image listed) stay well below this.
+pub const MAX_SBOM_SIZE: u64 = 1 << 30;
+
+/// The packages an SBOM describes, as an inventory.
+fn from_sbom(file: &std::path::Path, options: &ScanOptions) -> Result<Inventory, EngineError> {
+    let named = format!("sbom:{}", file.display());
+    let fail = |message: String| EngineError::Sbom(format!("{named}: {message}"));
+    let meta = std::fs::metadata(file).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a file".to_owned()));
+    }
+    if meta.len() > MAX_SBOM_SIZE {
+        return Err(fail(format!(
+            "{} bytes is larger than the {} MiB an SBOM may have",
+            meta.len(),
+            MAX_SBOM_SIZE >> 20
+        )));
+    }
+    let bytes = std::fs::read(file).map_err(|e| fail(e.to_string()))?;
+    let sbom = ferret_sbom::read(&bytes).map_err(|e| fail(e.to_string()))?;
+    let distro = options.distro.clone().or(sbom.distro);
+    let info = SourceInfo {
+        kind: SourceKind::Sbom,
+        name: named,
+        digest: Digest::sha256_of(&bytes),
+        config_digest: None,
+        index_digest: None,
+        tags: Vec::new(),
+        architecture: None,
+        os: None,
+        created: sbom
+            .created
+            .as_deref()
+            .and_then(normalize_time)
+            .unwrap_or_else(|| options.fallback_time.clone()),
+        layers: Vec::new(),
+    };
+    Ok(Inventory {
+        source: info,
+        distro,
+        packages: sbom.packages,
+        notes: sbom.notes,
+        catalogers: Vec::new(),
     })
 }
 

@@ -108,8 +108,13 @@ enum VersionCommand {
 
 #[derive(Args, Debug)]
 struct SourceArgs {
-    /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE, dir:PATH, or [HOST[:PORT]/]REPO[:TAG|@DIGEST]
+    /// oci:DIR[:TAG|@DIGEST], docker-archive:FILE, dir:PATH, sbom:FILE (SPDX or CycloneDX
+    /// JSON), or [HOST[:PORT]/]REPO[:TAG|@DIGEST]
     image: String,
+    /// The distro to match against when the source names none or the wrong one, e.g.
+    /// debian:12, ubuntu:22.04, alpine:3.19.
+    #[arg(long, value_name = "ID:VERSION")]
+    distro: Option<String>,
     /// Platform to choose from multi-platform images.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -517,7 +522,25 @@ fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions
         ..ScanOptions::default()
     };
     options.limits.max_file_size = args.max_file_size;
+    options.distro = args.distro.as_deref().map(parse_distro).transpose()?;
     Ok((source, options))
+}
+
+/// `--distro ID:VERSION` (a version without digits is a codename: `debian:trixie`).
+fn parse_distro(s: &str) -> anyhow::Result<ferret_model::Distro> {
+    let (id, version) = s
+        .split_once(':')
+        .filter(|(id, v)| !id.trim().is_empty() && !v.trim().is_empty())
+        .with_context(|| format!("--distro {s:?}: expected ID:VERSION, e.g. debian:12"))?;
+    let version = version.trim();
+    let numbered = version.bytes().any(|b| b.is_ascii_digit());
+    Ok(ferret_model::Distro {
+        id: id.trim().to_lowercase(),
+        version_id: if numbered { version.to_owned() } else { String::new() },
+        codename: if numbered { String::new() } else { version.to_owned() },
+        source: "--distro".to_owned(),
+        ..ferret_model::Distro::default()
+    })
 }
 
 fn fallback_time() -> String {

@@ -2,6 +2,7 @@
 //! then one finding per vulnerability, its records merged through their aliases.
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 
 use ferret_advisory::{Advisory, Affected, FeedKind};
 use ferret_model::{Distro, Package, PackageKind};
@@ -58,8 +59,70 @@ fn release_prefix(version_id: &str, parts: usize) -> String {
         .join(".")
 }
 
-/// Where the feeds look for a distro package.
+/// The OSV ecosystem and version scheme of a language package kind.
+fn language_ecosystem(kind: PackageKind) -> Option<(&'static str, Scheme)> {
+    Some(match kind {
+        PackageKind::Python => ("PyPI", Scheme::Pep440),
+        PackageKind::Npm => ("npm", Scheme::Semver),
+        PackageKind::RustCrate => ("crates.io", Scheme::Semver),
+        PackageKind::GoModule => ("Go", Scheme::Go),
+        // osv.dev computes and evaluates Maven ranges with the specification's order.
+        PackageKind::JavaArchive => ("Maven", Scheme::MavenSpec),
+        PackageKind::Gem => ("RubyGems", Scheme::RubyGems),
+        PackageKind::PhpComposer => ("Packagist", Scheme::Packagist),
+        PackageKind::Dotnet => ("NuGet", Scheme::NuGet),
+        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => return None,
+    })
+}
+
+/// Where the feeds look for a language package: its ecosystem and its full name as the
+/// purl gives it (`group:artifact`, `@scope/name`, a Go module path, `vendor/name`); the
+/// database normalises names per ecosystem (PEP 503 for PyPI).
+fn language_target(package: &Package, ecosystem: &str, scheme: Scheme) -> Result<Target, Unmatched> {
+    let purl = packageurl::PackageUrl::from_str(&package.purl).ok();
+    let namespace = purl.as_ref().and_then(|u| u.namespace()).filter(|n| !n.is_empty());
+    let base = purl.as_ref().map_or(package.name.as_str(), |u| u.name());
+    let name = match (package.kind, namespace) {
+        (PackageKind::JavaArchive, Some(group)) => format!("{group}:{base}"),
+        (PackageKind::JavaArchive, None) if !base.contains(':') => {
+            return Err(unmatched(format!(
+                "the Maven artifact {base} has no known groupId, and advisories name group:artifact"
+            )));
+        }
+        (PackageKind::Npm | PackageKind::GoModule | PackageKind::PhpComposer, Some(ns)) => {
+            format!("{ns}/{base}")
+        }
+        _ => base.to_owned(),
+    };
+    let mut version = package.version.trim();
+    if package.kind == PackageKind::GoModule {
+        // The toolchain reports itself as `go1.22.1`; OSV's `stdlib` ranges say `1.22.1`.
+        version = version.strip_prefix("go").unwrap_or(version);
+        if version == "(devel)" {
+            return Err(unmatched(format!(
+                "{name} is a development build ((devel)), which has no version to compare"
+            )));
+        }
+    }
+    if version.is_empty() {
+        return Err(unmatched(format!("{name} has no version to compare")));
+    }
+    Ok(Target {
+        ecosystem: ecosystem.to_owned(),
+        release: String::new(),
+        name,
+        version: version.to_owned(),
+        scheme,
+        distro: false,
+    })
+}
+
+/// Where the feeds look for a package: distro packages in their distro's namespace and
+/// release, language packages in their ecosystem.
 pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unmatched> {
+    if let Some((ecosystem, scheme)) = language_ecosystem(package.kind) {
+        return language_target(package, ecosystem, scheme);
+    }
     let distro = distro.ok_or_else(|| {
         unmatched("the image's distro is unknown (no os-release), so its release is too")
     })?;

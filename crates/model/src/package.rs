@@ -4,20 +4,67 @@ use crate::Digest;
 
 /// Which package manager a package belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum PackageKind {
     Deb,
     Apk,
     Rpm,
+    /// A Python distribution (PyPI).
+    Python,
+    Npm,
+    /// A crate from crates.io.
+    RustCrate,
+    /// A Go module, or the Go standard library as `stdlib`.
+    GoModule,
+    /// A Maven artifact (`group:artifact`) in a Java archive.
+    JavaArchive,
+    /// A RubyGem.
+    Gem,
+    /// A Composer (Packagist) package.
+    PhpComposer,
+    /// A NuGet package.
+    Dotnet,
 }
 
 impl PackageKind {
+    /// The names Syft and Grype use for the same kinds.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Deb => "deb",
             Self::Apk => "apk",
             Self::Rpm => "rpm",
+            Self::Python => "python",
+            Self::Npm => "npm",
+            Self::RustCrate => "rust-crate",
+            Self::GoModule => "go-module",
+            Self::JavaArchive => "java-archive",
+            Self::Gem => "gem",
+            Self::PhpComposer => "php-composer",
+            Self::Dotnet => "dotnet",
         }
+    }
+
+    /// Packages of the OS package managers, which distro feeds cover.
+    pub fn is_distro(self) -> bool {
+        matches!(self, Self::Deb | Self::Apk | Self::Rpm)
+    }
+
+    /// The kind of a package URL type (`pkg:TYPE/…`).
+    pub fn from_purl_type(t: &str) -> Option<Self> {
+        Some(match t {
+            "deb" => Self::Deb,
+            "apk" => Self::Apk,
+            "rpm" => Self::Rpm,
+            "pypi" => Self::Python,
+            "npm" => Self::Npm,
+            "cargo" => Self::RustCrate,
+            "golang" => Self::GoModule,
+            "maven" => Self::JavaArchive,
+            "gem" => Self::Gem,
+            "composer" => Self::PhpComposer,
+            "nuget" => Self::Dotnet,
+            _ => return None,
+        })
     }
 }
 
@@ -91,6 +138,18 @@ pub enum PackageMetadata {
     Dpkg(DpkgMetadata),
     Apk(ApkMetadata),
     Rpm(RpmMetadata),
+    /// Read from an SBOM rather than from the package manager's own files.
+    Sbom(SbomMetadata),
+}
+
+/// Where in an SBOM a package was described.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomMetadata {
+    /// `spdx-2.3`, `cyclonedx-1.6`, …
+    pub format: String,
+    /// The element's `SPDXID` or `bom-ref`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub element: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

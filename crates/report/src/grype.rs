@@ -56,6 +56,29 @@ fn matcher(p: &Package) -> &'static str {
         PackageKind::Deb => "dpkg-matcher",
         PackageKind::Apk => "apk-matcher",
         PackageKind::Rpm => "rpm-matcher",
+        PackageKind::Python => "python-matcher",
+        PackageKind::Npm => "javascript-matcher",
+        PackageKind::RustCrate => "rust-matcher",
+        PackageKind::GoModule => "go-module-matcher",
+        PackageKind::JavaArchive => "java-matcher",
+        PackageKind::Gem => "ruby-gem-matcher",
+        PackageKind::Dotnet => "dotnet-matcher",
+        PackageKind::PhpComposer => "stock-matcher",
+    }
+}
+
+/// Grype's `artifact.language`: empty for distro packages.
+fn language(p: &Package) -> &'static str {
+    match p.kind {
+        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => "",
+        PackageKind::Python => "python",
+        PackageKind::Npm => "javascript",
+        PackageKind::RustCrate => "rust",
+        PackageKind::GoModule => "go",
+        PackageKind::JavaArchive => "java",
+        PackageKind::Gem => "ruby",
+        PackageKind::PhpComposer => "php",
+        PackageKind::Dotnet => "dotnet",
     }
 }
 
@@ -146,7 +169,7 @@ fn one_match(p: &Package, f: &Finding, distro: &Value) -> Value {
                 "accessPath": format!("/{}", p.location.path),
                 "layerID": p.location.layer.as_ref().and_then(|l| l.digest.as_ref()).map(ToString::to_string).unwrap_or_default(),
             }],
-            "language": "",
+            "language": language(p),
             "licenses": p.licenses,
             "cpes": [],
             "purl": p.purl,
@@ -158,6 +181,10 @@ fn one_match(p: &Package, f: &Finding, distro: &Value) -> Value {
 fn source(inv: &Inventory) -> Value {
     let s = &inv.source;
     match s.kind {
+        SourceKind::Sbom => json!({
+            "type": "file",
+            "target": s.name.strip_prefix("sbom:").unwrap_or(&s.name),
+        }),
         SourceKind::Directory => json!({
             "type": "directory",
             "target": s.name.strip_prefix("dir:").unwrap_or(&s.name),

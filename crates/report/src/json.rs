@@ -12,7 +12,7 @@ pub const SCHEMA: &str = "ferret.inventory/v1";
 pub(crate) fn source(inv: &Inventory) -> Value {
     let src = &inv.source;
     json!({
-            "type": match src.kind { SourceKind::Image => "image", SourceKind::Directory => "directory" },
+            "type": match src.kind { SourceKind::Image => "image", SourceKind::Directory => "directory", SourceKind::Sbom => "sbom" },
             "name": src.name,
             "digest": src.digest,
             "configDigest": src.config_digest,

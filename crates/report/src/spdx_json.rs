@@ -16,6 +16,7 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
         match src.kind {
             SourceKind::Image => "Image",
             SourceKind::Directory => "Directory",
+            SourceKind::Sbom => "Sbom",
         },
         &src.digest.hex()[..16]
     );
@@ -86,6 +87,41 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
         "relationshipType": "DESCRIBES",
         "relatedSpdxElement": root_id,
     })];
+    // The distro as its own package, as Trivy and claircore write it, so that a reader of
+    // the SBOM knows which release's advisories apply.
+    if let Some(d) = &inv.distro {
+        let id = format!("SPDXRef-OperatingSystem-{}", spdx_safe(&d.purl_qualifier()));
+        let mut os = json!({
+            "SPDXID": id,
+            "name": d.id,
+            "versionInfo": d.version_id,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "primaryPackagePurpose": "OPERATING-SYSTEM",
+        });
+        if !d.pretty_name.is_empty() {
+            os["description"] = json!(d.pretty_name);
+        }
+        let version = if d.version_id.is_empty() {
+            &d.codename
+        } else {
+            &d.version_id
+        };
+        if version.is_empty() {
+            os.as_object_mut().map(|o| o.remove("versionInfo"));
+        } else {
+            os["versionInfo"] = json!(version);
+        }
+        packages.push(os);
+        relationships.push(json!({
+            "spdxElementId": root_id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+    }
     for p in &inv.packages {
         let id = format!(
             "SPDXRef-Package-{}-{}-{}",
@@ -104,6 +140,7 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
             ferret_model::PackageMetadata::Dpkg(m) => m.maintainer.clone(),
             ferret_model::PackageMetadata::Apk(m) => m.maintainer.clone(),
             ferret_model::PackageMetadata::Rpm(m) => m.vendor.clone(),
+            ferret_model::PackageMetadata::Sbom(_) => None,
         };
         let mut pkg = json!({
             "SPDXID": id,

@@ -122,7 +122,8 @@ impl Scheme {
             "PyPI" => Self::Pep440,
             "npm" | "crates.io" | "Hex" | "SwiftURL" => Self::Semver,
             "Go" => Self::Go,
-            "Maven" => Self::Maven,
+            // OSV's Maven ranges are computed and evaluated with the specification's order.
+            "Maven" => Self::MavenSpec,
             "RubyGems" => Self::RubyGems,
             "NuGet" => Self::NuGet,
             "Packagist" => Self::Packagist,

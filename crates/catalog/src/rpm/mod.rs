@@ -133,6 +133,12 @@ fn package(h: header::RpmHeader, file: &FileEntry<'_>, ctx: &Context<'_>) -> Pac
             },
         });
     let none_if_empty = |s: Option<String>| s.filter(|s| !s.is_empty() && s != "(none)");
+    // As Syft writes it: the source RPM's file name, when the package is not its own source.
+    if let (Some(srpm), Some(src)) = (none_if_empty(h.source_rpm.clone()), &source)
+        && (src.name != h.name || src.version != version)
+    {
+        qualifiers.push(("upstream", srpm));
+    }
     Package {
         purl: purl::build("rpm", &namespace, &h.name, &evr_version, &qualifiers),
         name: h.name,
