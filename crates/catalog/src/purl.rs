@@ -135,7 +135,12 @@ mod tests {
 /// The `upstream` qualifier Syft and Grype use for a binary package's source: the source
 /// name, with `@VERSION` when the versions differ; `None` when the package is its own
 /// source.
-pub(crate) fn upstream(name: &str, version: &str, source: &str, source_version: &str) -> Option<String> {
+pub(crate) fn upstream(
+    name: &str,
+    version: &str,
+    source: &str,
+    source_version: &str,
+) -> Option<String> {
     match (source == name, source_version == version) {
         (true, true) => None,
         (_, true) => Some(source.to_owned()),

@@ -151,7 +151,8 @@ struct ScanArgs {
     /// Where the advisory database lives [default: $FERRET_DB_DIR, else ~/.cache/ferret/db]
     #[arg(long, value_name = "DIR")]
     db_dir: Option<PathBuf>,
-    /// Format for standard output: table, json, grype-json, sarif.
+    /// Format for standard output: table, json, grype-json, sarif, cyclonedx-json
+    /// (with vulnerabilities), spdx-json (the SBOM).
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<String>,
     /// Also write FORMAT to FILE (repeatable); FORMAT alone writes to standard output.
@@ -536,8 +537,16 @@ fn parse_distro(s: &str) -> anyhow::Result<ferret_model::Distro> {
     let numbered = version.bytes().any(|b| b.is_ascii_digit());
     Ok(ferret_model::Distro {
         id: id.trim().to_lowercase(),
-        version_id: if numbered { version.to_owned() } else { String::new() },
-        codename: if numbered { String::new() } else { version.to_owned() },
+        version_id: if numbered {
+            version.to_owned()
+        } else {
+            String::new()
+        },
+        codename: if numbered {
+            String::new()
+        } else {
+            version.to_owned()
+        },
         source: "--distro".to_owned(),
         ..ferret_model::Distro::default()
     })

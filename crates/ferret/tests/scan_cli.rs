@@ -461,6 +461,7 @@ fn renderers_are_pinned() {
         ("json", "scan_json"),
         ("grype-json", "scan_grype_json"),
         ("sarif", "scan_sarif"),
+        ("cyclonedx-json", "scan_cyclonedx_json"),
     ] {
         let out = in_dir(&["scan", "-q", "--db-dir", "db", "-f", format, "dir:root"]);
         // Twice, byte for byte the same.
@@ -495,4 +496,145 @@ fn sarif_is_valid() {
     let path = f._dir.path().join("report.sarif");
     std::fs::write(&path, &out).unwrap();
     validate_sarif(&path);
+}
+
+#[test]
+fn cyclonedx_with_vulnerabilities_is_valid() {
+    let f = fixture();
+    let (code, out, err) = scan(&f, &["-f", "cyclonedx-json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let vulns = doc["vulnerabilities"].as_array().unwrap();
+    let ids: Vec<&str> = vulns.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "CVE-2024-0001",
+            "CVE-2024-0005",
+            "CVE-2024-0006",
+            "CVE-2024-0007"
+        ]
+    );
+    // Each affects a component of the same document.
+    let refs: Vec<&str> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bom-ref"].as_str().unwrap())
+        .collect();
+    for v in vulns {
+        for a in v["affects"].as_array().unwrap() {
+            assert!(refs.contains(&a["ref"].as_str().unwrap()), "{v}");
+        }
+    }
+    assert_eq!(vulns[0]["ratings"][0]["severity"], "high");
+    assert!(
+        vulns[0]["recommendation"]
+            .as_str()
+            .unwrap()
+            .contains("upgrade openssl to 3.0.13-1~deb12u1")
+    );
+    let path = f._dir.path().join("report.cdx.json");
+    std::fs::write(&path, &out).unwrap();
+    validate_cyclonedx(&path);
+}
+
+/// The SBOM of the scanned root, read back with `sbom:`, gives the same findings.
+#[test]
+fn sbom_input_gives_the_same_findings() {
+    let f = fixture();
+    let (code, direct, err) = scan(&f, &["-f", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let direct: Value = serde_json::from_str(&direct).unwrap();
+    for format in ["spdx-json", "cyclonedx-json"] {
+        let sbom = f._dir.path().join(format!("root.{format}"));
+        let (code, out, err) = scan(&f, &["-f", format]);
+        assert_eq!(code, 0, "{err}");
+        std::fs::write(&sbom, out).unwrap();
+        let (code, via, err) = run(&[
+            "scan",
+            "-q",
+            "--db-dir",
+            &f.db,
+            "-f",
+            "json",
+            &format!("sbom:{}", sbom.display()),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let via: Value = serde_json::from_str(&via).unwrap();
+        let key = |doc: &Value| -> Vec<(String, String, Value, Value)> {
+            let pkgs = doc["packages"].as_array().unwrap();
+            let mut v: Vec<_> = doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    let p = &pkgs[x["package"].as_u64().unwrap() as usize];
+                    (
+                        p["name"].as_str().unwrap().to_owned(),
+                        x["id"].as_str().unwrap().to_owned(),
+                        x["severity"].clone(),
+                        x["fix"].clone(),
+                    )
+                })
+                .collect();
+            v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            v
+        };
+        assert_eq!(key(&via), key(&direct), "{format}");
+        assert_eq!(via["source"]["type"], "sbom");
+        assert_eq!(via["distro"]["id"], "debian");
+        assert_eq!(via["distro"]["version_id"], "12");
+    }
+}
+
+#[test]
+fn sbom_input_with_a_distro_override() {
+    let f = fixture();
+    let dir = f._dir.path();
+    // A CycloneDX document that names no OS and gives bare purls.
+    let bom = json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "components": [
+            {"type": "library", "name": "openssl", "version": "3.0.11-1~deb12u2",
+             "purl": "pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64"},
+        ],
+    });
+    let path = dir.join("bare.cdx.json");
+    std::fs::write(&path, bom.to_string()).unwrap();
+    let sbom = format!("sbom:{}", path.display());
+    let (code, out, err) = run(&["scan", "-q", "--db-dir", &f.db, "-f", "json", &sbom]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
+    assert!(
+        doc["unmatched"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("distro is unknown"),
+        "{doc}"
+    );
+    let (code, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        &f.db,
+        "-f",
+        "json",
+        "--distro",
+        "debian:12",
+        &sbom,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["CVE-2024-0001"]);
+    let (code, _, err) = run(&["scan", "-q", "--db-dir", &f.db, "--distro", "debian", &sbom]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ID:VERSION"), "{err}");
 }

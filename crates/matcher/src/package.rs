@@ -78,9 +78,16 @@ fn language_ecosystem(kind: PackageKind) -> Option<(&'static str, Scheme)> {
 /// Where the feeds look for a language package: its ecosystem and its full name as the
 /// purl gives it (`group:artifact`, `@scope/name`, a Go module path, `vendor/name`); the
 /// database normalises names per ecosystem (PEP 503 for PyPI).
-fn language_target(package: &Package, ecosystem: &str, scheme: Scheme) -> Result<Target, Unmatched> {
+fn language_target(
+    package: &Package,
+    ecosystem: &str,
+    scheme: Scheme,
+) -> Result<Target, Unmatched> {
     let purl = packageurl::PackageUrl::from_str(&package.purl).ok();
-    let namespace = purl.as_ref().and_then(|u| u.namespace()).filter(|n| !n.is_empty());
+    let namespace = purl
+        .as_ref()
+        .and_then(|u| u.namespace())
+        .filter(|n| !n.is_empty());
     let base = purl.as_ref().map_or(package.name.as_str(), |u| u.name());
     let name = match (package.kind, namespace) {
         (PackageKind::JavaArchive, Some(group)) => format!("{group}:{base}"),

@@ -1,12 +1,16 @@
 //! CycloneDX 1.6 JSON: the image as the metadata component, the OS and packages as
 //! components.
 
+use std::collections::BTreeMap;
+
 use ferret_engine::{Inventory, SourceKind};
+use ferret_matcher::{Finding, Fix, Severity};
 use serde_json::{Value, json};
 
 use crate::Tool;
 use crate::ids::{package_id, uuid_for};
 use crate::license::{License, classify};
+use crate::scan::ScanReport;
 
 pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
     let src = &inv.source;
@@ -110,4 +114,137 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
 
 fn prop(name: &str, value: &str) -> Value {
     json!({"name": name, "value": value})
+}
+
+/// CycloneDX's severity names; it has no "negligible", and "info" is the nearest.
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Negligible => "info",
+        Severity::Unknown => "unknown",
+    }
+}
+
+fn cvss_method(version: &str) -> &'static str {
+    match version {
+        "2.0" => "CVSSv2",
+        "3.0" => "CVSSv3",
+        "3.1" => "CVSSv31",
+        "4.0" => "CVSSv4",
+        _ => "other",
+    }
+}
+
+fn ratings(f: &Finding) -> Vec<Value> {
+    let mut out = Vec::new();
+    match &f.rating.basis {
+        ferret_matcher::Basis::Vendor { rating }
+        | ferret_matcher::Basis::Qualitative { rating } => {
+            let source = f.matches.first().map_or("", |m| m.namespace.as_str());
+            out.push(json!({
+                "source": {"name": source},
+                "severity": severity(f.rating.severity),
+                "method": "other",
+                "justification": format!("rated {rating}"),
+            }));
+        }
+        ferret_matcher::Basis::Cvss { .. } | ferret_matcher::Basis::Unknown => {}
+    }
+    for c in &f.rating.cvss {
+        out.push(json!({
+            "score": c.base_score,
+            "severity": severity(Severity::from_cvss(c.base_score)),
+            "method": cvss_method(&c.version),
+            "vector": c.vector,
+        }));
+    }
+    if out.is_empty() {
+        out.push(json!({"severity": "unknown"}));
+    }
+    out
+}
+
+/// The SBOM plus a `vulnerabilities` section: one entry per vulnerability, affecting every
+/// package it was found in.
+pub(crate) fn scan_document(report: &ScanReport<'_>, tool: &Tool) -> Value {
+    let inv = report.inventory;
+    let mut doc = document(inv, tool);
+    doc["serialNumber"] = json!(format!(
+        "urn:uuid:{}",
+        uuid_for(&format!(
+            "ferret/cyclonedx-scan/{}/{}",
+            inv.source.digest, report.database.snapshot
+        ))
+    ));
+    let mut by_id: BTreeMap<&str, Vec<(usize, &Finding)>> = BTreeMap::new();
+    for (p, f) in report.findings() {
+        by_id.entry(f.id.as_str()).or_default().push((p, f));
+    }
+    let vulnerabilities: Vec<Value> = by_id
+        .into_iter()
+        .map(|(id, hits)| {
+            // The most severe sighting speaks for the vulnerability.
+            let (_, first) = hits
+                .iter()
+                .max_by_key(|(_, f)| f.rating.severity)
+                .copied()
+                .unwrap_or(hits[0]);
+            let primary = first
+                .matches
+                .iter()
+                .find(|m| m.record == first.id)
+                .unwrap_or(&first.matches[0]);
+            let mut related: Vec<&str> = hits
+                .iter()
+                .flat_map(|(_, f)| f.related.iter().map(String::as_str))
+                .collect();
+            related.sort_unstable();
+            related.dedup();
+            let mut affects: Vec<(String, &str)> = hits
+                .iter()
+                .map(|(p, _)| {
+                    let pkg = &inv.packages[*p];
+                    (format!("pkg-{}", package_id(pkg)), pkg.version.as_str())
+                })
+                .collect();
+            affects.sort();
+            affects.dedup();
+            let mut advice: Vec<String> = hits
+                .iter()
+                .map(|(p, f)| {
+                    let name = &inv.packages[*p].name;
+                    match &f.fix {
+                        Fix::Fixed(v) => format!("upgrade {name} to {}", v.join(" or ")),
+                        Fix::NotFixed => format!("{name}: no fix yet"),
+                        Fix::WillNotFix => format!("{name}: the distro will not fix it"),
+                    }
+                })
+                .collect();
+            advice.sort();
+            advice.dedup();
+            json!({
+                "bom-ref": format!("vuln-{id}"),
+                "id": id,
+                "source": {
+                    "name": primary.namespace,
+                    "url": crate::grype::data_source(primary),
+                },
+                "references": related.iter().map(|r| json!({
+                    "id": r,
+                    "source": {"name": primary.namespace},
+                })).collect::<Vec<_>>(),
+                "ratings": ratings(first),
+                "recommendation": advice.join("; "),
+                "affects": affects.iter().map(|(r, version)| json!({
+                    "ref": r,
+                    "versions": [{"version": version, "status": "affected"}],
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    doc["vulnerabilities"] = Value::Array(vulnerabilities);
+    doc
 }

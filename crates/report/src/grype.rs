@@ -31,7 +31,7 @@ fn fix(f: &Fix) -> Value {
 }
 
 /// Where a record can be read.
-fn data_source(m: &MatchDetail) -> String {
+pub(crate) fn data_source(m: &MatchDetail) -> String {
     match m.feed {
         ferret_advisory::FeedKind::DebianTracker => {
             format!("https://security-tracker.debian.org/tracker/{}", m.record)

@@ -20,6 +20,10 @@ pub enum ScanFormat {
     Json,
     GrypeJson,
     Sarif,
+    /// CycloneDX 1.6 with a `vulnerabilities` section.
+    CycloneDxJson,
+    /// The scanned inventory as SPDX 2.3, beside the report in one run.
+    SpdxJson,
 }
 
 impl ScanFormat {
@@ -28,6 +32,8 @@ impl ScanFormat {
         ("json", Self::Json),
         ("grype-json", Self::GrypeJson),
         ("sarif", Self::Sarif),
+        ("cyclonedx-json", Self::CycloneDxJson),
+        ("spdx-json", Self::SpdxJson),
     ];
 }
 
@@ -88,6 +94,12 @@ pub fn write_scan(
         ScanFormat::Json => write_json(&document(report, tool), out)?,
         ScanFormat::GrypeJson => write_json(&crate::grype::document(report, tool), out)?,
         ScanFormat::Sarif => write_json(&crate::sarif::document(report, tool), out)?,
+        ScanFormat::CycloneDxJson => {
+            write_json(&crate::cyclonedx::scan_document(report, tool), out)?
+        }
+        ScanFormat::SpdxJson => {
+            crate::write_sbom(report.inventory, crate::SbomFormat::SpdxJson, tool, out)?
+        }
     }
     Ok(())
 }

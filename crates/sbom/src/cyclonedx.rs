@@ -96,7 +96,10 @@ impl Component {
         if let Some(release) = self.prop("aquasecurity:trivy:SrcRelease") {
             version = format!("{version}-{release}");
         }
-        if let Some(epoch) = self.prop("aquasecurity:trivy:SrcEpoch").filter(|e| *e != "0") {
+        if let Some(epoch) = self
+            .prop("aquasecurity:trivy:SrcEpoch")
+            .filter(|e| *e != "0")
+        {
             version = format!("{epoch}:{version}");
         }
         Some(SourcePackage {
@@ -149,8 +152,7 @@ pub(crate) fn read(bytes: &[u8], version: &str) -> Result<Sbom, SbomError> {
             continue;
         }
         // Containers, files and the like are what was scanned, not packages in it.
-        if c.purl.is_none() && !matches!(c.kind.as_str(), "library" | "framework" | "application")
-        {
+        if c.purl.is_none() && !matches!(c.kind.as_str(), "library" | "framework" | "application") {
             continue;
         }
         let name = match &c.group {

@@ -89,9 +89,7 @@ pub fn read(bytes: &[u8]) -> Result<Sbom, SbomError> {
         return spdx::read(bytes, version);
     }
     match (probe.bom_format.as_deref(), probe.spec_version.as_deref()) {
-        (Some("CycloneDX"), Some(v @ ("1.4" | "1.5" | "1.6" | "1.7"))) => {
-            cyclonedx::read(bytes, v)
-        }
+        (Some("CycloneDX"), Some(v @ ("1.4" | "1.5" | "1.6" | "1.7"))) => cyclonedx::read(bytes, v),
         (Some("CycloneDX"), v) => Err(SbomError::Unsupported(format!(
             "CycloneDX specVersion {} is not supported (1.4 to 1.7 are)",
             v.map_or_else(|| "(missing)".to_owned(), |v| format!("{v:?}"))
@@ -155,7 +153,10 @@ mod tests {
             (b"[1]", "not a JSON object"),
             (b"{\"a\": 1}", "neither SPDX"),
             (b"{\"spdxVersion\": \"SPDX-3.0\"}", "SPDX-3.0"),
-            (b"{\"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.2\"}", "1.2"),
+            (
+                b"{\"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.2\"}",
+                "1.2",
+            ),
             (b"{\"bomFormat\": \"CycloneDX\"", "not valid JSON"),
         ] {
             let e = read(input).unwrap_err().to_string();

@@ -33,8 +33,11 @@ pub(crate) fn package(e: &Element<'_>, format: &str) -> Result<Option<Package>, 
             "no package URL, so its package manager is unknown; skipped".to_owned(),
         ));
     };
-    let purl = PackageUrl::from_str(raw.trim())
-        .map_err(|err| note(format!("package URL {raw:?} does not parse ({err}); skipped")))?;
+    let purl = PackageUrl::from_str(raw.trim()).map_err(|err| {
+        note(format!(
+            "package URL {raw:?} does not parse ({err}); skipped"
+        ))
+    })?;
     let ty = purl.ty();
     if matches!(ty, "oci" | "docker") {
         return Ok(None);
@@ -68,7 +71,14 @@ pub(crate) fn package(e: &Element<'_>, format: &str) -> Result<Option<Package>, 
     let source = e
         .source
         .clone()
-        .or_else(|| upstream(kind, qualifier("upstream").as_deref(), &version, epoch.as_deref()))
+        .or_else(|| {
+            upstream(
+                kind,
+                qualifier("upstream").as_deref(),
+                &version,
+                epoch.as_deref(),
+            )
+        })
         .or_else(|| {
             // dpkg and apk packages without a separate source are their own source.
             matches!(kind, PackageKind::Deb | PackageKind::Apk).then(|| SourcePackage {
@@ -152,7 +162,9 @@ pub(crate) fn distro_from_qualifiers(packages: &[Package]) -> Option<Distro> {
             *counts.entry(d.to_string()).or_default() += 1;
         }
     }
-    let (best, _) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    let (best, _) = counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
     // The version starts at the first `-` followed by a digit; ids may hold `-`
     // (`opensuse-leap-15.5`).
     let split = best
@@ -191,7 +203,10 @@ mod tests {
         assert_eq!(p.kind, PackageKind::Rpm);
         assert_eq!(p.architecture.as_deref(), Some("x86_64"));
         let s = p.source.unwrap();
-        assert_eq!((s.name.as_str(), s.version.as_str()), ("openssl", "1:1.0.2k-16.el7"));
+        assert_eq!(
+            (s.name.as_str(), s.version.as_str()),
+            ("openssl", "1:1.0.2k-16.el7")
+        );
 
         let p = package(
             &element("pkg:deb/debian/libssl3@3.0.11-1~deb12u2%2Bb1?arch=amd64&upstream=openssl%403.0.11-1~deb12u2&distro=debian-12"),
@@ -201,27 +216,45 @@ mod tests {
         .unwrap();
         assert_eq!(p.version, "3.0.11-1~deb12u2+b1");
         let s = p.source.unwrap();
-        assert_eq!((s.name.as_str(), s.version.as_str()), ("openssl", "3.0.11-1~deb12u2"));
+        assert_eq!(
+            (s.name.as_str(), s.version.as_str()),
+            ("openssl", "3.0.11-1~deb12u2")
+        );
 
-        assert!(package(&element("pkg:oci/debian@sha256%3Aabc"), "x").unwrap().is_none());
+        assert!(
+            package(&element("pkg:oci/debian@sha256%3Aabc"), "x")
+                .unwrap()
+                .is_none()
+        );
         for bad in ["pkg:bitnami/x@1", "not a purl", "pkg:pypi/requests"] {
             assert!(package(&element(bad), "x").is_err(), "{bad}");
         }
         let mut no_purl = element("");
         no_purl.purl = None;
-        assert!(package(&no_purl, "x").unwrap_err().message.contains("no package URL"));
+        assert!(
+            package(&no_purl, "x")
+                .unwrap_err()
+                .message
+                .contains("no package URL")
+        );
     }
 
     #[test]
     fn distro_qualifiers() {
         let mk = |q: &str| Package {
             purl: format!("pkg:deb/debian/a@1?distro={q}"),
-            ..package(&element("pkg:deb/debian/a@1"), "x").unwrap().unwrap()
+            ..package(&element("pkg:deb/debian/a@1"), "x")
+                .unwrap()
+                .unwrap()
         };
-        let d = distro_from_qualifiers(&[mk("debian-12"), mk("debian-12"), mk("debian-11")]).unwrap();
+        let d =
+            distro_from_qualifiers(&[mk("debian-12"), mk("debian-12"), mk("debian-11")]).unwrap();
         assert_eq!((d.id.as_str(), d.version_id.as_str()), ("debian", "12"));
         let d = distro_from_qualifiers(&[mk("opensuse-leap-15.5")]).unwrap();
-        assert_eq!((d.id.as_str(), d.version_id.as_str()), ("opensuse-leap", "15.5"));
+        assert_eq!(
+            (d.id.as_str(), d.version_id.as_str()),
+            ("opensuse-leap", "15.5")
+        );
         let d = distro_from_qualifiers(&[mk("debian-trixie")]).unwrap();
         assert_eq!((d.id.as_str(), d.codename.as_str()), ("debian", "trixie"));
         assert!(distro_from_qualifiers(&[]).is_none());

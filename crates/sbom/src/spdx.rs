@@ -103,8 +103,11 @@ pub(crate) fn read(bytes: &[u8], version: &str) -> Result<Sbom, SbomError> {
         packages: Vec::new(),
         notes: Vec::new(),
     };
-    let by_id: BTreeMap<&str, &SpdxPackage> =
-        doc.packages.iter().map(|p| (p.spdx_id.as_str(), p)).collect();
+    let by_id: BTreeMap<&str, &SpdxPackage> = doc
+        .packages
+        .iter()
+        .map(|p| (p.spdx_id.as_str(), p))
+        .collect();
     let generated_from: BTreeMap<&str, &str> = doc
         .relationships
         .iter()
@@ -239,7 +242,10 @@ fn infer_purl(p: &SpdxPackage, distro: Option<&ferret_model::Distro>) -> Option<
     let version = p.version_info.as_deref().filter(|v| !v.is_empty())?;
     let namespace = distro.map_or(ty, |d| d.id.as_str());
     let mut purl = packageurl::PackageUrl::new(ty, p.name.as_str()).ok()?;
-    purl.with_namespace(namespace).ok()?.with_version(version).ok()?;
+    purl.with_namespace(namespace)
+        .ok()?
+        .with_version(version)
+        .ok()?;
     if let Some(d) = distro {
         purl.add_qualifier("distro", d.purl_qualifier()).ok()?;
     }
