@@ -255,7 +255,7 @@ fn infer_purl(p: &SpdxPackage, distro: Option<&ferret_model::Distro>) -> Option<
 /// `bdb:var/lib/rpm` → `var/lib/rpm`: claircore prefixes the rpm database's format.
 fn database_file(name: &str) -> String {
     let name = match name.split_once(':') {
-        Some((format, rest)) if matches!(format, "bdb" | "sqlite" | "ndb") => rest,
+        Some(("bdb" | "sqlite" | "ndb", rest)) => rest,
         _ => name,
     };
     name.trim_start_matches('/').to_owned()
