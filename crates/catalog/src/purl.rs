@@ -102,6 +102,22 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// The `upstream` qualifier Syft and Grype use for a binary package's source: the source
+/// name, with `@VERSION` when the versions differ; `None` when the package is its own
+/// source.
+pub(crate) fn upstream(
+    name: &str,
+    version: &str,
+    source: &str,
+    source_version: &str,
+) -> Option<String> {
+    match (source == name, source_version == version) {
+        (true, true) => None,
+        (_, true) => Some(source.to_owned()),
+        (_, false) => Some(format!("{source}@{source_version}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,21 +145,5 @@ mod tests {
         assert_eq!(p, "pkg:rpm/rocky/bash@5.1.8-6.el9?arch=x86_64&epoch=1");
         let p = build("deb", "debian", "libstdc++6", "1:12+b1", &[]);
         assert_eq!(p, "pkg:deb/debian/libstdc%2B%2B6@1:12%2Bb1");
-    }
-}
-
-/// The `upstream` qualifier Syft and Grype use for a binary package's source: the source
-/// name, with `@VERSION` when the versions differ; `None` when the package is its own
-/// source.
-pub(crate) fn upstream(
-    name: &str,
-    version: &str,
-    source: &str,
-    source_version: &str,
-) -> Option<String> {
-    match (source == name, source_version == version) {
-        (true, true) => None,
-        (_, true) => Some(source.to_owned()),
-        (_, false) => Some(format!("{source}@{source_version}")),
     }
 }
