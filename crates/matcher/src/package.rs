@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use ferret_advisory::{Advisory, Affected, FeedKind};
-use ferret_model::{Distro, Package, PackageKind};
+use ferret_model::{Distro, Package, PackageKind, PackageMetadata};
 use ferret_version::{Scheme, VersionError};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,30 @@ pub struct Target {
     pub scheme: Scheme,
     /// Distro packages take the distro's own severity rating.
     pub distro: bool,
+    /// An RPM built for a module stream (it has a modularity label, or `.module` in its
+    /// release): only records for module builds apply to it, and only those to it.
+    pub modular: bool,
+}
+
+/// `.module+el9.4.0+…` (RHEL 9 and clones) or `.module_el8.…` (RHEL 8) in an RPM release.
+fn is_module_build(version: &str) -> bool {
+    version.contains(".module+") || version.contains(".module_")
+}
+
+/// Whether an RPM record's versions are module builds: the streams of a module are built
+/// and fixed apart from the distro's own package of the same name.
+fn record_is_modular(entry: &Affected) -> bool {
+    entry
+        .ranges
+        .iter()
+        .flat_map(|r| &r.events)
+        .any(|e| match e {
+            ferret_advisory::Event::Introduced(v)
+            | ferret_advisory::Event::Fixed(v)
+            | ferret_advisory::Event::LastAffected(v)
+            | ferret_advisory::Event::Limit(v) => is_module_build(v),
+        })
+        || entry.versions.iter().any(|v| is_module_build(v))
 }
 
 /// Why a package cannot be matched; it is reported, never dropped.
@@ -121,6 +145,7 @@ fn language_target(
         version: version.to_owned(),
         scheme,
         distro: false,
+        modular: false,
     })
 }
 
@@ -233,6 +258,9 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
         release,
         name: name.to_owned(),
         version: version.to_owned(),
+        modular: scheme == Scheme::Rpm
+            && (is_module_build(version)
+                || matches!(&package.metadata, PackageMetadata::Rpm(m) if m.modularity_label.as_deref().is_some_and(|l| !l.is_empty()))),
         scheme,
         distro: true,
     })
@@ -270,6 +298,9 @@ pub fn findings(target: &Target, advisories: &[Advisory]) -> Result<Vec<Finding>
     let mut matched: Vec<(&Advisory, &Affected, Reason, Fix)> = Vec::new();
     for a in advisories {
         for entry in &a.affected {
+            if target.scheme == Scheme::Rpm && record_is_modular(entry) != target.modular {
+                continue;
+            }
             if let Verdict::Affected { reason, fix } =
                 evaluate(target.scheme, &target.version, entry)?
             {
@@ -518,6 +549,55 @@ mod tests {
         );
         assert_eq!(f.matches.len(), 2);
         assert_eq!(f.matches[0].namespace, "Debian:12");
+    }
+
+    #[test]
+    fn module_streams_are_kept_apart() {
+        let rocky = Distro {
+            id: "rocky".into(),
+            version_id: "9.4".into(),
+            ..Distro::default()
+        };
+        let ruby = |version: &str| {
+            let mut p = deb("ruby", version, None);
+            p.kind = PackageKind::Rpm;
+            p.source = None;
+            p.metadata = PackageMetadata::Rpm(ferret_model::RpmMetadata::default());
+            p
+        };
+        let mut record = record(
+            "RLSA-2024:3671",
+            &["CVE-2024-27280"],
+            "0:3.3.1-2.module+el9.4.0+20787+4c237fd3",
+            None,
+        );
+        record.affected[0].ecosystem = Ecosystem::new("Rocky Linux", "9");
+        record.affected[0].name = "ruby".into();
+        // The distro's own ruby 3.0 is not the ruby:3.3 module stream the record fixes.
+        let base = target(&ruby("3.0.4-160.el9_0"), Some(&rocky)).unwrap();
+        assert!(!base.modular);
+        assert!(
+            findings(&base, std::slice::from_ref(&record))
+                .unwrap()
+                .is_empty()
+        );
+        let module = target(&ruby("3.3.0-1.module+el9.3.0+111+aaaa"), Some(&rocky)).unwrap();
+        assert!(module.modular);
+        assert_eq!(
+            findings(&module, std::slice::from_ref(&record))
+                .unwrap()
+                .len(),
+            1
+        );
+        // A module build is not fixed by the base package's record.
+        let mut plain = record.clone();
+        plain.affected[0].ranges[0].events[1] = Event::Fixed("3.0.7-163.el9".into());
+        assert!(
+            findings(&module, std::slice::from_ref(&plain))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(findings(&base, &[plain]).unwrap().len(), 1);
     }
 
     #[test]
