@@ -2,7 +2,9 @@
 //! transaction for the whole image) and matched.
 
 use ferret_advisory::Database;
-use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings, target};
+use ferret_matcher::{
+    Finding, Fix, IgnoreRules, SkippedRecord, Unmatched, Vex, findings_with_skips, target,
+};
 use ferret_model::Package;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,9 @@ pub enum Outcome {
         findings: Vec<Finding>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         suppressed: Vec<Suppressed>,
+        /// Records of this package that could not be evaluated.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<SkippedRecord>,
     },
     /// Could not be looked up, and why.
     Unmatched { reason: String },
@@ -104,8 +109,11 @@ pub fn match_inventory(
             Err(u) => Outcome::Unmatched { reason: u.reason },
             Ok(t) => {
                 let advisories = answers.next().unwrap_or_default();
-                match findings(&t, &advisories) {
-                    Ok(mut found) => {
+                match findings_with_skips(&t, &advisories) {
+                    Ok((mut found, skipped)) => {
+                        for s in &skipped {
+                            tracing::warn!(package = %p.name, record = %s.record, "record skipped: {}", s.reason);
+                        }
                         if options.ignore_unfixed {
                             found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
                         }
@@ -113,6 +121,7 @@ pub fn match_inventory(
                         Outcome::Matched {
                             findings: found,
                             suppressed,
+                            skipped,
                         }
                     }
                     Err(e) => Outcome::Unmatched {

@@ -13,7 +13,10 @@ mod vex;
 
 pub use evaluate::{Fix, Reason, Verdict, evaluate};
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
-pub use package::{Finding, MatchDetail, Target, Unmatched, findings, source_version, target};
+pub use package::{
+    Finding, MatchDetail, SkippedRecord, Target, Unmatched, findings, findings_with_skips,
+    source_version, target,
+};
 pub use severity::{Basis, CvssScore, Rating, Severity, rate};
 pub use summary::{AtcrCounts, Summary, YandexStats};
 pub use vex::{Vex, VexError};

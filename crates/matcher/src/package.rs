@@ -295,19 +295,47 @@ pub struct Finding {
 /// one per vulnerability, records merged when they share an id or alias. Sorted by
 /// severity (most severe first), then id.
 pub fn findings(target: &Target, advisories: &[Advisory]) -> Result<Vec<Finding>, VersionError> {
+    findings_with_skips(target, advisories).map(|(found, _)| found)
+}
+
+/// A record that could not be evaluated (a version in it does not parse in the scheme);
+/// the package's other records still are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRecord {
+    pub record: String,
+    pub reason: String,
+}
+
+/// [`findings`], also naming the records that were skipped. An error only when the
+/// installed version itself does not parse: then no record can be evaluated.
+pub fn findings_with_skips(
+    target: &Target,
+    advisories: &[Advisory],
+) -> Result<(Vec<Finding>, Vec<SkippedRecord>), VersionError> {
+    target.scheme.parse(&target.version)?;
     let mut matched: Vec<(&Advisory, &Affected, Reason, Fix)> = Vec::new();
+    let mut skipped = Vec::new();
     for a in advisories {
         for entry in &a.affected {
             if target.scheme == Scheme::Rpm && record_is_modular(entry) != target.modular {
                 continue;
             }
-            if let Verdict::Affected { reason, fix } =
-                evaluate(target.scheme, &target.version, entry)?
-            {
-                matched.push((a, entry, reason, fix));
+            match evaluate(target.scheme, &target.version, entry) {
+                Ok(Verdict::Affected { reason, fix }) => matched.push((a, entry, reason, fix)),
+                Ok(Verdict::NotAffected) => {}
+                Err(e) => skipped.push(SkippedRecord {
+                    record: a.id.clone(),
+                    reason: e.to_string(),
+                }),
             }
         }
     }
+    skipped.sort_by(|a, b| {
+        a.record
+            .cmp(&b.record)
+            .then_with(|| a.reason.cmp(&b.reason))
+    });
+    skipped.dedup();
     // Groups of records connected through shared ids.
     let ids = |a: &Advisory| -> BTreeSet<String> {
         std::iter::once(&a.id).chain(&a.aliases).cloned().collect()
@@ -392,7 +420,7 @@ pub fn findings(target: &Target, advisories: &[Advisory]) -> Result<Vec<Finding>
             .cmp(&a.rating.severity)
             .then_with(|| a.id.cmp(&b.id))
     });
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// A fix anywhere wins (the package can be upgraded); then the vendor's "will not fix";

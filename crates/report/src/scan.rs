@@ -75,6 +75,14 @@ impl ScanReport<'_> {
         })
     }
 
+    /// Records that could not be evaluated for a package, with its index.
+    fn skipped(&self) -> impl Iterator<Item = (usize, &ferret_matcher::SkippedRecord)> {
+        self.matches.iter().flat_map(|m| match &m.outcome {
+            Outcome::Matched { skipped, .. } => skipped.iter().map(|s| (m.package, s)).collect(),
+            Outcome::Unmatched { .. } => Vec::new(),
+        })
+    }
+
     fn unmatched(&self) -> impl Iterator<Item = (usize, &str)> {
         self.matches.iter().filter_map(|m| match &m.outcome {
             Outcome::Unmatched { reason } => Some((m.package, reason.as_str())),
@@ -225,6 +233,11 @@ fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
         "unmatched": report.unmatched().map(|(p, reason)| json!({
             "package": p,
             "reason": reason,
+        })).collect::<Vec<_>>(),
+        "skippedRecords": report.skipped().map(|(p, s)| json!({
+            "package": p,
+            "record": s.record,
+            "reason": s.reason,
         })).collect::<Vec<_>>(),
         "summary": {
             "critical": s.critical,
