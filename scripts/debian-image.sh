@@ -12,6 +12,10 @@ set -euo pipefail
 out="${1:?usage: debian-image.sh OUT}"
 mirror="${FERRET_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
+# Several test binaries may ask at once: one builds, the others wait for it.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
+flock 9
 if [[ -f "$out/done" ]]; then
   exit 0
 fi

@@ -476,25 +476,45 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
     match kind {
         FeedKind::Osv => unreachable!("read above"),
         FeedKind::DebianTracker => {
-            let mut out = Vec::new();
+            // Several documents given at once form the one `debian` feed; a CVE named in
+            // more than one keeps every package entry.
+            let mut merged: BTreeMap<String, Advisory> = BTreeMap::new();
+            let mut skipped_all = Vec::new();
+            let mut sources = Vec::new();
             for (path, input) in &all_inputs {
                 let (advisories, skipped) =
                     debian::parse(&input.bytes).map_err(|message| AdvisoryError::Feed {
                         path: path.clone(),
                         message,
                     })?;
-                out.push(FeedData {
-                    kind,
-                    name: "debian".to_owned(),
-                    source: path.display().to_string(),
-                    snapshot: snapshot_of(&[input]),
-                    advisories,
-                    withdrawn: 0,
-                    skipped: skipped.len(),
-                    first_skipped: first_of(skipped),
-                });
+                sources.push(path.display().to_string());
+                skipped_all.extend(skipped);
+                for a in advisories {
+                    match merged.get_mut(&a.id) {
+                        Some(x) => {
+                            for aff in a.affected {
+                                if !x.affected.contains(&aff) {
+                                    x.affected.push(aff);
+                                }
+                            }
+                        }
+                        None => {
+                            merged.insert(a.id.clone(), a);
+                        }
+                    }
+                }
             }
-            Ok(out)
+            let inputs: Vec<&Input> = all_inputs.iter().map(|(_, i)| i).collect();
+            Ok(vec![FeedData {
+                kind,
+                name: "debian".to_owned(),
+                source: sources.join(" "),
+                snapshot: snapshot_of(&inputs),
+                advisories: merged.into_values().collect(),
+                withdrawn: 0,
+                skipped: skipped_all.len(),
+                first_skipped: first_of(skipped_all),
+            }])
         }
         FeedKind::Secdb => {
             let mut by_name: BTreeMap<String, FeedData> = BTreeMap::new();

@@ -125,6 +125,13 @@ fn language_target(
         }
         _ => base.to_owned(),
     };
+    // Some purl writers lowercase names; Go module paths are case-sensitive, so the
+    // package's own spelling wins when it is the same name.
+    let name = if package.name.eq_ignore_ascii_case(&name) {
+        package.name.clone()
+    } else {
+        name
+    };
     let mut version = package.version.trim();
     if package.kind == PackageKind::GoModule {
         // The toolchain reports itself as `go1.22.1`; OSV's `stdlib` ranges say `1.22.1`.

@@ -531,3 +531,55 @@ pub fn validate_sarif(path: &Path) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The real Debian image (`scripts/debian-image.sh`: debootstrap minbase bookworm plus a
+/// second layer), built once per target directory; `None`, said loudly, when this machine
+/// cannot build it (outside CI).
+pub fn debian_image() -> Option<PathBuf> {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-bookworm");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/debian-image.sh");
+    if Command::new("sh")
+        .args([
+            "-c",
+            "command -v debootstrap && command -v umoci && command -v skopeo",
+        ])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "debootstrap, umoci and skopeo are required in CI (.ci/run installs them)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap, umoci or skopeo is not installed; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the real Debian image test needs root in CI"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap needs root; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .unwrap();
+    if status.code() == Some(77) {
+        eprintln!(
+            "\n*** SKIPPED: Debian's archive cannot be reached; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    assert!(status.success(), "{} failed", script.display());
+    Some(out)
+}

@@ -1,0 +1,622 @@
+//! Ferret's findings against an independent oracle (`tests/oracle/oracle.py`): a small
+//! Python program that reads the same advisory files and decides with the reference
+//! comparators (`dpkg --compare-versions`, python3-rpm's `labelCompare`, `packaging` with
+//! `packaging-legacy`, python3-semver). It shares no code with Ferret. Every finding must agree: the same
+//! vulnerabilities per package (none missing, none extra), the same related ids, and per
+//! record the same fix state and fixed versions.
+//!
+//! Packages: the real debootstrap Debian image, with Debian tracker records the test
+//! writes for its source packages (fixed above, at and just below the installed version,
+//! `0`, open, no-DSA ignored and postponed, a fix at a binNMU's binary version); and
+//! synthetic packages, given to Ferret as CycloneDX SBOMs, at every version the shared
+//! PyPI, crates.io, Go, Ubuntu, Rocky Linux and AlmaLinux records name, plus one below
+//! and one above them all.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use packageurl::PackageUrl;
+use serde_json::{Value, json};
+use support::*;
+
+/// A Python with python3-rpm, python3-semver and python3-packaging (Debian's packages)
+/// and packaging-legacy (PyPI): `$FERRET_ORACLE_PYTHON`, which `.ci/run` sets up, else the
+/// system's.
+fn oracle_python() -> Option<String> {
+    let python =
+        std::env::var("FERRET_ORACLE_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".to_owned());
+    tool_available(
+        Command::new(&python).args(["-c", "import rpm, semver, packaging, packaging_legacy"]),
+        "a Python with python3-rpm, python3-semver, python3-packaging and packaging-legacy",
+    )
+    .then_some(python)
+}
+
+/// One package as the oracle sees it.
+#[derive(Debug, Clone)]
+struct OraclePackage {
+    id: String,
+    ecosystem: &'static str,
+    release: String,
+    name: String,
+    version: String,
+}
+
+/// (package id, finding id) → (related ids, record → fix).
+type Findings = BTreeMap<(String, String), (Vec<String>, BTreeMap<String, Value>)>;
+
+/// What could not be compared: (package id, record) pairs skipped for a version that does
+/// not parse, and packages whose installed version does not parse.
+#[derive(Debug, Default, PartialEq)]
+struct Skips {
+    records: BTreeSet<(String, String)>,
+    packages: BTreeSet<String>,
+}
+
+fn run_oracle(
+    python: &str,
+    dir: &Path,
+    packages: &[OraclePackage],
+    tracker: &[PathBuf],
+    osv: &[PathBuf],
+) -> (Findings, Skips) {
+    let spec = json!({
+        "packages": packages.iter().map(|p| json!({
+            "id": p.id, "ecosystem": p.ecosystem, "release": p.release,
+            "name": p.name, "version": p.version,
+        })).collect::<Vec<_>>(),
+        "debian_tracker": tracker,
+        "osv": osv,
+    });
+    let path = dir.join("oracle-input.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
+    let out = succeeded(
+        Command::new(python)
+            .arg(script)
+            .arg(&path)
+            .output()
+            .unwrap(),
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skips = Skips {
+        records: doc["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["package"].as_str().unwrap().to_owned(),
+                    s["record"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect(),
+        packages: strings(&doc["unparsable"]).into_iter().collect(),
+    };
+    let findings = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let records = f["records"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (
+                (
+                    f["package"].as_str().unwrap().to_owned(),
+                    f["id"].as_str().unwrap().to_owned(),
+                ),
+                (strings(&f["related"]), records),
+            )
+        })
+        .collect();
+    (findings, skips)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Ferret's findings from its JSON report, keyed by `key(package)`; a record matched
+/// through several entries counts once, its fixed versions merged.
+fn ferret_findings(report: &Value, key: impl Fn(&Value) -> String, skips: &mut Skips) -> Findings {
+    let packages = report["packages"].as_array().unwrap();
+    let package = |v: &Value| key(&packages[v["package"].as_u64().unwrap() as usize]);
+    for u in report["unmatched"].as_array().unwrap() {
+        skips.packages.insert(package(u));
+    }
+    for s in report["skippedRecords"].as_array().unwrap() {
+        skips
+            .records
+            .insert((package(s), s["record"].as_str().unwrap().to_owned()));
+    }
+    let mut out = Findings::new();
+    for f in report["findings"].as_array().unwrap() {
+        let p = &packages[f["package"].as_u64().unwrap() as usize];
+        let mut records: BTreeMap<String, Value> = BTreeMap::new();
+        for m in f["matches"].as_array().unwrap() {
+            let record = m["record"].as_str().unwrap().to_owned();
+            let fix = m["fix"].clone();
+            let merged = match records.remove(&record) {
+                None => fix,
+                Some(old) if old["state"] == "fixed" && fix["state"] == "fixed" => {
+                    let mut v: Vec<String> = strings(&old["versions"]);
+                    v.extend(strings(&fix["versions"]));
+                    v.sort();
+                    v.dedup();
+                    json!({"state": "fixed", "versions": v})
+                }
+                Some(old) if old["state"] == "fixed" => old,
+                Some(_) => fix,
+            };
+            records.insert(record, merged);
+        }
+        out.insert(
+            (key(p), f["id"].as_str().unwrap().to_owned()),
+            (strings(&f["related"]), records),
+        );
+    }
+    out
+}
+
+/// Fixed versions compared as sets: both sides order them by their own comparator.
+fn normalise(mut f: Findings) -> Findings {
+    for (_, records) in f.values_mut() {
+        for fix in records.values_mut() {
+            if let Some(v) = fix.get_mut("versions") {
+                let mut list = strings(v);
+                list.sort();
+                *v = json!(list);
+            }
+        }
+    }
+    f
+}
+
+fn assert_agree(what: &str, ferret: Findings, oracle: Findings) {
+    let (ferret, oracle) = (normalise(ferret), normalise(oracle));
+    let missing: Vec<_> = oracle
+        .iter()
+        .filter(|(k, _)| !ferret.contains_key(*k))
+        .take(15)
+        .collect();
+    let extra: Vec<_> = ferret
+        .iter()
+        .filter(|(k, _)| !oracle.contains_key(*k))
+        .take(15)
+        .collect();
+    let differ: Vec<_> = oracle
+        .iter()
+        .filter_map(|(k, v)| ferret.get(k).filter(|f| *f != v).map(|f| (k, v, f)))
+        .take(15)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "{what}: Ferret and the oracle disagree\nmissing: {missing:#?}\nextra: {extra:#?}\ndiffer (oracle, ferret): {differ:#?}"
+    );
+    assert!(!oracle.is_empty(), "{what}: nothing was found at all");
+    eprintln!("{what}: {} findings agree", oracle.len());
+}
+
+fn import(db: &Path, kind: &str, files: &[PathBuf]) {
+    let mut args = vec![
+        "db".to_owned(),
+        "import".to_owned(),
+        "--db-dir".to_owned(),
+        db.display().to_string(),
+        kind.to_owned(),
+    ];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn scan_json(db: &Path, source: &str) -> Value {
+    let (code, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "json",
+        source,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn advisories() -> PathBuf {
+    testdata().join("advisories")
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "jsonl"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Tracker records for the image's source packages, each kind of state several times.
+fn tracker_for(dpkg_query: &str) -> Value {
+    let mut by_source: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::new();
+    for line in dpkg_query.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let entry = by_source.entry(f[2]).or_insert((f[3], Vec::new()));
+        if f[1] != f[3] {
+            entry.1.push(f[1]);
+        }
+    }
+    let mut doc = serde_json::Map::new();
+    for (i, (source, (version, binary_versions))) in by_source.into_iter().enumerate() {
+        let rel = |status: &str, fixed: Option<String>, extra: Value| {
+            let mut r = json!({"status": status, "urgency": "medium", "repositories": {"bookworm": version}});
+            if let Some(f) = fixed {
+                r["fixed_version"] = json!(f);
+            }
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            json!({"releases": {"bookworm": r}})
+        };
+        let n = |k: usize| format!("CVE-2099-{:05}", i * 10 + k);
+        let mut cves = serde_json::Map::new();
+        cves.insert(
+            n(1),
+            rel("resolved", Some(format!("{version}+fix1")), json!({})),
+        );
+        cves.insert(n(2), rel("resolved", Some(version.to_owned()), json!({})));
+        cves.insert(
+            n(3),
+            rel("resolved", Some(format!("{version}~pre1")), json!({})),
+        );
+        cves.insert(n(4), rel("resolved", Some("0".to_owned()), json!({})));
+        let open = match i % 3 {
+            0 => json!({}),
+            1 => json!({"nodsa": "Minor issue", "nodsa_reason": "ignored"}),
+            _ => json!({"nodsa": "Minor issue", "nodsa_reason": "postponed"}),
+        };
+        cves.insert(n(5), rel("open", None, open));
+        if i % 4 == 0 {
+            cves.insert(n(6), rel("undetermined", None, json!({})));
+        }
+        // A binNMU: the fix is at the binary's version, above the source version.
+        if let Some(b) = binary_versions.iter().find(|v| v.contains("+b")) {
+            cves.insert(n(7), rel("resolved", Some((*b).to_owned()), json!({})));
+        }
+        doc.insert(source.to_owned(), Value::Object(cves));
+    }
+    Value::Object(doc)
+}
+
+#[test]
+fn the_debian_image_agrees_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    let Some(image) = debian_image() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dpkg_query = std::fs::read_to_string(image.join("dpkg-query.txt")).unwrap();
+    assert!(dpkg_query.contains("+b"), "the image has no binNMU to test");
+    let tracker = dir.path().join("tracker.json");
+    std::fs::write(&tracker, tracker_for(&dpkg_query).to_string()).unwrap();
+    let trackers = vec![
+        tracker,
+        advisories().join("debian/vunnel-debian-tracker-sample.json"),
+    ];
+    let db = dir.path().join("db");
+    import(&db, "debian-tracker", &trackers);
+
+    let report = scan_json(
+        &db,
+        &format!("oci:{}:bookworm", image.join("layout").display()),
+    );
+    let mut skips = Skips::default();
+    let ferret = ferret_findings(
+        &report,
+        |p| p["name"].as_str().unwrap().to_owned(),
+        &mut skips,
+    );
+    assert_eq!(skips, Skips::default(), "Ferret skipped");
+
+    let packages: Vec<OraclePackage> = dpkg_query
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            OraclePackage {
+                id: f[0].to_owned(),
+                ecosystem: "Debian",
+                release: "12".to_owned(),
+                name: f[2].to_owned(),
+                version: f[3].to_owned(),
+            }
+        })
+        .collect();
+    let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &packages, &trackers, &[]);
+    assert_eq!(oracle_skips, Skips::default(), "the oracle skipped");
+    assert_agree("debootstrap Debian 12", ferret, oracle);
+}
+
+/// A synthetic package at a version, for one SBOM.
+struct Synthetic {
+    ecosystem: &'static str,
+    name: String,
+    version: String,
+}
+
+fn purl(s: &Synthetic, distro: Option<(&str, &str)>) -> String {
+    let (ty, namespace, name, version) = match s.ecosystem {
+        "PyPI" => ("pypi", None, s.name.clone(), s.version.clone()),
+        "crates.io" => ("cargo", None, s.name.clone(), s.version.clone()),
+        "Go" if s.name == "stdlib" => ("golang", None, s.name.clone(), format!("go{}", s.version)),
+        "Go" => match s.name.rsplit_once('/') {
+            Some((ns, n)) => (
+                "golang",
+                Some(ns.to_owned()),
+                n.to_owned(),
+                format!("v{}", s.version),
+            ),
+            None => ("golang", None, s.name.clone(), format!("v{}", s.version)),
+        },
+        "Ubuntu" => (
+            "deb",
+            Some("ubuntu".to_owned()),
+            s.name.clone(),
+            s.version.clone(),
+        ),
+        _ => (
+            "rpm",
+            Some(distro.unwrap().0.to_owned()),
+            s.name.clone(),
+            s.version.clone(),
+        ),
+    };
+    let mut u = PackageUrl::new(ty, name).unwrap();
+    if let Some(ns) = namespace {
+        u.with_namespace(ns).unwrap();
+    }
+    // RPM epochs go in the qualifier, as rpm purls carry them.
+    let version = match (ty, version.split_once(':')) {
+        ("rpm", Some((epoch, rest))) => {
+            u.add_qualifier("epoch", epoch.to_owned()).unwrap();
+            rest.to_owned()
+        }
+        _ => version,
+    };
+    u.with_version(version).unwrap();
+    if let Some((id, release)) = distro {
+        u.add_qualifier("distro", format!("{id}-{release}"))
+            .unwrap();
+    }
+    u.to_string()
+}
+
+fn cyclonedx(packages: &[(String, &Synthetic)], distro: Option<(&str, &str)>) -> Value {
+    let mut components: Vec<Value> = packages
+        .iter()
+        .map(|(purl, s)| json!({"type": "library", "name": s.name, "version": s.version, "purl": purl}))
+        .collect();
+    if let Some((id, release)) = distro {
+        components.push(json!({"type": "operating-system", "name": id, "version": release}));
+    }
+    json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": components})
+}
+
+/// Every version an OSV record's entry names for a package (not `0`), its listed versions,
+/// and one version below and one above all of them.
+fn versions_named(
+    records: &[Value],
+    ecosystem_prefix: &str,
+) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut out: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for r in records {
+        for a in r["affected"].as_array().into_iter().flatten() {
+            let eco = a["package"]["ecosystem"].as_str().unwrap_or("");
+            if !eco.starts_with(ecosystem_prefix) || eco.contains(":Pro:") {
+                continue;
+            }
+            let name = a["package"]["name"].as_str().unwrap_or("").to_owned();
+            let set = out.entry((eco.to_owned(), name)).or_default();
+            for range in a["ranges"].as_array().into_iter().flatten() {
+                if range["type"] == "GIT" {
+                    continue;
+                }
+                for e in range["events"].as_array().into_iter().flatten() {
+                    for v in e.as_object().unwrap().values() {
+                        let v = v.as_str().unwrap();
+                        if v != "0" && v != "*" {
+                            set.insert(v.to_owned());
+                        }
+                    }
+                }
+            }
+            for v in a["versions"].as_array().into_iter().flatten().take(2) {
+                set.insert(v.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn read_records(files: &[PathBuf]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        if f.extension().is_some_and(|e| e == "jsonl") {
+            out.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+            );
+        } else {
+            out.push(serde_json::from_str(&text).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn language_and_distro_records_agree_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let osv: Vec<PathBuf> = [
+        json_files(&advisories().join("osv")),
+        json_files(&advisories().join("other-osv")),
+        json_files(&advisories().join("ubuntu-osv")),
+        json_files(&advisories().join("ubuntu-osv/esm")),
+    ]
+    .concat();
+    let db = dir.path().join("db");
+    import(&db, "osv", &osv);
+    let records = read_records(&osv);
+
+    // (SBOM distro, ecosystem prefix in the records, oracle ecosystem, low, high)
+    type Group = (
+        Option<(&'static str, &'static str)>,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let groups: [Group; 9] = [
+        (None, "PyPI", "PyPI", "0.0.1", "99999"),
+        (None, "crates.io", "crates.io", "0.0.1", "99999.0.0"),
+        (None, "Go", "Go", "0.0.1", "99999.0.0"),
+        (
+            Some(("ubuntu", "18.04")),
+            "Ubuntu:18.04",
+            "Ubuntu",
+            "0.1-1",
+            "99:1",
+        ),
+        (
+            Some(("ubuntu", "20.04")),
+            "Ubuntu:20.04",
+            "Ubuntu",
+            "0.1-1",
+            "99:1",
+        ),
+        (
+            Some(("ubuntu", "22.04")),
+            "Ubuntu:22.04",
+            "Ubuntu",
+            "0.1-1",
+            "99:1",
+        ),
+        (
+            Some(("rocky", "9")),
+            "Rocky Linux:9",
+            "Rocky Linux",
+            "0.1-1",
+            "99:1-1",
+        ),
+        (
+            Some(("almalinux", "8")),
+            "AlmaLinux:8",
+            "AlmaLinux",
+            "0.1-1",
+            "99:1-1",
+        ),
+        (
+            Some(("almalinux", "9")),
+            "AlmaLinux:9",
+            "AlmaLinux",
+            "0.1-1",
+            "99:1-1",
+        ),
+    ];
+    let mut ferret = Findings::new();
+    let mut ferret_skips = Skips::default();
+    let mut oracle_packages = Vec::new();
+    let mut count = 0;
+    for (i, (distro, prefix, ecosystem, low, high)) in groups.into_iter().enumerate() {
+        let named = versions_named(&records, prefix);
+        let mut synthetic = Vec::new();
+        for ((_, name), mut versions) in named {
+            versions.extend([low.to_owned(), high.to_owned()]);
+            for v in versions {
+                synthetic.push(Synthetic {
+                    ecosystem,
+                    name: name.clone(),
+                    version: v,
+                });
+            }
+        }
+        assert!(!synthetic.is_empty(), "no {prefix} records");
+        let with_purls: Vec<(String, &Synthetic)> =
+            synthetic.iter().map(|s| (purl(s, distro), s)).collect();
+        let sbom = dir.path().join(format!("group-{i}.cdx.json"));
+        std::fs::write(&sbom, cyclonedx(&with_purls, distro).to_string()).unwrap();
+        let report = scan_json(&db, &format!("sbom:{}", sbom.display()));
+        assert_eq!(
+            report["packages"].as_array().unwrap().len(),
+            with_purls.len(),
+            "{prefix}: {}",
+            report["notes"]
+        );
+        ferret.extend(ferret_findings(
+            &report,
+            |p| p["purl"].as_str().unwrap().to_owned(),
+            &mut ferret_skips,
+        ));
+        for (purl, s) in &with_purls {
+            oracle_packages.push(OraclePackage {
+                id: purl.clone(),
+                ecosystem,
+                release: distro.map_or_else(String::new, |d| d.1.to_owned()),
+                name: s.name.clone(),
+                version: s.version.clone(),
+            });
+        }
+        count += with_purls.len();
+    }
+    eprintln!("{count} synthetic packages");
+    let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &oracle_packages, &[], &osv);
+    // Versions that do not parse (legacy PyPI versions such as `0.7.10p1`) are set aside
+    // the same way on both sides: the package, or that record for it.
+    assert_eq!(
+        ferret_skips.packages, oracle_skips.packages,
+        "packages not matched"
+    );
+    let only_ferret: Vec<_> = ferret_skips
+        .records
+        .difference(&oracle_skips.records)
+        .collect();
+    let only_oracle: Vec<_> = oracle_skips
+        .records
+        .difference(&ferret_skips.records)
+        .collect();
+    assert!(
+        only_ferret.is_empty() && only_oracle.is_empty(),
+        "records skipped only by Ferret: {only_ferret:?}\nonly by the oracle: {only_oracle:?}"
+    );
+    eprintln!(
+        "{} packages and {} (package, record) pairs set aside by both for unparsable versions",
+        oracle_skips.packages.len(),
+        oracle_skips.records.len()
+    );
+    assert_agree(
+        "PyPI, crates.io, Go, Ubuntu, Rocky Linux, AlmaLinux",
+        ferret,
+        oracle,
+    );
+}

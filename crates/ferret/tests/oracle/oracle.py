@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""An independent oracle for Ferret's findings.
+
+Given packages (what each is matched as: ecosystem, release, name, version) and advisory
+files (Debian security tracker JSON, OSV JSON or JSON lines), prints the findings the
+formats' own rules give, compared with the reference implementations: `dpkg
+--compare-versions`, python3-rpm's `labelCompare`, `packaging` (PEP 440) and python3-semver.
+It shares no code with Ferret.
+
+Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"}],
+"debian_tracker": [paths], "osv": [paths]}.
+Output (stdout): {"findings": [{"package", "id", "related", "records": {record: fix}}],
+"skipped": [{"package", "record"}] (a version in the record does not parse),
+"unparsable": [package ids] (the installed version does not parse)} where fix is {"state": "fixed", "versions": [...]},
+{"state": "not-fixed"} or {"state": "will-not-fix"}.
+
+Rules, from the formats:
+- Debian tracker (per source package, CVE, release codename): `resolved` with
+  fixed_version 0 never affected; `resolved` with V affected below V, fixed in V; `open` or
+  `undetermined` affected, not fixed, unless the no-DSA reason is `ignored` (will not fix).
+- OSV: withdrawn records do not stand. An entry applies when its ecosystem string names the package's ecosystem and
+  release exactly (`Ubuntu:22.04:LTS` is Ubuntu 22.04; `Ubuntu:Pro:…` is another
+  ecosystem). A version is affected when listed in `versions` or inside an ECOSYSTEM or
+  SEMVER range (GIT ranges are commits, not versions): walking the events in version order
+  up to the installed version, `introduced` opens, `fixed` and `limit` close, `last_affected`
+  closes above it. The fix versions are the `fixed` events above the installed version of
+  the ranges that contain it. RPM module builds (`.module+`/`.module_` in the release) and
+  the distro's own builds are separate streams: a record of one never applies to the other.
+- One finding per vulnerability: records sharing an id or alias are one finding, named by
+  its CVE when it has one, else the lowest record id.
+"""
+
+import functools
+import json
+import subprocess
+import sys
+
+import rpm
+import semver
+from packaging.utils import canonicalize_name
+from packaging_legacy.version import parse as parse_python_version
+
+CODENAMES = {"9": "stretch", "10": "buster", "11": "bullseye", "12": "bookworm",
+             "13": "trixie", "14": "forky"}
+
+
+class Unparsable(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def dpkg_cmp(a, b):
+    for op, result in (("lt", -1), ("eq", 0)):
+        r = subprocess.run(["dpkg", "--compare-versions", a, op, b])
+        if r.returncode == 0:
+            return result
+        if r.returncode not in (0, 1):
+            raise Unparsable(f"{a} / {b}")
+    return 1
+
+
+def evr(v):
+    epoch = None
+    if ":" in v:
+        epoch, v = v.split(":", 1)
+    version, _, release = v.partition("-")
+    return (epoch or "0", version, release or None)
+
+
+def rpm_cmp(a, b):
+    return rpm.labelCompare(evr(a), evr(b))
+
+
+def pep440_cmp(a, b):
+    # PEP 440 versions, and the legacy ones PyPI still holds ordered below them by
+    # packaging's LegacyVersion rules (which osv.dev keeps through packaging-legacy).
+    x, y = parse_python_version(a), parse_python_version(b)
+    return (x > y) - (x < y)
+
+
+def semver_cmp(a, b):
+    try:
+        return semver.VersionInfo.parse(a.removeprefix("v")).compare(
+            semver.VersionInfo.parse(b.removeprefix("v")))
+    except ValueError as e:
+        raise Unparsable(str(e))
+
+
+SCHEMES = {
+    "Debian": dpkg_cmp, "Ubuntu": dpkg_cmp,
+    "Rocky Linux": rpm_cmp, "AlmaLinux": rpm_cmp,
+    "PyPI": pep440_cmp, "crates.io": semver_cmp, "Go": semver_cmp, "npm": semver_cmp,
+}
+
+
+def normal_name(ecosystem, name):
+    if ecosystem == "PyPI":
+        return canonicalize_name(name)
+    if ecosystem in ("crates.io", "npm"):
+        return name.lower()
+    return name
+
+
+def split_ecosystem(text):
+    """`Ubuntu:22.04:LTS` → ("Ubuntu", "22.04"); `Debian:12` → ("Debian", "12")."""
+    name, _, release = text.partition(":")
+    if name == "Ubuntu" and release.endswith(":LTS"):
+        release = release[: -len(":LTS")]
+    return name, release
+
+
+def is_module(v):
+    return ".module+" in v or ".module_" in v
+
+
+def in_range(cmp, v, events):
+    """Whether the range contains v, walking the events in version order."""
+    def key(e):
+        (kind, ver), = e.items()
+        return kind, ver
+    evs = [key(e) for e in events if key(e)[1] != "*"]
+    # introduced 0 first; then by version, an introduction before a closing event.
+    evs.sort(key=functools.cmp_to_key(lambda x, y: (
+        -1 if x[1] == "0" and x[0] == "introduced" and not (y[1] == "0" and y[0] == "introduced") else
+        1 if y[1] == "0" and y[0] == "introduced" and not (x[1] == "0" and x[0] == "introduced") else
+        cmp(x[1], y[1]) or ((x[0] != "introduced") - (y[0] != "introduced")))))
+    affected = False
+    for kind, ver in evs:
+        c = -1 if (kind == "introduced" and ver == "0") else cmp(ver, v)
+        if kind == "introduced" and c <= 0:
+            affected = True
+        elif kind in ("fixed", "limit") and c <= 0:
+            affected = False
+        elif kind == "last_affected" and c < 0:
+            affected = False
+        elif c > 0:
+            break
+    return affected
+
+
+def osv_verdict(ecosystem, v, entry):
+    cmp = SCHEMES[ecosystem]
+    if ecosystem in ("Rocky Linux", "AlmaLinux"):
+        versions = [x for r in entry.get("ranges", []) for e in r["events"] for x in e.values()]
+        versions += entry.get("versions", [])
+        if any(is_module(x) for x in versions) != is_module(v):
+            return None
+    hit = False
+    fixes = set()
+    for r in entry.get("ranges", []):
+        if r["type"] not in ("ECOSYSTEM", "SEMVER"):
+            continue
+        rcmp = semver_cmp if (r["type"] == "SEMVER" and ecosystem != "Go") else cmp
+        if in_range(rcmp, v, r["events"]):
+            hit = True
+            for e in r["events"]:
+                if "fixed" in e and rcmp(e["fixed"], v) > 0:
+                    fixes.add(e["fixed"])
+    if not hit and v in entry.get("versions", []):
+        hit = True
+    if not hit:
+        return None
+    if fixes:
+        return {"state": "fixed", "versions": sorted(
+            fixes, key=functools.cmp_to_key(lambda a, b: cmp(a, b) or (a > b) - (a < b)))}
+    return {"state": "not-fixed"}
+
+
+def read_osv(paths):
+    for path in paths:
+        with open(path) as f:
+            if path.endswith(".jsonl"):
+                for line in f:
+                    if line.strip():
+                        yield json.loads(line)
+            else:
+                yield json.load(f)
+
+
+def main():
+    spec = json.load(open(sys.argv[1]))
+    packages = spec["packages"]
+    by_key = {}
+    for p in packages:
+        key = (p["ecosystem"], p["release"], normal_name(p["ecosystem"], p["name"]))
+        by_key.setdefault(key, []).append(p)
+
+    # Packages whose installed version does not parse cannot be matched at all.
+    unparsable = []
+    for key in list(by_key):
+        keep = []
+        for p in by_key[key]:
+            try:
+                SCHEMES[p["ecosystem"]](p["version"], p["version"])
+                keep.append(p)
+            except Unparsable:
+                unparsable.append(p["id"])
+        by_key[key] = keep
+
+    # (package id) -> {record id: (ids, fix)}
+    hits = {}
+    skipped = []
+
+    def record_hit(p, rec_id, ids, fix):
+        slot = hits.setdefault(p["id"], {})
+        if rec_id in slot:
+            old = slot[rec_id][1]
+            if old["state"] == "fixed" and fix["state"] == "fixed":
+                fix = {"state": "fixed", "versions": sorted(set(old["versions"]) | set(fix["versions"]))}
+            elif old["state"] == "fixed":
+                fix = old
+        slot[rec_id] = (ids, fix)
+
+    for path in spec.get("debian_tracker", []):
+        tracker = json.load(open(path))
+        for source, cves in tracker.items():
+            for cve, info in cves.items():
+                releases = info.get("releases")
+                if not isinstance(releases, dict):
+                    continue
+                for release_no, codename in CODENAMES.items():
+                    r = releases.get(codename)
+                    if r is None:
+                        continue
+                    for p in by_key.get(("Debian", release_no, source), []):
+                        status = r.get("status")
+                        if status == "resolved":
+                            fixed = r.get("fixed_version")
+                            if fixed is None or fixed == "0":
+                                continue
+                            try:
+                                if dpkg_cmp(p["version"], fixed) >= 0:
+                                    continue
+                            except Unparsable:
+                                skipped.append({"package": p["id"], "record": cve})
+                                continue
+                            fix = {"state": "fixed", "versions": [fixed]}
+                        elif status in ("open", "undetermined"):
+                            fix = {"state": "will-not-fix"} if r.get("nodsa_reason") == "ignored" \
+                                else {"state": "not-fixed"}
+                        else:
+                            continue
+                        record_hit(p, cve, {cve}, fix)
+
+    for rec in read_osv(spec.get("osv", [])):
+        # A withdrawn record no longer stands.
+        if rec.get("withdrawn"):
+            continue
+        ids = {rec["id"], *rec.get("aliases", [])}
+        for entry in rec.get("affected", []):
+            pkg = entry.get("package", {})
+            eco, release = split_ecosystem(pkg.get("ecosystem", ""))
+            if eco not in SCHEMES:
+                continue
+            for p in by_key.get((eco, release, normal_name(eco, pkg.get("name", ""))), []):
+                try:
+                    fix = osv_verdict(eco, p["version"], entry)
+                except Unparsable:
+                    skipped.append({"package": p["id"], "record": rec["id"]})
+                    continue
+                if fix is not None:
+                    record_hit(p, rec["id"], ids, fix)
+
+    findings = []
+    for pid, records in sorted(hits.items()):
+        # Union records through shared ids.
+        groups = []
+        for rec_id, (ids, fix) in sorted(records.items()):
+            ids = set(ids)
+            members = {rec_id: fix}
+            keep = []
+            for g_ids, g_members in groups:
+                if g_ids & ids:
+                    ids |= g_ids
+                    members.update(g_members)
+                else:
+                    keep.append((g_ids, g_members))
+            groups = keep + [(ids, members)]
+        for ids, members in groups:
+            cves = sorted(i for i in ids if i.startswith("CVE-"))
+            primary = cves[0] if cves else min(members)
+            findings.append({
+                "package": pid,
+                "id": primary,
+                "related": sorted(ids - {primary}),
+                "records": members,
+            })
+    findings.sort(key=lambda f: (f["package"], f["id"]))
+    json.dump({"findings": findings,
+               "skipped": sorted(skipped, key=lambda s: (s["package"], s["record"])),
+               "unparsable": sorted(unparsable)},
+              sys.stdout, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()
