@@ -5,8 +5,9 @@
 //! vulnerabilities per package (none missing, none extra), the same related ids, and per
 //! record the same fix state and fixed versions.
 //!
-//! Packages: the real debootstrap Debian image, with Debian tracker records the test
-//! writes for its source packages (fixed above, at and just below the installed version,
+//! Packages: the real debootstrap Debian image and the shared dpkg databases (the
+//! oracle's lists from `dpkg-query`), with Debian tracker records the test writes for
+//! their source packages (fixed above, at and just below the installed version,
 //! `0`, open, no-DSA ignored and postponed, a fix at a binNMU's binary version); and
 //! synthetic packages, given to Ferret as CycloneDX SBOMs, at every version the shared
 //! PyPI, crates.io, Go, Ubuntu, Rocky Linux and AlmaLinux records name, plus one below
@@ -252,14 +253,16 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Tracker records for the image's source packages, each kind of state several times.
-fn tracker_for(dpkg_query: &str) -> Value {
+/// Tracker records for source packages, given as (binary version, source name, source
+/// version), each kind of state several times.
+fn tracker_for(packages: &[(&str, &str, &str)]) -> Value {
     let mut by_source: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::new();
-    for line in dpkg_query.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let entry = by_source.entry(f[2]).or_insert((f[3], Vec::new()));
-        if f[1] != f[3] {
-            entry.1.push(f[1]);
+    for (version, source, source_version) in packages {
+        let entry = by_source
+            .entry(source)
+            .or_insert((source_version, Vec::new()));
+        if version != source_version {
+            entry.1.push(version);
         }
     }
     let mut doc = serde_json::Map::new();
@@ -315,8 +318,15 @@ fn the_debian_image_agrees_with_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let dpkg_query = std::fs::read_to_string(image.join("dpkg-query.txt")).unwrap();
     assert!(dpkg_query.contains("+b"), "the image has no binNMU to test");
+    let listed: Vec<(&str, &str, &str)> = dpkg_query
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            (f[1], f[2], f[3])
+        })
+        .collect();
     let tracker = dir.path().join("tracker.json");
-    std::fs::write(&tracker, tracker_for(&dpkg_query).to_string()).unwrap();
+    std::fs::write(&tracker, tracker_for(&listed).to_string()).unwrap();
     let trackers = vec![
         tracker,
         advisories().join("debian/vunnel-debian-tracker-sample.json"),
@@ -619,4 +629,100 @@ fn language_and_distro_records_agree_with_the_oracle() {
         ferret,
         oracle,
     );
+}
+
+/// The shared dpkg databases (real Debian and Ubuntu status files), matched as Debian 12
+/// against tracker records written for their source packages; the oracle's package list
+/// is what `dpkg-query` printed for each fixture, not what Ferret read.
+#[test]
+fn the_shared_dpkg_fixtures_agree_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = testdata().join("fixtures/os-pkgdb/dpkg");
+    let mut chosen = Vec::new();
+    for name in [
+        "claircore-texlive",
+        "trivy-valid",
+        "osv-scalibr-valid",
+        "osv-scalibr-statusfield",
+        "syft-coreutils-relationships",
+    ] {
+        let expected: Value = serde_json::from_slice(
+            &std::fs::read(fixtures.join(format!("{name}.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(expected["status"]["exit_code"], 0, "{name}");
+        let installed: Vec<Value> = expected["status"]["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == "install ok installed")
+            .cloned()
+            .collect();
+        chosen.push((name, installed));
+    }
+    let listed: Vec<(&str, &str, &str)> = chosen
+        .iter()
+        .flat_map(|(_, pkgs)| pkgs.iter())
+        .map(|p| {
+            (
+                p["version"].as_str().unwrap(),
+                p["source_name"].as_str().unwrap(),
+                p["source_version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let tracker = dir.path().join("tracker.json");
+    std::fs::write(&tracker, tracker_for(&listed).to_string()).unwrap();
+    let db = dir.path().join("db");
+    import(&db, "debian-tracker", std::slice::from_ref(&tracker));
+
+    let mut ferret = Findings::new();
+    let mut packages = Vec::new();
+    for (name, installed) in &chosen {
+        let (code, out, err) = run(&[
+            "scan",
+            "-q",
+            "--db-dir",
+            db.to_str().unwrap(),
+            "-f",
+            "json",
+            "--distro",
+            "debian:12",
+            &format!("dir:{}", fixtures.join(name).display()),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        let mut skips = Skips::default();
+        ferret.extend(ferret_findings(
+            &report,
+            |p| {
+                format!(
+                    "{name}/{}:{}",
+                    p["name"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap_or("")
+                )
+            },
+            &mut skips,
+        ));
+        assert_eq!(skips, Skips::default(), "{name}: Ferret skipped");
+        for p in installed {
+            packages.push(OraclePackage {
+                id: format!(
+                    "{name}/{}:{}",
+                    p["name"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap_or("")
+                ),
+                ecosystem: "Debian",
+                release: "12".to_owned(),
+                name: p["source_name"].as_str().unwrap().to_owned(),
+                version: p["source_version"].as_str().unwrap().to_owned(),
+            });
+        }
+    }
+    let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &packages, &[tracker], &[]);
+    assert_eq!(oracle_skips, Skips::default(), "the oracle skipped");
+    assert_agree("the shared dpkg fixtures as Debian 12", ferret, oracle);
 }
