@@ -636,6 +636,76 @@ mod tests {
     }
 
     #[test]
+    fn language_packages_by_their_full_name() {
+        let lang = |kind: PackageKind, name: &str, version: &str, purl: &str| {
+            let mut p = deb(name, version, None);
+            p.kind = kind;
+            p.source = None;
+            p.purl = purl.into();
+            target(&p, None)
+        };
+        let t = lang(
+            PackageKind::JavaArchive,
+            "log4j-core",
+            "2.14.1",
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.ecosystem.as_str(), t.name.as_str(), t.scheme),
+            (
+                "Maven",
+                "org.apache.logging.log4j:log4j-core",
+                Scheme::MavenSpec
+            )
+        );
+        let t = lang(
+            PackageKind::Npm,
+            "@babel/core",
+            "7.0.0",
+            "pkg:npm/%40babel/core@7.0.0",
+        )
+        .unwrap();
+        assert_eq!(t.name, "@babel/core");
+        // The package's own spelling of a Go module path beats a lowercased purl.
+        let t = lang(
+            PackageKind::GoModule,
+            "github.com/0xERR0R/blocky",
+            "v0.28.0",
+            "pkg:golang/github.com/0xerr0r/blocky@v0.28.0",
+        )
+        .unwrap();
+        assert_eq!(t.name, "github.com/0xERR0R/blocky");
+        let t = lang(
+            PackageKind::GoModule,
+            "stdlib",
+            "go1.22.1",
+            "pkg:golang/stdlib@go1.22.1",
+        )
+        .unwrap();
+        assert_eq!(t.version, "1.22.1");
+        let t = lang(PackageKind::Python, "Django", "4.2", "pkg:pypi/django@4.2").unwrap();
+        assert_eq!((t.ecosystem.as_str(), t.release.as_str()), ("PyPI", ""));
+        for (kind, name, version, purl) in [
+            (
+                PackageKind::JavaArchive,
+                "thing",
+                "1.0",
+                "pkg:maven/thing@1.0",
+            ),
+            (
+                PackageKind::GoModule,
+                "example.com/m",
+                "(devel)",
+                "pkg:golang/example.com/m@(devel)",
+            ),
+            (PackageKind::RustCrate, "serde", "", "pkg:cargo/serde"),
+        ] {
+            assert!(lang(kind, name, version, purl).is_err(), "{name}");
+        }
+    }
+
+    #[test]
     fn binnmu_suffix() {
         assert_eq!(source_version("1.2-3+b1"), "1.2-3");
         assert_eq!(source_version("1.2-3+b12"), "1.2-3");
