@@ -95,7 +95,8 @@ fn oci_layout_edge_cases() {
     let notes = doc["notes"].to_string();
     assert!(notes.contains("absolute path"), "{notes}");
     assert!(notes.contains("climbs out"), "{notes}");
-    // bash's source version comes from the Source field; the purl carries the distro.
+    // bash's source version comes from the Source field; the purl carries the distro and,
+    // as Syft writes it, the source in `upstream`.
     let bash = doc["packages"]
         .as_array()
         .unwrap()
@@ -105,7 +106,7 @@ fn oci_layout_edge_cases() {
     assert_eq!(bash["source"]["version"], "5.2.15-2");
     assert_eq!(
         bash["purl"],
-        "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12"
+        "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12&upstream=bash%405.2.15-2"
     );
 
     // Untagged reference (one image in the layout) and by digest give the same result.
