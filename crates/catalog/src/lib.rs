@@ -7,6 +7,7 @@
 
 mod apk;
 mod dpkg;
+mod lang;
 pub mod os;
 mod purl;
 mod rpm;
@@ -63,7 +64,8 @@ pub trait Cataloger: Sync {
 }
 
 /// Every cataloger, in the order they run.
-pub static CATALOGERS: &[&dyn Cataloger] = &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm];
+pub static CATALOGERS: &[&dyn Cataloger] =
+    &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm, &lang::python::Python];
 
 /// How a cataloger's run went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

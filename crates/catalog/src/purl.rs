@@ -65,7 +65,9 @@ pub(crate) fn build(
     q.sort_by(|a, b| a.0.cmp(b.0));
     let built = (|| -> Result<String, packageurl::Error> {
         let mut p = PackageUrl::new(kind, name)?;
-        p.with_namespace(namespace)?;
+        if !namespace.is_empty() {
+            p.with_namespace(namespace)?;
+        }
         if !version.is_empty() {
             p.with_version(version)?;
         }
@@ -75,7 +77,11 @@ pub(crate) fn build(
         Ok(p.to_string())
     })();
     built.unwrap_or_else(|_| {
-        let mut s = format!("pkg:{kind}/{namespace}/{}", escape(name));
+        let mut s = if namespace.is_empty() {
+            format!("pkg:{kind}/{}", escape(name))
+        } else {
+            format!("pkg:{kind}/{namespace}/{}", escape(name))
+        };
         if !version.is_empty() {
             s.push('@');
             s.push_str(&escape(version));

@@ -10,7 +10,7 @@ pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
 pub use package::{
     ApkMetadata, DpkgMetadata, LayerRef, Location, Package, PackageKind, PackageMetadata,
-    RpmMetadata, SbomMetadata, SourcePackage,
+    PythonMetadata, RpmMetadata, SbomMetadata, SourcePackage,
 };
 
 use serde::{Deserialize, Serialize};

@@ -140,6 +140,21 @@ pub enum PackageMetadata {
     Rpm(RpmMetadata),
     /// Read from an SBOM rather than from the package manager's own files.
     Sbom(SbomMetadata),
+    Python(PythonMetadata),
+}
+
+/// An installed Python distribution's core metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonMetadata {
+    /// `Metadata-Version`, e.g. `2.1`.
+    pub metadata_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_page: Option<String>,
+    /// The directory the distribution is installed in (`…/site-packages`), which tells
+    /// virtualenvs apart.
+    pub site_packages: String,
 }
 
 /// Where in an SBOM a package was described.

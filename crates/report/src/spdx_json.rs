@@ -141,6 +141,7 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
             ferret_model::PackageMetadata::Apk(m) => m.maintainer.clone(),
             ferret_model::PackageMetadata::Rpm(m) => m.vendor.clone(),
             ferret_model::PackageMetadata::Sbom(_) => None,
+            ferret_model::PackageMetadata::Python(m) => m.author.clone(),
         };
         let mut pkg = json!({
             "SPDXID": id,

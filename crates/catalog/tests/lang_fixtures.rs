@@ -1,0 +1,92 @@
+//! Every case in `shared/testdata/fixtures/lang/expected.json` gives exactly the packages a
+//! reference reading of the fixture lists (each entry's `expected_from` says which). The
+//! fixture files are placed where the cataloger looks for them in a root file system.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use ferret_catalog::Catalog;
+use ferret_layers::{Limits, read_dir};
+use ferret_model::PackageKind;
+use serde_json::Value;
+
+fn testdata() -> PathBuf {
+    std::env::var_os("FERRET_TESTDATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+        PathBuf::from,
+    )
+}
+
+/// The cases whose key starts with `fixtures/lang/{dir}/`, with their fixture paths.
+fn cases(dir: &str) -> Vec<(PathBuf, Value)> {
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(testdata().join("fixtures/lang/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let prefix = format!("fixtures/lang/{dir}/");
+    let out: Vec<(PathBuf, Value)> = expected
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| (testdata().join(k), v.clone()))
+        .collect();
+    assert!(!out.is_empty(), "no cases for {dir}");
+    out
+}
+
+/// Catalogs a root holding `file` at `at`; the (name, version) of packages of `kind`, sorted,
+/// and the notes.
+fn catalog_one(file: &Path, at: &str, kind: PackageKind) -> (Vec<(String, String)>, Vec<String>) {
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join(at);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(file, &dest).unwrap();
+    let catalog = Catalog::new();
+    let tree = read_dir(root.path(), catalog.wanted(), &Limits::default()).unwrap();
+    let result = catalog.run(&tree);
+    let mut got: Vec<(String, String)> = result
+        .packages
+        .iter()
+        .filter(|p| p.kind == kind)
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    got.sort();
+    (got, result.notes.iter().map(ToString::to_string).collect())
+}
+
+fn pairs(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn python_core_metadata() {
+    for (file, expected) in cases("python") {
+        let want = pairs(&expected["packages"]);
+        for at in [
+            "usr/lib/python3/dist-packages/x-1.0.dist-info/METADATA",
+            "opt/venv/lib/python3.11/site-packages/x-1.0.egg-info/PKG-INFO",
+            "usr/lib/python2.7/dist-packages/x-1.0.egg-info",
+        ] {
+            let (got, notes) = catalog_one(&file, at, PackageKind::Python);
+            assert_eq!(got, want, "{} at {at}", file.display());
+            // A file that names no distribution says so, with its path.
+            if want.is_empty() {
+                assert!(notes.iter().any(|n| n.contains(at)), "{notes:?}");
+            }
+        }
+    }
+}
