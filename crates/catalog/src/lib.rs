@@ -64,8 +64,13 @@ pub trait Cataloger: Sync {
 }
 
 /// Every cataloger, in the order they run.
-pub static CATALOGERS: &[&dyn Cataloger] =
-    &[&dpkg::Dpkg, &apk::Apk, &rpm::Rpm, &lang::python::Python];
+pub static CATALOGERS: &[&dyn Cataloger] = &[
+    &dpkg::Dpkg,
+    &apk::Apk,
+    &rpm::Rpm,
+    &lang::python::Python,
+    &lang::node::Node,
+];
 
 /// How a cataloger's run went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -90,3 +90,25 @@ fn python_core_metadata() {
         }
     }
 }
+
+#[test]
+fn node_package_json() {
+    for (file, expected) in cases("javascript") {
+        let listed = pairs(&expected["packages"]);
+        // The reference read name and version without validation; a package.json without
+        // either names no installable package, and Ferret says so instead of listing it.
+        let (want, invalid): (Vec<_>, Vec<_>) = listed
+            .into_iter()
+            .partition(|(n, v)| !n.is_empty() && !v.is_empty());
+        let at = "srv/app/node_modules/x/package.json";
+        let (got, notes) = catalog_one(&file, at, PackageKind::Npm);
+        assert_eq!(got, want, "{}", file.display());
+        if !invalid.is_empty() || expected.get("error").is_some() {
+            assert!(
+                notes.iter().any(|n| n.contains(at)),
+                "{}: {notes:?}",
+                file.display()
+            );
+        }
+    }
+}

@@ -107,6 +107,15 @@ fn language_target(
     ecosystem: &str,
     scheme: Scheme,
 ) -> Result<Target, Unmatched> {
+    if let PackageMetadata::Npm(m) = &package.metadata
+        && m.role == ferret_model::NpmRole::Application
+        && m.private
+    {
+        return Err(unmatched(format!(
+            "{} is the application itself (private), not a package from the npm registry",
+            package.name
+        )));
+    }
     let purl = packageurl::PackageUrl::from_str(&package.purl).ok();
     let namespace = purl
         .as_ref()

@@ -141,6 +141,31 @@ pub enum PackageMetadata {
     /// Read from an SBOM rather than from the package manager's own files.
     Sbom(SbomMetadata),
     Python(PythonMetadata),
+    Npm(NpmMetadata),
+}
+
+/// How an npm package was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NpmRole {
+    /// Installed under a `node_modules` directory.
+    #[default]
+    Installed,
+    /// The project at the root of a `node_modules` tree or lockfile: the application.
+    Application,
+    /// Named by a lockfile as a dependency of the application at that path.
+    Declared,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NpmMetadata {
+    pub role: NpmRole,
+    /// `"private": true`: never published to a registry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    /// A development dependency (lockfiles say so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
 }
 
 /// An installed Python distribution's core metadata.

@@ -1,5 +1,6 @@
 //! Language ecosystems inside images: installed packages and lockfiles.
 
+pub(crate) mod node;
 pub(crate) mod python;
 
 /// A package name normalised per PEP 503: lower case, runs of `-`, `_` and `.` as one `-`.

@@ -1,0 +1,455 @@
+//! `lang/node`: packages installed under `node_modules` (nested and scoped), the project at
+//! the root of such a tree reported as the application, and the dependencies lockfiles
+//! declare for the application at their path: `package-lock.json` / `npm-shrinkwrap.json`
+//! (v1–v3), `yarn.lock` (v1 and berry) and `pnpm-lock.yaml` (v5–v9).
+
+use std::collections::BTreeSet;
+
+use ferret_layers::FileEntry;
+use ferret_model::{NpmMetadata, NpmRole, Package, PackageKind, PackageMetadata};
+use serde_json::Value;
+
+use crate::{Cataloger, Context, Output, location, note, purl};
+
+pub(crate) struct Node;
+
+const NAME: &str = "lang/node";
+
+const LOCKFILES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+];
+
+impl Cataloger for Node {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn patterns(&self) -> &'static [&'static str] {
+        &[
+            "**/package.json",
+            "**/package-lock.json",
+            "**/npm-shrinkwrap.json",
+            "**/yarn.lock",
+            "**/pnpm-lock.yaml",
+        ]
+    }
+
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        // Directories that hold an installed tree or a lockfile: their package.json is the
+        // application's.
+        let mut project_dirs = BTreeSet::new();
+        for f in files {
+            let (dir, file) = split(f.path);
+            if let Some(i) = f.path.find("node_modules/") {
+                project_dirs.insert(f.path[..i].trim_end_matches('/'));
+            } else if LOCKFILES.contains(&file) {
+                project_dirs.insert(dir);
+            }
+        }
+        for file in files {
+            let (dir, base) = split(file.path);
+            let role = if base == "package.json" {
+                if installed_package_dir(dir) {
+                    NpmRole::Installed
+                } else if !dir.contains("node_modules/") && project_dirs.contains(dir) {
+                    NpmRole::Application
+                } else {
+                    // A package.json inside a package's own files, or of a project with
+                    // nothing installed: not a package of the image.
+                    continue;
+                }
+            } else if file.path.contains("node_modules/") {
+                // Lockfiles shipped inside packages describe their development, not the image.
+                continue;
+            } else {
+                NpmRole::Declared
+            };
+            let Some(data) = out.read(file, NAME) else {
+                continue;
+            };
+            let parsed = match (role, base) {
+                (NpmRole::Installed | NpmRole::Application, _) => {
+                    package_json(data, role).map(|p| p.into_iter().collect())
+                }
+                (_, "yarn.lock") => yarn_lock(data),
+                (_, "pnpm-lock.yaml") => pnpm_lock(data),
+                _ => package_lock(data),
+            };
+            match parsed {
+                Ok(found) => {
+                    let mut seen = BTreeSet::new();
+                    for d in found {
+                        if seen.insert((d.name.clone(), d.version.clone())) {
+                            out.packages.push(d.into_package(file, role));
+                        }
+                    }
+                }
+                Err(message) => out.notes.push(note(NAME, file, message)),
+            }
+        }
+    }
+}
+
+/// `(directory, file name)` of a path.
+fn split(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// `…/node_modules/NAME` or `…/node_modules/@SCOPE/NAME`: where npm installs a package.
+fn installed_package_dir(dir: &str) -> bool {
+    let (parent, name) = split(dir);
+    if name.is_empty() || name.starts_with('.') {
+        return false;
+    }
+    if parent == "node_modules" || parent.ends_with("/node_modules") {
+        return !name.starts_with('@');
+    }
+    let (grand, scope) = split(parent);
+    scope.starts_with('@') && (grand == "node_modules" || grand.ends_with("/node_modules"))
+}
+
+/// A package as a file names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    name: String,
+    version: String,
+    licenses: Vec<String>,
+    private: bool,
+    dev: bool,
+}
+
+impl Found {
+    fn new(name: &str, version: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            licenses: Vec::new(),
+            private: false,
+            dev: false,
+        }
+    }
+
+    fn into_package(self, file: &FileEntry<'_>, role: NpmRole) -> Package {
+        let (namespace, base) = match self.name.split_once('/') {
+            Some((scope, n)) if scope.starts_with('@') => (scope, n),
+            _ => ("", self.name.as_str()),
+        };
+        Package {
+            purl: purl::build("npm", namespace, base, &self.version, &[]),
+            kind: PackageKind::Npm,
+            architecture: None,
+            source: None,
+            licenses: self.licenses,
+            location: location(file),
+            found_by: NAME.to_owned(),
+            metadata: PackageMetadata::Npm(NpmMetadata {
+                role,
+                private: self.private,
+                dev: self.dev,
+            }),
+            name: self.name,
+            version: self.version,
+        }
+    }
+}
+
+fn json(data: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(data).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).map_or("", str::trim)
+}
+
+/// An installed package's or the application's `package.json`.
+fn package_json(data: &[u8], role: NpmRole) -> Result<Option<Found>, String> {
+    let doc = json(data)?;
+    if !doc.is_object() {
+        return Err("not a JSON object".to_owned());
+    }
+    let (name, version) = (text(&doc, "name"), text(&doc, "version"));
+    if name.is_empty() || version.is_empty() {
+        if role == NpmRole::Application {
+            // Many applications carry neither; they are still not a package to match.
+            return Ok(None);
+        }
+        return Err(format!(
+            "package.json without a {}",
+            if name.is_empty() { "name" } else { "version" }
+        ));
+    }
+    let mut found = Found::new(name, version);
+    found.private = doc.get("private").and_then(Value::as_bool) == Some(true);
+    found.licenses = licenses(&doc);
+    Ok(Some(found))
+}
+
+/// `license` as a string or `{type}`, or the old `licenses` list.
+fn licenses(doc: &Value) -> Vec<String> {
+    let one = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.trim().to_owned()),
+            Value::Object(o) => o
+                .get("type")
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_owned()),
+            _ => None,
+        }
+    };
+    let mut out: Vec<String> = match (doc.get("license"), doc.get("licenses")) {
+        (Some(l), _) => one(l).into_iter().collect(),
+        (None, Some(Value::Array(list))) => list.iter().filter_map(one).collect(),
+        _ => Vec::new(),
+    };
+    out.retain(|l| !l.is_empty() && l != "UNLICENSED");
+    out
+}
+
+/// The package name in a `node_modules/…` key of a v2/v3 lockfile.
+fn name_from_key(key: &str) -> &str {
+    key.rsplit_once("node_modules/").map_or(key, |(_, n)| n)
+}
+
+/// `package-lock.json` / `npm-shrinkwrap.json`: v2 and v3 `packages`, v1 `dependencies`.
+fn package_lock(data: &[u8]) -> Result<Vec<Found>, String> {
+    let doc = json(data)?;
+    let mut out = Vec::new();
+    if let Some(packages) = doc.get("packages").and_then(Value::as_object) {
+        for (key, entry) in packages {
+            // "" is the application itself; links point at workspace folders.
+            if key.is_empty() || !key.contains("node_modules/") {
+                continue;
+            }
+            if entry.get("link").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let name = match text(entry, "name") {
+                "" => name_from_key(key),
+                n => n,
+            };
+            let version = text(entry, "version");
+            if version.is_empty() {
+                continue;
+            }
+            let mut f = Found::new(name, version);
+            f.dev = entry.get("dev").and_then(Value::as_bool) == Some(true);
+            f.licenses = licenses(entry);
+            out.push(f);
+        }
+        return Ok(out);
+    }
+    fn walk(deps: &serde_json::Map<String, Value>, out: &mut Vec<Found>, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        for (name, entry) in deps {
+            let version = text(entry, "version");
+            // Non-registry sources (`file:`, git URLs) have no version to match.
+            if !version.is_empty() && !version.contains(':') && !version.contains('/') {
+                let mut f = Found::new(name, version);
+                f.dev = entry.get("dev").and_then(Value::as_bool) == Some(true);
+                out.push(f);
+            }
+            if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
+                walk(nested, out, depth + 1);
+            }
+        }
+    }
+    match doc.get("dependencies").and_then(Value::as_object) {
+        Some(deps) => walk(deps, &mut out, 0),
+        None if doc.is_object() => {}
+        None => return Err("not a JSON object".to_owned()),
+    }
+    Ok(out)
+}
+
+/// `NAME@RANGE` → `NAME` (the scope's `@` is not the separator).
+fn spec_name(spec: &str) -> &str {
+    let spec = spec.trim().trim_matches('"');
+    match spec[1.min(spec.len())..].find('@') {
+        Some(i) => &spec[..i + 1],
+        None => spec,
+    }
+}
+
+/// `yarn.lock`: v1's own format, or berry's YAML (it has `__metadata`).
+fn yarn_lock(data: &[u8]) -> Result<Vec<Found>, String> {
+    let text = std::str::from_utf8(data).map_err(|_| "yarn.lock is not UTF-8".to_owned())?;
+    if text.lines().any(|l| l.starts_with("__metadata:")) {
+        return yarn_berry(data);
+    }
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            let Some(specs) = line.strip_suffix(':') else {
+                return Err(format!("line {}: expected an entry ending in ':'", n + 1));
+            };
+            current = Some(spec_name(specs.split(", ").next().unwrap_or(specs)).to_owned());
+            continue;
+        }
+        if let (Some(name), Some(v)) = (&current, line.trim().strip_prefix("version ")) {
+            out.push(Found::new(name, v.trim().trim_matches('"')));
+        }
+    }
+    Ok(out)
+}
+
+fn yarn_berry(data: &[u8]) -> Result<Vec<Found>, String> {
+    let doc: serde_norway::Value =
+        serde_norway::from_slice(data).map_err(|e| format!("not valid YAML: {e}"))?;
+    let mut out = Vec::new();
+    let Some(map) = doc.as_mapping() else {
+        return Err("not a YAML mapping".to_owned());
+    };
+    for (key, entry) in map {
+        let Some(key) = key.as_str() else { continue };
+        if key == "__metadata" {
+            continue;
+        }
+        let resolution = entry
+            .get("resolution")
+            .and_then(|r| r.as_str())
+            .unwrap_or(key);
+        // The project and its workspaces are not dependencies.
+        if resolution.contains("@workspace:") || resolution.contains("@link:") {
+            continue;
+        }
+        let version = entry.get("version").and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_f64().map(|f| f.to_string()))
+        });
+        if let Some(version) = version {
+            out.push(Found::new(spec_name(resolution), &version));
+        }
+    }
+    Ok(out)
+}
+
+/// `pnpm-lock.yaml`: `packages` keys `/name/1.0.0` (v5), `/name@1.0.0` (v6) or
+/// `name@1.0.0` (v9), with peer suffixes `_peer@1` or `(peer@1)`.
+fn pnpm_lock(data: &[u8]) -> Result<Vec<Found>, String> {
+    let doc: serde_norway::Value =
+        serde_norway::from_slice(data).map_err(|e| format!("not valid YAML: {e}"))?;
+    let version5 = match doc.get("lockfileVersion") {
+        Some(v) => v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .is_some_and(|n| n < 6.0),
+        None => return Err("no lockfileVersion: not a pnpm lockfile".to_owned()),
+    };
+    let mut out = Vec::new();
+    let Some(packages) = doc.get("packages").and_then(|p| p.as_mapping()) else {
+        return Ok(out);
+    };
+    for (key, entry) in packages {
+        let Some(key) = key.as_str() else { continue };
+        let key = key.trim_start_matches('/');
+        let key = key.split('(').next().unwrap_or(key);
+        let (name, version) = if version5 {
+            match key.rsplit_once('/') {
+                Some((n, v)) => (n, v.split('_').next().unwrap_or(v)),
+                None => continue,
+            }
+        } else {
+            match key[1.min(key.len())..].find('@') {
+                Some(i) => (&key[..i + 1], &key[i + 2..]),
+                None => continue,
+            }
+        };
+        if name.is_empty() || version.is_empty() || version.contains(':') {
+            continue;
+        }
+        let mut f = Found::new(name, version);
+        f.dev = entry.get("dev").and_then(|d| d.as_bool()) == Some(true);
+        out.push(f);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_dirs() {
+        assert!(installed_package_dir("app/node_modules/accepts"));
+        assert!(installed_package_dir("node_modules/@babel/core"));
+        assert!(installed_package_dir("a/node_modules/b/node_modules/c"));
+        assert!(!installed_package_dir("node_modules/@babel"));
+        assert!(!installed_package_dir("node_modules/resolve/test/x"));
+        assert!(!installed_package_dir("node_modules/.bin"));
+        assert!(!installed_package_dir("app"));
+    }
+
+    #[test]
+    fn lockfiles() {
+        let v3 = br#"{"lockfileVersion": 3, "packages": {
+            "": {"name": "app", "version": "1.0.0"},
+            "node_modules/a": {"version": "1.0.0"},
+            "node_modules/a/node_modules/@s/b": {"version": "2.0.0", "dev": true},
+            "node_modules/alias": {"name": "real", "version": "3.0.0"},
+            "node_modules/ws": {"link": true},
+            "packages/ws": {"version": "0.0.1"}}}"#;
+        let got: Vec<(String, String, bool)> = package_lock(v3)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name, f.version, f.dev))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "1.0.0", false),
+                ("@s/b", "2.0.0", true),
+                ("real", "3.0.0", false)
+            ]
+            .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c))
+        );
+        let v1 = br#"{"lockfileVersion": 1, "dependencies": {
+            "a": {"version": "1.0.0", "dependencies": {"b": {"version": "2.0.0", "dev": true}}},
+            "local": {"version": "file:../local"}}}"#;
+        assert_eq!(package_lock(v1).unwrap().len(), 2);
+
+        let yarn1 = b"# yarn lockfile v1\n\n\"@babel/code-frame@^7.0.0\", \"@babel/code-frame@^7.10.4\":\n  version \"7.12.13\"\n  resolved \"https://x\"\n\nleft-pad@1.3.0:\n  version \"1.3.0\"\n";
+        let got: Vec<(String, String)> = yarn_lock(yarn1)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name, f.version))
+            .collect();
+        assert_eq!(
+            got,
+            [("@babel/code-frame", "7.12.13"), ("left-pad", "1.3.0")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        let berry = b"__metadata:\n  version: 6\n\n\"@babel/core@npm:^7.0.0\":\n  version: 7.20.0\n  resolution: \"@babel/core@npm:7.20.0\"\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n";
+        let got: Vec<(String, String)> = yarn_lock(berry)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name, f.version))
+            .collect();
+        assert_eq!(got, [("@babel/core".to_owned(), "7.20.0".to_owned())]);
+
+        for (lock, want) in [
+            (&b"lockfileVersion: 5.4\npackages:\n  /a/1.0.0:\n    dev: false\n  /@s/b/2.0.0_c@1.0.0:\n    dev: true\n"[..], [("a", "1.0.0"), ("@s/b", "2.0.0")]),
+            (b"lockfileVersion: '6.0'\npackages:\n  /a@1.0.0:\n    dev: false\n  /@s/b@2.0.0(c@1.0.0):\n    dev: true\n", [("a", "1.0.0"), ("@s/b", "2.0.0")]),
+            (b"lockfileVersion: '9.0'\npackages:\n  a@1.0.0:\n    resolution: {integrity: x}\n  '@s/b@2.0.0':\n    resolution: {integrity: y}\n", [("a", "1.0.0"), ("@s/b", "2.0.0")]),
+        ] {
+            let got: Vec<(String, String)> =
+                pnpm_lock(lock).unwrap().into_iter().map(|f| (f.name, f.version)).collect();
+            assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        }
+        assert!(pnpm_lock(b"{").is_err());
+        assert!(package_lock(b"[").is_err() || package_lock(b"[").unwrap().is_empty());
+    }
+}
