@@ -70,6 +70,10 @@ pub static CATALOGERS: &[&dyn Cataloger] = &[
     &rpm::Rpm,
     &lang::python::Python,
     &lang::node::Node,
+    &lang::simple::Rust,
+    &lang::simple::Ruby,
+    &lang::simple::Php,
+    &lang::simple::Dotnet,
 ];
 
 /// How a cataloger's run went.

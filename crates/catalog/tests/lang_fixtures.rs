@@ -112,3 +112,77 @@ fn node_package_json() {
         }
     }
 }
+
+/// Cases whose `packages` list (name, version) is exactly what the cataloger must list;
+/// an `error` or an empty list for a file that names nothing must come with a note.
+fn listed_cases(dir: &str, at: &str, kind: PackageKind, noted_when_empty: bool) {
+    for (file, expected) in cases(dir) {
+        let mut want = pairs(&expected["packages"]);
+        want.dedup();
+        let (got, notes) = catalog_one(&file, at, kind);
+        assert_eq!(got, want, "{}", file.display());
+        if expected.get("error").is_some() || (noted_when_empty && want.is_empty()) {
+            assert!(
+                notes.iter().any(|n| n.contains(at)),
+                "{}: {notes:?}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn rust_cargo_lock() {
+    listed_cases("rust", "src/app/Cargo.lock", PackageKind::RustCrate, false);
+}
+
+#[test]
+fn ruby_gemspecs() {
+    // A gemspec whose name or version is not a literal names nothing Ferret can know.
+    listed_cases(
+        "ruby",
+        "usr/lib/ruby/gems/3.1.0/specifications/x.gemspec",
+        PackageKind::Gem,
+        true,
+    );
+}
+
+#[test]
+fn php_composer_lock() {
+    listed_cases(
+        "php",
+        "srv/app/composer.lock",
+        PackageKind::PhpComposer,
+        false,
+    );
+}
+
+#[test]
+fn dotnet_deps_json() {
+    for (file, expected) in cases("dotnet") {
+        // Runtime libraries of type `package` with a `Name/Version` key; a key without a
+        // version is noted.
+        let mut want = Vec::new();
+        let mut unversioned = false;
+        for lib in expected["libraries"].as_array().unwrap() {
+            if lib["type"] != "package" {
+                continue;
+            }
+            match lib["key"].as_str().unwrap().split_once('/') {
+                Some((n, v)) => want.push((n.to_owned(), v.to_owned())),
+                None => unversioned = true,
+            }
+        }
+        want.sort();
+        let at = "app/App.deps.json";
+        let (got, notes) = catalog_one(&file, at, PackageKind::Dotnet);
+        assert_eq!(got, want, "{}", file.display());
+        if unversioned || expected.get("error").is_some() {
+            assert!(
+                notes.iter().any(|n| n.contains(at)),
+                "{}: {notes:?}",
+                file.display()
+            );
+        }
+    }
+}

@@ -9,8 +9,8 @@ mod package;
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
 pub use package::{
-    ApkMetadata, DpkgMetadata, LayerRef, Location, NpmMetadata, NpmRole, Package, PackageKind,
-    PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata, SourcePackage,
+    ApkMetadata, DpkgMetadata, LangMetadata, LayerRef, Location, NpmMetadata, NpmRole, Package,
+    PackageKind, PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata, SourcePackage,
 };
 
 use serde::{Deserialize, Serialize};

@@ -142,6 +142,26 @@ pub enum PackageMetadata {
     Sbom(SbomMetadata),
     Python(PythonMetadata),
     Npm(NpmMetadata),
+    /// Rust crates, RubyGems, Composer and NuGet packages: where they come from.
+    Lang(LangMetadata),
+}
+
+/// Facts shared by the simpler language catalogers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LangMetadata {
+    /// Installed (a gem's specification, Composer's `installed.json`, a `.deps.json`) or
+    /// declared by a lockfile (`Cargo.lock`, `Gemfile.lock`, `composer.lock`).
+    pub declared: bool,
+    /// A development-only dependency, where the file says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
+    /// Where the package comes from, as the file says (`registry+https://…`, a git URL);
+    /// absent for the project's own packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The file's checksum of the package, when it records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// How an npm package was found.

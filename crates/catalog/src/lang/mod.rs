@@ -2,6 +2,7 @@
 
 pub(crate) mod node;
 pub(crate) mod python;
+pub(crate) mod simple;
 
 /// A package name normalised per PEP 503: lower case, runs of `-`, `_` and `.` as one `-`.
 pub(crate) fn pep503(name: &str) -> String {

@@ -1,0 +1,410 @@
+//! The language catalogers whose files are one list of packages: `lang/rust`
+//! (`Cargo.lock`), `lang/ruby` (installed gem specifications, `Gemfile.lock`), `lang/php`
+//! (Composer's `installed.json`, `composer.lock`) and `lang/dotnet` (`*.deps.json`).
+
+use std::collections::BTreeSet;
+
+use ferret_layers::FileEntry;
+use ferret_model::{LangMetadata, Package, PackageKind, PackageMetadata};
+use serde_json::Value;
+
+use crate::{Cataloger, Context, Output, location, note, purl};
+
+/// One package as a file lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listed {
+    name: String,
+    version: String,
+    licenses: Vec<String>,
+    meta: LangMetadata,
+}
+
+impl Listed {
+    fn new(name: &str, version: &str) -> Self {
+        Self {
+            name: name.trim().to_owned(),
+            version: version.trim().to_owned(),
+            licenses: Vec::new(),
+            meta: LangMetadata::default(),
+        }
+    }
+}
+
+type Parse = fn(&[u8], &str) -> Result<Vec<Listed>, String>;
+
+/// Runs `parse` over each file and turns what it lists into packages, one per name and
+/// version per file.
+fn run(
+    name: &'static str,
+    kind: PackageKind,
+    purl_type: &str,
+    files: &[FileEntry<'_>],
+    out: &mut Output,
+    parse: Parse,
+) {
+    for file in files {
+        let Some(data) = out.read(file, name) else {
+            continue;
+        };
+        match parse(data, file.path) {
+            Ok(listed) => {
+                let mut seen = BTreeSet::new();
+                for l in listed {
+                    if l.name.is_empty() || l.version.is_empty() {
+                        out.notes.push(note(
+                            name,
+                            file,
+                            format!(
+                                "an entry without a name or version ({:?} {:?}) is skipped",
+                                l.name, l.version
+                            ),
+                        ));
+                        continue;
+                    }
+                    if !seen.insert((l.name.clone(), l.version.clone())) {
+                        continue;
+                    }
+                    let (namespace, base) = match (kind, l.name.split_once('/')) {
+                        (PackageKind::PhpComposer, Some((vendor, n))) => (vendor, n),
+                        _ => ("", l.name.as_str()),
+                    };
+                    out.packages.push(Package {
+                        purl: purl::build(purl_type, namespace, base, &l.version, &[]),
+                        kind,
+                        architecture: None,
+                        source: None,
+                        licenses: l.licenses,
+                        location: location(file),
+                        found_by: name.to_owned(),
+                        metadata: PackageMetadata::Lang(l.meta),
+                        name: l.name,
+                        version: l.version,
+                    });
+                }
+            }
+            Err(message) => out.notes.push(note(name, file, message)),
+        }
+    }
+}
+
+pub(crate) struct Rust;
+
+impl Cataloger for Rust {
+    fn name(&self) -> &'static str {
+        "lang/rust"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn patterns(&self) -> &'static [&'static str] {
+        &["**/Cargo.lock"]
+    }
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        run(
+            self.name(),
+            PackageKind::RustCrate,
+            "cargo",
+            files,
+            out,
+            cargo_lock,
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CargoLock {
+    #[serde(default)]
+    package: Vec<CargoPackage>,
+}
+
+#[derive(serde::Deserialize)]
+struct CargoPackage {
+    name: String,
+    version: String,
+    source: Option<String>,
+    checksum: Option<String>,
+}
+
+/// `Cargo.lock` v1–v4: every `[[package]]`, the workspace's own crates (no `source`)
+/// included. Read as TOML rather than resolved, so a lockfile with a dangling dependency
+/// still lists what it holds.
+fn cargo_lock(data: &[u8], _path: &str) -> Result<Vec<Listed>, String> {
+    let text = std::str::from_utf8(data).map_err(|_| "Cargo.lock is not UTF-8".to_owned())?;
+    let lock: CargoLock = toml::from_str(text).map_err(|e| format!("not valid TOML: {e}"))?;
+    Ok(lock
+        .package
+        .into_iter()
+        .map(|p| {
+            let mut l = Listed::new(&p.name, &p.version);
+            l.meta.declared = true;
+            l.meta.origin = p.source;
+            l.meta.checksum = p.checksum;
+            l
+        })
+        .collect())
+}
+
+pub(crate) struct Ruby;
+
+impl Cataloger for Ruby {
+    fn name(&self) -> &'static str {
+        "lang/ruby"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn patterns(&self) -> &'static [&'static str] {
+        &[
+            "**/specifications/*.gemspec",
+            "**/specifications/default/*.gemspec",
+            "**/Gemfile.lock",
+        ]
+    }
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        run(
+            self.name(),
+            PackageKind::Gem,
+            "gem",
+            files,
+            out,
+            |data, path| {
+                if path.ends_with("Gemfile.lock") {
+                    gemfile_lock(data)
+                } else {
+                    gemspec(data)
+                }
+            },
+        );
+    }
+}
+
+/// A string literal (`"x"` or `'x'`, optionally `.freeze`) at the start of `s`.
+fn ruby_string(s: &str) -> Option<&str> {
+    let s = s.trim_start();
+    let quote = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let rest = &s[1..];
+    let end = rest.find(quote)?;
+    Some(&rest[..end])
+}
+
+/// An installed gem's specification, as RubyGems writes it: `s.name = "x"`,
+/// `s.version = "1.0"`, `s.licenses = ["MIT"]`. Values that are not literals (a constant,
+/// a computed version) cannot be known without running Ruby, and are not guessed.
+fn gemspec(data: &[u8]) -> Result<Vec<Listed>, String> {
+    let text = String::from_utf8_lossy(data);
+    let (mut name, mut version, mut licenses) = (None, None, Vec::new());
+    for line in text.lines() {
+        let line = line.trim();
+        let Some((lhs, rhs)) = line.split_once('=') else {
+            continue;
+        };
+        let Some((_, field)) = lhs.trim().rsplit_once('.') else {
+            continue;
+        };
+        match field.trim() {
+            "name" if name.is_none() => name = ruby_string(rhs),
+            "version" if version.is_none() => version = ruby_string(rhs),
+            "license" => licenses.extend(ruby_string(rhs)),
+            "licenses" => {
+                let list = rhs.trim().trim_start_matches('[');
+                for part in list.split(',') {
+                    licenses.extend(ruby_string(part));
+                }
+            }
+            _ => {}
+        }
+    }
+    match (name, version) {
+        (Some(n), Some(v)) if !n.is_empty() && !v.is_empty() => {
+            let mut l = Listed::new(n, v);
+            l.licenses = licenses.into_iter().map(str::to_owned).collect();
+            Ok(vec![l])
+        }
+        _ => Err("no literal name and version in the gem specification".to_owned()),
+    }
+}
+
+/// `Gemfile.lock`: the `specs:` of its `GEM` sections, `    name (version)` at four spaces.
+fn gemfile_lock(data: &[u8]) -> Result<Vec<Listed>, String> {
+    let text = String::from_utf8_lossy(data);
+    let mut out = Vec::new();
+    let mut in_gem = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_gem = line.trim() == "GEM";
+            continue;
+        }
+        if !in_gem || !line.starts_with("    ") || line.starts_with("     ") {
+            continue;
+        }
+        let entry = line.trim();
+        if let Some((name, rest)) = entry.split_once(" (") {
+            // `nokogiri (1.15.4-x86_64-linux)`: the platform is not part of the version.
+            let version = rest.trim_end_matches(')');
+            let version = version.split_once('-').map_or(version, |(v, _)| v);
+            let mut l = Listed::new(name, version);
+            l.meta.declared = true;
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) struct Php;
+
+impl Cataloger for Php {
+    fn name(&self) -> &'static str {
+        "lang/php"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn patterns(&self) -> &'static [&'static str] {
+        &["**/vendor/composer/installed.json", "**/composer.lock"]
+    }
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        run(
+            self.name(),
+            PackageKind::PhpComposer,
+            "composer",
+            files,
+            out,
+            composer,
+        );
+    }
+}
+
+fn json(data: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(data).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// `composer.lock` (`packages`, `packages-dev`) and `installed.json` (v1: a list; v2:
+/// `{"packages": […], "dev-package-names": […]}`).
+fn composer(data: &[u8], path: &str) -> Result<Vec<Listed>, String> {
+    let doc = json(data)?;
+    let declared = path.ends_with("composer.lock");
+    let dev_names: BTreeSet<&str> = doc
+        .get("dev-package-names")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let groups: Vec<(&Value, bool)> = match &doc {
+        Value::Array(_) => vec![(&doc, false)],
+        Value::Object(o) => ["packages", "packages-dev"]
+            .iter()
+            .filter_map(|k| o.get(*k).map(|v| (v, *k == "packages-dev")))
+            .collect(),
+        _ => return Err("not a JSON object or list".to_owned()),
+    };
+    let mut out = Vec::new();
+    for (list, dev) in groups {
+        for p in list.as_array().into_iter().flatten() {
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let version = p.get("version").and_then(Value::as_str).unwrap_or("");
+            let mut l = Listed::new(name, version.trim_start_matches('v'));
+            l.meta.declared = declared;
+            l.meta.dev = dev || dev_names.contains(name);
+            l.licenses = p
+                .get("license")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) struct Dotnet;
+
+impl Cataloger for Dotnet {
+    fn name(&self) -> &'static str {
+        "lang/dotnet"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn patterns(&self) -> &'static [&'static str] {
+        &["**/*.deps.json"]
+    }
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        run(
+            self.name(),
+            PackageKind::Dotnet,
+            "nuget",
+            files,
+            out,
+            deps_json,
+        );
+    }
+}
+
+/// `*.deps.json`: the `libraries` of type `package` (`Name/Version` keys); projects are the
+/// application's own assemblies.
+fn deps_json(data: &[u8], _path: &str) -> Result<Vec<Listed>, String> {
+    let doc = json(data)?;
+    let Some(libraries) = doc.get("libraries").and_then(Value::as_object) else {
+        return if doc.is_object() {
+            Ok(Vec::new())
+        } else {
+            Err("not a JSON object".to_owned())
+        };
+    };
+    let mut out = Vec::new();
+    for (key, lib) in libraries {
+        if lib.get("type").and_then(Value::as_str) != Some("package") {
+            continue;
+        }
+        let (name, version) = key.split_once('/').unwrap_or((key, ""));
+        let mut l = Listed::new(name, version);
+        l.meta.checksum = lib.get("sha512").and_then(Value::as_str).map(str::to_owned);
+        out.push(l);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gem_files() {
+        let spec = b"Gem::Specification.new do |s|\n  s.name = \"rss\".freeze\n  s.version = \"0.2.9\"\n  s.licenses = [\"BSD-2-Clause\".freeze, 'Ruby']\nend\n";
+        let got = gemspec(spec).unwrap();
+        assert_eq!(
+            (got[0].name.as_str(), got[0].version.as_str()),
+            ("rss", "0.2.9")
+        );
+        assert_eq!(got[0].licenses, ["BSD-2-Clause", "Ruby"]);
+        assert!(gemspec(b"spec.name = 'x'\nspec.version = VERSION\n").is_err());
+        let lock = b"GEM\n  remote: https://rubygems.org/\n  specs:\n    actionpack (7.0.4)\n      rack (~> 2.0)\n    nokogiri (1.15.4-x86_64-linux)\n\nPLATFORMS\n  ruby\n\nDEPENDENCIES\n  rails\n";
+        let got: Vec<(String, String)> = gemfile_lock(lock)
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.name, l.version))
+            .collect();
+        assert_eq!(
+            got,
+            [("actionpack", "7.0.4"), ("nokogiri", "1.15.4")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+    }
+
+    #[test]
+    fn composer_installed_v1_and_v2() {
+        let v1 = br#"[{"name": "a/b", "version": "v1.0.0", "license": ["MIT"]}]"#;
+        let got = composer(v1, "vendor/composer/installed.json").unwrap();
+        assert_eq!(
+            (got[0].version.as_str(), got[0].licenses[0].as_str()),
+            ("1.0.0", "MIT")
+        );
+        let v2 = br#"{"packages": [{"name": "a/b", "version": "1.0.0"}, {"name": "c/d", "version": "2.0.0"}], "dev-package-names": ["c/d"]}"#;
+        let got = composer(v2, "vendor/composer/installed.json").unwrap();
+        assert!(!got[0].meta.dev && got[1].meta.dev && !got[1].meta.declared);
+    }
+}
