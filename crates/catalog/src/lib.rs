@@ -74,6 +74,7 @@ pub static CATALOGERS: &[&dyn Cataloger] = &[
     &lang::simple::Ruby,
     &lang::simple::Php,
     &lang::simple::Dotnet,
+    &lang::java::Java,
 ];
 
 /// How a cataloger's run went.

@@ -186,3 +186,185 @@ fn dotnet_deps_json() {
         }
     }
 }
+
+/// Catalogs a root holding the given files; every package of `kind`.
+fn catalog_files(
+    files: &[(&str, &[u8])],
+    kind: PackageKind,
+) -> (Vec<ferret_model::Package>, Vec<String>) {
+    let root = tempfile::tempdir().unwrap();
+    for (at, data) in files {
+        let dest = root.path().join(at);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, data).unwrap();
+    }
+    let catalog = Catalog::new();
+    let tree = read_dir(root.path(), catalog.wanted(), &Limits::default()).unwrap();
+    let result = catalog.run(&tree);
+    (
+        result
+            .packages
+            .into_iter()
+            .filter(|p| p.kind == kind)
+            .collect(),
+        result.notes.iter().map(ToString::to_string).collect(),
+    )
+}
+
+fn java_meta(p: &ferret_model::Package) -> &ferret_model::JavaMetadata {
+    match &p.metadata {
+        ferret_model::PackageMetadata::Java(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn properties(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+#[test]
+fn java_archives() {
+    for (file, expected) in cases("java/osv-scalibr-archive") {
+        let at = "opt/app/lib/x.jar";
+        let data = std::fs::read(&file).unwrap();
+        let (got, notes) = catalog_files(&[(at, &data)], PackageKind::JavaArchive);
+        let mut top: Vec<(String, String)> = got
+            .iter()
+            .filter(|p| java_meta(p).nested_path.is_empty())
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        top.sort();
+        let mut want: Vec<(String, String)> = expected["pom_properties"]
+            .as_object()
+            .map(|o| {
+                o.values()
+                    .map(|t| {
+                        let t = t.as_str().unwrap();
+                        (
+                            properties(t, "artifactId").unwrap(),
+                            properties(t, "version").unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        want.sort();
+        assert_eq!(top, want, "{}", file.display());
+        let name = file.file_name().unwrap().to_str().unwrap();
+        match name {
+            "invalid_jar.jar" => assert!(
+                notes.iter().any(|n| n.contains("not a readable zip")),
+                "{notes:?}"
+            ),
+            "nested_at_10.jar" => assert!(
+                notes.iter().any(|n| n.contains("nested deeper")),
+                "{notes:?}"
+            ),
+            "complex.jar" => {
+                let inner: Vec<_> = got
+                    .iter()
+                    .filter(|p| !java_meta(p).nested_path.is_empty())
+                    .collect();
+                assert_eq!(inner.len(), 1);
+                assert_eq!(inner[0].name, "another-package-name");
+                assert_eq!(java_meta(inner[0]).nested_path, "BOOT-INF/lib/inner.jar");
+                assert_eq!(
+                    java_meta(inner[0]).group_id.as_deref(),
+                    Some("com.some.anotherpackage")
+                );
+            }
+            "pom_missing_group_id.jar" => assert!(
+                got[0].purl.starts_with("pkg:maven/package-name@"),
+                "{}",
+                got[0].purl
+            ),
+            _ => {}
+        }
+        // Each archive's SHA-1 is recorded.
+        for p in &got {
+            assert_eq!(java_meta(p).sha1.len(), 40);
+        }
+    }
+}
+
+fn jar(members: &[(&str, &str)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in members {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// The pom.properties and MANIFEST.MF of 46 real Maven Central jars, assembled into jars
+/// of their real names: the pom.properties names the artifact when there is one; else the
+/// file name does (`name-version.jar`), and a jar whose name carries no version names
+/// nothing.
+#[test]
+fn maven_central_jar_metadata() {
+    let text =
+        std::fs::read_to_string(testdata().join("fixtures/lang/java/claircore-jar-metadata.jsonl"))
+            .unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 46);
+    for row in rows {
+        let name = row["jar"].as_str().unwrap();
+        let manifest = row["manifest"].as_str().unwrap_or("");
+        let pom = row["pom_properties"].as_str();
+        let mut members = vec![("META-INF/MANIFEST.MF".to_owned(), manifest.to_owned())];
+        let want = match pom {
+            Some(p) => {
+                let (g, a, v) = (
+                    properties(p, "groupId").unwrap_or_default(),
+                    properties(p, "artifactId").unwrap(),
+                    properties(p, "version").unwrap(),
+                );
+                members.push((
+                    format!("META-INF/maven/{g}/{a}/pom.properties"),
+                    p.to_owned(),
+                ));
+                Some((a, v, Some(g).filter(|g| !g.is_empty())))
+            }
+            None => {
+                let stem = name.trim_end_matches(".jar");
+                stem.char_indices()
+                    .find(|(i, c)| {
+                        *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit())
+                    })
+                    .map(|(i, _)| (stem[..i].to_owned(), stem[i + 1..].to_owned(), None))
+            }
+        };
+        let members: Vec<(&str, &str)> = members
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let data = jar(&members);
+        let at = format!("usr/share/java/{name}");
+        let (got, _) = catalog_files(&[(&at, &data)], PackageKind::JavaArchive);
+        let got: Vec<(String, String)> = got
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        match want {
+            Some((a, v, g)) => {
+                assert_eq!(got, [(a.clone(), v.clone())], "{name}");
+                if let Some(g) = g {
+                    let (all, _) = catalog_files(&[(&at, &data)], PackageKind::JavaArchive);
+                    assert!(
+                        all[0].purl.starts_with(&format!("pkg:maven/{g}/{a}@")),
+                        "{name}: {}",
+                        all[0].purl
+                    );
+                }
+            }
+            None => assert!(got.is_empty(), "{name}: {got:?}"),
+        }
+    }
+}

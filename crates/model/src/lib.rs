@@ -9,8 +9,9 @@ mod package;
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
 pub use package::{
-    ApkMetadata, DpkgMetadata, LangMetadata, LayerRef, Location, NpmMetadata, NpmRole, Package,
-    PackageKind, PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata, SourcePackage,
+    ApkMetadata, DpkgMetadata, JavaMetadata, LangMetadata, LayerRef, Location, NpmMetadata,
+    NpmRole, Package, PackageKind, PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata,
+    SourcePackage,
 };
 
 use serde::{Deserialize, Serialize};

@@ -144,6 +144,23 @@ pub enum PackageMetadata {
     Npm(NpmMetadata),
     /// Rust crates, RubyGems, Composer and NuGet packages: where they come from.
     Lang(LangMetadata),
+    Java(JavaMetadata),
+}
+
+/// Where in a Java archive an artifact was described, and how it was named.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JavaMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub artifact_id: String,
+    /// `pom.properties`, `MANIFEST.MF` or `file name`: what named it.
+    pub named_by: String,
+    /// The archive inside the image's file that holds it, as `!`-separated member paths
+    /// (`WEB-INF/lib/a.jar!BOOT-INF/lib/b.jar`); empty for the file itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nested_path: String,
+    /// SHA-1 of the archive that holds it, as Maven Central indexes jars.
+    pub sha1: String,
 }
 
 /// Facts shared by the simpler language catalogers.

@@ -142,7 +142,9 @@ pub(crate) fn document(inv: &Inventory, tool: &Tool) -> Value {
             ferret_model::PackageMetadata::Rpm(m) => m.vendor.clone(),
             ferret_model::PackageMetadata::Sbom(_) => None,
             ferret_model::PackageMetadata::Python(m) => m.author.clone(),
-            ferret_model::PackageMetadata::Npm(_) | ferret_model::PackageMetadata::Lang(_) => None,
+            ferret_model::PackageMetadata::Npm(_)
+            | ferret_model::PackageMetadata::Lang(_)
+            | ferret_model::PackageMetadata::Java(_) => None,
         };
         let mut pkg = json!({
             "SPDXID": id,
