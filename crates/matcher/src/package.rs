@@ -107,6 +107,16 @@ fn language_target(
     ecosystem: &str,
     scheme: Scheme,
 ) -> Result<Target, Unmatched> {
+    if package.kind == PackageKind::RustCrate
+        && let PackageMetadata::Lang(m) = &package.metadata
+        && m.declared
+        && m.origin.is_none()
+    {
+        return Err(unmatched(format!(
+            "{} is a crate of the workspace itself (no source in Cargo.lock), not from crates.io",
+            package.name
+        )));
+    }
     if let PackageMetadata::Npm(m) = &package.metadata
         && m.role == ferret_model::NpmRole::Application
         && m.private
