@@ -1,0 +1,188 @@
+//! Language packages installed by their own tools, in root file systems the test builds:
+//! `ferret sbom` lists exactly what the tools list. Nothing compiled is committed; the
+//! packages come from PyPI and the npm registry at test time.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+/// Runs a setup command; `false` (skipped loudly outside CI) when it cannot run here.
+fn setup(cmd: &mut Command, what: &str) -> bool {
+    let out = cmd.output();
+    let ok = out.as_ref().is_ok_and(|o| o.status.success());
+    if !ok {
+        let detail = out.map_or_else(
+            |e| e.to_string(),
+            |o| String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} failed in CI: {detail}"
+        );
+        eprintln!("\n*** SKIPPED: {what} failed ({detail}); this test did not run ***\n");
+    }
+    ok
+}
+
+fn packages_of(root: &Path, kind: &str) -> Vec<Value> {
+    let doc = inventory(&format!("dir:{}", root.display()), &[]);
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+fn pair(p: &Value) -> (String, String) {
+    (
+        p["name"].as_str().unwrap().to_owned(),
+        p["version"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn a_virtualenv_lists_what_pip_lists() {
+    let root = tempfile::tempdir().unwrap();
+    let venv = root.path().join("opt/venv");
+    if !setup(
+        Command::new("/usr/bin/python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv),
+        "python3 -m venv",
+    ) {
+        return;
+    }
+    let pip = venv.join("bin/pip");
+    if !setup(
+        Command::new(&pip).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "requests==2.19.1",
+            "urllib3==1.23",
+            "idna==2.7",
+            "chardet==3.0.4",
+            "certifi==2018.4.16",
+            "six==1.11.0",
+            "Django==2.0.1",
+            "pytz==2018.3",
+        ]),
+        "pip install from PyPI",
+    ) {
+        return;
+    }
+    let listed = succeeded(
+        Command::new(&pip)
+            .args(["list", "--format=json", "--disable-pip-version-check"])
+            .output()
+            .unwrap(),
+    );
+    let want: BTreeSet<(String, String)> = serde_json::from_slice::<Value>(&listed.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(pair)
+        .collect();
+    assert!(
+        want.contains(&("Django".to_owned(), "2.0.1".to_owned())),
+        "{want:?}"
+    );
+    let found = packages_of(root.path(), "python");
+    let got: BTreeSet<(String, String)> = found.iter().map(pair).collect();
+    assert_eq!(got, want);
+    let django = found.iter().find(|p| p["name"] == "Django").unwrap();
+    assert_eq!(django["purl"], "pkg:pypi/django@2.0.1");
+    assert!(
+        django["metadata"]["site_packages"]
+            .as_str()
+            .unwrap()
+            .starts_with("opt/venv/lib/python3"),
+        "{django}"
+    );
+}
+
+/// Flattens `npm ls --all --json`'s tree into (name, version) pairs.
+fn npm_tree(deps: &Value, out: &mut BTreeSet<(String, String)>) {
+    for (name, dep) in deps.as_object().into_iter().flatten() {
+        if let Some(v) = dep["version"].as_str() {
+            out.insert((name.clone(), v.to_owned()));
+        }
+        npm_tree(&dep["dependencies"], out);
+    }
+}
+
+#[test]
+fn npm_ci_lists_what_npm_ls_lists() {
+    let root = tempfile::tempdir().unwrap();
+    let app = root.path().join("srv/app");
+    std::fs::create_dir_all(&app).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npm-app");
+    for f in ["package.json", "package-lock.json"] {
+        std::fs::copy(data.join(f), app.join(f)).unwrap();
+    }
+    if !setup(
+        Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--loglevel=error",
+            ])
+            .current_dir(&app),
+        "npm ci from the npm registry",
+    ) {
+        return;
+    }
+    let ls = succeeded(
+        Command::new("npm")
+            .args(["ls", "--all", "--json"])
+            .current_dir(&app)
+            .output()
+            .unwrap(),
+    );
+    let tree: Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let mut want = BTreeSet::new();
+    npm_tree(&tree["dependencies"], &mut want);
+    assert!(
+        want.contains(&("ms".to_owned(), "2.0.0".to_owned())),
+        "{want:?}"
+    );
+    assert!(
+        want.contains(&("ms".to_owned(), "0.7.1".to_owned())),
+        "{want:?}"
+    );
+
+    let found = packages_of(root.path(), "npm");
+    let by_role = |role: &str| -> BTreeSet<(String, String)> {
+        found
+            .iter()
+            .filter(|p| p["metadata"]["role"] == role)
+            .map(pair)
+            .collect()
+    };
+    assert_eq!(by_role("installed"), want, "installed under node_modules");
+    assert_eq!(by_role("declared"), want, "declared by package-lock.json");
+    let app_pkg: Vec<_> = found
+        .iter()
+        .filter(|p| p["metadata"]["role"] == "application")
+        .collect();
+    assert_eq!(app_pkg.len(), 1);
+    assert_eq!(app_pkg[0]["name"], "ferret-fixture-app");
+    assert_eq!(app_pkg[0]["metadata"]["private"], true);
+    let scoped = found.iter().find(|p| p["name"] == "@types/node").unwrap();
+    assert_eq!(scoped["purl"], "pkg:npm/%40types/node@10.0.0");
+}
