@@ -14,9 +14,9 @@ mod rpm;
 
 use std::time::Instant;
 
-use ferret_layers::{Content, FileEntry, FileTree};
+use ferret_layers::{Content, FileEntry, FileTree, Wanted};
 use ferret_model::{Distro, Note, Package};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSetBuilder};
 
 pub use rpm::header::{RpmHeader, parse_header};
 
@@ -47,6 +47,7 @@ impl Output {
                 ));
                 None
             }
+            Content::Probed(data) => Some(data),
         }
     }
 }
@@ -61,6 +62,10 @@ pub trait Cataloger: Sync {
     fn patterns(&self) -> &'static [&'static str];
     /// Parses the files (sorted by path) that matched the patterns.
     fn catalog(&self, files: &[FileEntry<'_>], ctx: &Context<'_>, out: &mut Output);
+    /// Whether it is also handed what the binary probe extracted from executables.
+    fn probed(&self) -> bool {
+        false
+    }
 }
 
 /// Every cataloger, in the order they run.
@@ -75,6 +80,7 @@ pub static CATALOGERS: &[&dyn Cataloger] = &[
     &lang::simple::Php,
     &lang::simple::Dotnet,
     &lang::java::Java,
+    &lang::binary::Go,
 ];
 
 /// How a cataloger's run went.
@@ -119,7 +125,7 @@ enum Owner {
 /// The compiled set of wanted paths, and the dispatch from paths to catalogers.
 #[derive(Debug)]
 pub struct Catalog {
-    globs: GlobSet,
+    wanted: Wanted,
     owners: Vec<Owner>,
 }
 
@@ -155,12 +161,19 @@ impl Catalog {
         let globs = builder
             .build()
             .unwrap_or_else(|e| panic!("cataloger patterns do not compile: {e}"));
-        Self { globs, owners }
+        Self {
+            wanted: Wanted {
+                globs,
+                probe: Some(Box::new(lang::binary::BinaryProbe)),
+            },
+            owners,
+        }
     }
 
-    /// The glob set the layer walk asks for each entry.
-    pub fn wanted(&self) -> &GlobSet {
-        &self.globs
+    /// What the layer walk keeps: the glob set it asks for each entry, and the probe for
+    /// executables.
+    pub fn wanted(&self) -> &Wanted {
+        &self.wanted
     }
 
     /// Detects the OS and runs every cataloger over the tree.
@@ -168,7 +181,15 @@ impl Catalog {
         let mut per_cataloger: Vec<Vec<FileEntry<'_>>> = vec![Vec::new(); CATALOGERS.len()];
         let mut matches = Vec::new();
         for file in tree.files() {
-            self.globs.matches_into(file.path, &mut matches);
+            if matches!(file.content, Content::Probed(_)) {
+                for (i, c) in CATALOGERS.iter().enumerate() {
+                    if c.probed() {
+                        per_cataloger[i].push(file);
+                    }
+                }
+                continue;
+            }
+            self.wanted.globs.matches_into(file.path, &mut matches);
             let mut seen = Vec::new();
             for &m in &matches {
                 if let Owner::Cataloger(i) = self.owners[m]

@@ -100,7 +100,7 @@ fn text<'a>(tree: &'a FileTree, path: &str) -> Option<(&'a str, String)> {
     let file = tree.get(path)?;
     match file.content {
         Content::Kept(data) => Some((file.path, String::from_utf8_lossy(data).into_owned())),
-        Content::TooLarge(_) => None,
+        Content::TooLarge(_) | Content::Probed(_) => None,
     }
 }
 

@@ -25,7 +25,10 @@ fn supported_doc_matches_the_registry() {
     let registry: Vec<_> = ferret_catalog::CATALOGERS
         .iter()
         .map(|c| {
-            let files: Vec<String> = c.patterns().iter().map(|p| format!("`{p}`")).collect();
+            let mut files: Vec<String> = c.patterns().iter().map(|p| format!("`{p}`")).collect();
+            if c.probed() {
+                files.push("executables (ELF, PE, Mach-O), by content".to_owned());
+            }
             (
                 c.name().to_owned(),
                 c.version().to_string(),

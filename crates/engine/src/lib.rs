@@ -324,6 +324,10 @@ fn content_digest(tree: &FileTree) -> Digest {
         match f.content {
             ferret_layers::Content::Kept(d) => hasher.update(Digest::sha256_of(d).hex().as_bytes()),
             ferret_layers::Content::TooLarge(n) => hasher.update(n.to_string().as_bytes()),
+            ferret_layers::Content::Probed(d) => {
+                hasher.update(b"probed:");
+                hasher.update(Digest::sha256_of(d).hex().as_bytes());
+            }
         }
         hasher.update(&[0]);
     }

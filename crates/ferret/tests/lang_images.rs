@@ -186,3 +186,126 @@ fn npm_ci_lists_what_npm_ls_lists() {
     let scoped = found.iter().find(|p| p["name"] == "@types/node").unwrap();
     assert_eq!(scoped["purl"], "pkg:npm/%40types/node@10.0.0");
 }
+
+/// `go version -m`'s listing: the toolchain as `stdlib`, then `mod`, `dep` and `=>` lines.
+fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
+    let out = succeeded(
+        Command::new("go")
+            .arg("version")
+            .arg("-m")
+            .arg(binary)
+            .output()
+            .unwrap(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    let mut want = BTreeSet::new();
+    want.insert((
+        "stdlib".to_owned(),
+        first.rsplit(' ').next().unwrap().to_owned(),
+    ));
+    let mut last: Option<(String, String)> = None;
+    for line in lines {
+        let f: Vec<&str> = line.trim_start().split('\t').collect();
+        match f[0] {
+            "mod" | "dep" => {
+                if let Some(l) = last.take() {
+                    want.insert(l);
+                }
+                last = Some((f[1].to_owned(), f[2].to_owned()));
+            }
+            // A replacement with a version stands in for what it replaces.
+            "=>" if f.len() > 2 && !f[2].is_empty() => {
+                last = Some((f[1].to_owned(), f[2].to_owned()))
+            }
+            _ => {}
+        }
+    }
+    want.extend(last);
+    want
+}
+
+/// A Go program built by Debian's golang-go against a module from Debian's
+/// `golang-github-google-uuid-dev` sources, vendored (there is no module proxy here).
+#[test]
+fn a_go_binary_lists_what_go_version_m_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let uuid_src = Path::new("/usr/share/gocode/src/github.com/google/uuid");
+    if !setup(Command::new("go").arg("version"), "Debian's golang-go")
+        || !setup(
+            Command::new("test").arg("-d").arg(uuid_src),
+            "golang-github-google-uuid-dev",
+        )
+    {
+        return;
+    }
+    let deb_version = succeeded(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}", "golang-github-google-uuid-dev"])
+            .output()
+            .unwrap(),
+    );
+    let upstream = String::from_utf8(deb_version.stdout).unwrap();
+    let module_version = format!("v{}", upstream.split(['-', '+', '~']).next().unwrap());
+    let src = work.path().join("src");
+    let vendored = src.join("vendor/github.com/google/uuid");
+    std::fs::create_dir_all(&vendored).unwrap();
+    for entry in std::fs::read_dir(uuid_src).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".go") && !name.ends_with("_test.go") || name == "go.mod" {
+            std::fs::copy(&p, vendored.join(name)).unwrap();
+        }
+    }
+    std::fs::write(
+        src.join("go.mod"),
+        format!("module example.com/ferretapp\n\ngo 1.19\n\nrequire github.com/google/uuid {module_version}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("vendor/modules.txt"),
+        format!("# github.com/google/uuid {module_version}\n## explicit\ngithub.com/google/uuid\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\nfunc main() { fmt.Println(uuid.NewString()) }\n",
+    )
+    .unwrap();
+    let root = work.path().join("root");
+    let binary = root.join("usr/local/bin/app");
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    if !setup(
+        Command::new("go")
+            .args(["build", "-mod=vendor", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=vendor")
+            .env("GOCACHE", work.path().join("cache"))
+            .env("GOPATH", work.path().join("gopath"))
+            .env("HOME", work.path()),
+        "go build",
+    ) {
+        return;
+    }
+    let want = go_version_m(&binary);
+    assert!(
+        want.contains(&("github.com/google/uuid".to_owned(), module_version.clone())),
+        "{want:?}"
+    );
+    let found = packages_of(&root, "go-module");
+    let got: BTreeSet<(String, String)> = found.iter().map(pair).collect();
+    assert_eq!(got, want);
+    let uuid = found
+        .iter()
+        .find(|p| p["name"] == "github.com/google/uuid")
+        .unwrap();
+    assert_eq!(
+        uuid["purl"],
+        format!("pkg:golang/github.com/google/uuid@{module_version}")
+    );
+    assert_eq!(uuid["location"]["path"], "usr/local/bin/app");
+}

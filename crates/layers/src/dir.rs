@@ -5,17 +5,16 @@ use std::io::Read;
 use std::path::Path;
 
 use ferret_model::Note;
-use globset::GlobSet;
 
 use crate::stream::Content;
 use crate::tree::FileTree;
-use crate::{LayerError, Limits};
+use crate::{LayerError, Limits, Wanted};
 
 /// Top-level directories of a live system that hold no packages and can be huge or
 /// endless (`/proc/kcore`).
 const PSEUDO_FS: &[&str] = &["proc", "sys", "dev"];
 
-pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTree, LayerError> {
+pub fn read_dir(root: &Path, wanted: &Wanted, limits: &Limits) -> Result<FileTree, LayerError> {
     let meta = std::fs::metadata(root).map_err(|e| LayerError::Dir {
         path: root.to_owned(),
         source: e,
@@ -58,7 +57,17 @@ pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTr
             if let Ok(target) = std::fs::read_link(entry.path()) {
                 tree.insert_symlink(rel, target.to_string_lossy().into_owned());
             }
-        } else if ft.is_file() && wanted.is_match(&rel) {
+        } else if ft.is_file() && !wanted.is_match(&rel) {
+            if wanted.probe.is_some() && executable(&entry) {
+                match probe(entry.path(), wanted) {
+                    Ok(Some(found)) => tree.insert_file(rel, Content::Probed(found.into())),
+                    Ok(None) => {}
+                    Err(e) => tree
+                        .notes
+                        .push(Note::new("layers", format!("cannot read: {e}")).with_path(rel)),
+                }
+            }
+        } else if ft.is_file() {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if size > limits.max_file_size {
                 tree.notes.push(
@@ -95,4 +104,24 @@ pub fn read_dir(root: &Path, wanted: &GlobSet, limits: &Limits) -> Result<FileTr
         ));
     }
     Ok(tree)
+}
+
+#[cfg(unix)]
+fn executable(entry: &walkdir::DirEntry) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    entry
+        .metadata()
+        .is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn executable(_entry: &walkdir::DirEntry) -> bool {
+    true
+}
+
+fn probe(path: &Path, wanted: &Wanted) -> std::io::Result<Option<Vec<u8>>> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let head = crate::read_head(&mut file)?;
+    wanted.probe_file(&head, &mut file, size)
 }

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferret_model::{Digest, Note};
-use globset::GlobSet;
 
 use crate::path::{PathProblem, join, normalize, split_parent};
-use crate::{LayerError, Limits, digest_label};
+use crate::{LayerError, Limits, Wanted, digest_label};
 
 const BUF: usize = 256 << 10;
 
@@ -38,6 +37,8 @@ pub enum Content {
     Kept(Arc<[u8]>),
     /// Larger than [`Limits::max_file_size`]: not read.
     TooLarge(u64),
+    /// What the [`crate::Probe`] extracted from an executable no glob asked for.
+    Probed(Arc<[u8]>),
 }
 
 /// What one tar entry does to the file system, in tar order.
@@ -157,7 +158,7 @@ fn sniff(head: &[u8]) -> Codec {
 /// (so a verifying reader underneath checks the digest) before this returns.
 pub fn read_layer(
     input: LayerInput,
-    wanted: &GlobSet,
+    wanted: &Wanted,
     limits: &Limits,
     progress: Progress<'_>,
 ) -> Result<LayerDiff, LayerError> {
@@ -216,7 +217,7 @@ pub fn read_layer(
 fn walk<R: Read>(
     archive: &mut tar::Archive<R>,
     diff: &mut LayerDiff,
-    wanted: &GlobSet,
+    wanted: &Wanted,
     limits: &Limits,
     io_err: &dyn Fn(io::Error) -> LayerError,
 ) -> Result<(), LayerError> {
@@ -311,6 +312,17 @@ fn walk<R: Read>(
                         path,
                         content: Content::Kept(buf.into()),
                     }
+                }
+            } else if wanted.probe.is_some() && entry.header().mode().is_ok_and(|m| m & 0o111 != 0)
+            {
+                let size = entry.size();
+                let head = crate::read_head(&mut entry).map_err(io_err)?;
+                match wanted.probe_file(&head, &mut entry, size).map_err(io_err)? {
+                    Some(found) => Change::File {
+                        path,
+                        content: Content::Probed(found.into()),
+                    },
+                    None => Change::Other(path),
                 }
             } else {
                 Change::Other(path)

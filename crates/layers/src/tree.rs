@@ -279,6 +279,7 @@ mod tests {
         tree.get(path).map(|f| match f.content {
             Content::Kept(d) => String::from_utf8_lossy(d).into_owned(),
             Content::TooLarge(_) => "<too large>".into(),
+            Content::Probed(d) => format!("<probed {} bytes>", d.len()),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Language ecosystems inside images: installed packages and lockfiles.
 
+pub(crate) mod binary;
 pub(crate) mod java;
 pub(crate) mod node;
 pub(crate) mod python;

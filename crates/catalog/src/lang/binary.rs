@@ -1,0 +1,338 @@
+//! Binaries: the probe the layer walk runs over executables, and `lang/go`, which reads
+//! the Go build information it extracts.
+//!
+//! A Go binary built by Go 1.18 or later carries its build information inline, after the
+//! 16-byte-aligned magic `\xff Go buildinf:`: a 32-byte header (pointer size, flags with
+//! bit 2 for "inline"), then the toolchain version and the module information as
+//! varint-length strings. The probe finds it by streaming through the file, so a binary of
+//! any size is never held whole; only the few kilobytes after the magic are kept.
+
+use std::io::{self, Read};
+
+use ferret_layers::{FileEntry, Probe};
+use ferret_model::{LangMetadata, Package, PackageKind, PackageMetadata};
+
+use crate::{Cataloger, Context, Output, location, note, purl};
+
+const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
+/// What is kept after the magic: the header and both strings are far smaller.
+const GO_KEEP: usize = 1 << 20;
+/// The tag of what the probe kept for a Go binary.
+const GO_TAG: &[u8] = b"go\0";
+
+#[derive(Debug)]
+pub(crate) struct BinaryProbe;
+
+impl Probe for BinaryProbe {
+    fn wants(&self, head: &[u8]) -> bool {
+        head.starts_with(b"\x7fELF")
+            || head.starts_with(b"MZ")
+            || [
+                [0xfe, 0xed, 0xfa, 0xce],
+                [0xfe, 0xed, 0xfa, 0xcf],
+                [0xce, 0xfa, 0xed, 0xfe],
+                [0xcf, 0xfa, 0xed, 0xfe],
+            ]
+            .iter()
+            .any(|m| head.starts_with(m))
+    }
+
+    fn extract(&self, file: &mut dyn Read, _size: u64) -> io::Result<Option<Vec<u8>>> {
+        Ok(find_go_build_info(file)?.map(|info| [GO_TAG, &info].concat()))
+    }
+}
+
+/// Streams through `r` for the build information: the bytes from the magic on (up to
+/// [`GO_KEEP`]), at the first 16-byte-aligned magic whose header is valid.
+fn find_go_build_info(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
+    const CHUNK: usize = 256 << 10;
+    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + GO_MAGIC.len());
+    // File offset of window[0].
+    let mut base: u64 = 0;
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        window.extend_from_slice(&chunk[..n]);
+        let mut from = 0;
+        while let Some(i) = find(&window[from..], GO_MAGIC) {
+            let at = from + i;
+            let aligned = (base + at as u64).is_multiple_of(16);
+            // The header needs 32 bytes; read on until they are here.
+            while window.len() < at + 32 {
+                let n = r.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                window.extend_from_slice(&chunk[..n]);
+            }
+            let ptr_size = window[at + 14];
+            if aligned && (ptr_size == 4 || ptr_size == 8) {
+                let mut info = window[at..].to_vec();
+                info.truncate(GO_KEEP);
+                let mut more = r.take((GO_KEEP - info.len()) as u64);
+                more.read_to_end(&mut info)?;
+                return Ok(Some(info));
+            }
+            from = at + 1;
+        }
+        // Keep the tail that could hold the start of a magic.
+        let keep = window.len().min(GO_MAGIC.len() - 1);
+        let drop = window.len() - keep;
+        window.drain(..drop);
+        base += drop as u64;
+    }
+}
+
+/// Every executable byte of an image passes through here, so the search is memchr's
+/// vectorised one.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+pub(crate) struct Go;
+
+const NAME: &str = "lang/go";
+
+impl Cataloger for Go {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn patterns(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn probed(&self) -> bool {
+        true
+    }
+
+    fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
+        for file in files {
+            let Some(data) = out.read(file, NAME) else {
+                continue;
+            };
+            let Some(info) = data.strip_prefix(GO_TAG) else {
+                continue;
+            };
+            match build_info(info) {
+                Ok(b) => {
+                    for m in b.modules() {
+                        out.packages.push(package(file, m));
+                    }
+                }
+                Err(message) => out.notes.push(note(NAME, file, message)),
+            }
+        }
+    }
+}
+
+/// A module as the build information lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Module {
+    path: String,
+    version: String,
+    sum: Option<String>,
+    /// `=> path version`: what replaced it.
+    replaced_by: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BuildInfo {
+    go_version: String,
+    main: Option<Module>,
+    deps: Vec<Module>,
+}
+
+impl BuildInfo {
+    /// The toolchain as `stdlib`, the main module, then the dependencies (a replacement
+    /// with a version stands in for what it replaced).
+    fn modules(&self) -> Vec<Module> {
+        let mut out = vec![Module {
+            path: "stdlib".to_owned(),
+            version: self.go_version.clone(),
+            sum: None,
+            replaced_by: None,
+        }];
+        out.extend(self.main.clone());
+        for d in &self.deps {
+            match &d.replaced_by {
+                Some((path, version)) if !version.is_empty() => out.push(Module {
+                    path: path.clone(),
+                    version: version.clone(),
+                    sum: d.sum.clone(),
+                    replaced_by: None,
+                }),
+                _ => out.push(d.clone()),
+            }
+        }
+        out
+    }
+}
+
+fn uvarint(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn string<'a>(data: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(uvarint(data, pos)?).ok()?;
+    let s = data.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(s)
+}
+
+/// The 16-byte markers the linker puts around the module information.
+const MODINFO_START: &[u8] = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6";
+
+fn build_info(info: &[u8]) -> Result<BuildInfo, String> {
+    let flags = *info.get(15).ok_or("build information header cut short")?;
+    if flags & 0x2 == 0 {
+        return Err(
+            "built with Go before 1.18: its build information is not inline, and the binary is not read whole"
+                .to_owned(),
+        );
+    }
+    let mut pos = 32;
+    let version = string(info, &mut pos).ok_or("build information cut short")?;
+    let modinfo = string(info, &mut pos).ok_or("build information cut short")?;
+    let modinfo = if modinfo.len() >= 33 && modinfo.starts_with(MODINFO_START) {
+        &modinfo[16..modinfo.len() - 16]
+    } else {
+        modinfo
+    };
+    let mut b = BuildInfo {
+        go_version: String::from_utf8_lossy(version).into_owned(),
+        main: None,
+        deps: Vec::new(),
+    };
+    if !b.go_version.starts_with("go") {
+        return Err(format!("unexpected Go version {:?}", b.go_version));
+    }
+    for line in String::from_utf8_lossy(modinfo).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let module = |f: &[&str]| Module {
+            path: f.get(1).copied().unwrap_or_default().to_owned(),
+            version: f.get(2).copied().unwrap_or_default().to_owned(),
+            sum: f.get(3).map(|s| (*s).to_owned()),
+            replaced_by: None,
+        };
+        match f.first().copied() {
+            Some("mod") => b.main = Some(module(&f)),
+            Some("dep") => b.deps.push(module(&f)),
+            Some("=>") => {
+                let r = module(&f);
+                if let Some(last) = b.deps.last_mut() {
+                    last.replaced_by = Some((r.path, r.version));
+                } else if let Some(main) = b.main.as_mut() {
+                    main.replaced_by = Some((r.path, r.version));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(b)
+}
+
+fn package(file: &FileEntry<'_>, m: Module) -> Package {
+    let (namespace, name) = m.path.rsplit_once('/').unwrap_or(("", m.path.as_str()));
+    Package {
+        purl: purl::build("golang", namespace, name, &m.version, &[]),
+        kind: PackageKind::GoModule,
+        architecture: None,
+        source: None,
+        licenses: Vec::new(),
+        location: location(file),
+        found_by: NAME.to_owned(),
+        metadata: PackageMetadata::Lang(LangMetadata {
+            declared: false,
+            dev: false,
+            origin: m
+                .replaced_by
+                .map(|(p, v)| format!("{p} {v}").trim().to_owned()),
+            checksum: m.sum,
+        }),
+        name: m.path,
+        version: m.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint_str(s: &[u8]) -> Vec<u8> {
+        let mut out = vec![s.len() as u8];
+        out.extend_from_slice(s);
+        out
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut info = GO_MAGIC.to_vec();
+        info.push(8);
+        info.push(0x2);
+        info.resize(32, 0);
+        info.extend(varint_str(b"go1.19.8"));
+        let modinfo = [
+            MODINFO_START,
+            b"path\texample.com/app\nmod\texample.com/app\t(devel)\t\ndep\tgithub.com/google/uuid\tv1.3.0\th1:x=\ndep\tgolang.org/x/text\tv0.3.0\t\n=>\tgolang.org/x/text\tv0.3.8\th1:y=\nbuild\t-compiler=gc\n",
+            b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2",
+        ]
+        .concat();
+        info.extend(varint_str(&modinfo));
+        info
+    }
+
+    #[test]
+    fn finds_aligned_build_info_in_a_stream() {
+        // A decoy (unaligned, as a string constant would be), then the real one at 4096.
+        let mut binary = b"\x7fELF".to_vec();
+        binary.resize(1001, 0);
+        binary.extend_from_slice(GO_MAGIC);
+        binary.resize(4096, 0);
+        binary.extend(sample());
+        binary.resize(700_000, 0);
+        let found = find_go_build_info(&mut binary.as_slice()).unwrap().unwrap();
+        let b = build_info(&found).unwrap();
+        assert_eq!(b.go_version, "go1.19.8");
+        let mods: Vec<(String, String)> = b
+            .modules()
+            .into_iter()
+            .map(|m| (m.path, m.version))
+            .collect();
+        assert_eq!(
+            mods,
+            [
+                ("stdlib", "go1.19.8"),
+                ("example.com/app", "(devel)"),
+                ("github.com/google/uuid", "v1.3.0"),
+                ("golang.org/x/text", "v0.3.8"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert!(
+            find_go_build_info(&mut &b"\x7fELF no go here"[..])
+                .unwrap()
+                .is_none()
+        );
+        // Before Go 1.18: not inline.
+        let mut old = sample();
+        old[15] = 0;
+        assert!(build_info(&old).unwrap_err().contains("before 1.18"));
+        assert!(build_info(&old[..10]).is_err());
+    }
+}
