@@ -309,3 +309,85 @@ fn a_go_binary_lists_what_go_version_m_lists() {
     );
     assert_eq!(uuid["location"]["path"], "usr/local/bin/app");
 }
+
+/// A Rust program built with `cargo auditable` (from crates.io, as `.ci/run` installs it)
+/// against a crate from crates.io: the binary's embedded dependency list and its
+/// `Cargo.lock` are both reported, each at its own location, and both hold what the
+/// lockfile lists.
+#[test]
+fn a_cargo_auditable_binary_and_its_lockfile() {
+    let work = tempfile::tempdir().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    if !setup(
+        Command::new(&cargo).args(["auditable", "--version"]),
+        "cargo auditable",
+    ) {
+        return;
+    }
+    let src = work.path().join("app");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        "[package]\nname = \"ferret-fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"=1.0.9\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("src/main.rs"),
+        "fn main() {\n    let mut b = itoa::Buffer::new();\n    println!(\"{}\", b.format(42u8));\n}\n",
+    )
+    .unwrap();
+    if !setup(
+        Command::new(&cargo)
+            .args(["auditable", "build", "--release", "--quiet"])
+            .current_dir(&src)
+            .env("CARGO_TARGET_DIR", work.path().join("target")),
+        "cargo auditable build (crates.io)",
+    ) {
+        return;
+    }
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    std::fs::create_dir_all(root.join("src/app")).unwrap();
+    std::fs::copy(
+        work.path().join("target/release/ferret-fixture"),
+        root.join("usr/local/bin/app"),
+    )
+    .unwrap();
+    std::fs::copy(src.join("Cargo.lock"), root.join("src/app/Cargo.lock")).unwrap();
+
+    let lock = std::fs::read_to_string(src.join("Cargo.lock")).unwrap();
+    let want: BTreeSet<(String, String)> = lock
+        .split("[[package]]")
+        .skip(1)
+        .map(|block| {
+            let field = |k: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+                    .unwrap()
+                    .trim_matches('"')
+                    .to_owned()
+            };
+            (field("name"), field("version"))
+        })
+        .collect();
+    assert!(
+        want.contains(&("itoa".to_owned(), "1.0.9".to_owned())),
+        "{want:?}"
+    );
+    let found = packages_of(&root, "rust-crate");
+    let at = |path: &str| -> BTreeSet<(String, String)> {
+        found
+            .iter()
+            .filter(|p| p["location"]["path"] == path)
+            .map(pair)
+            .collect()
+    };
+    assert_eq!(at("usr/local/bin/app"), want, "from the binary");
+    assert_eq!(at("src/app/Cargo.lock"), want, "from the lockfile");
+    let own = found
+        .iter()
+        .find(|p| p["name"] == "ferret-fixture" && p["location"]["path"] == "usr/local/bin/app")
+        .unwrap();
+    assert!(own["metadata"].get("origin").is_none(), "{own}");
+}

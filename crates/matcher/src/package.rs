@@ -109,11 +109,10 @@ fn language_target(
 ) -> Result<Target, Unmatched> {
     if package.kind == PackageKind::RustCrate
         && let PackageMetadata::Lang(m) = &package.metadata
-        && m.declared
         && m.origin.is_none()
     {
         return Err(unmatched(format!(
-            "{} is a crate of the workspace itself (no source in Cargo.lock), not from crates.io",
+            "{} is a crate of the workspace itself (no source), not from crates.io",
             package.name
         )));
     }

@@ -5,7 +5,9 @@
 //! 16-byte-aligned magic `\xff Go buildinf:`: a 32-byte header (pointer size, flags with
 //! bit 2 for "inline"), then the toolchain version and the module information as
 //! varint-length strings. The probe finds it by streaming through the file, so a binary of
-//! any size is never held whole; only the few kilobytes after the magic are kept.
+//! any size is never held whole; only the few kilobytes after the magic are kept. Binaries
+//! up to 48 MiB are also looked at whole, for the dependency list `cargo auditable` embeds,
+//! which `lang/rust` reads.
 
 use std::io::{self, Read};
 
@@ -37,9 +39,44 @@ impl Probe for BinaryProbe {
             .any(|m| head.starts_with(m))
     }
 
-    fn extract(&self, file: &mut dyn Read, _size: u64) -> io::Result<Option<Vec<u8>>> {
-        Ok(find_go_build_info(file)?.map(|info| [GO_TAG, &info].concat()))
+    fn extract(&self, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
+        if size > MAX_HELD {
+            // Too large to hold: only the Go build information, which streams.
+            return Ok(find_go_build_info(file)?.map(|info| [GO_TAG, &info].concat()));
+        }
+        // Section tables sit at the end of a binary, so a Rust binary's `.dep-v0` needs the
+        // whole file; it is held only here, in the layer's thread, and dropped at once.
+        let mut data = Vec::with_capacity(size as usize);
+        file.take(MAX_HELD).read_to_end(&mut data)?;
+        if let Some(info) = find_go_build_info(&mut data.as_slice())? {
+            return Ok(Some([GO_TAG, &info].concat()));
+        }
+        Ok(cargo_auditable(&data).map(|json| [RUST_TAG, &json].concat()))
     }
+}
+
+/// The largest binary held whole while it is probed.
+const MAX_HELD: u64 = 48 << 20;
+/// The tag of what the probe kept for a Rust binary built with `cargo auditable`.
+pub(crate) const RUST_TAG: &[u8] = b"rust\0";
+/// The most the `.dep-v0` section may inflate to.
+const MAX_DEP_INFO: u64 = 8 << 20;
+
+/// The zlib-compressed JSON dependency list `cargo auditable` embeds in a `.dep-v0`
+/// section (`__dep_v0` in Mach-O), inflated.
+fn cargo_auditable(data: &[u8]) -> Option<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(data).ok()?;
+    let section = file
+        .sections()
+        .find(|s| matches!(s.name(), Ok(".dep-v0" | "__dep_v0")))?;
+    let compressed = section.data().ok()?;
+    let mut json = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(MAX_DEP_INFO + 1)
+        .read_to_end(&mut json)
+        .ok()?;
+    (json.len() as u64 <= MAX_DEP_INFO).then_some(json)
 }
 
 /// Streams through `r` for the build information: the bytes from the magic on (up to

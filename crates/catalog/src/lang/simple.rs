@@ -99,6 +99,9 @@ impl Cataloger for Rust {
     fn patterns(&self) -> &'static [&'static str] {
         &["**/Cargo.lock"]
     }
+    fn probed(&self) -> bool {
+        true
+    }
     fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
         run(
             self.name(),
@@ -106,9 +109,51 @@ impl Cataloger for Rust {
             "cargo",
             files,
             out,
-            cargo_lock,
+            |data, path| {
+                if path.ends_with("Cargo.lock") {
+                    cargo_lock(data, path)
+                } else if let Some(json) = data.strip_prefix(super::binary::RUST_TAG) {
+                    auditable(json)
+                } else {
+                    // Another kind of binary.
+                    Ok(Vec::new())
+                }
+            },
         );
     }
+}
+
+#[derive(serde::Deserialize)]
+struct Auditable {
+    packages: Vec<AuditablePackage>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuditablePackage {
+    name: String,
+    version: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// The dependency list `cargo auditable` embedded in a binary: what was compiled into it
+/// (build-time-only crates, such as proc macros, are not in the binary and are left out).
+fn auditable(json: &[u8]) -> Result<Vec<Listed>, String> {
+    let doc: Auditable = serde_json::from_slice(json)
+        .map_err(|e| format!("the binary's cargo-auditable data is not valid: {e}"))?;
+    Ok(doc
+        .packages
+        .into_iter()
+        .filter(|p| p.kind != "build")
+        .map(|p| {
+            let mut l = Listed::new(&p.name, &p.version);
+            // `local` is the binary's own workspace: not from a registry.
+            l.meta.origin = Some(p.source).filter(|s| !s.is_empty() && s != "local");
+            l
+        })
+        .collect())
 }
 
 #[derive(serde::Deserialize)]
