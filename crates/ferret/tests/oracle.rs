@@ -726,3 +726,55 @@ fn the_shared_dpkg_fixtures_agree_with_the_oracle() {
     assert_eq!(oracle_skips, Skips::default(), "the oracle skipped");
     assert_agree("the shared dpkg fixtures as Debian 12", ferret, oracle);
 }
+
+/// A virtualenv with old wheels installed from PyPI: the oracle's package list is what
+/// `pip list` prints, Ferret's what it finds in the file system; the PyPI advisories of
+/// the shared set decide.
+#[test]
+fn installed_python_packages_agree_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let venv = root.join("opt/venv");
+    if !python_venv(&venv, OLD_WHEELS) {
+        return;
+    }
+    let listed = succeeded(
+        Command::new(venv.join("bin/pip"))
+            .args(["list", "--format=json", "--disable-pip-version-check"])
+            .output()
+            .unwrap(),
+    );
+    let packages: Vec<OraclePackage> = serde_json::from_slice::<Value>(&listed.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| OraclePackage {
+            id: p["name"].as_str().unwrap().to_owned(),
+            ecosystem: "PyPI",
+            release: String::new(),
+            name: p["name"].as_str().unwrap().to_owned(),
+            version: p["version"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    let osv = vec![advisories().join("osv/pypi-pysec.jsonl")];
+    let db = dir.path().join("db");
+    import(&db, "osv", &osv);
+    let report = scan_json(&db, &format!("dir:{}", root.display()));
+    let mut skips = Skips::default();
+    let ferret = ferret_findings(
+        &report,
+        |p| p["name"].as_str().unwrap().to_owned(),
+        &mut skips,
+    );
+    let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &packages, &[], &osv);
+    assert_eq!(skips, oracle_skips, "set aside");
+    assert!(
+        oracle.keys().any(|(p, _)| p == "Django"),
+        "Django 2.0.1 has advisories: {oracle:?}"
+    );
+    assert_agree("a virtualenv from PyPI", ferret, oracle);
+}

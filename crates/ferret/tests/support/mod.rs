@@ -583,3 +583,59 @@ pub fn debian_image() -> Option<PathBuf> {
     assert!(status.success(), "{} failed", script.display());
     Some(out)
 }
+
+/// Runs a setup command; `false` (skipped loudly outside CI) when it cannot run here.
+pub fn setup(cmd: &mut Command, what: &str) -> bool {
+    let out = cmd.output();
+    let ok = out.as_ref().is_ok_and(|o| o.status.success());
+    if !ok {
+        let detail = out.map_or_else(
+            |e| e.to_string(),
+            |o| String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} failed in CI: {detail}"
+        );
+        eprintln!("\n*** SKIPPED: {what} failed ({detail}); this test did not run ***\n");
+    }
+    ok
+}
+
+/// Pinned old wheels from PyPI, pure Python, with known advisories.
+pub const OLD_WHEELS: &[&str] = &[
+    "requests==2.19.1",
+    "urllib3==1.23",
+    "idna==2.7",
+    "chardet==3.0.4",
+    "certifi==2018.4.16",
+    "six==1.11.0",
+    "Django==2.0.1",
+    "pytz==2018.3",
+];
+
+/// A virtualenv at `venv` with `pins` installed from PyPI (wheels only, no dependencies
+/// resolved); `false` when it cannot be built here.
+pub fn python_venv(venv: &Path, pins: &[&str]) -> bool {
+    if !setup(
+        Command::new("/usr/bin/python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(venv),
+        "python3 -m venv",
+    ) {
+        return false;
+    }
+    setup(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
+            .args(pins),
+        "pip install from PyPI",
+    )
+}
