@@ -529,27 +529,10 @@ fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions
 
 /// `--distro ID:VERSION` (a version without digits is a codename: `debian:trixie`).
 fn parse_distro(s: &str) -> anyhow::Result<ferret_model::Distro> {
-    let (id, version) = s
-        .split_once(':')
-        .filter(|(id, v)| !id.trim().is_empty() && !v.trim().is_empty())
-        .with_context(|| format!("--distro {s:?}: expected ID:VERSION, e.g. debian:12"))?;
-    let version = version.trim();
-    let numbered = version.bytes().any(|b| b.is_ascii_digit());
-    Ok(ferret_model::Distro {
-        id: id.trim().to_lowercase(),
-        version_id: if numbered {
-            version.to_owned()
-        } else {
-            String::new()
-        },
-        codename: if numbered {
-            String::new()
-        } else {
-            version.to_owned()
-        },
-        source: "--distro".to_owned(),
-        ..ferret_model::Distro::default()
-    })
+    s.split_once(':')
+        .filter(|(_, v)| !v.trim().is_empty())
+        .and_then(|(id, version)| ferret_model::Distro::from_id_version(id, version, "--distro"))
+        .with_context(|| format!("--distro {s:?}: expected ID:VERSION, e.g. debian:12"))
 }
 
 fn fallback_time() -> String {

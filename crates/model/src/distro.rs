@@ -29,6 +29,28 @@ pub struct Distro {
 }
 
 impl Distro {
+    /// A distro named by ID and version from outside os-release (an SBOM, `--distro`): a
+    /// version without digits is a codename (`debian`, `trixie`). `None` for an empty ID.
+    pub fn from_id_version(id: &str, version: &str, source: &str) -> Option<Self> {
+        let id = id.trim().to_lowercase();
+        if id.is_empty() {
+            return None;
+        }
+        let version = version.trim().to_owned();
+        let (version_id, codename) = if version.bytes().any(|b| b.is_ascii_digit()) {
+            (version, String::new())
+        } else {
+            (String::new(), version)
+        };
+        Some(Self {
+            id,
+            version_id,
+            codename,
+            source: source.to_owned(),
+            ..Self::default()
+        })
+    }
+
     /// The purl `distro` qualifier value, e.g. `debian-12`, `alpine-3.18.4`.
     pub fn purl_qualifier(&self) -> String {
         if self.version_id.is_empty() {

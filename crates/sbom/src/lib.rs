@@ -117,26 +117,11 @@ fn finish(mut sbom: Sbom) -> Sbom {
     sbom
 }
 
-/// A distro from an SBOM's OS element: `ID` and `VERSION_ID` (a version without digits is
-/// a codename, as Ferret writes Debian testing and sid).
+/// A distro from an SBOM's OS element.
 fn distro(id: &str, version: &str, pretty: &str) -> Option<Distro> {
-    let id = id.trim().to_lowercase();
-    if id.is_empty() {
-        return None;
-    }
-    let version = version.trim();
-    let (version_id, codename) = if version.bytes().any(|b| b.is_ascii_digit()) {
-        (version.to_owned(), String::new())
-    } else {
-        (String::new(), version.to_owned())
-    };
-    Some(Distro {
-        id,
-        version_id,
-        codename,
+    Distro::from_id_version(id, version, NOTE_SOURCE).map(|d| Distro {
         pretty_name: pretty.to_owned(),
-        source: NOTE_SOURCE.to_owned(),
-        ..Distro::default()
+        ..d
     })
 }
 

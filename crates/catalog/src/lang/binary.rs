@@ -48,8 +48,9 @@ impl Probe for BinaryProbe {
         // whole file; it is held only here, in the layer's thread, and dropped at once.
         let mut data = Vec::with_capacity(size as usize);
         file.take(MAX_HELD).read_to_end(&mut data)?;
-        if let Some(info) = find_go_build_info(&mut data.as_slice())? {
-            return Ok(Some([GO_TAG, &info].concat()));
+        if let Some(at) = go_magic_in(&data, 0) {
+            let end = data.len().min(at + GO_KEEP);
+            return Ok(Some([GO_TAG, &data[at..end]].concat()));
         }
         Ok(cargo_auditable(&data).map(|json| [RUST_TAG, &json].concat()))
     }
@@ -79,11 +80,31 @@ fn cargo_auditable(data: &[u8]) -> Option<Vec<u8>> {
     (json.len() as u64 <= MAX_DEP_INFO).then_some(json)
 }
 
+/// The first build-information magic in `data` (whose first byte is at file offset
+/// `base`) that is 16-byte aligned with a valid pointer size after it. A magic too close
+/// to the end to show its header does not count; the streaming caller reads on and looks
+/// again.
+fn go_magic_in(data: &[u8], base: u64) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = find(&data[from..], GO_MAGIC) {
+        let at = from + i;
+        if at + 32 > data.len() {
+            return None;
+        }
+        let ptr_size = data[at + 14];
+        if (base + at as u64).is_multiple_of(16) && (ptr_size == 4 || ptr_size == 8) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// Streams through `r` for the build information: the bytes from the magic on (up to
 /// [`GO_KEEP`]), at the first 16-byte-aligned magic whose header is valid.
 fn find_go_build_info(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
     const CHUNK: usize = 256 << 10;
-    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + GO_MAGIC.len());
+    let mut window: Vec<u8> = Vec::with_capacity(CHUNK + 32);
     // File offset of window[0].
     let mut base: u64 = 0;
     let mut chunk = vec![0u8; CHUNK];
@@ -93,30 +114,15 @@ fn find_go_build_info(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
             return Ok(None);
         }
         window.extend_from_slice(&chunk[..n]);
-        let mut from = 0;
-        while let Some(i) = find(&window[from..], GO_MAGIC) {
-            let at = from + i;
-            let aligned = (base + at as u64).is_multiple_of(16);
-            // The header needs 32 bytes; read on until they are here.
-            while window.len() < at + 32 {
-                let n = r.read(&mut chunk)?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                window.extend_from_slice(&chunk[..n]);
-            }
-            let ptr_size = window[at + 14];
-            if aligned && (ptr_size == 4 || ptr_size == 8) {
-                let mut info = window[at..].to_vec();
-                info.truncate(GO_KEEP);
-                let mut more = r.take((GO_KEEP - info.len()) as u64);
-                more.read_to_end(&mut info)?;
-                return Ok(Some(info));
-            }
-            from = at + 1;
+        if let Some(at) = go_magic_in(&window, base) {
+            let mut info = window.split_off(at);
+            info.truncate(GO_KEEP);
+            r.take((GO_KEEP - info.len()) as u64)
+                .read_to_end(&mut info)?;
+            return Ok(Some(info));
         }
-        // Keep the tail that could hold the start of a magic.
-        let keep = window.len().min(GO_MAGIC.len() - 1);
+        // Keep the tail that could hold a magic or a header not yet complete.
+        let keep = window.len().min(31);
         let drop = window.len() - keep;
         window.drain(..drop);
         base += drop as u64;
@@ -343,6 +349,8 @@ mod tests {
         binary.resize(4096, 0);
         binary.extend(sample());
         binary.resize(700_000, 0);
+        // Held whole, the same magic is found in place.
+        assert_eq!(go_magic_in(&binary, 0), Some(4096));
         let found = find_go_build_info(&mut binary.as_slice()).unwrap().unwrap();
         let b = build_info(&found).unwrap();
         assert_eq!(b.go_version, "go1.19.8");
