@@ -12,11 +12,12 @@ pub mod os;
 mod purl;
 mod rpm;
 
+use std::io::{self, Read};
 use std::time::Instant;
 
-use ferret_layers::{Content, FileEntry, FileTree, Wanted};
+use ferret_layers::{Content, FileEntry, FileTree, Probe, Wanted};
 use ferret_model::{Distro, Note, Package};
-use globset::{GlobBuilder, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 pub use rpm::header::{RpmHeader, parse_header};
 
@@ -65,6 +66,22 @@ pub trait Cataloger: Sync {
     /// Whether it is also handed what the binary probe extracted from executables.
     fn probed(&self) -> bool {
         false
+    }
+    /// Whether the files its patterns match are read by [`Cataloger::extract`] as the
+    /// layer walk streams them (archives, which can be large), instead of being kept
+    /// whole; `catalog` is then handed what `extract` returned, as [`Content::Probed`].
+    fn extracts(&self) -> bool {
+        false
+    }
+    /// Reads one file it claims, `size` bytes at `path`. An error is the stream's; what
+    /// the file itself gets wrong belongs in what it returns.
+    fn extract(
+        &self,
+        _path: &str,
+        _file: &mut dyn Read,
+        _size: u64,
+    ) -> io::Result<Option<Vec<u8>>> {
+        Ok(None)
     }
 }
 
@@ -126,7 +143,36 @@ enum Owner {
 #[derive(Debug)]
 pub struct Catalog {
     wanted: Wanted,
+    /// Every pattern, kept or claimed, for the dispatch after the walk.
+    dispatch: GlobSet,
     owners: Vec<Owner>,
+}
+
+/// The layer walk's probe: archives claimed by a cataloger's patterns go to its
+/// [`Cataloger::extract`]; executables go to the binary probe.
+#[derive(Debug)]
+struct CatalogProbe {
+    claims: GlobSet,
+    /// The cataloger behind each pattern of `claims`.
+    claimed_by: Vec<usize>,
+    binary: lang::binary::BinaryProbe,
+}
+
+impl Probe for CatalogProbe {
+    fn reads(&self, path: &str) -> bool {
+        self.claims.is_match(path)
+    }
+
+    fn wants(&self, head: &[u8]) -> bool {
+        self.binary.wants(head)
+    }
+
+    fn extract(&self, path: &str, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
+        match self.claims.matches(path).first() {
+            Some(&m) => CATALOGERS[self.claimed_by[m]].extract(path, file, size),
+            None => self.binary.extract(path, file, size),
+        }
+    }
 }
 
 impl Default for Catalog {
@@ -143,29 +189,49 @@ fn glob(pattern: &str) -> globset::Glob {
         .unwrap_or_else(|e| panic!("invalid cataloger pattern {pattern:?}: {e}"))
 }
 
+fn compile(builder: &GlobSetBuilder) -> GlobSet {
+    builder
+        .build()
+        .unwrap_or_else(|e| panic!("cataloger patterns do not compile: {e}"))
+}
+
 impl Catalog {
     /// The catalog of every registered cataloger.
     pub fn new() -> Self {
-        let mut builder = GlobSetBuilder::new();
+        let (mut all, mut keep, mut claims) = (
+            GlobSetBuilder::new(),
+            GlobSetBuilder::new(),
+            GlobSetBuilder::new(),
+        );
         let mut owners = Vec::new();
+        let mut claimed_by = Vec::new();
         for p in os::PATTERNS {
-            builder.add(glob(p));
+            all.add(glob(p));
+            keep.add(glob(p));
             owners.push(Owner::Os);
         }
         for (i, c) in CATALOGERS.iter().enumerate() {
             for p in c.patterns() {
-                builder.add(glob(p));
+                all.add(glob(p));
                 owners.push(Owner::Cataloger(i));
+                if c.extracts() {
+                    claims.add(glob(p));
+                    claimed_by.push(i);
+                } else {
+                    keep.add(glob(p));
+                }
             }
         }
-        let globs = builder
-            .build()
-            .unwrap_or_else(|e| panic!("cataloger patterns do not compile: {e}"));
         Self {
             wanted: Wanted {
-                globs,
-                probe: Some(Box::new(lang::binary::BinaryProbe)),
+                globs: compile(&keep),
+                probe: Some(Box::new(CatalogProbe {
+                    claims: compile(&claims),
+                    claimed_by,
+                    binary: lang::binary::BinaryProbe,
+                })),
             },
+            dispatch: compile(&all),
             owners,
         }
     }
@@ -181,15 +247,7 @@ impl Catalog {
         let mut per_cataloger: Vec<Vec<FileEntry<'_>>> = vec![Vec::new(); CATALOGERS.len()];
         let mut matches = Vec::new();
         for file in tree.files() {
-            if matches!(file.content, Content::Probed(_)) {
-                for (i, c) in CATALOGERS.iter().enumerate() {
-                    if c.probed() {
-                        per_cataloger[i].push(file);
-                    }
-                }
-                continue;
-            }
-            self.wanted.globs.matches_into(file.path, &mut matches);
+            self.dispatch.matches_into(file.path, &mut matches);
             let mut seen = Vec::new();
             for &m in &matches {
                 if let Owner::Cataloger(i) = self.owners[m]
@@ -197,6 +255,14 @@ impl Catalog {
                 {
                     seen.push(i);
                     per_cataloger[i].push(file);
+                }
+            }
+            // What the binary probe kept from an executable no pattern names.
+            if seen.is_empty() && matches!(file.content, Content::Probed(_)) {
+                for (i, c) in CATALOGERS.iter().enumerate() {
+                    if c.probed() {
+                        per_cataloger[i].push(file);
+                    }
                 }
             }
         }

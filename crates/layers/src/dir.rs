@@ -57,19 +57,14 @@ pub fn read_dir(root: &Path, wanted: &Wanted, limits: &Limits) -> Result<FileTre
             if let Ok(target) = std::fs::read_link(entry.path()) {
                 tree.insert_symlink(rel, target.to_string_lossy().into_owned());
             }
-        } else if ft.is_file() && !wanted.is_match(&rel) {
-            if wanted.probe.is_some() && executable(&entry) {
-                match probe(entry.path(), wanted) {
-                    Ok(Some(found)) => tree.insert_file(rel, Content::Probed(found.into())),
-                    Ok(None) => {}
-                    Err(e) => tree
-                        .notes
-                        .push(Note::new("layers", format!("cannot read: {e}")).with_path(rel)),
-                }
-            }
         } else if ft.is_file() {
+            let kept = wanted.is_match(&rel);
+            let claimed = !kept && wanted.reads(&rel);
+            if !(kept || claimed || (wanted.probe.is_some() && executable(&entry))) {
+                continue;
+            }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            if size > limits.max_file_size {
+            if (kept || claimed) && size > limits.max_file_size {
                 tree.notes.push(
                     Note::new(
                         "layers",
@@ -83,11 +78,18 @@ pub fn read_dir(root: &Path, wanted: &Wanted, limits: &Limits) -> Result<FileTre
                 tree.insert_file(rel, Content::TooLarge(size));
                 continue;
             }
-            let mut buf = Vec::new();
-            match std::fs::File::open(entry.path())
-                .and_then(|f| f.take(limits.max_file_size + 1).read_to_end(&mut buf))
-            {
-                Ok(_) => tree.insert_file(rel, Content::Kept(buf.into())),
+            let read = if kept {
+                let mut buf = Vec::new();
+                std::fs::File::open(entry.path())
+                    .and_then(|f| f.take(limits.max_file_size + 1).read_to_end(&mut buf))
+                    .map(|_| Some(Content::Kept(buf.into())))
+            } else {
+                probe(entry.path(), &rel, claimed, wanted)
+                    .map(|found| found.map(|f| Content::Probed(f.into())))
+            };
+            match read {
+                Ok(Some(content)) => tree.insert_file(rel, content),
+                Ok(None) => {}
                 Err(e) => tree
                     .notes
                     .push(Note::new("layers", format!("cannot read: {e}")).with_path(rel)),
@@ -119,9 +121,18 @@ fn executable(_entry: &walkdir::DirEntry) -> bool {
     true
 }
 
-fn probe(path: &Path, wanted: &Wanted) -> std::io::Result<Option<Vec<u8>>> {
+fn probe(
+    path: &Path,
+    rel: &str,
+    claimed: bool,
+    wanted: &Wanted,
+) -> std::io::Result<Option<Vec<u8>>> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
+    if claimed {
+        // A file that grows while it is read is read no further than its size.
+        return wanted.read_claimed(rel, &mut file.take(size), size);
+    }
     let head = crate::read_head(&mut file)?;
-    wanted.probe_file(&head, &mut file, size)
+    wanted.probe_file(rel, &head, &mut file, size)
 }

@@ -1,6 +1,7 @@
 //! Stage ② of the pipeline: each layer is streamed once through its decompressor and a tar
 //! reader; only the files some cataloger asked for (one compiled glob set) are kept, with
-//! every symlink. Layers are then merged in order, applying whiteouts, opaque directories
+//! every symlink, and what a [`Probe`] extracts from archives and executables as they
+//! stream past. Layers are then merged in order, applying whiteouts, opaque directories
 //! and hard links, into the final file view, where each kept file remembers the layer that
 //! last wrote it. Paths are normalised and confined to the image root.
 
@@ -76,15 +77,21 @@ pub(crate) fn digest_label(d: &Option<Digest>) -> String {
         .map_or_else(|| "unknown digest".to_owned(), ToString::to_string)
 }
 
-/// Looks into executable files no glob asked for, by their first bytes, and keeps only
-/// what it extracts from them (a binary's build information), never the whole file.
+/// Reads files during the layer walk and keeps only what it extracts from them, never the
+/// whole file: archives it claims by path (a Java archive's artifacts), and executables no
+/// glob asked for, by their first bytes (a binary's build information).
 pub trait Probe: Send + Sync + std::fmt::Debug {
-    /// Whether a file starting with `head` (its first [`PROBE_HEAD`] bytes, fewer when the
-    /// file is shorter) is of interest.
+    /// Whether a file at `path` that no glob keeps is read through [`Probe::extract`].
+    fn reads(&self, _path: &str) -> bool {
+        false
+    }
+    /// Whether an executable starting with `head` (its first [`PROBE_HEAD`] bytes, fewer
+    /// when the file is shorter) is of interest.
     fn wants(&self, head: &[u8]) -> bool;
-    /// Reads the file from its start (`size` bytes) and returns what to keep, if anything.
-    /// It may stop reading early; it must not hold the whole of a large file.
-    fn extract(&self, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>>;
+    /// Reads the file at `path` from its start (`size` bytes) and returns what to keep, if
+    /// anything. It may stop reading early; it must not hold the whole of a large file.
+    /// An error is the stream's: what the file itself gets wrong belongs in what it keeps.
+    fn extract(&self, path: &str, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>>;
 }
 
 /// How many leading bytes [`Probe::wants`] is shown.
@@ -99,20 +106,40 @@ pub struct Wanted {
 }
 
 impl Wanted {
+    /// Whether the file at `path` is kept whole.
     pub fn is_match(&self, path: &str) -> bool {
         self.globs.is_match(path)
     }
 
-    /// Runs the probe over a file that starts with `head` and continues in `rest`.
+    /// Whether the probe reads the file at `path` whatever its mode.
+    pub fn reads(&self, path: &str) -> bool {
+        self.probe.as_ref().is_some_and(|p| p.reads(path))
+    }
+
+    /// Runs the probe over an executable that starts with `head` and continues in `rest`.
     pub(crate) fn probe_file(
         &self,
+        path: &str,
         head: &[u8],
         rest: &mut dyn Read,
         size: u64,
     ) -> io::Result<Option<Vec<u8>>> {
         match &self.probe {
-            Some(p) if p.wants(head) => p.extract(&mut head.chain(rest), size),
+            Some(p) if p.wants(head) => p.extract(path, &mut head.chain(rest), size),
             _ => Ok(None),
+        }
+    }
+
+    /// Runs the probe over a file it claims by path.
+    pub(crate) fn read_claimed(
+        &self,
+        path: &str,
+        file: &mut dyn Read,
+        size: u64,
+    ) -> io::Result<Option<Vec<u8>>> {
+        match &self.probe {
+            Some(p) => p.extract(path, file, size),
+            None => Ok(None),
         }
     }
 }

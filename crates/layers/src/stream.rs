@@ -280,7 +280,9 @@ fn walk<R: Read>(
                 .unwrap_or_default();
             // Hard link names are relative to the root; a leading '/' is tolerated.
             match normalize(target.trim_start_matches('/')) {
-                Ok(target) if wanted.is_match(&path) => Change::Hardlink { path, target },
+                Ok(target) if wanted.is_match(&path) || wanted.reads(&path) => {
+                    Change::Hardlink { path, target }
+                }
                 Ok(_) => Change::Other(path),
                 Err(_) => {
                     diff.notes.push(note(
@@ -291,7 +293,8 @@ fn walk<R: Read>(
                 }
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous || kind.is_gnu_sparse() {
-            if wanted.is_match(&path) {
+            let claimed = !wanted.is_match(&path) && wanted.reads(&path);
+            if wanted.is_match(&path) || claimed {
                 let size = entry.size();
                 if size > limits.max_file_size {
                     diff.notes.push(note(
@@ -305,6 +308,17 @@ fn walk<R: Read>(
                         path,
                         content: Content::TooLarge(size),
                     }
+                } else if claimed {
+                    match wanted
+                        .read_claimed(&path, &mut entry, size)
+                        .map_err(io_err)?
+                    {
+                        Some(found) => Change::File {
+                            path,
+                            content: Content::Probed(found.into()),
+                        },
+                        None => Change::Other(path),
+                    }
                 } else {
                     let mut buf = Vec::with_capacity(size as usize);
                     entry.read_to_end(&mut buf).map_err(io_err)?;
@@ -317,7 +331,10 @@ fn walk<R: Read>(
             {
                 let size = entry.size();
                 let head = crate::read_head(&mut entry).map_err(io_err)?;
-                match wanted.probe_file(&head, &mut entry, size).map_err(io_err)? {
+                match wanted
+                    .probe_file(&path, &head, &mut entry, size)
+                    .map_err(io_err)?
+                {
                     Some(found) => Change::File {
                         path,
                         content: Content::Probed(found.into()),

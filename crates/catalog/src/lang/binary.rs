@@ -39,7 +39,7 @@ impl Probe for BinaryProbe {
             .any(|m| head.starts_with(m))
     }
 
-    fn extract(&self, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
+    fn extract(&self, _path: &str, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
         if size > MAX_HELD {
             // Too large to hold: only the Go build information, which streams.
             return Ok(find_go_build_info(file)?.map(|info| [GO_TAG, &info].concat()));

@@ -5,10 +5,11 @@
 //! expands too far against its stored size is a bomb and is skipped, and an archive that
 //! holds itself is a loop.
 
-use std::io::{Cursor, Read};
+use std::io::{self, Cursor, Read, Seek, Write};
 
-use ferret_layers::FileEntry;
+use ferret_layers::{Content, FileEntry};
 use ferret_model::{JavaMetadata, Package, PackageKind, PackageMetadata};
+use serde::{Deserialize, Serialize};
 use sha1::{Digest as _, Sha1};
 
 use crate::{Cataloger, Context, Output, location, note, purl};
@@ -27,6 +28,9 @@ const MAX_METADATA: u64 = 1 << 20;
 /// A member expanding more than this many times its stored size, past a floor, is a bomb.
 const MAX_RATIO: u64 = 200;
 const RATIO_FLOOR: u64 = 16 << 20;
+/// An archive streaming past in a layer is held in memory up to this size, and spooled
+/// to a temporary file beyond it (a zip is read from its end, so it must be seekable).
+const SPOOL_IN_MEMORY: usize = 16 << 20;
 
 const ARCHIVES: &[&str] = &[".jar", ".war", ".ear", ".jpi", ".hpi"];
 
@@ -43,44 +47,138 @@ impl Cataloger for Java {
         &["**/*.jar", "**/*.war", "**/*.ear", "**/*.jpi", "**/*.hpi"]
     }
 
+    fn extracts(&self) -> bool {
+        true
+    }
+
+    /// Reads the archive as it streams past, keeping only the artifacts and notes found.
+    fn extract(&self, path: &str, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
+        let mut spool = tempfile::spooled_tempfile(SPOOL_IN_MEMORY.min(size as usize));
+        let mut hasher = Sha1::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            spool.write_all(&buf[..n])?;
+        }
+        spool.rewind()?;
+        let sha1 = hex::encode(hasher.finalize());
+        let found = extract(spool, sha1, base_name(path));
+        serde_json::to_vec(&found)
+            .map(Some)
+            .map_err(io::Error::other)
+    }
+
     fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
         for file in files {
-            let Some(data) = out.read(file, NAME) else {
-                continue;
+            let found = match file.content {
+                Content::Probed(data) => match serde_json::from_slice::<Extracted>(data) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        out.notes
+                            .push(note(NAME, file, format!("unreadable extract: {e}")));
+                        continue;
+                    }
+                },
+                // Kept whole by a caller that did not stream it (an unpacked directory
+                // read by another reader): read in place.
+                Content::Kept(data) => extract(
+                    Cursor::new(data),
+                    hex::encode(Sha1::digest(data)),
+                    base_name(file.path),
+                ),
+                Content::TooLarge(_) => {
+                    out.read(file, NAME);
+                    continue;
+                }
             };
-            let mut walk = Walk {
-                file,
-                out,
-                expanded: 0,
-                ancestors: Vec::new(),
-            };
-            walk.archive(data, file.path.rsplit('/').next().unwrap_or(file.path), "");
+            for (nested, message) in found.notes {
+                let message = if nested.is_empty() {
+                    message
+                } else {
+                    format!("{nested}: {message}")
+                };
+                out.notes.push(note(NAME, file, message));
+            }
+            for f in found.artifacts {
+                out.packages.push(package(file, f));
+            }
         }
     }
 }
 
-struct Walk<'a, 'b> {
-    file: &'a FileEntry<'b>,
-    out: &'a mut Output,
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// What one archive (with the archives nested in it) holds: the artifacts, and the
+/// problems met, each with the nested path (`inner.jar!deeper.jar`, empty for the archive
+/// itself). It travels from the layer walk to the cataloger serialised.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Extracted {
+    artifacts: Vec<Found>,
+    notes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Found {
+    #[serde(flatten)]
+    artifact: Artifact,
+    nested: String,
+    sha1: String,
+}
+
+/// Reads an archive whose SHA-1 is `sha1`.
+fn extract<R: Read + Seek>(reader: R, sha1: String, file_name: &str) -> Extracted {
+    let mut walk = Walk {
+        found: Extracted::default(),
+        expanded: 0,
+        ancestors: Vec::new(),
+    };
+    walk.archive(reader, sha1, file_name, "");
+    walk.found
+}
+
+fn package(file: &FileEntry<'_>, f: Found) -> Package {
+    let a = f.artifact;
+    let group = a.group.clone().unwrap_or_default();
+    Package {
+        purl: purl::build("maven", &group, &a.artifact, &a.version, &[]),
+        name: a.artifact.clone(),
+        version: a.version,
+        kind: PackageKind::JavaArchive,
+        architecture: None,
+        source: None,
+        licenses: a.licenses,
+        location: location(file),
+        found_by: NAME.to_owned(),
+        metadata: PackageMetadata::Java(JavaMetadata {
+            group_id: a.group,
+            artifact_id: a.artifact,
+            named_by: a.named_by,
+            nested_path: f.nested,
+            sha1: f.sha1,
+        }),
+    }
+}
+
+struct Walk {
+    found: Extracted,
     expanded: u64,
     /// SHA-1s of the archives being read, outermost first.
     ancestors: Vec<String>,
 }
 
-impl Walk<'_, '_> {
+impl Walk {
     fn note(&mut self, nested: &str, message: impl Into<String>) {
-        let message = message.into();
-        let message = if nested.is_empty() {
-            message
-        } else {
-            format!("{nested}: {message}")
-        };
-        self.out.notes.push(note(NAME, self.file, message));
+        self.found.notes.push((nested.to_owned(), message.into()));
     }
 
     /// Reads one archive: its artifacts, then the archives inside it.
-    fn archive(&mut self, data: &[u8], file_name: &str, nested: &str) {
-        let sha1 = hex::encode(Sha1::digest(data));
+    fn archive<R: Read + Seek>(&mut self, reader: R, sha1: String, file_name: &str, nested: &str) {
         if self.ancestors.contains(&sha1) {
             self.note(
                 nested,
@@ -88,7 +186,7 @@ impl Walk<'_, '_> {
             );
             return;
         }
-        let mut zip = match zip::ZipArchive::new(Cursor::new(data)) {
+        let mut zip = match zip::ZipArchive::new(reader) {
             Ok(z) => z,
             Err(e) => {
                 self.note(nested, format!("not a readable zip archive: {e}"));
@@ -135,8 +233,12 @@ impl Walk<'_, '_> {
         }
         found.sort();
         found.dedup();
-        for a in found {
-            self.push(a, nested, &sha1);
+        for artifact in found {
+            self.found.artifacts.push(Found {
+                artifact,
+                nested: nested.to_owned(),
+                sha1: sha1.clone(),
+            });
         }
         if self.ancestors.len() + 1 >= MAX_DEPTH && !inner.is_empty() {
             self.note(
@@ -184,41 +286,20 @@ impl Walk<'_, '_> {
             match read_member(&mut zip, i, MAX_NESTED) {
                 Ok(bytes) => {
                     self.expanded += bytes.len() as u64;
-                    let name = member.rsplit('/').next().unwrap_or(&member).to_owned();
-                    self.archive(&bytes, &name, &path);
+                    let name = base_name(&member).to_owned();
+                    let sha1 = hex::encode(Sha1::digest(&bytes));
+                    self.archive(Cursor::new(bytes), sha1, &name, &path);
                 }
                 Err(e) => self.note(&path, e),
             }
         }
         self.ancestors.pop();
     }
-
-    fn push(&mut self, a: Artifact, nested: &str, sha1: &str) {
-        let group = a.group.clone().unwrap_or_default();
-        self.out.packages.push(Package {
-            purl: purl::build("maven", &group, &a.artifact, &a.version, &[]),
-            name: a.artifact.clone(),
-            version: a.version,
-            kind: PackageKind::JavaArchive,
-            architecture: None,
-            source: None,
-            licenses: a.licenses,
-            location: location(self.file),
-            found_by: NAME.to_owned(),
-            metadata: PackageMetadata::Java(JavaMetadata {
-                group_id: a.group,
-                artifact_id: a.artifact,
-                named_by: a.named_by.to_owned(),
-                nested_path: nested.to_owned(),
-                sha1: sha1.to_owned(),
-            }),
-        });
-    }
 }
 
 /// Reads a member, refusing more than `limit` bytes whatever its header claims.
-fn read_member(
-    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+fn read_member<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
     index: usize,
     limit: u64,
 ) -> Result<Vec<u8>, String> {
@@ -237,12 +318,12 @@ fn read_member(
     Ok(bytes)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct Artifact {
     group: Option<String>,
     artifact: String,
     version: String,
-    named_by: &'static str,
+    named_by: String,
     licenses: Vec<String>,
 }
 
@@ -270,7 +351,7 @@ fn pom_properties(text: &str) -> Option<Artifact> {
         group,
         artifact: artifact?,
         version: version?,
-        named_by: "pom.properties",
+        named_by: "pom.properties".to_owned(),
         licenses: Vec::new(),
     })
 }
@@ -357,7 +438,8 @@ fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Ar
             "file name"
         } else {
             "MANIFEST.MF"
-        },
+        }
+        .to_owned(),
         licenses,
     })
 }
