@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `ferret sbom` on a real Debian bookworm image (scripts/debian-image.sh: two
-# gzip layers) against `pigz -dc` over the same layer blobs, and against Syft. Prints wall
-# times (median of RUNS) and peak RSS.
+# gzip layers) against `pigz -dc` over the same layer blobs, and against Syft and Trivy
+# (when installed). Prints wall times (median of RUNS) and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-5}"
@@ -24,24 +24,8 @@ for l in m['layers']: print('$layout/blobs/sha256/' + l['digest'].split(':')[1])
 compressed=$(cat "${blobs[@]}" | wc -c)
 uncompressed=$(pigz -dc "${blobs[@]}" | wc -c)
 
-# measure NAME CMD...: runs CMD $runs times, prints median seconds and max RSS (KiB).
-measure() {
-  local name=$1; shift
-  local times=() rss=0
-  for _ in $(seq "$runs"); do
-    local out tf
-    tf=$(mktemp)
-    /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>&1 || true
-    out=$(tail -1 "$tf")
-    rm -f "$tf"
-    times+=("${out% *}")
-    local r=${out#* }
-    ((r > rss)) && rss=$r
-  done
-  local median
-  median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%s %s %s\n' "$name" "$median" "$rss"
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 echo "image: $layout (${#blobs[@]} layers, $((compressed / 1000000)) MB compressed, $((uncompressed / 1000000)) MB uncompressed); $runs runs each, median"
 results=$(
@@ -50,10 +34,8 @@ results=$(
   if command -v syft >/dev/null; then
     measure "syft scan" syft scan -q -o json "oci-dir:$layout"
   fi
+  if command -v trivy >/dev/null; then
+    measure "trivy image" trivy image -q --format cyclonedx --input "$layout"
+  fi
 )
-echo "$results" | awk '
-  { name = $0; sub(/ [^ ]+ [^ ]+$/, "", name); t[NR] = $(NF-1); r[NR] = $NF; n[NR] = name }
-  END {
-    printf "%-12s %10s %12s %10s\n", "tool", "wall (s)", "peak RSS", "vs pigz"
-    for (i = 1; i <= NR; i++) printf "%-12s %10.2f %9.1f MiB %9.2fx\n", n[i], t[i], r[i] / 1024, t[i] / t[1]
-  }'
+echo "$results" | table pigz

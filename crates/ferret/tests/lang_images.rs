@@ -84,23 +84,7 @@ fn npm_tree(deps: &Value, out: &mut BTreeSet<(String, String)>) {
 fn npm_ci_lists_what_npm_ls_lists() {
     let root = tempfile::tempdir().unwrap();
     let app = root.path().join("srv/app");
-    std::fs::create_dir_all(&app).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npm-app");
-    for f in ["package.json", "package-lock.json"] {
-        std::fs::copy(data.join(f), app.join(f)).unwrap();
-    }
-    if !setup(
-        Command::new("npm")
-            .args([
-                "ci",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--loglevel=error",
-            ])
-            .current_dir(&app),
-        "npm ci from the npm registry",
-    ) {
+    if !npm_app(&app) {
         return;
     }
     let ls = succeeded(
@@ -143,110 +127,16 @@ fn npm_ci_lists_what_npm_ls_lists() {
     assert_eq!(scoped["purl"], "pkg:npm/%40types/node@10.0.0");
 }
 
-/// `go version -m`'s listing: the toolchain as `stdlib`, then `mod`, `dep` and `=>` lines.
-fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
-    let out = succeeded(
-        Command::new("go")
-            .arg("version")
-            .arg("-m")
-            .arg(binary)
-            .output()
-            .unwrap(),
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap();
-    let mut want = BTreeSet::new();
-    want.insert((
-        "stdlib".to_owned(),
-        first.rsplit(' ').next().unwrap().to_owned(),
-    ));
-    let mut last: Option<(String, String)> = None;
-    for line in lines {
-        let f: Vec<&str> = line.trim_start().split('\t').collect();
-        match f[0] {
-            "mod" | "dep" => {
-                if let Some(l) = last.take() {
-                    want.insert(l);
-                }
-                last = Some((f[1].to_owned(), f[2].to_owned()));
-            }
-            // A replacement with a version stands in for what it replaces.
-            "=>" if f.len() > 2 && !f[2].is_empty() => {
-                last = Some((f[1].to_owned(), f[2].to_owned()))
-            }
-            _ => {}
-        }
-    }
-    want.extend(last);
-    want
-}
-
 /// A Go program built by Debian's golang-go against a module from Debian's
 /// `golang-github-google-uuid-dev` sources, vendored (there is no module proxy here).
 #[test]
 fn a_go_binary_lists_what_go_version_m_lists() {
     let work = tempfile::tempdir().unwrap();
-    let uuid_src = Path::new("/usr/share/gocode/src/github.com/google/uuid");
-    if !setup(Command::new("go").arg("version"), "Debian's golang-go")
-        || !setup(
-            Command::new("test").arg("-d").arg(uuid_src),
-            "golang-github-google-uuid-dev",
-        )
-    {
-        return;
-    }
-    let deb_version = succeeded(
-        Command::new("dpkg-query")
-            .args(["-W", "-f", "${Version}", "golang-github-google-uuid-dev"])
-            .output()
-            .unwrap(),
-    );
-    let upstream = String::from_utf8(deb_version.stdout).unwrap();
-    let module_version = format!("v{}", upstream.split(['-', '+', '~']).next().unwrap());
-    let src = work.path().join("src");
-    let vendored = src.join("vendor/github.com/google/uuid");
-    std::fs::create_dir_all(&vendored).unwrap();
-    for entry in std::fs::read_dir(uuid_src).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.ends_with(".go") && !name.ends_with("_test.go") || name == "go.mod" {
-            std::fs::copy(&p, vendored.join(name)).unwrap();
-        }
-    }
-    std::fs::write(
-        src.join("go.mod"),
-        format!("module example.com/ferretapp\n\ngo 1.19\n\nrequire github.com/google/uuid {module_version}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("vendor/modules.txt"),
-        format!("# github.com/google/uuid {module_version}\n## explicit\ngithub.com/google/uuid\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("main.go"),
-        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\nfunc main() { fmt.Println(uuid.NewString()) }\n",
-    )
-    .unwrap();
     let root = work.path().join("root");
     let binary = root.join("usr/local/bin/app");
-    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-    if !setup(
-        Command::new("go")
-            .args(["build", "-mod=vendor", "-o"])
-            .arg(&binary)
-            .arg(".")
-            .current_dir(&src)
-            .env("GOPROXY", "off")
-            .env("GOFLAGS", "-mod=vendor")
-            .env("GOCACHE", work.path().join("cache"))
-            .env("GOPATH", work.path().join("gopath"))
-            .env("HOME", work.path()),
-        "go build",
-    ) {
+    let Some(module_version) = go_uuid_binary(work.path(), &binary) else {
         return;
-    }
+    };
     let want = go_version_m(&binary);
     assert!(
         want.contains(&("github.com/google/uuid".to_owned(), module_version.clone())),
@@ -273,42 +163,13 @@ fn a_go_binary_lists_what_go_version_m_lists() {
 #[test]
 fn a_cargo_auditable_binary_and_its_lockfile() {
     let work = tempfile::tempdir().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    if !setup(
-        Command::new(&cargo).args(["auditable", "--version"]),
-        "cargo auditable",
-    ) {
+    let Some((src, built)) = auditable_binary(work.path()) else {
         return;
-    }
-    let src = work.path().join("app");
-    std::fs::create_dir_all(src.join("src")).unwrap();
-    std::fs::write(
-        src.join("Cargo.toml"),
-        "[package]\nname = \"ferret-fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"=1.0.9\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("src/main.rs"),
-        "fn main() {\n    let mut b = itoa::Buffer::new();\n    println!(\"{}\", b.format(42u8));\n}\n",
-    )
-    .unwrap();
-    if !setup(
-        Command::new(&cargo)
-            .args(["auditable", "build", "--release", "--quiet"])
-            .current_dir(&src)
-            .env("CARGO_TARGET_DIR", work.path().join("target")),
-        "cargo auditable build (crates.io)",
-    ) {
-        return;
-    }
+    };
     let root = work.path().join("root");
     std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
     std::fs::create_dir_all(root.join("src/app")).unwrap();
-    std::fs::copy(
-        work.path().join("target/release/ferret-fixture"),
-        root.join("usr/local/bin/app"),
-    )
-    .unwrap();
+    std::fs::copy(built, root.join("usr/local/bin/app")).unwrap();
     std::fs::copy(src.join("Cargo.lock"), root.join("src/app/Cargo.lock")).unwrap();
 
     let lock = std::fs::read_to_string(src.join("Cargo.lock")).unwrap();
@@ -346,41 +207,6 @@ fn a_cargo_auditable_binary_and_its_lockfile() {
         .find(|p| p["name"] == "ferret-fixture" && p["location"]["path"] == "usr/local/bin/app")
         .unwrap();
     assert!(own["metadata"].get("origin").is_none(), "{own}");
-}
-
-/// Writes `files` under `dir` and packs them with the JDK's `jar` tool (with `manifest`
-/// as the manifest when given) into `out`.
-fn jar_tool(dir: &Path, files: &[(&str, &[u8])], manifest: Option<&str>, out: &Path) -> bool {
-    for (name, body) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, body).unwrap();
-    }
-    let mut cmd = Command::new("jar");
-    match manifest {
-        Some(mf) => {
-            let mf_path = dir.with_extension("mf");
-            std::fs::write(&mf_path, mf).unwrap();
-            cmd.arg("--create")
-                .arg("--file")
-                .arg(out)
-                .arg("--manifest")
-                .arg(mf_path);
-        }
-        None => {
-            cmd.arg("--create").arg("--file").arg(out);
-        }
-    }
-    cmd.arg("-C").arg(dir).arg(".");
-    setup(&mut cmd, "the JDK's jar tool")
-}
-
-fn pom(group: &str, artifact: &str, version: &str) -> (String, Vec<u8>) {
-    (
-        format!("META-INF/maven/{group}/{artifact}/pom.properties"),
-        format!("#Generated by Maven\ngroupId={group}\nartifactId={artifact}\nversion={version}\n")
-            .into_bytes(),
-    )
 }
 
 fn sha1sum(path: &Path) -> String {

@@ -4,8 +4,9 @@
 Given packages (what each is matched as: ecosystem, release, name, version) and advisory
 files (Debian security tracker JSON, OSV JSON or JSON lines), prints the findings the
 formats' own rules give, compared with the reference implementations: `dpkg
---compare-versions`, python3-rpm's `labelCompare`, `packaging` (PEP 440) and python3-semver.
-It shares no code with Ferret.
+--compare-versions`, python3-rpm's `labelCompare`, `packaging` (PEP 440), python3-semver
+and Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK). It shares
+no code with Ferret.
 
 Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"}],
 "debian_tracker": [paths], "osv": [paths]}.
@@ -32,6 +33,8 @@ Rules, from the formats:
 
 import functools
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -86,10 +89,44 @@ def semver_cmp(a, b):
         raise Unparsable(str(e))
 
 
+# Maven's own ordering: its ComparableVersion (maven-artifact), whose main() prints the
+# comparison of each argument with the next. Every pair the run needs is asked in one JVM.
+MAVEN_ORDER = {}
+MAVEN_LINE = re.compile(r"^\s+(\S+) (<|==|>) (\S+)$")
+
+
+def maven_prepare(versions):
+    versions = sorted(set(versions))
+    args = []
+    for i, a in enumerate(versions):
+        for b in versions[i + 1:]:
+            args += [a, b]
+    if not args:
+        return
+    jar = os.environ.get("FERRET_MAVEN_ARTIFACT_JAR", "/usr/share/java/maven3-artifact.jar")
+    out = subprocess.run(
+        ["java", "-cp", jar, "org.apache.maven.artifact.versioning.ComparableVersion", *args],
+        check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = MAVEN_LINE.match(line)
+        if m:
+            a, op, b = m.groups()
+            r = {"<": -1, "==": 0, ">": 1}[op]
+            MAVEN_ORDER[(a, b)] = r
+            MAVEN_ORDER[(b, a)] = -r
+
+
+def maven_cmp(a, b):
+    if a == b:
+        return 0
+    return MAVEN_ORDER[(a, b)]
+
+
 SCHEMES = {
     "Debian": dpkg_cmp, "Ubuntu": dpkg_cmp,
     "Rocky Linux": rpm_cmp, "AlmaLinux": rpm_cmp,
     "PyPI": pep440_cmp, "crates.io": semver_cmp, "Go": semver_cmp, "npm": semver_cmp,
+    "Maven": maven_cmp,
 }
 
 
@@ -242,7 +279,17 @@ def main():
                             continue
                         record_hit(p, cve, {cve}, fix)
 
-    for rec in read_osv(spec.get("osv", [])):
+    records = list(read_osv(spec.get("osv", [])))
+    maven_versions = [p["version"] for (eco, _, _), ps in by_key.items() if eco == "Maven" for p in ps]
+    for rec in records:
+        for entry in rec.get("affected", []):
+            if entry.get("package", {}).get("ecosystem") == "Maven":
+                maven_versions += entry.get("versions", [])
+                maven_versions += [v for r in entry.get("ranges", []) for e in r["events"]
+                                   for v in e.values() if v != "0"]
+    maven_prepare(maven_versions)
+
+    for rec in records:
         # A withdrawn record no longer stands.
         if rec.get("withdrawn"):
             continue
