@@ -70,6 +70,23 @@ fn hostile_archives_and_broken_lockfiles() {
     put("srv/e/composer.lock", b"not json");
     put("srv/f/App.deps.json", b"{\"libraries\": [");
 
+    // Executables cut short: a real ELF (this test's own binary) at 4 KiB, and a Go
+    // binary cut just past its build information's header.
+    let exe = std::fs::read("/proc/self/exe").unwrap();
+    put("usr/bin/cut-elf", &exe[..4096]);
+    // Go 1.18+ inline build information: the 16-byte-aligned magic, pointer size 8,
+    // flags with the inline bit, then a version string claiming 100 bytes of which 5 follow.
+    let mut go = exe[..64].to_vec();
+    go.extend_from_slice(b"\xff Go buildinf:\x08\x02");
+    go.resize(64 + 32, 0);
+    go.extend_from_slice(b"\x64go1.2");
+    put("usr/bin/cut-go", &go);
+    for exe in ["usr/bin/cut-elf", "usr/bin/cut-go"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = root.path().join(exe);
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     let catalog = Catalog::new();
     let tree = read_dir(root.path(), catalog.wanted(), &Limits::default()).unwrap();
     let result = catalog.run(&tree);
@@ -90,6 +107,7 @@ fn hostile_archives_and_broken_lockfiles() {
     has("srv/d/Cargo.lock", "not valid TOML");
     has("srv/e/composer.lock", "not valid JSON");
     has("srv/f/App.deps.json", "not valid JSON");
+    has("usr/bin/cut-go", "cut short");
     // What could be read still was.
     let names: Vec<&str> = result
         .packages

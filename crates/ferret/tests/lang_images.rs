@@ -1,5 +1,6 @@
-//! Language packages installed by their own tools, in root file systems the test builds:
-//! `ferret sbom` lists exactly what the tools list. Nothing compiled is committed; the
+//! Language packages installed by their own tools, in images the test builds (one layer
+//! from a root file system, or layers of assembled jars): `ferret sbom` lists exactly what
+//! the tools list. Nothing compiled is committed; the
 //! packages come from PyPI and the npm registry at test time.
 
 #![allow(clippy::unwrap_used)]
@@ -13,8 +14,11 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
+/// The packages of `kind` in an image whose one layer is `root`.
 fn packages_of(root: &Path, kind: &str) -> Vec<Value> {
-    let doc = inventory(&format!("dir:{}", root.display()), &[]);
+    let layout = root.with_extension("layout");
+    image_of_root(root, &layout);
+    let doc = inventory(&format!("oci:{}:root", layout.display()), &[]);
     doc["packages"]
         .as_array()
         .unwrap()

@@ -448,6 +448,52 @@ fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Ar
 mod tests {
     use super::*;
 
+    fn jar(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, body) in members {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(body).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// An archive met again inside itself (a zip quine's shape: the same bytes one level
+    /// down) is noted and not descended into; its siblings still are.
+    #[test]
+    fn nesting_loops_stop() {
+        let inner = jar(&[(
+            "META-INF/maven/g/inner/pom.properties",
+            b"groupId=g\nartifactId=inner\nversion=1\n",
+        )]);
+        let other = jar(&[(
+            "META-INF/maven/g/other/pom.properties",
+            b"groupId=g\nartifactId=other\nversion=2\n",
+        )]);
+        let outer = jar(&[("lib/self.jar", &inner), ("lib/other.jar", &other)]);
+        let mut walk = Walk {
+            found: Extracted::default(),
+            expanded: 0,
+            // As if `inner` were the archive being read further up.
+            ancestors: vec![hex::encode(Sha1::digest(&inner))],
+        };
+        walk.archive(Cursor::new(&outer[..]), "outer".to_owned(), "outer.jar", "");
+        assert_eq!(
+            walk.found.notes,
+            [(
+                "lib/self.jar".to_owned(),
+                "the archive contains itself (a nesting loop); not read again".to_owned()
+            )]
+        );
+        let names: Vec<&str> = walk
+            .found
+            .artifacts
+            .iter()
+            .map(|f| f.artifact.artifact.as_str())
+            .collect();
+        assert_eq!(names, ["other"]);
+    }
+
     #[test]
     fn file_names() {
         assert_eq!(

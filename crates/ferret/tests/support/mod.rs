@@ -836,3 +836,13 @@ pub fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
     want.extend(last);
     want
 }
+
+/// Writes an OCI layout at `layout` (tag `root`) whose one gzip layer is the directory
+/// `root`, symlinks kept as symlinks and modes as they are.
+pub fn image_of_root(root: &Path, layout: &Path) {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", root).unwrap();
+    let layer = b.into_inner().unwrap();
+    oci_layout(layout, &ImageSpec::new(vec![(layer, Comp::Gzip)]), "root");
+}
