@@ -1,0 +1,532 @@
+//! Images the hub knows, scans with their findings, and the latest finished scan per
+//! digest (the `io.atcr.hold.scan` record).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError, new_id, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub id: String,
+    pub owner: String,
+    pub registry: String,
+    pub repository: String,
+    pub digest: String,
+    /// Sorted.
+    pub tags: Vec<String>,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+impl Image {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        let tags: String = r.try_get("tags")?;
+        Ok(Self {
+            id: r.try_get("id")?,
+            owner: r.try_get("owner")?,
+            registry: r.try_get("registry")?,
+            repository: r.try_get("repository")?,
+            digest: r.try_get("digest")?,
+            tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt {
+                what: "image tags",
+                message: e.to_string(),
+            })?,
+            size: r.try_get("size")?,
+            created_at: r.try_get("created_at")?,
+        })
+    }
+}
+
+#[allow(async_fn_in_trait)]
+pub trait ImageStore {
+    /// Records an image (owner, registry, repository, digest), adding `tag` to its tags.
+    async fn upsert_image(
+        &self,
+        owner: &str,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        tag: Option<&str>,
+        size: i64,
+    ) -> Result<Image>;
+    async fn image(&self, id: &str) -> Result<Option<Image>>;
+    /// Images of `owner` (all when `None`), by registry, repository, then digest.
+    async fn images(&self, owner: Option<&str>) -> Result<Vec<Image>>;
+}
+
+const IMAGE_COLUMNS: &str = "id, owner, registry, repository, digest, tags, size, created_at";
+
+impl ImageStore for Store {
+    async fn upsert_image(
+        &self,
+        owner: &str,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        tag: Option<&str>,
+        size: i64,
+    ) -> Result<Image> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 AND registry = $2 AND repository = $3 AND digest = $4"
+        )))
+        .bind(owner)
+        .bind(registry)
+        .bind(repository)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let image = match existing {
+            Some(row) => {
+                let mut image = Image::from_row(&row)?;
+                if let Some(t) = tag
+                    && !image.tags.iter().any(|x| x == t)
+                {
+                    image.tags.push(t.to_owned());
+                    image.tags.sort();
+                    sqlx::query("UPDATE images SET tags = $1 WHERE id = $2")
+                        .bind(serde_json::to_string(&image.tags).unwrap_or_default())
+                        .bind(&image.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                image
+            }
+            None => {
+                let image = Image {
+                    id: new_id(),
+                    owner: owner.to_owned(),
+                    registry: registry.to_owned(),
+                    repository: repository.to_owned(),
+                    digest: digest.to_owned(),
+                    tags: tag.map(str::to_owned).into_iter().collect(),
+                    size,
+                    created_at: now_ms(),
+                };
+                sqlx::query(
+                    "INSERT INTO images (id, owner, registry, repository, digest, tags, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&image.id)
+                .bind(&image.owner)
+                .bind(&image.registry)
+                .bind(&image.repository)
+                .bind(&image.digest)
+                .bind(serde_json::to_string(&image.tags).unwrap_or_default())
+                .bind(image.size)
+                .bind(image.created_at)
+                .execute(&mut *tx)
+                .await?;
+                image
+            }
+        };
+        tx.commit().await?;
+        Ok(image)
+    }
+
+    async fn image(&self, id: &str) -> Result<Option<Image>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(Image::from_row)
+        .transpose()
+    }
+
+    async fn images(&self, owner: Option<&str>) -> Result<Vec<Image>> {
+        let rows = match owner {
+            Some(o) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 ORDER BY registry, repository, digest, id"
+                )))
+                .bind(o)
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {IMAGE_COLUMNS} FROM images ORDER BY registry, repository, digest, id"
+                )))
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(Image::from_row).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanStatus {
+    Running,
+    Ready,
+    Error,
+}
+
+impl ScanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Ready => "READY",
+            Self::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RUNNING" => Some(Self::Running),
+            "READY" => Some(Self::Ready),
+            "ERROR" => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub critical: i64,
+    pub high: i64,
+    pub medium: i64,
+    pub low: i64,
+    pub negligible: i64,
+    pub undefined: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub id: String,
+    pub image_id: Option<String>,
+    pub job_id: String,
+    pub owner: String,
+    pub registry: String,
+    pub repository: String,
+    pub digest: String,
+    pub status: ScanStatus,
+    pub error: Option<String>,
+    pub scanner_version: Option<String>,
+    /// Blob digests (`sha256:…`) in the blob store.
+    pub sbom_blob: Option<String>,
+    pub report_blob: Option<String>,
+    pub counts: Counts,
+    pub created_at: i64,
+    pub scanned_at: Option<i64>,
+}
+
+impl Scan {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        let status: String = r.try_get("status")?;
+        Ok(Self {
+            id: r.try_get("id")?,
+            image_id: r.try_get("image_id")?,
+            job_id: r.try_get("job_id")?,
+            owner: r.try_get("owner")?,
+            registry: r.try_get("registry")?,
+            repository: r.try_get("repository")?,
+            digest: r.try_get("digest")?,
+            status: ScanStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+                what: "scan",
+                message: format!("unknown status {status:?}"),
+            })?,
+            error: r.try_get("error")?,
+            scanner_version: r.try_get("scanner_version")?,
+            sbom_blob: r.try_get("sbom_blob")?,
+            report_blob: r.try_get("report_blob")?,
+            counts: Counts {
+                critical: r.try_get("critical")?,
+                high: r.try_get("high")?,
+                medium: r.try_get("medium")?,
+                low: r.try_get("low")?,
+                negligible: r.try_get("negligible")?,
+                undefined: r.try_get("undefined")?,
+                total: r.try_get("total")?,
+            },
+            created_at: r.try_get("created_at")?,
+            scanned_at: r.try_get("scanned_at")?,
+        })
+    }
+}
+
+/// One (vulnerability, package) row of a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub vulnerability: String,
+    /// CRITICAL, HIGH, MEDIUM, LOW, NEGLIGIBLE or UNDEFINED.
+    pub severity: String,
+    pub package: String,
+    pub version: String,
+    pub fixed_by: Option<String>,
+    /// The package manager: dpkg, apk, rpm, pypi, npm, …
+    pub source: String,
+    pub link: Option<String>,
+    pub origin: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// Sort rank of a severity: the most severe first.
+pub fn severity_rank(severity: &str) -> i64 {
+    match severity {
+        "CRITICAL" => 0,
+        "HIGH" => 1,
+        "MEDIUM" => 2,
+        "LOW" => 3,
+        "NEGLIGIBLE" => 4,
+        _ => 5,
+    }
+}
+
+/// What a scanner returned for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanResult {
+    pub scanner_version: String,
+    pub sbom_blob: Option<String>,
+    pub report_blob: Option<String>,
+    pub counts: Counts,
+    pub findings: Vec<Finding>,
+    /// The `io.atcr.hold.scan`-shaped record kept as the digest's latest.
+    pub record: serde_json::Value,
+}
+
+/// Which scans to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanFilter {
+    pub owner: Option<String>,
+    pub image_id: Option<String>,
+    pub registry: Option<String>,
+    pub repository: Option<String>,
+    pub status: Option<ScanStatus>,
+}
+
+/// Which findings to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingFilter {
+    pub severity: Option<String>,
+    pub package: Option<String>,
+}
+
+/// The latest finished scan of a digest, as an `io.atcr.hold.scan` record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestScan {
+    pub digest: String,
+    pub scan_id: String,
+    pub record: serde_json::Value,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait ScanStore {
+    async fn scan(&self, id: &str) -> Result<Option<Scan>>;
+    /// Stores a scan's result, its findings row by row and the digest's latest record, in
+    /// one transaction, and marks it READY.
+    async fn complete_scan(&self, scan_id: &str, result: &ScanResult) -> Result<Scan>;
+    /// Scans matching `filter`, newest first, after the keyset `(created_at, id)` when given.
+    async fn scans(
+        &self,
+        filter: &ScanFilter,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Scan>>;
+    /// The newest finished (READY or ERROR) scan of an image.
+    async fn last_finished_scan(&self, image_id: &str) -> Result<Option<Scan>>;
+    /// A scan's findings matching `filter`, by `ord` (report order) after `after_ord`.
+    async fn findings(
+        &self,
+        scan_id: &str,
+        filter: &FindingFilter,
+        after_ord: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Finding)>>;
+    async fn latest(&self, digest: &str) -> Result<Option<LatestScan>>;
+}
+
+const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at";
+
+impl ScanStore for Store {
+    async fn scan(&self, id: &str) -> Result<Option<Scan>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(Scan::from_row)
+        .transpose()
+    }
+
+    async fn complete_scan(&self, scan_id: &str, result: &ScanResult) -> Result<Scan> {
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        let c = &result.counts;
+        let r = sqlx::query(
+            "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
+             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
+             WHERE id = $12",
+        )
+        .bind(&result.scanner_version)
+        .bind(&result.sbom_blob)
+        .bind(&result.report_blob)
+        .bind(c.critical)
+        .bind(c.high)
+        .bind(c.medium)
+        .bind(c.low)
+        .bind(c.negligible)
+        .bind(c.undefined)
+        .bind(c.total)
+        .bind(now)
+        .bind(scan_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::NotFound {
+                what: "scan",
+                id: scan_id.to_owned(),
+            });
+        }
+        sqlx::query("DELETE FROM findings WHERE scan_id = $1")
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
+        for (ord, f) in result.findings.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(scan_id)
+            .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+            .bind(&f.vulnerability)
+            .bind(&f.severity)
+            .bind(severity_rank(&f.severity))
+            .bind(&f.package)
+            .bind(&f.version)
+            .bind(&f.fixed_by)
+            .bind(&f.source)
+            .bind(&f.link)
+            .bind(&f.origin)
+            .bind(&f.kind)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
+        )))
+        .bind(scan_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let scan = Scan::from_row(&row)?;
+        sqlx::query(
+            "INSERT INTO latest_scans (digest, scan_id, record) VALUES ($1, $2, $3)
+             ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",
+        )
+        .bind(&scan.digest)
+        .bind(scan_id)
+        .bind(result.record.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(scan)
+    }
+
+    async fn scans(
+        &self,
+        filter: &ScanFilter,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Scan>> {
+        // Optional conditions as `($n IS NULL OR col = $n)` keep the statement static.
+        let (after_at, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCAN_COLUMNS} FROM scans
+             WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR image_id = $2)
+               AND ($3 IS NULL OR registry = $3) AND ($4 IS NULL OR repository = $4)
+               AND ($5 IS NULL OR status = $5)
+               AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7))
+             ORDER BY created_at DESC, id DESC LIMIT $8"
+        )))
+        .bind(filter.owner.as_deref())
+        .bind(filter.image_id.as_deref())
+        .bind(filter.registry.as_deref())
+        .bind(filter.repository.as_deref())
+        .bind(filter.status.map(ScanStatus::as_str))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(Scan::from_row).collect()
+    }
+
+    async fn last_finished_scan(&self, image_id: &str) -> Result<Option<Scan>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCAN_COLUMNS} FROM scans WHERE image_id = $1 AND status <> 'RUNNING'
+             ORDER BY scanned_at DESC, id DESC LIMIT 1"
+        )))
+        .bind(image_id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(Scan::from_row)
+        .transpose()
+    }
+
+    async fn findings(
+        &self,
+        scan_id: &str,
+        filter: &FindingFilter,
+        after_ord: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Finding)>> {
+        let rows = sqlx::query(
+            "SELECT ord, vulnerability, severity, package, version, fixed_by, source, link, origin, kind FROM findings
+             WHERE scan_id = $1 AND ord > $2 AND ($3 IS NULL OR severity = $3) AND ($4 IS NULL OR package = $4)
+             ORDER BY ord LIMIT $5",
+        )
+        .bind(scan_id)
+        .bind(after_ord)
+        .bind(filter.severity.as_deref())
+        .bind(filter.package.as_deref())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("ord")?,
+                    Finding {
+                        vulnerability: r.try_get("vulnerability")?,
+                        severity: r.try_get("severity")?,
+                        package: r.try_get("package")?,
+                        version: r.try_get("version")?,
+                        fixed_by: r.try_get("fixed_by")?,
+                        source: r.try_get("source")?,
+                        link: r.try_get("link")?,
+                        origin: r.try_get("origin")?,
+                        kind: r.try_get("kind")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn latest(&self, digest: &str) -> Result<Option<LatestScan>> {
+        let Some(row) =
+            sqlx::query("SELECT digest, scan_id, record FROM latest_scans WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(self.pool())
+                .await?
+        else {
+            return Ok(None);
+        };
+        let record: String = row.try_get("record")?;
+        Ok(Some(LatestScan {
+            digest: row.try_get("digest")?,
+            scan_id: row.try_get("scan_id")?,
+            record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+                what: "latest scan record",
+                message: e.to_string(),
+            })?,
+        }))
+    }
+}
