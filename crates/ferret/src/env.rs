@@ -13,3 +13,5 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 pub const DB_DIR: &str = "FERRET_DB_DIR";
 /// The user's cache directory, for the default database location.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// Shared secrets `ferret serve` accepts from scanners, comma-separated.
+pub const SCANNER_SECRETS: &str = "FERRET_SCANNER_SECRETS";

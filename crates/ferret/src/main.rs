@@ -3,6 +3,7 @@
 
 mod db_cmd;
 mod env;
+mod serve_cmd;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,13 @@ enum Command {
     Version(VersionCommand),
     /// The advisory database: import feeds, update them, look inside.
     Db(DbArgs),
+    /// Run the scanning service: job queue, scanner subscription, REST API, metrics.
+    Serve(serve_cmd::ServeArgs),
+    /// Take scan jobs from a hub over its subscription and send back results.
+    Scanner(serve_cmd::ScannerArgs),
+    /// Talk to a running hub.
+    #[command(subcommand)]
+    Remote(serve_cmd::RemoteCommand),
 }
 
 #[derive(Args, Debug)]
@@ -225,6 +233,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             batch,
         }) => version_compare(&scheme, a, b, batch),
         Command::Db(args) => db_cmd::run(args),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Scanner(args) => serve_cmd::scanner(args),
+        Command::Remote(cmd) => serve_cmd::remote(cmd),
     }
 }
 

@@ -1,0 +1,348 @@
+//! `ferret serve`, `ferret scanner` and `ferret remote scan`: the service's commands.
+//! Configuration is resolved once: flags, then `FERRET_*` environment variables (clap
+//! reads both), then the config file, then defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ferret_hub::{HubConfig, PullOptions, RegistryConfig};
+use ferret_matcher::Severity;
+use serde::Deserialize;
+
+use crate::{EXIT_POLICY, db_cmd, env};
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// A TOML config file (`registries`, `scanner_secrets`, and any option below).
+    #[arg(long, env = "FERRET_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where SQLite and the blob store live [default: ./ferret-data]
+    #[arg(long, env = "FERRET_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
+    #[arg(long, env = "FERRET_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// HTTP address (REST, the scanner subscription, metrics) [default: 127.0.0.1:8080]
+    #[arg(long, env = "FERRET_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// gRPC address [default: 127.0.0.1:9090]
+    #[arg(long, env = "FERRET_GRPC", value_name = "ADDR")]
+    grpc: Option<SocketAddr>,
+    /// Run no scanner inside the hub; jobs wait for `ferret scanner`s.
+    #[arg(long)]
+    no_embedded_scanner: bool,
+    /// Attempts before a scan ends in ERROR [default: 3]
+    #[arg(long, env = "FERRET_MAX_ATTEMPTS", value_name = "N")]
+    max_attempts: Option<i64>,
+    /// Seconds a scanner may hold a job [default: 1800]
+    #[arg(long, env = "FERRET_LEASE_TIMEOUT", value_name = "SECS")]
+    lease_timeout: Option<u64>,
+    /// Seconds between pings to scanners; two unanswered end the connection [default: 30]
+    #[arg(long, env = "FERRET_PING_INTERVAL", value_name = "SECS")]
+    ping_interval: Option<u64>,
+    /// The hub's DID, sent to scanners as `holdDid` [default: did:web:<http host>]
+    #[arg(long, env = "FERRET_HUB_DID", value_name = "DID")]
+    hub_did: Option<String>,
+    /// The advisory database the embedded scanner reads [default: $FERRET_DB_DIR, else
+    /// ~/.cache/ferret/db]
+    #[arg(long, value_name = "DIR")]
+    db_dir: Option<PathBuf>,
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    http: Option<SocketAddr>,
+    grpc: Option<SocketAddr>,
+    embedded_scanner: Option<bool>,
+    max_attempts: Option<i64>,
+    lease_timeout: Option<u64>,
+    ping_interval: Option<u64>,
+    hub_did: Option<String>,
+    db_dir: Option<PathBuf>,
+    #[serde(default)]
+    scanner_secrets: Vec<String>,
+    #[serde(default)]
+    registries: Vec<RegistryConfig>,
+}
+
+fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| path.display().to_string())?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("ferret-data"));
+    let mut c = HubConfig::new(data_dir);
+    c.database_url = args.database_url.or(file.database_url);
+    if let Some(a) = args.http.or(file.http) {
+        c.http = a;
+    }
+    if let Some(a) = args.grpc.or(file.grpc) {
+        c.grpc = a;
+    }
+    c.embedded_scanner = !args.no_embedded_scanner && file.embedded_scanner.unwrap_or(true);
+    if let Some(n) = args.max_attempts.or(file.max_attempts) {
+        if n < 1 {
+            bail!("--max-attempts: expected 1 or more, got {n}");
+        }
+        c.max_attempts = n;
+    }
+    if let Some(s) = args.lease_timeout.or(file.lease_timeout) {
+        c.lease_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(s) = args.ping_interval.or(file.ping_interval) {
+        c.ping_interval = Duration::from_secs(s.max(1));
+    }
+    c.hub_did = args
+        .hub_did
+        .or(file.hub_did)
+        .unwrap_or_else(|| format!("did:web:{}", c.http.ip()));
+    c.secrets = file.scanner_secrets;
+    if let Ok(from_env) = std::env::var(env::SCANNER_SECRETS) {
+        c.secrets.extend(
+            from_env
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    c.registries = file.registries;
+    let db_dir = db_cmd::db_dir(args.db_dir.or(file.db_dir))?;
+    c.advisory_db = Some(db_dir.join(ferret_advisory::DB_FILE));
+    Ok(c)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = hub_config(args)?;
+    if config.secrets.is_empty() {
+        tracing::warn!(
+            "no scanner secrets configured (scanner_secrets, {}): remote scanners cannot connect",
+            env::SCANNER_SECRETS
+        );
+    }
+    runtime()?.block_on(async {
+        let hub = ferret_hub::Hub::open(config).await?;
+        ferret_hub::serve(hub).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ScannerArgs {
+    /// The hub's base URL, e.g. http://127.0.0.1:8080
+    #[arg(long, env = "FERRET_HUB", value_name = "URL")]
+    hub: String,
+    /// The shared secret the hub knows this scanner by.
+    #[arg(
+        long,
+        env = "FERRET_SCANNER_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    secret: String,
+    /// Jobs scanned at once.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    concurrency: usize,
+    /// Where the advisory database lives [default: $FERRET_DB_DIR, else ~/.cache/ferret/db]
+    #[arg(long, value_name = "DIR")]
+    db_dir: Option<PathBuf>,
+    /// Allow plain HTTP to this registry host[:port] (loopback hosts always may).
+    #[arg(long, value_name = "HOST")]
+    insecure_registry: Vec<String>,
+}
+
+pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=64).contains(&args.concurrency) {
+        bail!("--concurrency: expected 1 to 64");
+    }
+    let db = db_cmd::db_dir(args.db_dir)?.join(ferret_advisory::DB_FILE);
+    if !db.exists() {
+        bail!(
+            "no advisory database at {}: run `ferret db update` (or `ferret db import`) first",
+            db.display()
+        );
+    }
+    let docker_config = std::env::var_os(env::DOCKER_CONFIG)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os(env::HOME).map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"));
+    let config = ferret_hub::scanner::ScannerConfig {
+        hub: args.hub,
+        secret: args.secret,
+        concurrency: args.concurrency,
+        advisory_db: db,
+        pull: PullOptions {
+            docker_config,
+            insecure_registries: args.insecure_registry,
+        },
+    };
+    runtime()?.block_on(async {
+        ferret_hub::scanner::run_scanner(config, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RemoteCommand {
+    /// Ask a hub to scan an image of one of its registries: REGISTRY/REPOSITORY[:TAG|@DIGEST].
+    Scan(RemoteScanArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RemoteScanArgs {
+    /// REGISTRY/REPOSITORY[:TAG|@DIGEST], REGISTRY being a name in the hub's config.
+    image: String,
+    /// The hub's base URL.
+    #[arg(long, env = "FERRET_SERVER", value_name = "URL")]
+    server: String,
+    /// 0 on-demand (default), 1 push, 2 rescan.
+    #[arg(long, default_value_t = 0)]
+    priority: i64,
+    /// Wait until the scan is done and print its counts.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: exit 1 when a finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", requires = "wait")]
+    fail_on: Option<String>,
+    /// With --wait: give up after this many seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    timeout: u64,
+}
+
+pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
+    let RemoteCommand::Scan(args) = cmd;
+    let fail_on = args
+        .fail_on
+        .as_deref()
+        .map(str::parse::<Severity>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let (registry, rest) = args.image.split_once('/').with_context(|| {
+        format!(
+            "{:?}: expected REGISTRY/REPOSITORY[:TAG|@DIGEST]",
+            args.image
+        )
+    })?;
+    let (repository, tag, digest) = if let Some((r, d)) = rest.split_once('@') {
+        (r, None, Some(d))
+    } else if let Some((r, t)) = rest.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        (r, Some(t), None)
+    } else {
+        (rest, None, None)
+    };
+    let base = args.server.trim_end_matches('/');
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let resp = client
+        .post(format!("{base}/api/ferret/v1/scans"))
+        .json(&serde_json::json!({
+            "registry": registry, "repository": repository, "tag": tag, "digest": digest,
+            "priority": args.priority,
+        }))
+        .send()
+        .with_context(|| format!("reaching {base}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().context("reading the hub's answer")?;
+    if !status.is_success() {
+        bail!(
+            "the hub refused the scan ({status}): {}",
+            body["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    let id = body["id"]
+        .as_str()
+        .context("the hub's answer has no scan id")?
+        .to_owned();
+    eprintln!(
+        "ferret: scan {id} of {} queued",
+        body["digest"].as_str().unwrap_or("?")
+    );
+    if !args.wait {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
+    let scan = loop {
+        let s: serde_json::Value = client
+            .get(format!("{base}/api/ferret/v1/scans/{id}"))
+            .send()?
+            .error_for_status()?
+            .json()?;
+        if s["status"] != "RUNNING" {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("scan {id} still running after {} s", args.timeout);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    println!("{}", serde_json::to_string_pretty(&scan)?);
+    if scan["status"] == "ERROR" {
+        bail!(
+            "scan {id} failed: {}",
+            scan["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    let c = &scan["counts"];
+    let count = |k: &str| c[k].as_u64().unwrap_or(0);
+    let tripped = fail_on.is_some_and(|level| {
+        [
+            (Severity::Critical, "critical"),
+            (Severity::High, "high"),
+            (Severity::Medium, "medium"),
+            (Severity::Low, "low"),
+            (Severity::Negligible, "negligible"),
+            (Severity::Unknown, "undefined"),
+        ]
+        .iter()
+        .any(|(s, k)| *s >= level && count(k) > 0)
+    });
+    Ok(if tripped {
+        ExitCode::from(EXIT_POLICY)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,367 @@
+//! The scanning service (`ferret serve`): the store's durable job queue, the
+//! `io.atcr.hold.subscribeScanJobs` subscription over which scanners take jobs and return
+//! results, the native REST API under `/api/ferret/v1`, health and Prometheus metrics, an
+//! embedded scanner, and the remote scanner (`ferret scanner`).
+
+pub mod api;
+pub mod frames;
+pub mod results;
+pub mod run;
+pub mod scanner;
+mod subscription;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use ferret_store::{BlobStore, JobStore, Released, Store};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Notify;
+
+pub use run::{PullOptions, ScanOutput, scan_job, scanner_version};
+
+/// A registry the hub resolves image references against.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RegistryConfig {
+    /// The name users give (`registry` in requests).
+    pub name: String,
+    /// Base URL, e.g. `http://127.0.0.1:5000`.
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Everything `ferret serve` is configured with, resolved once at start.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; SQLite in the data directory when absent.
+    pub database_url: Option<String>,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    /// Shared secrets scanners authenticate with (several, for rotation).
+    pub secrets: Vec<String>,
+    pub embedded_scanner: bool,
+    /// The advisory database the embedded scanner reads.
+    pub advisory_db: Option<PathBuf>,
+    pub max_attempts: i64,
+    /// The longest a scanner may hold a job.
+    pub lease_timeout: Duration,
+    pub ping_interval: Duration,
+    /// The hub's DID, sent as `holdDid`.
+    pub hub_did: String,
+    pub registries: Vec<RegistryConfig>,
+}
+
+impl HubConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            secrets: Vec::new(),
+            embedded_scanner: true,
+            advisory_db: None,
+            max_attempts: 3,
+            lease_timeout: Duration::from_secs(30 * 60),
+            ping_interval: Duration::from_secs(30),
+            hub_did: "did:web:localhost".to_owned(),
+            registries: Vec::new(),
+        }
+    }
+
+    /// How long a lease stays alive without renewal: two missed pings.
+    fn liveness(&self) -> Duration {
+        self.ping_interval * 2
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] ferret_store::StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The running hub's shared state.
+#[derive(Debug)]
+pub struct Hub {
+    pub config: HubConfig,
+    pub store: Store,
+    pub blobs: BlobStore,
+    /// Names this process's leases (`<instance>:<connection>`).
+    pub instance: String,
+    /// Woken when jobs are queued, so waiting connections lease at once.
+    pub wake: Notify,
+    metrics: PrometheusHandle,
+    shutdown: tokio_util_shutdown::Shutdown,
+}
+
+mod tokio_util_shutdown {
+    use tokio::sync::watch;
+
+    /// A broadcast "stop" that tasks can await.
+    #[derive(Debug)]
+    pub struct Shutdown {
+        tx: watch::Sender<bool>,
+    }
+
+    impl Shutdown {
+        pub fn new() -> Self {
+            Self {
+                tx: watch::channel(false).0,
+            }
+        }
+        pub fn trigger(&self) {
+            let _ = self.tx.send(true);
+        }
+        pub async fn wait(&self) {
+            let mut rx = self.tx.subscribe();
+            let _ = rx.wait_for(|v| *v).await;
+        }
+        pub fn is_set(&self) -> bool {
+            *self.tx.borrow()
+        }
+    }
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "ferret_scan_duration_seconds".to_owned(),
+                    ),
+                    &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (tests embedding several hubs): keep our
+                // own handle unregistered.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+impl Hub {
+    /// Opens the store and blob store and releases what an earlier run of a SQLite hub
+    /// left leased (no other hub can share its database).
+    pub async fn open(config: HubConfig) -> Result<Arc<Self>, HubError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| HubError::Io {
+            what: format!("creating {}", config.data_dir.display()),
+            source,
+        })?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ferret.db").display()));
+        let store = Store::open(&url).await?;
+        let blobs = BlobStore::new(config.data_dir.join("blobs"));
+        let hub = Arc::new(Self {
+            instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            config,
+            store,
+            blobs,
+            wake: Notify::new(),
+            metrics: metrics_handle(),
+            shutdown: tokio_util_shutdown::Shutdown::new(),
+        });
+        if hub.store.backend() == ferret_store::Backend::Sqlite {
+            let back = hub
+                .store
+                .release_holders("", "hub restarted", hub.config.max_attempts)
+                .await?;
+            if !back.is_empty() {
+                tracing::info!(jobs = back.len(), "leases of the previous run released");
+            }
+        }
+        Ok(hub)
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics_page))
+            .route(
+                "/xrpc/io.atcr.hold.subscribeScanJobs",
+                get(subscription::subscribe),
+            )
+            .merge(api::routes())
+            .with_state(self.clone())
+    }
+
+    /// Records what became of released leases and wakes waiting connections.
+    pub(crate) fn released(&self, released: &[Released]) {
+        for r in released {
+            match r {
+                Released::Requeued(j) => {
+                    tracing::info!(digest = %j.digest, seq = j.seq, reason = j.last_error.as_deref().unwrap_or(""), "job queued again");
+                }
+                Released::Failed(j) => {
+                    metrics::counter!("ferret_jobs_failed_total").increment(1);
+                    tracing::warn!(digest = %j.digest, reason = j.last_error.as_deref().unwrap_or(""), "job failed");
+                }
+            }
+        }
+        if !released.is_empty() {
+            self.wake.notify_waiters();
+        }
+    }
+
+    /// Every few seconds: renew the leases of this process's live connections, end leases
+    /// that lapsed or ran too long, and refresh the queue gauges.
+    async fn maintain(self: Arc<Self>) {
+        let every = (self.config.ping_interval / 3).max(Duration::from_millis(200));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.shutdown.wait() => return,
+            }
+            let now = ferret_store::now_ms();
+            let liveness = i64::try_from(self.config.liveness().as_millis()).unwrap_or(i64::MAX);
+            if let Err(e) = self
+                .store
+                .renew(&format!("{}:", self.instance), now + liveness)
+                .await
+            {
+                tracing::warn!(error = %e, "renewing leases");
+            }
+            let max = i64::try_from(self.config.lease_timeout.as_millis()).unwrap_or(i64::MAX);
+            match self
+                .store
+                .release_expired(now, max, self.config.max_attempts)
+                .await
+            {
+                Ok(r) => {
+                    if !r.is_empty() {
+                        metrics::counter!("ferret_lease_expiries_total").increment(r.len() as u64);
+                    }
+                    self.released(&r);
+                }
+                Err(e) => tracing::warn!(error = %e, "expiring leases"),
+            }
+            if let Ok(depth) = self.store.queue_depth().await {
+                for p in 0..=2 {
+                    let n = depth.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n);
+                    metrics::gauge!("ferret_queue_depth", "priority" => p.to_string())
+                        .set(n as f64);
+                }
+                for (p, n) in depth.iter().filter(|(p, _)| !(0..=2).contains(p)) {
+                    metrics::gauge!("ferret_queue_depth", "priority" => p.to_string())
+                        .set(*n as f64);
+                }
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.shutdown.is_set()
+    }
+
+    pub async fn stopped(&self) {
+        self.shutdown.wait().await;
+    }
+}
+
+async fn metrics_page(
+    axum::extract::State(hub): axum::extract::State<Arc<Hub>>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        hub.metrics.render(),
+    )
+}
+
+/// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then releases this process's leases.
+pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
+    let listener = tokio::net::TcpListener::bind(hub.config.http)
+        .await
+        .map_err(|source| HubError::Io {
+            what: format!("listening on {}", hub.config.http),
+            source,
+        })?;
+    tracing::info!(http = %hub.config.http, instance = %hub.instance, "ferret hub listening");
+    // Gauges that exist before anything happens, so scrapes see zeros.
+    metrics::gauge!("ferret_connected_scanners").set(0.0);
+    for name in [
+        "ferret_jobs_dispatched_total",
+        "ferret_jobs_completed_total",
+        "ferret_jobs_failed_total",
+        "ferret_lease_expiries_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    tokio::spawn(hub.clone().maintain());
+    if hub.config.embedded_scanner {
+        tokio::spawn(scanner::embedded(hub.clone()));
+    }
+    let signals = {
+        let hub = hub.clone();
+        async move {
+            let term = async {
+                #[cfg(unix)]
+                {
+                    if let Ok(mut s) =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        s.recv().await;
+                    }
+                }
+                #[cfg(not(unix))]
+                std::future::pending::<()>().await;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = term => {}
+                () = hub.stopped() => {}
+            }
+            tracing::info!("shutting down");
+            hub.stop();
+        }
+    };
+    axum::serve(listener, hub.router())
+        .with_graceful_shutdown(signals)
+        .await
+        .map_err(|source| HubError::Io {
+            what: "serving".to_owned(),
+            source,
+        })?;
+    // Connections release their own leases as they close; whatever is left goes back.
+    let back = hub
+        .store
+        .release_holders(
+            &format!("{}:", hub.instance),
+            "hub shut down",
+            hub.config.max_attempts,
+        )
+        .await?;
+    hub.released(&back);
+    hub.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Turning a scanner's validated result into what the store keeps: the blobs, the
+//! findings row by row (read from the Grype-compatible report), and the digest's latest
+//! record shaped like `io.atcr.hold.scan`.
+
+use ferret_store::{BlobStore, Counts, Finding, Job, ScanResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::frames::ValidResult;
+
+#[derive(Deserialize)]
+struct Report {
+    #[serde(default)]
+    matches: Vec<Match>,
+}
+
+#[derive(Deserialize)]
+struct Match {
+    vulnerability: Vulnerability,
+    artifact: Artifact,
+}
+
+#[derive(Deserialize)]
+struct Vulnerability {
+    id: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default, rename = "dataSource")]
+    data_source: String,
+    #[serde(default)]
+    fix: Option<Fix>,
+}
+
+#[derive(Deserialize)]
+struct Fix {
+    #[serde(default)]
+    versions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Artifact {
+    name: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    purl: String,
+}
+
+/// The package manager a package type belongs to, as the Yandex API names `source`.
+fn package_manager(kind: &str) -> &'static str {
+    match kind {
+        "deb" => "dpkg",
+        "apk" => "apk",
+        "rpm" => "rpm",
+        "python" => "pypi",
+        "npm" => "npm",
+        "go-module" => "go",
+        "rust-crate" => "cargo",
+        "java-archive" => "maven",
+        "gem" => "rubygems",
+        "php-composer" => "composer",
+        "dotnet" => "nuget",
+        _ => "unknown",
+    }
+}
+
+/// Grype's title-case severity as the Yandex API spells it.
+fn severity(s: &str) -> &'static str {
+    match s.to_ascii_lowercase().as_str() {
+        "critical" => "CRITICAL",
+        "high" => "HIGH",
+        "medium" => "MEDIUM",
+        "low" => "LOW",
+        "negligible" => "NEGLIGIBLE",
+        _ => "UNDEFINED",
+    }
+}
+
+/// The findings of a Grype-compatible report, in its order, and their counts.
+pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
+    let doc: Report = serde_json::from_slice(report)
+        .map_err(|e| format!("vulnReport: not a Grype report: {e}"))?;
+    let mut counts = Counts::default();
+    let mut out = Vec::with_capacity(doc.matches.len());
+    for m in doc.matches {
+        let sev = severity(&m.vulnerability.severity);
+        match sev {
+            "CRITICAL" => counts.critical += 1,
+            "HIGH" => counts.high += 1,
+            "MEDIUM" => counts.medium += 1,
+            "LOW" => counts.low += 1,
+            "NEGLIGIBLE" => counts.negligible += 1,
+            _ => counts.undefined += 1,
+        }
+        counts.total += 1;
+        out.push(Finding {
+            vulnerability: m.vulnerability.id,
+            severity: sev.to_owned(),
+            package: m.artifact.name,
+            version: m.artifact.version,
+            fixed_by: m
+                .vulnerability
+                .fix
+                .and_then(|f| f.versions.into_iter().next()),
+            source: package_manager(&m.artifact.kind).to_owned(),
+            link: Some(m.vulnerability.data_source).filter(|s| !s.is_empty()),
+            origin: Some(m.artifact.purl).filter(|s| !s.is_empty()),
+            kind: Some(m.artifact.kind).filter(|s| !s.is_empty()),
+        });
+    }
+    Ok((out, counts))
+}
+
+/// An AT Protocol blob reference for content whose SHA-256 is `sha256`: a CIDv1 with the
+/// raw codec, base32-encoded.
+fn blob_ref(data: &[u8], mime: &str) -> Value {
+    let mut cid = vec![0x01, 0x55, 0x12, 0x20];
+    cid.extend_from_slice(&Sha256::digest(data));
+    let link = format!(
+        "b{}",
+        data_encoding::BASE32_NOPAD.encode(&cid).to_lowercase()
+    );
+    json!({"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": data.len()})
+}
+
+/// What the store keeps for a successful result.
+pub fn scan_result(
+    job: &Job,
+    result: &ValidResult,
+    blobs: &BlobStore,
+    scanned_at: &str,
+) -> Result<ScanResult, String> {
+    let (Some(sbom), Some(report)) = (&result.sbom, &result.report) else {
+        return Err("a result without error must carry both sbom and vulnReport".to_owned());
+    };
+    let (findings, counts) = findings(report)?;
+    let sbom_blob = blobs.put(sbom).map_err(|e| e.to_string())?;
+    let report_blob = blobs.put(report).map_err(|e| e.to_string())?;
+    let scanner_version = result
+        .scanner_version
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let hex = job
+        .digest
+        .split_once(':')
+        .map_or(job.digest.as_str(), |(_, h)| h);
+    let s = result.summary;
+    let record = json!({
+        "$type": "io.atcr.hold.scan",
+        "manifest": format!("at://{}/io.atcr.manifest/{hex}", job.owner),
+        "repository": job.repository,
+        "userDid": job.owner,
+        "critical": s.critical,
+        "high": s.high,
+        "medium": s.medium,
+        "low": s.low,
+        "total": s.total,
+        "sbomBlob": blob_ref(sbom, "application/spdx+json"),
+        "vulnReportBlob": blob_ref(report, "application/vnd.atcr.vulnerabilities+json"),
+        "scannerVersion": scanner_version,
+        "scannedAt": scanned_at,
+    });
+    Ok(ScanResult {
+        scanner_version,
+        sbom_blob: Some(sbom_blob),
+        report_blob: Some(report_blob),
+        counts,
+        findings,
+        record,
+    })
+}
