@@ -43,7 +43,7 @@ pub(crate) async fn subscribe(
     State(hub): State<Arc<Hub>>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let secret = params.get("secret").map(String::as_str).or_else(|| {
         headers
@@ -97,6 +97,10 @@ pub(crate) async fn subscribe(
             }
         },
         Some(n) => n,
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)

@@ -846,3 +846,156 @@ pub fn image_of_root(root: &Path, layout: &Path) {
     let layer = b.into_inner().unwrap();
     oci_layout(layout, &ImageSpec::new(vec![(layer, Comp::Gzip)]), "root");
 }
+
+/// A real OCI registry: Debian's `docker-registry` on a free loopback port.
+pub struct Registry {
+    child: std::process::Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
+    start_registry_with(htpasswd, None, tempfile::tempdir().unwrap())
+}
+
+pub fn start_registry_with(
+    htpasswd: Option<(&str, &str)>,
+    extra: Option<String>,
+    dir: tempfile::TempDir,
+) -> Registry {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n  secret: ferret-test\n",
+        dir.path().join("data").display()
+    );
+    if let Some((user, pass)) = htpasswd {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, pass])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, &out.stdout).unwrap();
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: ferret-test\n    path: {}\n",
+            path.display()
+        ));
+    }
+    if let Some(extra) = extra {
+        config.push_str(&extra);
+    }
+    let config_path = dir.path().join("config.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", config_path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "registry did not start on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Registry {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+pub fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>, all: bool) {
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+    ]);
+    if all {
+        cmd.arg("--all");
+    }
+    if let Some(c) = creds {
+        cmd.args(["--dest-creds", c]);
+    }
+    cmd.arg(format!("oci:{}:{tag}", layout.display()));
+    cmd.arg(format!("docker://{dest}"));
+    let out = cmd.output().expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A Debian 12 root with five packages; `libfoo1` is a binNMU of `foo`.
+pub fn debian_fixture_root(dir: &Path) {
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("var/lib/dpkg")).unwrap();
+    std::fs::write(dir.join("etc/os-release"), DEBIAN_OS_RELEASE).unwrap();
+    let status = dpkg_entry("openssl", "3.0.11-1~deb12u2", None)
+        + &dpkg_entry("libfoo1", "1.0-1+b1", Some("foo (1.0-1)"))
+        + &dpkg_entry("bar", "2.0-1", None)
+        + &dpkg_entry("baz", "1.5-1", None)
+        + &dpkg_entry("qux", "0.9-3", None);
+    std::fs::write(dir.join("var/lib/dpkg/status"), status).unwrap();
+}
+
+pub fn release(status: &str, fixed: Option<&str>, urgency: &str) -> Value {
+    let mut r = json!({"status": status, "repositories": {"bookworm": "x"}, "urgency": urgency});
+    if let Some(f) = fixed {
+        r["fixed_version"] = json!(f);
+    }
+    r
+}
+
+/// Tracker records: package → CVE → bookworm's state.
+pub fn debian_fixture_tracker(path: &Path) {
+    let doc = json!({
+        "openssl": {
+            // Fixed above the installed version: affected, fixed.
+            "CVE-2024-0001": {"releases": {"bookworm": release("resolved", Some("3.0.13-1~deb12u1"), "high")}},
+            // Fixed at the installed version: not affected.
+            "CVE-2024-0002": {"releases": {"bookworm": release("resolved", Some("3.0.11-1~deb12u2"), "medium")}},
+            // Fixed below: not affected.
+            "CVE-2023-0003": {"releases": {"bookworm": release("resolved", Some("3.0.9-1"), "low")}},
+            // `0`: never affected.
+            "CVE-2024-0004": {"releases": {"bookworm": release("resolved", Some("0"), "high")}},
+        },
+        "foo": {
+            // The binNMU's source 1.0-1 is below the fix.
+            "CVE-2024-0005": {"releases": {"bookworm": release("resolved", Some("1.0-2"), "unimportant")}},
+        },
+        "bar": {
+            // Open: not fixed.
+            "CVE-2024-0006": {"releases": {"bookworm": release("open", None, "medium")}},
+        },
+        "baz": {
+            // No DSA, ignored: will not fix.
+            "CVE-2024-0007": {"releases": {"bookworm": {
+                "status": "open", "repositories": {"bookworm": "x"}, "urgency": "low",
+                "nodsa": "Minor issue", "nodsa_reason": "ignored"
+            }}},
+        },
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
