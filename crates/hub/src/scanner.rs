@@ -114,8 +114,8 @@ pub enum ScannerError {
     InvalidSecret,
 }
 
-/// The result frame for a job's outcome.
-fn result_frame(job: &ScanJob, outcome: Result<crate::ScanOutput, String>) -> String {
+/// The result frame `ferret scanner` sends for a job's outcome.
+pub fn result_frame(job: &ScanJob, outcome: Result<crate::ScanOutput, String>) -> String {
     let frame = match outcome {
         Ok(out) => {
             let mut f = ScanResultFrame::new(&job.digest, out.summary);

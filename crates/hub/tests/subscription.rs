@@ -1,0 +1,370 @@
+//! The subscription against a real hub (served on loopback from this process) and real
+//! WebSocket clients (tokio-tungstenite): cursors, leases, disconnects, pings, attempts,
+//! results. Every frame either side sends is then checked by the AT Protocol's own
+//! validator, `@atproto/lexicon` (`tests/lexicon/validate.cjs`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferret_hub::frames::{ScanJob, VulnSummary};
+use ferret_hub::scanner::result_frame;
+use ferret_hub::{Hub, HubConfig, ScanOutput};
+use ferret_store::{JobRequest, JobState, JobStore, ScanStatus, ScanStore};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct TestHub {
+    hub: Arc<Hub>,
+    addr: String,
+    frames: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(max_attempts: i64, ping: Duration) -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = HubConfig::new(dir.path().join("data"));
+    let port = free_port();
+    config.http = format!("127.0.0.1:{port}").parse().unwrap();
+    config.secrets = vec!["s3cret".to_owned()];
+    config.embedded_scanner = false;
+    config.ping_interval = ping;
+    config.max_attempts = max_attempts;
+    config.hub_did = "did:web:127.0.0.1".to_owned();
+    let hub = Hub::open(config).await.unwrap();
+    tokio::spawn(ferret_hub::serve(hub.clone()));
+    let addr = format!("127.0.0.1:{port}");
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    TestHub {
+        hub,
+        addr,
+        frames: Arc::new(Mutex::new(Vec::new())),
+        _dir: dir,
+    }
+}
+
+impl TestHub {
+    async fn submit(&self, n: u32, owner: &str, priority: i64) -> ferret_store::Job {
+        let job = self
+            .hub
+            .store
+            .submit(&JobRequest {
+                digest: format!("sha256:{n:064x}"),
+                registry: "local".to_owned(),
+                repository: "app".to_owned(),
+                tag: Some("1.0".to_owned()),
+                owner: owner.to_owned(),
+                hold_did: "did:web:127.0.0.1".to_owned(),
+                hold_endpoint: "http://127.0.0.1:5000".to_owned(),
+                priority,
+            })
+            .await
+            .unwrap()
+            .job;
+        self.hub.wake.notify_waiters();
+        job
+    }
+
+    async fn connect(&self, query: &str) -> Ws {
+        let url = format!(
+            "ws://{}/xrpc/io.atcr.hold.subscribeScanJobs{query}",
+            self.addr
+        );
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("X-Scanner-Secret", "s3cret".parse().unwrap());
+        tokio_tungstenite::connect_async(req).await.unwrap().0
+    }
+
+    /// The next job frame within `wait`, answering pings on the way.
+    async fn next_job(&self, ws: &mut Ws, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
+            match msg.ok()? {
+                Message::Text(t) => {
+                    self.frames.lock().unwrap().push(t.to_string());
+                    return Some(serde_json::from_str(t.as_str()).unwrap());
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    async fn send(&self, ws: &mut Ws, frame: String) {
+        self.frames.lock().unwrap().push(frame.clone());
+        ws.send(Message::Text(frame.into())).await.unwrap();
+    }
+
+    /// Runs `@atproto/lexicon` over every frame seen.
+    fn validate_frames(&self) {
+        let frames = self.frames.lock().unwrap().clone();
+        assert!(!frames.is_empty());
+        let file = self._dir.path().join("frames.jsonl");
+        std::fs::write(&file, frames.join("\n") + "\n").unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lexicon/validate.cjs");
+        let lexicon = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/lexicons/io.atcr.hold.subscribeScanJobs.json");
+        let out = std::process::Command::new("node")
+            .arg(script)
+            .arg(lexicon)
+            .arg(&file)
+            .output();
+        let ran = out
+            .as_ref()
+            .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("Cannot find module"));
+        if !ran {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "node with @atproto/lexicon is required in CI (.ci/run installs it)"
+            );
+            eprintln!(
+                "\n*** SKIPPED: node with @atproto/lexicon is not available; frames were not validated ***\n"
+            );
+            return;
+        }
+        let out = out.unwrap();
+        assert!(
+            out.status.success(),
+            "frames the lexicon refuses:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let checked = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(checked, frames.len());
+    }
+}
+
+fn job_frame(v: &Value) -> ScanJob {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+/// What `ferret scanner` sends for a finished scan: a small SPDX SBOM and a Grype report.
+fn good_result(job: &ScanJob) -> String {
+    let report = serde_json::json!({"matches": [{
+        "vulnerability": {"id": "CVE-2024-0001", "severity": "High", "dataSource": "https://security-tracker.debian.org/tracker/CVE-2024-0001", "fix": {"versions": ["3.0.13-1~deb12u1"], "state": "fixed"}},
+        "artifact": {"name": "openssl", "version": "3.0.11-1~deb12u2", "type": "deb", "purl": "pkg:deb/debian/openssl@3.0.11-1~deb12u2"}
+    }]});
+    result_frame(
+        job,
+        Ok(ScanOutput {
+            sbom: br#"{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT"}"#.to_vec(),
+            report: serde_json::to_vec(&report).unwrap(),
+            summary: VulnSummary {
+                high: 1,
+                total: 1,
+                ..VulnSummary::default()
+            },
+        }),
+    )
+}
+
+const SHORT: Duration = Duration::from_millis(600);
+const LONG: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_deliver_exactly_the_documented_jobs() {
+    let t = start(3, Duration::from_secs(30)).await;
+    let j1 = t.submit(1, "did:web:a", 1).await;
+    let j2 = t.submit(2, "did:web:a", 1).await;
+    let j3 = t.submit(3, "did:web:a", 1).await;
+    // -1: nothing already queued, then what is queued afterwards.
+    let mut live = t.connect("?cursor=-1&concurrency=5").await;
+    assert!(t.next_job(&mut live, SHORT).await.is_none());
+    let j4 = t.submit(4, "did:web:a", 1).await;
+    let got = t.next_job(&mut live, LONG).await.unwrap();
+    assert_eq!(got["seq"], j4.seq);
+    assert!(t.next_job(&mut live, SHORT).await.is_none());
+    // N: queued jobs above N.
+    let mut after = t
+        .connect(&format!("?cursor={}&concurrency=5", j1.seq))
+        .await;
+    let a = t.next_job(&mut after, LONG).await.unwrap();
+    let b = t.next_job(&mut after, LONG).await.unwrap();
+    assert_eq!(
+        (a["seq"].as_i64(), b["seq"].as_i64()),
+        (Some(j2.seq), Some(j3.seq))
+    );
+    assert!(t.next_job(&mut after, SHORT).await.is_none());
+    // None: every queued job (here the one left).
+    let mut all = t.connect("").await;
+    let c = t.next_job(&mut all, LONG).await.unwrap();
+    assert_eq!(c["seq"], j1.seq);
+    assert_eq!(c["type"], "scan_job");
+    assert_eq!(c["$type"], "io.atcr.hold.subscribeScanJobs#scanJob");
+    assert_eq!(c["holdDid"], "did:web:127.0.0.1");
+    t.validate_frames();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_per_scanner_and_leases_lost_are_redelivered() {
+    let t = start(3, Duration::from_millis(700)).await;
+    t.submit(1, "did:web:a", 1).await;
+    t.submit(2, "did:web:a", 1).await;
+    let mut a = t.connect("").await;
+    let mut b = t.connect("").await;
+    let ja = t.next_job(&mut a, LONG).await.unwrap();
+    let jb = t.next_job(&mut b, LONG).await.unwrap();
+    assert_ne!(
+        ja["digest"], jb["digest"],
+        "two scanners never get the same job"
+    );
+    // One at a time: a third job is not a's while it holds one; another scanner takes it.
+    t.submit(3, "did:web:a", 1).await;
+    assert!(t.next_job(&mut a, SHORT).await.is_none());
+    let mut x = t.connect("").await;
+    let jx = t.next_job(&mut x, LONG).await.unwrap();
+    t.send(&mut x, good_result(&job_frame(&jx))).await;
+    // a disconnects mid-job: its job comes back with a new seq.
+    drop(a);
+    let mut c = t.connect(&format!("?cursor={}", ja["seq"])).await;
+    let again = t.next_job(&mut c, LONG).await.unwrap();
+    assert_eq!(again["digest"], ja["digest"]);
+    assert!(again["seq"].as_i64() > ja["seq"].as_i64());
+    t.send(&mut c, good_result(&job_frame(&again))).await;
+    // b has not answered a ping since it took its job: its lease is lost and the job
+    // goes to the next scanner.
+    let mut d = t.connect("").await;
+    let redelivered = t.next_job(&mut d, LONG).await.unwrap();
+    assert_eq!(redelivered["digest"], jb["digest"]);
+    drop(b);
+    t.validate_frames();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_errors_invalid_results_and_attempts() {
+    let t = start(2, Duration::from_secs(30)).await;
+    let job = t.submit(1, "did:web:a", 1).await;
+    let mut ws = t.connect("").await;
+    let frame = t.next_job(&mut ws, LONG).await.unwrap();
+    // An invalid result fails the attempt, with the reason.
+    let mut bad: Value = serde_json::from_str(&good_result(&job_frame(&frame))).unwrap();
+    bad["summary"]["high"] = serde_json::json!(-1);
+    ws.send(Message::Text(bad.to_string().into()))
+        .await
+        .unwrap();
+    let again = t.next_job(&mut ws, LONG).await.unwrap();
+    assert_eq!(again["digest"], frame["digest"]);
+    let requeued = t.hub.store.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        requeued.last_error.as_deref(),
+        Some("invalid result: summary.high: -1 is negative")
+    );
+    // A good result: READY, findings stored, the latest record written.
+    t.send(&mut ws, good_result(&job_frame(&again))).await;
+    let scan = loop {
+        let s = t.hub.store.scan(&job.scan_id).await.unwrap().unwrap();
+        if s.status != ScanStatus::Running {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(scan.status, ScanStatus::Ready);
+    assert_eq!(scan.counts.high, 1);
+    assert_eq!(
+        scan.scanner_version.as_deref(),
+        Some(ferret_hub::scanner_version().as_str())
+    );
+    let latest = t.hub.store.latest(&job.digest).await.unwrap().unwrap();
+    assert_eq!(latest.record["$type"], "io.atcr.hold.scan");
+    assert_eq!(latest.record["high"], 1);
+    assert!(
+        latest.record["sbomBlob"]["ref"]["$link"]
+            .as_str()
+            .unwrap()
+            .starts_with("bafkrei")
+    );
+    // A repeat is ignored.
+    t.send(&mut ws, good_result(&job_frame(&again))).await;
+    tokio::time::sleep(SHORT).await;
+    assert_eq!(t.hub.store.scan(&job.scan_id).await.unwrap().unwrap(), scan);
+
+    // A scanner's error ends the scan in ERROR at once.
+    let other = t.submit(2, "did:web:a", 1).await;
+    let f = t.next_job(&mut ws, LONG).await.unwrap();
+    t.send(
+        &mut ws,
+        result_frame(&job_frame(&f), Err("pull failed: 404".to_owned())),
+    )
+    .await;
+    tokio::time::sleep(SHORT).await;
+    let s = t.hub.store.scan(&other.scan_id).await.unwrap().unwrap();
+    assert_eq!(
+        (s.status, s.error.as_deref()),
+        (ScanStatus::Error, Some("pull failed: 404"))
+    );
+
+    // Lost twice (max attempts 2): ERROR with the last reason.
+    drop(ws);
+    let third = t.submit(3, "did:web:a", 1).await;
+    for _ in 0..2 {
+        let mut w = t.connect("").await;
+        t.next_job(&mut w, LONG).await.unwrap();
+        drop(w);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let failed = loop {
+        let j = t.hub.store.job(&third.id).await.unwrap().unwrap();
+        if j.state != JobState::Queued && j.state != JobState::Leased {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.state, JobState::Error);
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .ends_with("(after 2 attempts)"),
+        "{failed:?}"
+    );
+    t.validate_frames();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_and_fair_share_over_the_wire() {
+    let t = start(3, Duration::from_secs(30)).await;
+    for n in 0..3 {
+        t.submit(10 + n, "did:web:alice", 2).await;
+    }
+    t.submit(20, "did:web:bob", 2).await;
+    t.submit(30, "did:web:carol", 0).await;
+    let mut ws = t.connect("").await;
+    let mut owners = Vec::new();
+    for _ in 0..5 {
+        let f = t.next_job(&mut ws, LONG).await.unwrap();
+        owners.push(f["userDid"].as_str().unwrap().to_owned());
+        assert!(f["priority"].is_i64());
+        t.send(&mut ws, good_result(&job_frame(&f))).await;
+    }
+    assert_eq!(
+        owners,
+        [
+            "did:web:carol",
+            "did:web:alice",
+            "did:web:bob",
+            "did:web:alice",
+            "did:web:alice"
+        ]
+    );
+    t.validate_frames();
+}
