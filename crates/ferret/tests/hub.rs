@@ -252,3 +252,303 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         "a secret was logged"
     );
 }
+
+/// A scanner stand-in on a real WebSocket client: connects with the secret and collects
+/// job frames.
+struct Client {
+    rt: tokio::runtime::Runtime,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Client {
+    fn connect(http: &str, query: &str) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut req = format!("ws://{http}/xrpc/io.atcr.hold.subscribeScanJobs{query}")
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("X-Scanner-Secret", "s3cret".parse().unwrap());
+        let ws = rt
+            .block_on(tokio_tungstenite::connect_async(req))
+            .unwrap()
+            .0;
+        Self { rt, ws }
+    }
+
+    /// Job frames arriving within `wait`.
+    fn jobs(&mut self, want: usize, wait: Duration) -> Vec<Value> {
+        use futures_util::StreamExt;
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while out.len() < want {
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout_at(deadline, self.ws.next()).await });
+            match next {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                    out.push(serde_json::from_str(t.as_str()).unwrap());
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+impl Client {
+    fn send(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.rt
+            .block_on(
+                self.ws
+                    .send(tokio_tungstenite::tungstenite::Message::Text(text.into())),
+            )
+            .unwrap();
+    }
+}
+
+/// Peak resident memory of a process so far, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+/// A result carrying a 100 MiB SBOM goes through the hub, which stores it whole, with
+/// the hub's peak memory growing by at most three times the message.
+#[test]
+fn a_100_mib_sbom_round_trip_in_bounded_memory() {
+    use base64::Engine as _;
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    debian_fixture_root(&root);
+    let layout = d.join("layout");
+    image_of_root(&root, &layout);
+    let registry = start_registry(None);
+    push(
+        &layout,
+        "root",
+        &format!("{}/app:1", registry.addr),
+        None,
+        false,
+    );
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = d.join("ferret.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\nscanner_secrets = [\"s3cret\"]\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            d.join("hub").display().to_string(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let hub = spawn(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--no-embedded-scanner",
+        ],
+        &d.join("hub.log"),
+    );
+    wait_for(&http);
+    let server = format!("http://{http}");
+    let (code, out, err) = run(&["remote", "scan", "local/app:1", "--server", &server]);
+    assert_eq!(code, 0, "{err}");
+    let scan: Value = serde_json::from_str(&out).unwrap();
+    let mut client = Client::connect(&http, "");
+    let job = client.jobs(1, Duration::from_secs(10)).remove(0);
+
+    let comment = "x".repeat(100 << 20);
+    let sbom = format!("{{\"spdxVersion\":\"SPDX-2.3\",\"comment\":\"{comment}\"}}");
+    drop(comment);
+    let sbom = &sbom.as_bytes()[..sbom.len().min(100 << 20)];
+    // Cut to exactly the lexicon's cap: a valid document needs its closing bytes.
+    let mut doc = sbom[..sbom.len() - 2].to_vec();
+    doc.extend_from_slice(b"\"}");
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&doc);
+    let frame = serde_json::json!({
+        "$type": "io.atcr.hold.subscribeScanJobs#scanResult",
+        "type": "scan_result",
+        "digest": job["digest"],
+        "summary": {"critical": 0, "high": 0, "medium": 0, "low": 0, "total": 0},
+        "sbom": {"$bytes": b64},
+        "vulnReport": {"$bytes": base64::engine::general_purpose::STANDARD_NO_PAD.encode(b"{\"matches\":[]}")},
+        "scannerVersion": "ferret-test",
+    })
+    .to_string();
+    drop(b64);
+    let size = frame.len() as u64;
+    let before = peak_rss(hub.0.id());
+    client.send(frame);
+    let started = Instant::now();
+    let done = loop {
+        let (_, body) = http_get(
+            &http,
+            &format!("/api/ferret/v1/scans/{}", scan["id"].as_str().unwrap()),
+            "",
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["status"] != "RUNNING" {
+            break v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no result stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["status"], "READY", "{done}");
+    let stored = d.join("hub/blobs/sha256").join(
+        done["sbomBlob"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    assert_eq!(std::fs::metadata(stored).unwrap().len(), doc.len() as u64);
+    let growth = peak_rss(hub.0.id()).saturating_sub(before);
+    eprintln!(
+        "message {} MiB, hub peak grew {} MiB ({:.2}x)",
+        size >> 20,
+        growth >> 20,
+        growth as f64 / size as f64
+    );
+    assert!(
+        growth <= 3 * size,
+        "peak grew {growth} bytes for a {size}-byte message"
+    );
+}
+
+/// A fresh schema on the test PostgreSQL, as a URL; `None` (said loudly) without one.
+fn postgres_schema_url() -> Option<String> {
+    let Ok(base) = std::env::var("FERRET_TEST_POSTGRES_URL") else {
+        eprintln!("\n*** SKIPPED (PostgreSQL half): FERRET_TEST_POSTGRES_URL is not set ***\n");
+        return None;
+    };
+    let schema = format!("ferret_hub_{}", std::process::id());
+    let out = Command::new("psql")
+        .arg(&base)
+        .args([
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+        ])
+        .output()
+        .expect("psql (postgresql-client) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// Jobs queued and leased survive `kill -9` of the hub: restarted on the same data
+/// directory (SQLite) or database (PostgreSQL), nothing is lost, the leased job comes
+/// back, and `seq` keeps growing.
+#[test]
+fn queued_and_leased_jobs_survive_kill_9() {
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let registry = start_registry(None);
+    for n in 1..=3 {
+        let root = d.join(format!("root{n}"));
+        debian_fixture_root(&root);
+        std::fs::write(root.join("etc/build"), format!("{n}\n")).unwrap();
+        let layout = d.join(format!("layout{n}"));
+        image_of_root(&root, &layout);
+        push(
+            &layout,
+            "root",
+            &format!("{}/app:{n}", registry.addr),
+            None,
+            false,
+        );
+    }
+    let mut backends = vec![None];
+    backends.extend(postgres_schema_url().map(Some));
+    for (i, database) in backends.into_iter().enumerate() {
+        let http = format!("127.0.0.1:{}", free_port());
+        let config = d.join(format!("ferret{i}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\nhttp = {http:?}\nscanner_secrets = [\"s3cret\"]\nping_interval = 1\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+                d.join(format!("hub{i}")).display().to_string(),
+                registry.addr
+            ),
+        )
+        .unwrap();
+        let mut args = vec![
+            "serve".to_owned(),
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--no-embedded-scanner".to_owned(),
+        ];
+        if let Some(url) = &database {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut hub = spawn(&args, &d.join(format!("hub{i}-a.log")));
+        wait_for(&http);
+        let server = format!("http://{http}");
+        let mut seqs = Vec::new();
+        for n in 1..=3 {
+            let (code, out, err) = run(&[
+                "remote",
+                "scan",
+                &format!("local/app:{n}"),
+                "--server",
+                &server,
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            seqs.push(v["seq"].as_i64().unwrap());
+        }
+        let mut holder = Client::connect(&http, "");
+        let leased = holder.jobs(1, Duration::from_secs(10));
+        assert_eq!(leased.len(), 1);
+        // kill -9.
+        hub.0.kill().unwrap();
+        hub.0.wait().unwrap();
+        drop(holder);
+        let _hub = spawn(&args, &d.join(format!("hub{i}-b.log")));
+        wait_for(&http);
+        let mut scanner = Client::connect(&http, "?concurrency=5");
+        let jobs = scanner.jobs(3, Duration::from_secs(20));
+        let digests: std::collections::BTreeSet<&str> =
+            jobs.iter().map(|j| j["digest"].as_str().unwrap()).collect();
+        assert_eq!(digests.len(), 3, "backend {i}: every job is back: {jobs:?}");
+        let back = jobs
+            .iter()
+            .find(|j| j["digest"] == leased[0]["digest"])
+            .unwrap();
+        assert!(
+            back["seq"].as_i64().unwrap() > *seqs.iter().max().unwrap(),
+            "backend {i}: the leased job is queued again under a larger seq: {back}"
+        );
+    }
+}

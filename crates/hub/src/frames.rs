@@ -2,8 +2,10 @@
 //! the lexicon's field names, both the lexicon's `type` and the AT Protocol union tag
 //! `$type`, and `bytes` as `{"$bytes": base64}` (written unpadded, read either way).
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 pub const NSID: &str = "io.atcr.hold.subscribeScanJobs";
@@ -44,17 +46,18 @@ pub struct VulnSummary {
     pub total: i64,
 }
 
-/// `{"$bytes": "…"}`.
+/// `{"$bytes": "…"}`. Read borrowing from the frame, so a 100 MiB blob is not copied
+/// before it is decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bytes {
-    #[serde(rename = "$bytes")]
-    pub b64: String,
+pub struct Bytes<'a> {
+    #[serde(rename = "$bytes", borrow)]
+    pub b64: Cow<'a, str>,
 }
 
-impl Bytes {
+impl Bytes<'static> {
     pub fn encode(data: &[u8]) -> Self {
         Self {
-            b64: STANDARD_NO_PAD.encode(data),
+            b64: Cow::Owned(STANDARD_NO_PAD.encode(data)),
         }
     }
 }
@@ -62,17 +65,17 @@ impl Bytes {
 /// A result, as a scanner sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ScanResultFrame {
+pub struct ScanResultFrame<'a> {
     #[serde(rename = "$type", skip_serializing_if = "Option::is_none", default)]
     pub lex_type: Option<String>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
     pub kind: Option<String>,
     pub digest: String,
     pub summary: VulnSummary,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub sbom: Option<Bytes>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub vuln_report: Option<Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none", default, borrow)]
+    pub sbom: Option<Bytes<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none", default, borrow)]
+    pub vuln_report: Option<Bytes<'a>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scanner_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -116,7 +119,7 @@ impl ScanJob {
     }
 }
 
-impl ScanResultFrame {
+impl ScanResultFrame<'_> {
     /// A result frame carrying both discriminators.
     pub fn new(digest: &str, summary: VulnSummary) -> Self {
         Self {
@@ -132,7 +135,7 @@ impl ScanResultFrame {
     }
 }
 
-fn decode(field: &str, b: &Bytes) -> Result<Vec<u8>, FrameError> {
+fn decode(field: &str, b: &Bytes<'_>) -> Result<Vec<u8>, FrameError> {
     // Padded or not; the decoded size is checked before decoding.
     let trimmed = b.b64.trim_end_matches('=');
     if trimmed.len() / 4 * 3 > MAX_BLOB {
@@ -140,7 +143,6 @@ fn decode(field: &str, b: &Bytes) -> Result<Vec<u8>, FrameError> {
     }
     let data = STANDARD_NO_PAD
         .decode(trimmed)
-        .or_else(|_| STANDARD.decode(&b.b64))
         .map_err(|e| bad(format!("{field}: not base64: {e}")))?;
     if data.len() > MAX_BLOB {
         return Err(bad(format!("{field}: larger than {MAX_BLOB} bytes")));
@@ -253,6 +255,7 @@ pub fn parse_job(text: &str) -> Result<ScanJob, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     #[test]
     fn results_are_validated_field_by_field() {
@@ -267,7 +270,7 @@ mod tests {
         assert!(!sbom.b64.ends_with('='));
         let mut padded = f.clone();
         padded.sbom = Some(Bytes {
-            b64: STANDARD.encode(br#"{"spdxVersion":"SPDX-2.3"}"#),
+            b64: STANDARD.encode(br#"{"spdxVersion":"SPDX-2.3"}"#).into(),
         });
         assert!(parse_result(&serde_json::to_string(&padded).unwrap()).is_ok());
         let mut neg = f.clone();
