@@ -171,6 +171,10 @@ pub(crate) struct ScannerArgs {
     /// Allow plain HTTP to this registry host[:port] (loopback hosts always may).
     #[arg(long, value_name = "HOST")]
     insecure_registry: Vec<String>,
+    /// Registry user for every pull; the password comes from FERRET_REGISTRY_PASSWORD.
+    /// Without it, credentials per registry host come from docker's config.json.
+    #[arg(long, value_name = "USER")]
+    username: Option<String>,
 }
 
 pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
@@ -188,6 +192,15 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os(env::HOME).map(|h| PathBuf::from(h).join(".docker")))
         .map(|d| d.join("config.json"));
+    let credentials = match args.username {
+        None => None,
+        Some(username) => Some(ferret_image::Credentials {
+            username,
+            password: std::env::var(env::REGISTRY_PASSWORD).with_context(|| {
+                format!("--username needs a password in {}", env::REGISTRY_PASSWORD)
+            })?,
+        }),
+    };
     let config = ferret_hub::scanner::ScannerConfig {
         hub: args.hub,
         secret: args.secret,
@@ -196,6 +209,7 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         pull: PullOptions {
             docker_config,
             insecure_registries: args.insecure_registry,
+            credentials,
         },
     };
     runtime()?.block_on(async {

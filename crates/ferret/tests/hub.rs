@@ -70,13 +70,9 @@ fn spawn(args: &[&str], log: &Path) -> Killed {
     )
 }
 
-#[test]
-fn a_remote_scanner_scans_what_the_hub_queues() {
-    if !have("docker-registry") || !have("skopeo") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The Debian fixture image pushed to a fresh registry as `app:1.0`, an advisory database
+/// with its tracker records, and `ferret scan`'s JSON report of the same image.
+fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
     let root = d.join("root");
     debian_fixture_root(&root);
     let layout = d.join("layout");
@@ -111,6 +107,17 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         &format!("oci:{}:root", layout.display()),
     ]);
     let local: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    (registry, db, local)
+}
+
+#[test]
+fn a_remote_scanner_scans_what_the_hub_queues() {
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (registry, db, local) = fixture(d);
     let want = &local["summary"];
 
     let http = format!("127.0.0.1:{}", free_port());
@@ -177,7 +184,7 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
     assert_eq!(again["id"], queued["id"]);
     assert_eq!(again["created"], false);
 
-    let _scanner = spawn(
+    let mut scanner = spawn(
         &[
             "scanner",
             "--hub",
@@ -247,6 +254,14 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         metrics.contains("ferret_scan_duration_seconds_bucket"),
         "{metrics}"
     );
+    // SIGTERM: the scanner, holding nothing now, exits cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &scanner.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = scanner.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
     assert!(
         !hub_log.contains("s3cret") && !hub_log.contains("rotated"),
         "a secret was logged"
@@ -551,4 +566,59 @@ fn queued_and_leased_jobs_survive_kill_9() {
             "backend {i}: the leased job is queued again under a larger seq: {back}"
         );
     }
+}
+
+/// `ferret serve` with its embedded scanner (the default) scans on its own, and exits
+/// cleanly on SIGTERM.
+#[test]
+fn the_embedded_scanner_scans_without_a_remote_one() {
+    if !have("docker-registry") || !have("skopeo") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (registry, db, local) = fixture(d);
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = d.join("ferret.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            d.join("hub").display().to_string(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let mut hub = spawn(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--db-dir",
+            db.to_str().unwrap(),
+        ],
+        &d.join("hub.log"),
+    );
+    wait_for(&http);
+    let server = format!("http://{http}");
+    let (code, out, err) = run(&[
+        "remote",
+        "scan",
+        "local/app:1.0",
+        "--server",
+        &server,
+        "--wait",
+    ]);
+    let log = std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}\n{log}");
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["status"], "READY");
+    assert_eq!(done["counts"]["high"], local["summary"]["high"]);
+    let status = Command::new("kill")
+        .args(["-TERM", &hub.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = hub.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
 }

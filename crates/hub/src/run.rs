@@ -31,6 +31,8 @@ pub struct PullOptions {
     pub docker_config: Option<PathBuf>,
     /// Hosts that may be reached over plain HTTP besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// Credentials for every registry; they win over `docker_config`.
+    pub credentials: Option<ferret_image::Credentials>,
 }
 
 /// The registry reference of a job: `host[:port]/repository@digest`, and whether the
@@ -64,6 +66,7 @@ pub fn scan_job(job: &ScanJob, db: &Database, pull: &PullOptions) -> Result<Scan
             registry: RegistryOptions {
                 insecure_registries,
                 docker_config: pull.docker_config.clone(),
+                credentials: pull.credentials.clone(),
                 ..RegistryOptions::default()
             },
         },
