@@ -371,8 +371,9 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\nhttp = {http:?}\nscanner_secrets = [\"s3cret\"]\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = \"127.0.0.1:{}\"\nscanner_secrets = [\"s3cret\"]\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
             d.join("hub").display().to_string(),
+            free_port(),
             registry.addr
         ),
     )
@@ -511,8 +512,9 @@ fn queued_and_leased_jobs_survive_kill_9() {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {:?}\nhttp = {http:?}\nscanner_secrets = [\"s3cret\"]\nping_interval = 1\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+                "data_dir = {:?}\nhttp = {http:?}\ngrpc = \"127.0.0.1:{}\"\nscanner_secrets = [\"s3cret\"]\nping_interval = 1\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
                 d.join(format!("hub{i}")).display().to_string(),
+                free_port(),
                 registry.addr
             ),
         )
@@ -579,11 +581,12 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
     let d = dir.path();
     let (registry, db, local) = fixture(d);
     let http = format!("127.0.0.1:{}", free_port());
+    let grpc = format!("127.0.0.1:{}", free_port());
     let config = d.join("ferret.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\nhttp = {http:?}\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
             d.join("hub").display().to_string(),
             registry.addr
         ),
@@ -614,6 +617,34 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
     let done: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(done["status"], "READY");
     assert_eq!(done["counts"]["high"], local["summary"]["high"]);
+    // The gRPC port answers the standard health check.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let serving = rt.block_on(async {
+        use tonic_health::pb::health_client::HealthClient;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
+        client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+    });
+    assert_eq!(
+        serving,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    // The client's connection closes with its runtime, so the hub's drain is quick.
+    drop(rt);
     let status = Command::new("kill")
         .args(["-TERM", &hub.0.id().to_string()])
         .status()

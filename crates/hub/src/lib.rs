@@ -298,6 +298,33 @@ async fn metrics_page(
     )
 }
 
+/// The gRPC port: the standard health service (`grpc.health.v1.Health`) now; the
+/// registry APIs join it on the same server.
+async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubError> {
+    let listener = tokio::net::TcpListener::bind(hub.config.grpc)
+        .await
+        .map_err(|source| HubError::Io {
+            what: format!("listening on {} (gRPC)", hub.config.grpc),
+            source,
+        })?;
+    tracing::info!(grpc = %hub.config.grpc, "gRPC listening");
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let hub = hub.clone();
+    Ok(tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let result = tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming_shutdown(incoming, hub.stopped())
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "gRPC server");
+        }
+    }))
+}
+
 /// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then releases this process's leases.
 pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     let listener = tokio::net::TcpListener::bind(hub.config.http)
@@ -345,6 +372,7 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
             hub.stop();
         }
     };
+    let grpc = grpc_server(&hub).await?;
     axum::serve(listener, hub.router())
         .with_graceful_shutdown(signals)
         .await
@@ -352,6 +380,14 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
             what: "serving".to_owned(),
             source,
         })?;
+    // Open gRPC connections are given a moment to finish their calls, not forever.
+    let abort = grpc.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), grpc)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     // Connections release their own leases as they close; whatever is left goes back.
     let back = hub
         .store

@@ -41,6 +41,7 @@ async fn start(max_attempts: i64, ping: Duration) -> TestHub {
     let mut config = HubConfig::new(dir.path().join("data"));
     let port = free_port();
     config.http = format!("127.0.0.1:{port}").parse().unwrap();
+    config.grpc = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     config.secrets = vec!["s3cret".to_owned()];
     config.embedded_scanner = false;
     config.ping_interval = ping;
@@ -216,7 +217,7 @@ async fn cursors_deliver_exactly_the_documented_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_per_scanner_and_leases_lost_are_redelivered() {
-    let t = start(3, Duration::from_millis(700)).await;
+    let t = start(3, Duration::from_secs(30)).await;
     t.submit(1, "did:web:a", 1).await;
     t.submit(2, "did:web:a", 1).await;
     let mut a = t.connect("").await;
@@ -233,19 +234,29 @@ async fn one_job_per_scanner_and_leases_lost_are_redelivered() {
     let mut x = t.connect("").await;
     let jx = t.next_job(&mut x, LONG).await.unwrap();
     t.send(&mut x, good_result(&job_frame(&jx))).await;
+    // x leaves, or it would take the next job itself.
+    drop(x);
     // a disconnects mid-job: its job comes back with a new seq.
     drop(a);
     let mut c = t.connect(&format!("?cursor={}", ja["seq"])).await;
     let again = t.next_job(&mut c, LONG).await.unwrap();
     assert_eq!(again["digest"], ja["digest"]);
     assert!(again["seq"].as_i64() > ja["seq"].as_i64());
-    t.send(&mut c, good_result(&job_frame(&again))).await;
-    // b has not answered a ping since it took its job: its lease is lost and the job
-    // goes to the next scanner.
+    drop(b);
+    t.validate_frames();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_that_stops_answering_pings_loses_its_lease() {
+    let t = start(3, Duration::from_millis(500)).await;
+    t.submit(1, "did:web:a", 1).await;
+    let mut silent = t.connect("").await;
+    let job = t.next_job(&mut silent, LONG).await.unwrap();
+    // `silent` is never read again, so it answers no ping; the next scanner gets the job.
     let mut d = t.connect("").await;
     let redelivered = t.next_job(&mut d, LONG).await.unwrap();
-    assert_eq!(redelivered["digest"], jb["digest"]);
-    drop(b);
+    assert_eq!(redelivered["digest"], job["digest"]);
+    assert!(redelivered["seq"].as_i64() > job["seq"].as_i64());
     t.validate_frames();
 }
 
