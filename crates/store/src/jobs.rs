@@ -257,8 +257,8 @@ impl Store {
     }
 }
 
-impl JobStore for Store {
-    async fn submit(&self, req: &JobRequest) -> Result<Submitted> {
+impl Store {
+    async fn submit_once(&self, req: &JobRequest) -> Result<Submitted> {
         let mut tx = self.begin_write().await?;
         let active = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM jobs WHERE digest = $1 AND state IN ('queued', 'leased')"
@@ -334,7 +334,19 @@ impl JobStore for Store {
         tx.commit().await?;
         Ok(Submitted { job, created: true })
     }
+}
 
+impl JobStore for Store {
+    async fn submit(&self, req: &JobRequest) -> Result<Submitted> {
+        // Two hubs on one PostgreSQL may insert the same digest at once; the unique index
+        // stops the second, which then joins the first's job.
+        match self.submit_once(req).await {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.submit_once(req).await
+            }
+            other => other,
+        }
+    }
     async fn lease(&self, holder: &str, after_seq: i64, lease_ms: i64) -> Result<Option<Job>> {
         // Several hubs on PostgreSQL skip each other's candidates instead of waiting on them.
         let pick: &'static str = match self.backend {
