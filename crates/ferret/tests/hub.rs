@@ -70,6 +70,38 @@ fn spawn(args: &[&str], log: &Path) -> Killed {
     )
 }
 
+/// A hub's config file with free ports and the test registry as `local`.
+struct Conf {
+    path: std::path::PathBuf,
+    http: String,
+    grpc: String,
+}
+
+fn hub_config(d: &Path, name: &str, registry: &Registry, extra: &str) -> Conf {
+    let http = format!("127.0.0.1:{}", free_port());
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let path = d.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\n{extra}\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            d.join(name).display().to_string(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    Conf { path, http, grpc }
+}
+
+/// `ferret serve --config CONF ARGS…`, logging to `log`, once it listens.
+fn serve(conf: &Conf, args: &[&str], log: &Path) -> Killed {
+    let mut all = vec!["serve", "--config", conf.path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let hub = spawn(&all, log);
+    wait_for(&conf.http);
+    hub
+}
+
 /// The Debian fixture image pushed to a fresh registry as `app:1.0`, an advisory database
 /// with its tracker records, and `ferret scan`'s JSON report of the same image.
 fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
@@ -88,15 +120,7 @@ fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
     let feed = d.join("tracker.json");
     debian_fixture_tracker(&feed);
     let db = d.join("db");
-    let (code, _, err) = run(&[
-        "db",
-        "import",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "debian-tracker",
-        feed.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import(&db, "debian-tracker", &[feed]);
     let (_, out, err) = run(&[
         "scan",
         "-q",
@@ -120,30 +144,18 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
     let (registry, db, local) = fixture(d);
     let want = &local["summary"];
 
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = d.join("ferret.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nhttp = {http:?}\ngrpc = \"127.0.0.1:{}\"\nscanner_secrets = [\"s3cret\", \"rotated\"]\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
-            d.join("hub").display().to_string(),
-            free_port(),
-            registry.addr
-        ),
-    )
-    .unwrap();
-    let _hub = spawn(
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--no-embedded-scanner",
-            "--db-dir",
-            db.to_str().unwrap(),
-        ],
+    let conf = hub_config(
+        d,
+        "hub",
+        &registry,
+        "scanner_secrets = [\"s3cret\", \"rotated\"]",
+    );
+    let http = conf.http.clone();
+    let _hub = serve(
+        &conf,
+        &["--no-embedded-scanner", "--db-dir", db.to_str().unwrap()],
         &d.join("hub.log"),
     );
-    wait_for(&http);
     assert_eq!(http_get(&http, "/healthz", "").0, 200);
 
     // The secret is checked before the upgrade, by query and by header.
@@ -366,28 +378,9 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
         None,
         false,
     );
-    let http = format!("127.0.0.1:{}", free_port());
-    let config = d.join("ferret.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nhttp = {http:?}\ngrpc = \"127.0.0.1:{}\"\nscanner_secrets = [\"s3cret\"]\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
-            d.join("hub").display().to_string(),
-            free_port(),
-            registry.addr
-        ),
-    )
-    .unwrap();
-    let hub = spawn(
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--no-embedded-scanner",
-        ],
-        &d.join("hub.log"),
-    );
-    wait_for(&http);
+    let conf = hub_config(d, "hub", &registry, "scanner_secrets = [\"s3cret\"]");
+    let http = conf.http.clone();
+    let hub = serve(&conf, &["--no-embedded-scanner"], &d.join("hub.log"));
     let server = format!("http://{http}");
     let (code, out, err) = run(&["remote", "scan", "local/app:1", "--server", &server]);
     assert_eq!(code, 0, "{err}");
@@ -507,30 +500,18 @@ fn queued_and_leased_jobs_survive_kill_9() {
     let mut backends = vec![None];
     backends.extend(postgres_schema_url().map(Some));
     for (i, database) in backends.into_iter().enumerate() {
-        let http = format!("127.0.0.1:{}", free_port());
-        let config = d.join(format!("ferret{i}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = {:?}\nhttp = {http:?}\ngrpc = \"127.0.0.1:{}\"\nscanner_secrets = [\"s3cret\"]\nping_interval = 1\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
-                d.join(format!("hub{i}")).display().to_string(),
-                free_port(),
-                registry.addr
-            ),
-        )
-        .unwrap();
-        let mut args = vec![
-            "serve".to_owned(),
-            "--config".to_owned(),
-            config.display().to_string(),
-            "--no-embedded-scanner".to_owned(),
-        ];
+        let conf = hub_config(
+            d,
+            &format!("hub{i}"),
+            &registry,
+            "scanner_secrets = [\"s3cret\"]\nping_interval = 1",
+        );
+        let http = conf.http.clone();
+        let mut args = vec!["--no-embedded-scanner"];
         if let Some(url) = &database {
-            args.extend(["--database-url".to_owned(), url.clone()]);
+            args.extend(["--database-url", url.as_str()]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut hub = spawn(&args, &d.join(format!("hub{i}-a.log")));
-        wait_for(&http);
+        let mut hub = serve(&conf, &args, &d.join(format!("hub{i}-a.log")));
         let server = format!("http://{http}");
         let mut seqs = Vec::new();
         for n in 1..=3 {
@@ -552,8 +533,7 @@ fn queued_and_leased_jobs_survive_kill_9() {
         hub.0.kill().unwrap();
         hub.0.wait().unwrap();
         drop(holder);
-        let _hub = spawn(&args, &d.join(format!("hub{i}-b.log")));
-        wait_for(&http);
+        let _hub = serve(&conf, &args, &d.join(format!("hub{i}-b.log")));
         let mut scanner = Client::connect(&http, "?concurrency=5");
         let jobs = scanner.jobs(3, Duration::from_secs(20));
         let digests: std::collections::BTreeSet<&str> =
@@ -580,29 +560,13 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (registry, db, local) = fixture(d);
-    let http = format!("127.0.0.1:{}", free_port());
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let config = d.join("ferret.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
-            d.join("hub").display().to_string(),
-            registry.addr
-        ),
-    )
-    .unwrap();
-    let mut hub = spawn(
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--db-dir",
-            db.to_str().unwrap(),
-        ],
+    let conf = hub_config(d, "hub", &registry, "");
+    let (http, grpc) = (conf.http.clone(), conf.grpc.clone());
+    let mut hub = serve(
+        &conf,
+        &["--db-dir", db.to_str().unwrap()],
         &d.join("hub.log"),
     );
-    wait_for(&http);
     let server = format!("http://{http}");
     let (code, out, err) = run(&[
         "remote",

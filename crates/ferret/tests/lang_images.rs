@@ -74,16 +74,6 @@ fn a_virtualenv_lists_what_pip_lists() {
     );
 }
 
-/// Flattens `npm ls --all --json`'s tree into (name, version) pairs.
-fn npm_tree(deps: &Value, out: &mut BTreeSet<(String, String)>) {
-    for (name, dep) in deps.as_object().into_iter().flatten() {
-        if let Some(v) = dep["version"].as_str() {
-            out.insert((name.clone(), v.to_owned()));
-        }
-        npm_tree(&dep["dependencies"], out);
-    }
-}
-
 #[test]
 fn npm_ci_lists_what_npm_ls_lists() {
     let root = tempfile::tempdir().unwrap();
@@ -91,16 +81,7 @@ fn npm_ci_lists_what_npm_ls_lists() {
     if !npm_app(&app) {
         return;
     }
-    let ls = succeeded(
-        Command::new("npm")
-            .args(["ls", "--all", "--json"])
-            .current_dir(&app)
-            .output()
-            .unwrap(),
-    );
-    let tree: Value = serde_json::from_slice(&ls.stdout).unwrap();
-    let mut want = BTreeSet::new();
-    npm_tree(&tree["dependencies"], &mut want);
+    let want = npm_ls(&app);
     assert!(
         want.contains(&("ms".to_owned(), "2.0.0".to_owned())),
         "{want:?}"

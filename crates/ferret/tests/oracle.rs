@@ -211,20 +211,6 @@ fn assert_agree(what: &str, ferret: Findings, oracle: Findings) {
     eprintln!("{what}: {} findings agree", oracle.len());
 }
 
-fn import(db: &Path, kind: &str, files: &[PathBuf]) {
-    let mut args = vec![
-        "db".to_owned(),
-        "import".to_owned(),
-        "--db-dir".to_owned(),
-        db.display().to_string(),
-        kind.to_owned(),
-    ];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, err) = run(&args);
-    assert_eq!(code, 0, "{err}");
-}
-
 fn scan_json(db: &Path, source: &str) -> Value {
     let (code, out, err) = run(&[
         "scan",
@@ -988,26 +974,7 @@ fn installed_language_packages_agree_with_the_oracle() {
     if !npm_app(&app) {
         return;
     }
-    let ls = succeeded(
-        Command::new("npm")
-            .args(["ls", "--all", "--json"])
-            .current_dir(&app)
-            .output()
-            .unwrap(),
-    );
-    let mut npm = BTreeSet::new();
-    fn flatten(deps: &Value, out: &mut BTreeSet<(String, String)>) {
-        for (name, dep) in deps.as_object().into_iter().flatten() {
-            if let Some(v) = dep["version"].as_str() {
-                out.insert((name.clone(), v.to_owned()));
-            }
-            flatten(&dep["dependencies"], out);
-        }
-    }
-    flatten(
-        &serde_json::from_slice::<Value>(&ls.stdout).unwrap()["dependencies"],
-        &mut npm,
-    );
+    let npm = npm_ls(&app);
     for (name, version) in &npm {
         add("npm", name, version, version);
     }

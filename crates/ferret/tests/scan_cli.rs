@@ -22,15 +22,7 @@ fn fixture() -> Fixture {
     let feed = dir.path().join("tracker.json");
     debian_fixture_tracker(&feed);
     let db = dir.path().join("db");
-    let (code, _, err) = run(&[
-        "db",
-        "import",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "debian-tracker",
-        feed.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import(&db, "debian-tracker", &[feed]);
     Fixture {
         db: db.display().to_string(),
         root: format!("dir:{}", root.display()),

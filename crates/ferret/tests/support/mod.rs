@@ -999,3 +999,43 @@ pub fn debian_fixture_tracker(path: &Path) {
     });
     std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
 }
+
+/// What `npm ls --all --json` lists in `app`, as (name, version) pairs.
+pub fn npm_ls(app: &Path) -> BTreeSet<(String, String)> {
+    fn walk(deps: &Value, out: &mut BTreeSet<(String, String)>) {
+        for (name, dep) in deps.as_object().into_iter().flatten() {
+            if let Some(v) = dep["version"].as_str() {
+                out.insert((name.clone(), v.to_owned()));
+            }
+            walk(&dep["dependencies"], out);
+        }
+    }
+    let ls = succeeded(
+        Command::new("npm")
+            .args(["ls", "--all", "--json"])
+            .current_dir(app)
+            .output()
+            .unwrap(),
+    );
+    let mut out = BTreeSet::new();
+    walk(
+        &serde_json::from_slice::<Value>(&ls.stdout).unwrap()["dependencies"],
+        &mut out,
+    );
+    out
+}
+
+/// `ferret db import --db-dir DB KIND FILES…`, which must succeed.
+pub fn import(db: &Path, kind: &str, files: &[PathBuf]) {
+    let mut args = vec![
+        "db".to_owned(),
+        "import".to_owned(),
+        "--db-dir".to_owned(),
+        db.display().to_string(),
+        kind.to_owned(),
+    ];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+}
