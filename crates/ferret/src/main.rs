@@ -369,12 +369,7 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let outputs = parse_outputs(args.format.as_deref(), &args.outputs, ScanFormat::ALL)?;
-    let fail_on = args
-        .fail_on
-        .as_deref()
-        .map(str::parse::<Severity>)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let fail_on = parse_fail_on(args.fail_on.as_deref())?;
     let ignore = match &args.ignore {
         None => None,
         Some(path) => {
@@ -462,6 +457,13 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--fail-on SEVERITY`.
+pub(crate) fn parse_fail_on(s: Option<&str>) -> anyhow::Result<Option<Severity>> {
+    s.map(str::parse::<Severity>)
+        .transpose()
+        .map_err(anyhow::Error::msg)
 }
 
 /// Writes a file through a temporary sibling renamed into place, so a failed run never

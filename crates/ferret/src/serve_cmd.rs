@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ferret_hub::{HubConfig, PullOptions, RegistryConfig};
-use ferret_matcher::Severity;
 use serde::Deserialize;
 
 use crate::{EXIT_POLICY, db_cmd, env};
@@ -267,12 +266,7 @@ pub(crate) struct RemoteScanArgs {
 
 pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     let RemoteCommand::Scan(args) = cmd;
-    let fail_on = args
-        .fail_on
-        .as_deref()
-        .map(str::parse::<Severity>)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let fail_on = crate::parse_fail_on(args.fail_on.as_deref())?;
     let (registry, rest) = args.image.split_once('/').with_context(|| {
         format!(
             "{:?}: expected REGISTRY/REPOSITORY[:TAG|@DIGEST]",
@@ -340,20 +334,18 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
             scan["error"].as_str().unwrap_or("no reason given")
         );
     }
+    // The hub's counts, gated the way `ferret scan` gates its own summary.
     let c = &scan["counts"];
     let count = |k: &str| c[k].as_u64().unwrap_or(0);
-    let tripped = fail_on.is_some_and(|level| {
-        [
-            (Severity::Critical, "critical"),
-            (Severity::High, "high"),
-            (Severity::Medium, "medium"),
-            (Severity::Low, "low"),
-            (Severity::Negligible, "negligible"),
-            (Severity::Unknown, "undefined"),
-        ]
-        .iter()
-        .any(|(s, k)| *s >= level && count(k) > 0)
-    });
+    let summary = ferret_matcher::Summary {
+        critical: count("critical"),
+        high: count("high"),
+        medium: count("medium"),
+        low: count("low"),
+        negligible: count("negligible"),
+        unknown: count("undefined"),
+    };
+    let tripped = fail_on.is_some_and(|level| summary.at_or_above(level) > 0);
     Ok(if tripped {
         ExitCode::from(EXIT_POLICY)
     } else {
