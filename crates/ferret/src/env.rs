@@ -15,3 +15,5 @@ pub const DB_DIR: &str = "FERRET_DB_DIR";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 /// Shared secrets `ferret serve` accepts from scanners, comma-separated.
 pub const SCANNER_SECRETS: &str = "FERRET_SCANNER_SECRETS";
+/// The first admin's password for `ferret serve`, used when the hub has no account yet.
+pub const ADMIN_PASSWORD: &str = "FERRET_ADMIN_PASSWORD";

@@ -62,6 +62,12 @@ enum Command {
     /// Talk to a running hub.
     #[command(subcommand)]
     Remote(serve_cmd::RemoteCommand),
+    /// Manage the hub's accounts (on its database).
+    #[command(subcommand)]
+    User(serve_cmd::UserCommand),
+    /// Manage API tokens (on the hub's database).
+    #[command(subcommand)]
+    Token(serve_cmd::TokenCommand),
 }
 
 #[derive(Args, Debug)]
@@ -236,6 +242,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Scanner(args) => serve_cmd::scanner(args),
         Command::Remote(cmd) => serve_cmd::remote(cmd),
+        Command::User(cmd) => serve_cmd::user(cmd),
+        Command::Token(cmd) => serve_cmd::token(cmd),
     }
 }
 

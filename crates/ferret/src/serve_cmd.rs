@@ -1,4 +1,5 @@
-//! `ferret serve`, `ferret scanner` and `ferret remote scan`: the service's commands.
+//! `ferret serve`, `ferret scanner`, `ferret remote scan`, and the operator's `ferret user
+//! add` and `ferret token create`: the service's commands.
 //! Configuration is resolved once: flags, then `FERRET_*` environment variables (clap
 //! reads both), then the config file, then defaults.
 
@@ -70,17 +71,27 @@ struct FileConfig {
     scanner_secrets: Vec<String>,
     #[serde(default)]
     registries: Vec<RegistryConfig>,
+    /// The first admin's name [default: admin]; the password comes from here or
+    /// FERRET_ADMIN_PASSWORD, and is used only when the hub has no account yet.
+    admin_name: Option<String>,
+    admin_password: Option<String>,
+    /// Seconds a session token from /api/v1/login lasts [default: 43200]
+    session_ttl: Option<u64>,
 }
 
-fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
-    let file: FileConfig = match &args.config {
+fn read_file_config(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
+    Ok(match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| path.display().to_string())?
         }
         None => FileConfig::default(),
-    };
+    })
+}
+
+fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
+    let file = read_file_config(args.config.as_ref())?;
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -121,6 +132,16 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
         );
     }
     c.registries = file.registries;
+    if let Some(name) = file.admin_name {
+        c.admin_name = name;
+    }
+    c.admin_password = std::env::var(env::ADMIN_PASSWORD)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or(file.admin_password);
+    if let Some(s) = file.session_ttl {
+        c.session_ttl = Duration::from_secs(s.max(1));
+    }
     let db_dir = db_cmd::db_dir(args.db_dir.or(file.db_dir))?;
     c.advisory_db = Some(db_dir.join(ferret_advisory::DB_FILE));
     Ok(c)
@@ -262,6 +283,14 @@ pub(crate) struct RemoteScanArgs {
     /// With --wait: give up after this many seconds.
     #[arg(long, default_value_t = 1800, value_name = "SECS")]
     timeout: u64,
+    /// An API token (`ferret token create`).
+    #[arg(
+        long,
+        env = "FERRET_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: String,
 }
 
 pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
@@ -286,6 +315,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
         .build()?;
     let resp = client
         .post(format!("{base}/api/ferret/v1/scans"))
+        .bearer_auth(&args.token)
         .json(&serde_json::json!({
             "registry": registry, "repository": repository, "tag": tag, "digest": digest,
             "priority": args.priority,
@@ -297,7 +327,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     if !status.is_success() {
         bail!(
             "the hub refused the scan ({status}): {}",
-            body["error"].as_str().unwrap_or("no reason given")
+            body["message"].as_str().unwrap_or("no reason given")
         );
     }
     let id = body["id"]
@@ -316,6 +346,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     let scan = loop {
         let s: serde_json::Value = client
             .get(format!("{base}/api/ferret/v1/scans/{id}"))
+            .bearer_auth(&args.token)
             .send()?
             .error_for_status()?
             .json()?;
@@ -350,5 +381,133 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
         ExitCode::from(EXIT_POLICY)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Where the hub's database is, for the operator's commands.
+#[derive(Args, Debug)]
+pub(crate) struct StoreArgs {
+    /// The hub's TOML config file (for `data_dir` and `database_url`).
+    #[arg(long, env = "FERRET_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The hub's data directory [default: ./ferret-data]
+    #[arg(long, env = "FERRET_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` when the hub runs on PostgreSQL.
+    #[arg(long, env = "FERRET_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    async fn open(self) -> anyhow::Result<ferret_store::Store> {
+        let file = read_file_config(self.config.as_ref())?;
+        let url = match self.database_url.or(file.database_url) {
+            Some(url) => url,
+            None => {
+                let dir = self
+                    .data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("ferret-data"));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                format!("sqlite:{}", dir.join("ferret.db").display())
+            }
+        };
+        ferret_store::Store::open(&url)
+            .await
+            .with_context(|| format!("opening the database {url}"))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum UserCommand {
+    /// Create an account; its password is read from standard input, or made up and printed.
+    Add(UserAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UserAddArgs {
+    name: String,
+    /// An admin sees and scans every image.
+    #[arg(long)]
+    admin: bool,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    use ferret_store::AccountStore;
+    let UserCommand::Add(args) = cmd;
+    if args.name.is_empty() || args.name.len() > 128 || args.name.chars().any(char::is_whitespace) {
+        bail!(
+            "{:?}: a user name is 1 to 128 characters without spaces",
+            args.name
+        );
+    }
+    let (password, made_up) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            bail!("the password read from standard input is empty");
+        }
+        (line, false)
+    } else {
+        (ferret_hub::auth::random_hex()[..24].to_owned(), true)
+    };
+    let hash = ferret_hub::auth::hash_password(&password)?;
+    runtime()?.block_on(async {
+        let store = args.store.open().await?;
+        let account = store
+            .create_account(&args.name, &hash, args.admin)
+            .await
+            .with_context(|| format!("creating user {}", args.name))?;
+        eprintln!(
+            "ferret: {} {} created",
+            if account.admin { "admin" } else { "user" },
+            account.name
+        );
+        if made_up {
+            println!("{password}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokenCommand {
+    /// Create an API token for a user and print it (it is shown only once).
+    Create(TokenCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TokenCreateArgs {
+    /// The user the token acts as.
+    user: String,
+    /// A label to tell tokens apart.
+    #[arg(long, default_value = "cli")]
+    name: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    use ferret_store::AccountStore;
+    let TokenCommand::Create(args) = cmd;
+    runtime()?.block_on(async {
+        let store = args.store.open().await?;
+        let account = store
+            .account_by_name(&args.user)
+            .await?
+            .with_context(|| format!("no user {:?}", args.user))?;
+        let (token, hash) = ferret_hub::auth::new_api_token();
+        store.add_token(&account.id, &hash, &args.name).await?;
+        println!("{token}");
+        Ok(ExitCode::SUCCESS)
     })
 }

@@ -84,13 +84,30 @@ fn hub_config(d: &Path, name: &str, registry: &Registry, extra: &str) -> Conf {
     std::fs::write(
         &path,
         format!(
-            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\n{extra}\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"admin-pw\"\n{extra}\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\n",
             d.join(name).display().to_string(),
             registry.addr
         ),
     )
     .unwrap();
     Conf { path, http, grpc }
+}
+
+/// An API token for the hub's first admin (`ferret token create`).
+fn admin_token(conf: &Conf, database: Option<&str>) -> String {
+    let mut args = vec![
+        "token",
+        "create",
+        "admin",
+        "--config",
+        conf.path.to_str().unwrap(),
+    ];
+    if let Some(url) = database {
+        args.extend(["--database-url", url]);
+    }
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
 }
 
 /// `ferret serve --config CONF ARGS…`, logging to `log`, once it listens.
@@ -157,6 +174,7 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         &d.join("hub.log"),
     );
     assert_eq!(http_get(&http, "/healthz", "").0, 200);
+    let token = admin_token(&conf, None);
 
     // The secret is checked before the upgrade, by query and by header.
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
@@ -179,7 +197,15 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
 
     // Queued before any scanner is there.
     let server = format!("http://{http}");
-    let (code, out, err) = run(&["remote", "scan", "local/app:1.0", "--server", &server]);
+    let (code, out, err) = run(&[
+        "remote",
+        "scan",
+        "local/app:1.0",
+        "--server",
+        &server,
+        "--token",
+        &token,
+    ]);
     assert_eq!(code, 0, "{err}");
     let queued: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(queued["status"], "RUNNING");
@@ -191,7 +217,15 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
             .unwrap_or_else(|| panic!("{}", local["source"]))
     );
     // Asking again joins the same job.
-    let (_, out, _) = run(&["remote", "scan", "local/app:1.0", "--server", &server]);
+    let (_, out, _) = run(&[
+        "remote",
+        "scan",
+        "local/app:1.0",
+        "--server",
+        &server,
+        "--token",
+        &token,
+    ]);
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["id"], queued["id"]);
     assert_eq!(again["created"], false);
@@ -214,6 +248,8 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         "local/app:1.0",
         "--server",
         &server,
+        "--token",
+        &token,
         "--wait",
         "--fail-on",
         "high",
@@ -381,8 +417,17 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
     let conf = hub_config(d, "hub", &registry, "scanner_secrets = [\"s3cret\"]");
     let http = conf.http.clone();
     let hub = serve(&conf, &["--no-embedded-scanner"], &d.join("hub.log"));
+    let token = admin_token(&conf, None);
     let server = format!("http://{http}");
-    let (code, out, err) = run(&["remote", "scan", "local/app:1", "--server", &server]);
+    let (code, out, err) = run(&[
+        "remote",
+        "scan",
+        "local/app:1",
+        "--server",
+        &server,
+        "--token",
+        &token,
+    ]);
     assert_eq!(code, 0, "{err}");
     let scan: Value = serde_json::from_str(&out).unwrap();
     let mut client = Client::connect(&http, "");
@@ -415,7 +460,7 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
         let (_, body) = http_get(
             &http,
             &format!("/api/ferret/v1/scans/{}", scan["id"].as_str().unwrap()),
-            "",
+            &format!("Authorization: Bearer {token}\r\n"),
         );
         let v: Value = serde_json::from_str(&body).unwrap();
         if v["status"] != "RUNNING" {
@@ -512,6 +557,7 @@ fn queued_and_leased_jobs_survive_kill_9() {
             args.extend(["--database-url", url.as_str()]);
         }
         let mut hub = serve(&conf, &args, &d.join(format!("hub{i}-a.log")));
+        let token = admin_token(&conf, database.as_deref());
         let server = format!("http://{http}");
         let mut seqs = Vec::new();
         for n in 1..=3 {
@@ -521,6 +567,8 @@ fn queued_and_leased_jobs_survive_kill_9() {
                 &format!("local/app:{n}"),
                 "--server",
                 &server,
+                "--token",
+                &token,
             ]);
             assert_eq!(code, 0, "{err}");
             let v: Value = serde_json::from_str(&out).unwrap();
@@ -567,6 +615,7 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
         &["--db-dir", db.to_str().unwrap()],
         &d.join("hub.log"),
     );
+    let token = admin_token(&conf, None);
     let server = format!("http://{http}");
     let (code, out, err) = run(&[
         "remote",
@@ -574,6 +623,8 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
         "local/app:1.0",
         "--server",
         &server,
+        "--token",
+        &token,
         "--wait",
     ]);
     let log = std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();

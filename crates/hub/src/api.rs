@@ -1,6 +1,6 @@
 //! The native REST API under `/api/ferret/v1`, for `ferret remote scan`: submit a scan of
 //! an image reference (resolved to a digest against a configured registry), read a scan,
-//! list scans.
+//! list scans. Callers authenticate with a bearer token and see what they own.
 
 use std::sync::Arc;
 
@@ -10,25 +10,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ferret_image::{Credentials, ImageSource, RegistryOptions, ResolveOptions};
-use ferret_store::{ImageStore, JobRequest, JobStore, Scan, ScanFilter, ScanStore};
+use ferret_store::{ImageStore, JobRequest, JobStore, Scan, ScanFilter, ScanStore, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Hub;
+use crate::auth::Principal;
+use crate::error::{ApiError, Code};
+use crate::{Hub, RegistryConfig};
 
 pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
         .route("/api/ferret/v1/scans", get(list).post(submit))
         .route("/api/ferret/v1/scans/{id}", get(one))
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "request failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +37,7 @@ pub struct SubmitRequest {
     /// 0 on-demand (the default), 1 push, 2 rescan.
     #[serde(default)]
     pub priority: Option<i64>,
-    /// The image owner's DID; the hub's own when absent.
+    /// The image owner's DID (admins only); the caller's own when absent.
     #[serde(default)]
     pub owner: Option<String>,
 }
@@ -69,65 +62,63 @@ pub fn scan_json(s: &Scan) -> Value {
     })
 }
 
-async fn submit(
-    State(hub): State<Arc<Hub>>,
-    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    let priority = req.priority.unwrap_or(0);
-    if !(0..=2).contains(&priority) {
-        return error(StatusCode::BAD_REQUEST, "priority: expected 0, 1 or 2");
-    }
-    let owner = req
-        .owner
-        .clone()
-        .unwrap_or_else(|| hub.config.hub_did.clone());
-    if !owner.starts_with("did:") || owner.len() > 2048 {
-        return error(StatusCode::BAD_REQUEST, "owner: expected a DID (did:…)");
-    }
-    if req.repository.is_empty() || req.repository.len() > 256 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "repository: expected 1 to 256 characters",
-        );
-    }
+/// An image resolved in a configured registry, ready to register and queue.
+pub(crate) struct Resolved {
+    pub registry: RegistryConfig,
+    pub digest: String,
+}
+
+/// Resolves `repository` at `tag` or `digest` in the configured registry `registry_name`.
+pub(crate) async fn resolve(
+    hub: &Hub,
+    registry_name: &str,
+    repository: &str,
+    tag: Option<&str>,
+    digest: Option<&str>,
+) -> Result<Resolved, ApiError> {
     let Some(registry) = hub
         .config
         .registries
         .iter()
-        .find(|r| r.name == req.registry)
+        .find(|r| r.name == registry_name)
         .cloned()
     else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("registry: {:?} is not configured", req.registry),
-        );
+        return Err(ApiError::invalid(
+            "registry",
+            format!("{registry_name:?} is not configured"),
+        ));
     };
-    let url = match url::Url::parse(&registry.url) {
-        Ok(u) => u,
-        Err(e) => return internal(format!("registry {} url: {e}", registry.name)),
-    };
+    if repository.is_empty() || repository.len() > 256 {
+        return Err(ApiError::invalid(
+            "repository",
+            "expected 1 to 256 characters",
+        ));
+    }
+    let url = url::Url::parse(&registry.url)
+        .map_err(|e| ApiError::internal(format!("registry {} url: {e}", registry.name)))?;
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
-        _ => return internal(format!("registry {} url names no host", registry.name)),
+        _ => {
+            return Err(ApiError::internal(format!(
+                "registry {} url names no host",
+                registry.name
+            )));
+        }
     };
-    let selector = match (&req.digest, &req.tag) {
+    let selector = match (digest, tag) {
         (Some(d), _) => format!("@{d}"),
         (None, Some(t)) => format!(":{t}"),
         (None, None) => ":latest".to_owned(),
     };
-    let reference = format!("{host}/{}{selector}", req.repository);
+    let reference = format!("{host}/{repository}{selector}");
     let source = match ImageSource::parse(&reference) {
         Ok(ImageSource::Registry(r)) => ImageSource::Registry(r),
         Ok(_) | Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("repository, tag or digest: {reference:?} is not an image reference"),
-            );
+            return Err(ApiError::invalid(
+                "image",
+                format!("{repository}{selector} is not an image reference"),
+            ));
         }
     };
     let options = ResolveOptions {
@@ -145,63 +136,119 @@ async fn submit(
             ..RegistryOptions::default()
         },
     };
-    let resolved =
-        tokio::task::spawn_blocking(move || ferret_image::Image::resolve(&source, &options)).await;
-    let image = match resolved {
-        Ok(Ok(i)) => i,
-        Ok(Err(e)) => return error(StatusCode::NOT_FOUND, format!("{reference}: {e}")),
-        Err(e) => return internal(e),
-    };
-    let digest = image.manifest_digest.to_string();
-    if let Err(e) = hub
-        .store
+    let image =
+        tokio::task::spawn_blocking(move || ferret_image::Image::resolve(&source, &options))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| {
+                ApiError::new(
+                    Code::NotFound,
+                    format!("image {repository}{selector} in registry {registry_name}: {e}"),
+                )
+            })?;
+    Ok(Resolved {
+        registry,
+        digest: image.manifest_digest.to_string(),
+    })
+}
+
+/// Records the image for `owner` and queues its scan.
+pub(crate) async fn register(
+    hub: &Hub,
+    owner: &str,
+    resolved: &Resolved,
+    repository: &str,
+    tag: Option<&str>,
+    priority: i64,
+) -> Result<Submitted, ApiError> {
+    hub.store
         .upsert_image(
-            &owner,
-            &registry.name,
-            &req.repository,
-            &digest,
-            req.tag.as_deref(),
+            owner,
+            &resolved.registry.name,
+            repository,
+            &resolved.digest,
+            tag,
             0,
         )
-        .await
-    {
-        return internal(e);
-    }
-    let submitted = match hub
+        .await?;
+    let submitted = hub
         .store
         .submit(&JobRequest {
-            digest: digest.clone(),
-            registry: registry.name.clone(),
-            repository: req.repository.clone(),
-            tag: req.tag.clone(),
-            owner,
+            digest: resolved.digest.clone(),
+            registry: resolved.registry.name.clone(),
+            repository: repository.to_owned(),
+            tag: tag.map(str::to_owned),
+            owner: owner.to_owned(),
             hold_did: hub.config.hub_did.clone(),
-            hold_endpoint: registry.url.trim_end_matches('/').to_owned(),
+            hold_endpoint: resolved.registry.url.trim_end_matches('/').to_owned(),
             priority,
         })
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+        .await?;
     hub.wake.notify_waiters();
-    let scan = match hub.store.scan(&submitted.job.scan_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return internal("a submitted job has no scan"),
-        Err(e) => return internal(e),
+    Ok(submitted)
+}
+
+async fn submit(
+    State(hub): State<Arc<Hub>>,
+    p: Principal,
+    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let priority = req.priority.unwrap_or(0);
+    if !(0..=2).contains(&priority) {
+        return Err(ApiError::invalid("priority", "expected 0, 1 or 2"));
+    }
+    // Only an admin may register an image for someone else.
+    let owner = match req.owner.clone() {
+        Some(o) if p.admin => o,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::PermissionDenied,
+                "owner: only an admin may register images for another owner",
+            ));
+        }
+        None => p.owner.clone(),
     };
+    if !owner.starts_with("did:") || owner.len() > 2048 {
+        return Err(ApiError::invalid("owner", "expected a DID (did:…)"));
+    }
+    let resolved = resolve(
+        &hub,
+        &req.registry,
+        &req.repository,
+        req.tag.as_deref(),
+        req.digest.as_deref(),
+    )
+    .await?;
+    let submitted = register(
+        &hub,
+        &owner,
+        &resolved,
+        &req.repository,
+        req.tag.as_deref(),
+        priority,
+    )
+    .await?;
+    let scan = hub
+        .store
+        .scan(&submitted.scan_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a submitted job has no scan"))?;
     let mut body = scan_json(&scan);
     body["created"] = json!(submitted.created);
     body["seq"] = json!(submitted.job.seq);
     body["priority"] = json!(submitted.job.priority);
-    (StatusCode::ACCEPTED, Json(body)).into_response()
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-async fn one(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Response {
-    match hub.store.scan(&id).await {
-        Ok(Some(s)) => Json(scan_json(&s)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("scan {id:?} not found")),
-        Err(e) => internal(e),
+async fn one(
+    State(hub): State<Arc<Hub>>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match hub.store.scan(&id).await? {
+        Some(s) if p.may_see(&s.owner) => Ok(Json(scan_json(&s))),
+        _ => Err(ApiError::not_found("scan", &id)),
     }
 }
 
@@ -216,24 +263,21 @@ struct ListQuery {
 
 async fn list(
     State(hub): State<Arc<Hub>>,
+    p: Principal,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return error(StatusCode::BAD_REQUEST, "limit: expected 1 to 1000");
+        return Err(ApiError::invalid("limit", "expected 1 to 1000"));
     }
     let filter = ScanFilter {
+        owner: p.scope().map(str::to_owned),
         repository: q.repository,
         ..ScanFilter::default()
     };
-    match hub.store.scans(&filter, None, limit).await {
-        Ok(scans) => {
-            Json(json!({"scans": scans.iter().map(scan_json).collect::<Vec<_>>()})).into_response()
-        }
-        Err(e) => internal(e),
-    }
+    let scans = hub.store.scans(&filter, None, limit).await?;
+    Ok(Json(
+        json!({"scans": scans.iter().map(scan_json).collect::<Vec<_>>()}),
+    ))
 }

@@ -1,14 +1,22 @@
 //! The scanning service (`ferret serve`): the store's durable job queue, the
 //! `io.atcr.hold.subscribeScanJobs` subscription over which scanners take jobs and return
-//! results, the native REST API under `/api/ferret/v1`, health and Prometheus metrics, an
-//! embedded scanner, and the remote scanner (`ferret scanner`).
+//! results, the Yandex-compatible ScannerService over gRPC and REST, the Aqua-style CI flow,
+//! the native REST API under `/api/ferret/v1`, accounts, the OpenAPI document, health and
+//! Prometheus metrics, an embedded scanner, and the remote scanner (`ferret scanner`).
 
 pub mod api;
+mod aqua;
+pub mod auth;
+pub mod error;
 pub mod frames;
+mod grpc;
+mod openapi;
+mod rest;
 pub mod results;
 pub mod run;
 pub mod scanner;
 mod subscription;
+pub mod yc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +64,11 @@ pub struct HubConfig {
     /// The hub's DID, sent as `holdDid`.
     pub hub_did: String,
     pub registries: Vec<RegistryConfig>,
+    /// The first admin's name and password, created when the hub has no account yet.
+    pub admin_name: String,
+    pub admin_password: Option<String>,
+    /// How long a session token from `/api/v1/login` lasts.
+    pub session_ttl: Duration,
 }
 
 impl HubConfig {
@@ -73,6 +86,9 @@ impl HubConfig {
             ping_interval: Duration::from_secs(30),
             hub_did: "did:web:localhost".to_owned(),
             registries: Vec::new(),
+            admin_name: "admin".to_owned(),
+            admin_password: None,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 
@@ -95,6 +111,8 @@ pub enum HubError {
     },
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
 }
 
 /// The running hub's shared state.
@@ -107,6 +125,8 @@ pub struct Hub {
     pub instance: String,
     /// Woken when jobs are queued, so waiting connections lease at once.
     pub wake: Notify,
+    /// Signs session tokens and page tokens.
+    pub keys: auth::Keys,
     metrics: PrometheusHandle,
     shutdown: tokio_util_shutdown::Shutdown,
 }
@@ -175,7 +195,15 @@ impl Hub {
             .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ferret.db").display()));
         let store = Store::open(&url).await?;
         let blobs = BlobStore::new(config.data_dir.join("blobs"));
+        let keys = auth::Keys::load(&store).await?;
+        if let Some(admin) =
+            auth::bootstrap_admin(&store, &config.admin_name, config.admin_password.as_deref())
+                .await?
+        {
+            tracing::info!(name = %admin.name, "first admin account created");
+        }
         let hub = Arc::new(Self {
+            keys,
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             config,
             store,
@@ -205,6 +233,9 @@ impl Hub {
                 get(subscription::subscribe),
             )
             .merge(api::routes())
+            .merge(rest::routes())
+            .merge(aqua::routes())
+            .route("/openapi.json", get(openapi::document))
             .with_state(self.clone())
     }
 
@@ -298,8 +329,8 @@ async fn metrics_page(
     )
 }
 
-/// The gRPC port: the standard health service (`grpc.health.v1.Health`) now; the
-/// registry APIs join it on the same server.
+/// The gRPC port: the standard health service (`grpc.health.v1.Health`) and the
+/// Yandex-compatible ScannerService, ImageService and OperationService.
 async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubError> {
     let listener = tokio::net::TcpListener::bind(hub.config.grpc)
         .await
@@ -317,6 +348,9 @@ async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubE
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let result = tonic::transport::Server::builder()
             .add_service(health)
+            .add_service(grpc::scanner_service(hub.clone()))
+            .add_service(grpc::image_service(hub.clone()))
+            .add_service(grpc::operation_service(hub.clone()))
             .serve_with_incoming_shutdown(incoming, hub.stopped())
             .await;
         if let Err(e) = result {

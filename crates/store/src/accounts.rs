@@ -56,7 +56,7 @@ impl AccountStore for Store {
             )));
         }
         let account = Account {
-            id: new_id(),
+            id: new_id("acc"),
             name: name.to_owned(),
             password_hash: password_hash.to_owned(),
             admin,
@@ -161,7 +161,7 @@ impl OperationStore for Store {
         scan_id: &str,
     ) -> Result<Operation> {
         let op = Operation {
-            id: new_id(),
+            id: new_id("op"),
             owner: owner.to_owned(),
             description: description.to_owned(),
             scan_id: scan_id.to_owned(),

@@ -107,6 +107,9 @@ impl Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     pub job: Job,
+    /// The asker's scan of the job: the job's own, or one added for another owner who
+    /// joined it.
+    pub scan_id: String,
     /// `false` when the ask joined a job already queued or leased for the digest.
     pub created: bool,
 }
@@ -218,11 +221,11 @@ impl Store {
             .execute(&mut **tx)
             .await?;
             sqlx::query(
-                "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE id = $3",
+                "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
             )
             .bind(&reason)
             .bind(now)
-            .bind(&job.scan_id)
+            .bind(&job.id)
             .execute(&mut **tx)
             .await?;
             Ok(Released::Failed(job_in(tx, &job.id).await?))
@@ -266,6 +269,17 @@ impl Store {
         .bind(&req.digest)
         .fetch_optional(&mut *tx)
         .await?;
+        let image_id = sqlx::query(
+            "SELECT id FROM images WHERE owner = $1 AND registry = $2 AND repository = $3 AND digest = $4",
+        )
+        .bind(&req.owner)
+        .bind(&req.registry)
+        .bind(&req.repository)
+        .bind(&req.digest)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get::<String, _>("id"))
+        .transpose()?;
         if let Some(row) = active {
             let mut job = Job::from_row(&row)?;
             if req.priority < job.priority {
@@ -277,15 +291,38 @@ impl Store {
                     .await?;
                 job = job_in(&mut tx, &job.id).await?;
             }
+            // Another owner (or another image of the same digest) joining the job gets a
+            // scan of its own, so what each one sees stays its own; all of a job's scans
+            // finish together.
+            let existing = sqlx::query(
+                "SELECT id FROM scans WHERE job_id = $1 AND owner = $2 AND registry = $3 AND repository = $4",
+            )
+            .bind(&job.id)
+            .bind(&req.owner)
+            .bind(&req.registry)
+            .bind(&req.repository)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("id"))
+            .transpose()?;
+            let scan_id = match existing {
+                Some(id) => id,
+                None => {
+                    let id = new_id("scn");
+                    insert_scan(&mut tx, &id, &job.id, image_id.as_deref(), req).await?;
+                    id
+                }
+            };
             tx.commit().await?;
             return Ok(Submitted {
                 job,
+                scan_id,
                 created: false,
             });
         }
         let now = now_ms();
         let seq = next_counter(&mut tx, "seq").await?;
-        let (id, scan_id) = (new_id(), new_id());
+        let (id, scan_id) = (new_id("job"), new_id("scn"));
         sqlx::query(
             "INSERT INTO jobs (id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, scan_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13)",
@@ -305,35 +342,40 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let image_id = sqlx::query(
-            "SELECT id FROM images WHERE owner = $1 AND registry = $2 AND repository = $3 AND digest = $4",
-        )
-        .bind(&req.owner)
-        .bind(&req.registry)
-        .bind(&req.repository)
-        .bind(&req.digest)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get::<String, _>("id"))
-        .transpose()?;
-        sqlx::query(
-            "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, $8)",
-        )
-        .bind(&scan_id)
-        .bind(image_id)
-        .bind(&id)
-        .bind(&req.owner)
-        .bind(&req.registry)
-        .bind(&req.repository)
-        .bind(&req.digest)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_scan(&mut tx, &scan_id, &id, image_id.as_deref(), req).await?;
         let job = job_in(&mut tx, &id).await?;
         tx.commit().await?;
-        Ok(Submitted { job, created: true })
+        Ok(Submitted {
+            job,
+            scan_id,
+            created: true,
+        })
     }
+}
+
+/// Inserts the RUNNING scan `scan_id` of `job_id` for the asker of `req`.
+async fn insert_scan(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    scan_id: &str,
+    job_id: &str,
+    image_id: Option<&str>,
+    req: &JobRequest,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, $8)",
+    )
+    .bind(scan_id)
+    .bind(image_id)
+    .bind(job_id)
+    .bind(&req.owner)
+    .bind(&req.registry)
+    .bind(&req.repository)
+    .bind(&req.digest)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl JobStore for Store {
@@ -440,12 +482,14 @@ impl JobStore for Store {
             return Ok(None);
         }
         let job = job_in(&mut tx, job_id).await?;
-        sqlx::query("UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE id = $3")
-            .bind(reason)
-            .bind(now)
-            .bind(&job.scan_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(&job.id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Some(job))
     }

@@ -24,12 +24,19 @@ pub use accounts::{Account, AccountStore, Operation, OperationStore};
 pub use blobs::{BlobError, BlobStore};
 pub use jobs::{Job, JobRequest, JobState, JobStore, Released, Submitted};
 pub use scans::{
-    Counts, Finding, FindingFilter, Image, ImageStore, LatestScan, Scan, ScanFilter, ScanResult,
-    ScanStatus, ScanStore, severity_rank,
+    Counts, Finding, FindingFilter, FindingKey, Image, ImageStore, LatestScan, Scan, ScanFilter,
+    ScanKey, ScanResult, ScanStatus, ScanStore, severity_rank,
 };
 
 /// The migrations, embedded in order; each is valid on both backends.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "hub", include_str!("../migrations/0001_hub.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "hub", include_str!("../migrations/0001_hub.sql")),
+    (
+        2,
+        "settings",
+        include_str!("../migrations/0002_settings.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -137,6 +144,27 @@ impl Store {
         })
     }
 
+    /// The setting `name`, set to `make()` first if it has none. Every hub on one database
+    /// gets the same value, whoever set it first.
+    pub async fn setting_or_init(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(make())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get(&row, "value")?)
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -153,6 +181,8 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// A new identifier: the kind's prefix (`img`, `scn`, `job`, `op`, `acc`), so that an id of
+/// one kind is never taken for another, then 32 random hex digits.
+pub(crate) fn new_id(kind: &str) -> String {
+    format!("{kind}{}", uuid::Uuid::new_v4().simple())
 }

@@ -95,7 +95,7 @@ impl ImageStore for Store {
             }
             None => {
                 let image = Image {
-                    id: new_id(),
+                    id: new_id("img"),
                     owner: owner.to_owned(),
                     registry: registry.to_owned(),
                     repository: repository.to_owned(),
@@ -298,6 +298,8 @@ pub struct ScanFilter {
     pub registry: Option<String>,
     pub repository: Option<String>,
     pub status: Option<ScanStatus>,
+    /// By status (ERROR, READY, RUNNING), then newest first, instead of newest first.
+    pub by_status: bool,
 }
 
 /// Which findings to list.
@@ -305,6 +307,10 @@ pub struct ScanFilter {
 pub struct FindingFilter {
     pub severity: Option<String>,
     pub package: Option<String>,
+    /// The vulnerability's id (CVE-…, GHSA-…).
+    pub vulnerability: Option<String>,
+    /// Most severe first (then report order) instead of report order.
+    pub by_severity: bool,
 }
 
 /// The latest finished scan of a digest, as an `io.atcr.hold.scan` record.
@@ -315,29 +321,63 @@ pub struct LatestScan {
     pub record: serde_json::Value,
 }
 
+/// Where a page of scans ends: the last scan's sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanKey {
+    pub status: ScanStatus,
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl ScanKey {
+    pub fn of(scan: &Scan) -> Self {
+        Self {
+            status: scan.status,
+            created_at: scan.created_at,
+            id: scan.id.clone(),
+        }
+    }
+}
+
+/// Where a page of findings ends: the last finding's severity rank and report position.
+/// The default starts before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FindingKey {
+    pub rank: i64,
+    pub ord: i64,
+}
+
+impl Default for FindingKey {
+    fn default() -> Self {
+        Self { rank: -1, ord: -1 }
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait ScanStore {
     async fn scan(&self, id: &str) -> Result<Option<Scan>>;
     /// Stores a scan's result, its findings row by row and the digest's latest record, in
     /// one transaction, and marks it READY.
     async fn complete_scan(&self, scan_id: &str, result: &ScanResult) -> Result<Scan>;
-    /// Scans matching `filter`, newest first, after the keyset `(created_at, id)` when given.
+    /// Scans matching `filter`, newest first (by status first when `filter.by_status`),
+    /// after the keyset `after` when given.
     async fn scans(
         &self,
         filter: &ScanFilter,
-        after: Option<(i64, &str)>,
+        after: Option<&ScanKey>,
         limit: i64,
     ) -> Result<Vec<Scan>>;
     /// The newest finished (READY or ERROR) scan of an image.
     async fn last_finished_scan(&self, image_id: &str) -> Result<Option<Scan>>;
-    /// A scan's findings matching `filter`, by `ord` (report order) after `after_ord`.
+    /// A scan's findings matching `filter`, in report order (`ord`) or by severity then
+    /// `ord`, after the keyset `after`.
     async fn findings(
         &self,
         scan_id: &str,
         filter: &FindingFilter,
-        after_ord: i64,
+        after: FindingKey,
         limit: i64,
-    ) -> Result<Vec<(i64, Finding)>>;
+    ) -> Result<Vec<(FindingKey, Finding)>>;
     async fn latest(&self, digest: &str) -> Result<Option<LatestScan>>;
 }
 
@@ -360,54 +400,66 @@ impl ScanStore for Store {
         let mut tx = self.begin_write().await?;
         let now = now_ms();
         let c = &result.counts;
-        let r = sqlx::query(
-            "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
-             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
-             WHERE id = $12",
+        // Every owner's scan of the job gets the result.
+        let siblings: Vec<String> = sqlx::query(
+            "SELECT id FROM scans WHERE job_id = (SELECT job_id FROM scans WHERE id = $1) ORDER BY id",
         )
-        .bind(&result.scanner_version)
-        .bind(&result.sbom_blob)
-        .bind(&result.report_blob)
-        .bind(c.critical)
-        .bind(c.high)
-        .bind(c.medium)
-        .bind(c.low)
-        .bind(c.negligible)
-        .bind(c.undefined)
-        .bind(c.total)
-        .bind(now)
         .bind(scan_id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<_, _>>()?;
+        if siblings.is_empty() {
             return Err(StoreError::NotFound {
                 what: "scan",
                 id: scan_id.to_owned(),
             });
         }
-        sqlx::query("DELETE FROM findings WHERE scan_id = $1")
-            .bind(scan_id)
-            .execute(&mut *tx)
-            .await?;
-        for (ord, f) in result.findings.iter().enumerate() {
+        for id in &siblings {
             sqlx::query(
-                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
+                 critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
+                 WHERE id = $12",
             )
-            .bind(scan_id)
-            .bind(i64::try_from(ord).unwrap_or(i64::MAX))
-            .bind(&f.vulnerability)
-            .bind(&f.severity)
-            .bind(severity_rank(&f.severity))
-            .bind(&f.package)
-            .bind(&f.version)
-            .bind(&f.fixed_by)
-            .bind(&f.source)
-            .bind(&f.link)
-            .bind(&f.origin)
-            .bind(&f.kind)
+            .bind(&result.scanner_version)
+            .bind(&result.sbom_blob)
+            .bind(&result.report_blob)
+            .bind(c.critical)
+            .bind(c.high)
+            .bind(c.medium)
+            .bind(c.low)
+            .bind(c.negligible)
+            .bind(c.undefined)
+            .bind(c.total)
+            .bind(now)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM findings WHERE scan_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for (ord, f) in result.findings.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(id)
+                .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+                .bind(&f.vulnerability)
+                .bind(&f.severity)
+                .bind(severity_rank(&f.severity))
+                .bind(&f.package)
+                .bind(&f.version)
+                .bind(&f.fixed_by)
+                .bind(&f.source)
+                .bind(&f.link)
+                .bind(&f.origin)
+                .bind(&f.kind)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
@@ -432,26 +484,38 @@ impl ScanStore for Store {
     async fn scans(
         &self,
         filter: &ScanFilter,
-        after: Option<(i64, &str)>,
+        after: Option<&ScanKey>,
         limit: i64,
     ) -> Result<Vec<Scan>> {
-        // Optional conditions as `($n IS NULL OR col = $n)` keep the statement static.
-        let (after_at, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        // Optional conditions as `($n IS NULL OR col = $n)` keep each statement static.
+        let (order, keyset) = if filter.by_status {
+            (
+                "status, created_at DESC, id DESC",
+                "($6 IS NULL OR status > $8 OR (status = $8 AND (created_at < $6 OR (created_at = $6 AND id < $7))))",
+            )
+        } else {
+            (
+                "created_at DESC, id DESC",
+                // $8 (the status) does not bound this order, but every statement takes the
+                // same parameters; a status is never empty.
+                "($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) AND ($8 IS NULL OR $8 <> '')",
+            )
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SCAN_COLUMNS} FROM scans
              WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR image_id = $2)
                AND ($3 IS NULL OR registry = $3) AND ($4 IS NULL OR repository = $4)
-               AND ($5 IS NULL OR status = $5)
-               AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7))
-             ORDER BY created_at DESC, id DESC LIMIT $8"
+               AND ($5 IS NULL OR status = $5) AND {keyset}
+             ORDER BY {order} LIMIT $9"
         )))
         .bind(filter.owner.as_deref())
         .bind(filter.image_id.as_deref())
         .bind(filter.registry.as_deref())
         .bind(filter.repository.as_deref())
         .bind(filter.status.map(ScanStatus::as_str))
-        .bind(after_at)
-        .bind(after_id)
+        .bind(after.map(|k| k.created_at))
+        .bind(after.map(|k| k.id.as_str()))
+        .bind(after.map(|k| k.status.as_str()))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -475,25 +539,39 @@ impl ScanStore for Store {
         &self,
         scan_id: &str,
         filter: &FindingFilter,
-        after_ord: i64,
+        after: FindingKey,
         limit: i64,
-    ) -> Result<Vec<(i64, Finding)>> {
-        let rows = sqlx::query(
-            "SELECT ord, vulnerability, severity, package, version, fixed_by, source, link, origin, kind FROM findings
-             WHERE scan_id = $1 AND ord > $2 AND ($3 IS NULL OR severity = $3) AND ($4 IS NULL OR package = $4)
-             ORDER BY ord LIMIT $5",
-        )
+    ) -> Result<Vec<(FindingKey, Finding)>> {
+        let (order, keyset) = if filter.by_severity {
+            (
+                "severity_rank, ord",
+                "(severity_rank > $2 OR (severity_rank = $2 AND ord > $3))",
+            )
+        } else {
+            ("ord", "($2 IS NOT NULL AND ord > $3)")
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT ord, severity_rank, vulnerability, severity, package, version, fixed_by, source, link, origin, kind FROM findings
+             WHERE scan_id = $1 AND {keyset} AND ($4 IS NULL OR severity = $4) AND ($5 IS NULL OR package = $5)
+               AND ($7 IS NULL OR vulnerability = $7)
+             ORDER BY {order} LIMIT $6"
+        )))
         .bind(scan_id)
-        .bind(after_ord)
+        .bind(after.rank)
+        .bind(after.ord)
         .bind(filter.severity.as_deref())
         .bind(filter.package.as_deref())
         .bind(limit)
+        .bind(filter.vulnerability.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get("ord")?,
+                    FindingKey {
+                        rank: r.try_get("severity_rank")?,
+                        ord: r.try_get("ord")?,
+                    },
                     Finding {
                         vulnerability: r.try_get("vulnerability")?,
                         severity: r.try_get("severity")?,

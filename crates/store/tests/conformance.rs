@@ -325,9 +325,9 @@ async fn results_findings_and_the_latest_record() {
                 &done.id,
                 &FindingFilter {
                     severity: Some("HIGH".to_owned()),
-                    package: None,
+                    ..FindingFilter::default()
                 },
-                -1,
+                FindingKey::default(),
                 10,
             )
             .await
@@ -335,10 +335,26 @@ async fn results_findings_and_the_latest_record() {
         let ids: Vec<&str> = high.iter().map(|(_, f)| f.vulnerability.as_str()).collect();
         assert_eq!(ids, ["CVE-1", "CVE-3"], "{name}");
         let page = s
-            .findings(&done.id, &FindingFilter::default(), 0, 1)
+            .findings(&done.id, &FindingFilter::default(), high[0].0, 1)
             .await
             .unwrap();
         assert_eq!(page[0].1.vulnerability, "CVE-2");
+        // Most severe first, report order within a severity, paged by the keyset.
+        let by_severity = FindingFilter {
+            by_severity: true,
+            ..FindingFilter::default()
+        };
+        let mut walked = Vec::new();
+        let mut key = FindingKey::default();
+        loop {
+            let page = s.findings(&done.id, &by_severity, key, 1).await.unwrap();
+            let Some((k, f)) = page.into_iter().next() else {
+                break;
+            };
+            walked.push(f.vulnerability);
+            key = k;
+        }
+        assert_eq!(walked, ["CVE-1", "CVE-3", "CVE-2"], "{name}");
         assert_eq!(s.latest(&d(1)).await.unwrap().unwrap().record["total"], 3);
         assert_eq!(
             s.last_finished_scan(&image.id).await.unwrap().unwrap().id,
@@ -367,11 +383,103 @@ async fn results_findings_and_the_latest_record() {
         assert_eq!(all.len(), 2, "{name}");
         let first = s.scans(&filter, None, 1).await.unwrap();
         let rest = s
-            .scans(&filter, Some((first[0].created_at, &first[0].id)), 10)
+            .scans(&filter, Some(&ScanKey::of(&first[0])), 10)
             .await
             .unwrap();
         assert_eq!(rest.len(), 1, "{name}: keyset paging");
         assert_ne!(rest[0].id, first[0].id);
+
+        // By status: a running scan after the finished ones, each page continuing.
+        let job3 = s.submit(&req(&d(1), "alice", 1)).await.unwrap();
+        let by_status = ScanFilter {
+            image_id: Some(image.id.clone()),
+            by_status: true,
+            ..ScanFilter::default()
+        };
+        let mut seen = Vec::new();
+        let mut key: Option<ScanKey> = None;
+        loop {
+            let page = s.scans(&by_status, key.as_ref(), 1).await.unwrap();
+            let Some(scan) = page.into_iter().next() else {
+                break;
+            };
+            key = Some(ScanKey::of(&scan));
+            seen.push((scan.status, scan.id));
+        }
+        assert_eq!(seen.len(), 3, "{name}");
+        assert_eq!(seen[2], (ScanStatus::Running, job3.scan_id), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_joining_a_job_get_scans_of_their_own() {
+    for (name, s, _g) in stores().await {
+        let a = s
+            .upsert_image("alice", "reg", "app", &d(7), Some("v1"), 1)
+            .await
+            .unwrap();
+        let b = s
+            .upsert_image("bob", "reg", "app", &d(7), Some("v1"), 1)
+            .await
+            .unwrap();
+        let first = s.submit(&req(&d(7), "alice", 1)).await.unwrap();
+        let joined = s.submit(&req(&d(7), "bob", 0)).await.unwrap();
+        assert!(!joined.created, "{name}");
+        assert_eq!(joined.job.id, first.job.id);
+        assert_ne!(joined.scan_id, first.scan_id, "{name}: bob's own scan");
+        let again = s.submit(&req(&d(7), "bob", 0)).await.unwrap();
+        assert_eq!(
+            again.scan_id, joined.scan_id,
+            "{name}: asked twice, one scan"
+        );
+        let bobs = s.scan(&joined.scan_id).await.unwrap().unwrap();
+        assert_eq!(
+            (bobs.owner.as_str(), bobs.image_id.as_deref()),
+            ("bob", Some(b.id.as_str()))
+        );
+
+        let leased = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let result = ScanResult {
+            scanner_version: "ferret-0.1.0".to_owned(),
+            sbom_blob: None,
+            report_blob: None,
+            counts: Counts {
+                critical: 1,
+                total: 1,
+                ..Counts::default()
+            },
+            findings: vec![finding("CVE-9", "CRITICAL", "zlib")],
+            record: serde_json::json!({}),
+        };
+        s.complete_scan(&leased.scan_id, &result).await.unwrap();
+        for (scan_id, image_id) in [(&first.scan_id, &a.id), (&joined.scan_id, &b.id)] {
+            let scan = s.scan(scan_id).await.unwrap().unwrap();
+            assert_eq!(scan.status, ScanStatus::Ready, "{name}");
+            assert_eq!(scan.counts.critical, 1);
+            let f = s
+                .findings(
+                    scan_id,
+                    &FindingFilter::default(),
+                    FindingKey::default(),
+                    10,
+                )
+                .await
+                .unwrap();
+            assert_eq!(f.len(), 1, "{name}");
+            assert_eq!(
+                s.last_finished_scan(image_id).await.unwrap().unwrap().id,
+                *scan_id
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_set_once() {
+    for (name, s, _g) in stores().await {
+        let first = s.setting_or_init("key", || "one".to_owned()).await.unwrap();
+        let second = s.setting_or_init("key", || "two".to_owned()).await.unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("one", "one"), "{name}");
     }
 }
 

@@ -1,0 +1,83 @@
+//! The OpenAPI 3.1 document of the REST front doors, generated from the handlers' own
+//! annotations and served at `/openapi.json`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, ServerBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::Hub;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ferret",
+        description = "Ferret's scanning service: the Yandex-compatible ScannerService, ImageService and OperationService over REST, and the Aqua-style on-demand flow for CI."
+    ),
+    paths(
+        crate::aqua::login,
+        crate::aqua::register_image,
+        crate::aqua::get_image,
+        crate::rest::scan,
+        crate::rest::list_scans,
+        crate::rest::get_scan,
+        crate::rest::list_vulnerabilities,
+        crate::rest::list_images,
+        crate::rest::get_image,
+        crate::rest::get_last,
+        crate::rest::get_operation,
+    ),
+    modifiers(&Bearer)
+)]
+struct Api;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`ferret token create`) or a session token from /api/v1/login",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document, without a server (clients resolve paths against where they fetched it).
+pub fn document_value() -> Document {
+    let mut doc = Api::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// `GET /openapi.json`: the document, naming this server as the request reached it.
+pub(crate) async fn document(State(_hub): State<Arc<Hub>>, headers: HeaderMap) -> Json<Document> {
+    let mut doc = document_value();
+    if let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "https")
+            .unwrap_or("http");
+        doc.servers = Some(vec![
+            ServerBuilder::new()
+                .url(format!("{scheme}://{host}"))
+                .build(),
+        ]);
+    }
+    Json(doc)
+}
