@@ -66,6 +66,8 @@ pub fn scan_json(s: &Scan) -> Value {
 pub(crate) struct Resolved {
     pub registry: RegistryConfig,
     pub digest: String,
+    /// The layers' stored (compressed) size.
+    pub size: i64,
 }
 
 /// Resolves `repository` at `tag` or `digest` in the configured registry `registry_name`.
@@ -146,9 +148,11 @@ pub(crate) async fn resolve(
                     format!("image {repository}{selector} in registry {registry_name}: {e}"),
                 )
             })?;
+    let size = image.layers.iter().filter_map(|l| l.size).sum::<u64>();
     Ok(Resolved {
         registry,
         digest: image.manifest_digest.to_string(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
     })
 }
 
@@ -168,7 +172,7 @@ pub(crate) async fn register(
             repository,
             &resolved.digest,
             tag,
-            0,
+            resolved.size,
         )
         .await?;
     let submitted = hub

@@ -321,14 +321,24 @@ impl Hub {
                 filter.image_id = Some(image.id);
             }
             (true, false) => {
-                check_id("repository_id", &req.repository_id, "rep", "a repository")?;
+                // A repository is named by its id (rep…) or, as images show it, by
+                // `registry/repository`.
+                let id = &req.repository_id;
+                if !id.contains('/') {
+                    check_id("repository_id", id, "rep", "a repository")?;
+                } else if id.len() > 512 {
+                    return Err(ApiError::invalid("repository_id", "at most 512 characters"));
+                }
                 let image = self
                     .store
                     .images(p.scope())
                     .await?
                     .into_iter()
-                    .find(|i| repository_id(&i.registry, &i.repository) == req.repository_id)
-                    .ok_or_else(|| ApiError::not_found("repository", &req.repository_id))?;
+                    .find(|i| {
+                        repository_id(&i.registry, &i.repository) == *id
+                            || format!("{}/{}", i.registry, i.repository) == *id
+                    })
+                    .ok_or_else(|| ApiError::not_found("repository", id))?;
                 filter.registry = Some(image.registry);
                 filter.repository = Some(image.repository);
             }

@@ -1,0 +1,305 @@
+//! The hub's management front doors against a running `ferret serve` with a real registry:
+//! the official Yandex Cloud SDK's generated stubs (PyPI `yandexcloud`) over gRPC, the same
+//! sequence over REST, isolation between users and bad input on every parameter
+//! (`yandex/sdk_flow.py`), and the published Aqua workflow under Redocly Respect.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use support::service::*;
+use support::*;
+
+/// `ferret user add NAME --password-stdin` on the hub's database.
+fn add_user(conf: &Conf, name: &str, password: &str) {
+    let mut child = ferret()
+        .args(["user", "add", name, "--password-stdin", "--config"])
+        .arg(&conf.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn user_token(conf: &Conf, name: &str) -> String {
+    let (code, out, err) = run(&[
+        "token",
+        "create",
+        name,
+        "--config",
+        conf.path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
+/// A JSON request to the hub: status and body.
+fn call(
+    http: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut args = vec![
+        "-s".to_owned(),
+        "-X".to_owned(),
+        method.to_owned(),
+        "-w".to_owned(),
+        "\n%{http_code}".to_owned(),
+        format!("http://{http}{path}"),
+    ];
+    if let Some(t) = token {
+        args.extend(["-H".to_owned(), format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        args.extend([
+            "-H".to_owned(),
+            "Content-Type: application/json".to_owned(),
+            "--data".to_owned(),
+            b.to_string(),
+        ]);
+    }
+    let out = Command::new("curl").args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// The severity counts of `ferret scan`'s JSON report, named as the Yandex stats are.
+fn expected_stats(local: &Value) -> Value {
+    let s = &local["summary"];
+    json!({
+        "critical": s["critical"], "high": s["high"], "medium": s["medium"],
+        "low": s["low"], "negligible": s["negligible"], "undefined": s["unknown"],
+    })
+}
+
+/// Waits until alice's registered image has finished scanning (Aqua's read).
+fn wait_scanned(http: &str, token: &str, path: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = call(http, "GET", path, Some(token), None);
+        assert_eq!(status, 200, "{body}");
+        if body["scan_status"] == "completed" || body["scan_status"] == "failed" {
+            return body;
+        }
+        assert!(started.elapsed().as_secs() < 300, "still scanning: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
+    if !have("docker-registry") || !have("skopeo") || !have("curl") {
+        eprintln!("skipped: docker-registry, skopeo and curl are needed");
+        return;
+    }
+    let python = python();
+    let sdk = Command::new(&python)
+        .args([
+            "-c",
+            "import yandex.cloud.containerregistry.v1.scanner_service_pb2_grpc",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !sdk {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{python} lacks the Yandex Cloud SDK (pip install yandexcloud); .ci/run installs it"
+        );
+        eprintln!("skipped: {python} lacks the Yandex Cloud SDK");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (registry, db, local) = fixture(d);
+    let ttl = 3;
+    let conf = hub_config(d, "hub", &registry, &format!("session_ttl = {ttl}"));
+    let _hub = serve(
+        &conf,
+        &["--db-dir", db.to_str().unwrap()],
+        &d.join("hub.log"),
+    );
+    add_user(&conf, "alice", "alice-pw");
+    add_user(&conf, "bob", "bob-pw");
+    let (alice, bob) = (user_token(&conf, "alice"), user_token(&conf, "bob"));
+
+    // Alice registers the image the Aqua way (it is scanned once), so the SDK finds it.
+    let (status, body) = call(
+        &conf.http,
+        "POST",
+        "/api/v2/images",
+        Some(&alice),
+        Some(&json!({"registry": "local", "image": "app:1.0"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let first = wait_scanned(&conf.http, &alice, "/api/v2/images/local/app/1.0");
+    assert_eq!(first["scan_status"], "completed", "{first}");
+
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/yandex/sdk_flow.py"))
+        .env("FERRET_GRPC", &conf.grpc)
+        .env("FERRET_HTTP", &conf.http)
+        .env("ALICE_TOKEN", &alice)
+        .env("BOB_TOKEN", &bob)
+        .env("BOB_NAME", "bob")
+        .env("BOB_PASSWORD", "bob-pw")
+        .env("SESSION_TTL", ttl.to_string())
+        .env("EXPECTED", expected_stats(&local).to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{}\nhub:\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    eprintln!("{stdout}");
+}
+
+#[test]
+fn the_published_aqua_workflow_runs_under_redocly_respect() {
+    if !have("docker-registry") || !have("skopeo") || !have("curl") {
+        eprintln!("skipped: docker-registry, skopeo and curl are needed");
+        return;
+    }
+    if !have("redocly") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redocly (npm @redocly/cli@2) is missing; .ci/run installs it"
+        );
+        eprintln!("skipped: redocly (npm @redocly/cli@2) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (registry, db, local) = fixture(d);
+    let conf = hub_config(d, "hub", &registry, "");
+    let _hub = serve(
+        &conf,
+        &["--db-dir", db.to_str().unwrap()],
+        &d.join("hub.log"),
+    );
+    add_user(&conf, "ci", "ci-pw");
+
+    // The hub's OpenAPI document, and the published workflow with only its source
+    // description pointed at it.
+    let (status, openapi) = call(&conf.http, "GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        openapi["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        openapi["openapi"]
+    );
+    let spec = d.join("ferret-openapi.json");
+    std::fs::write(&spec, openapi.to_string()).unwrap();
+    let workflow = std::fs::read_to_string(
+        testdata()
+            .parent()
+            .unwrap()
+            .join("workflows/aqua-scan-image-on-demand.rfc9535.arazzo.yaml"),
+    )
+    .unwrap();
+    let original = "  url: ../openapi/aqua-security-api.yaml\n";
+    assert!(workflow.contains(original));
+    let workflow = workflow.replace(original, &format!("  url: {}\n", spec.display()));
+    let wf = d.join("scan-image-on-demand.arazzo.yaml");
+    std::fs::write(&wf, workflow).unwrap();
+
+    let result = d.join("respect.json");
+    let out = Command::new("redocly")
+        .current_dir(d)
+        .args(["respect", wf.to_str().unwrap()])
+        .args([
+            "-i",
+            "id=ci",
+            "-i",
+            "password=ci-pw",
+            "-i",
+            "registry=local",
+        ])
+        .args([
+            "-i",
+            "image=app:1.0",
+            "-i",
+            "image_name=app",
+            "-i",
+            "image_tag=1.0",
+        ])
+        .args(["--max-steps", "100000", "-J", result.to_str().unwrap()])
+        .env("REDOCLY_TELEMETRY", "off")
+        .env("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "respect failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&result).unwrap();
+    let digest = local["source"]["digest"].as_str().unwrap();
+    assert!(
+        log.contains(digest),
+        "the log shows the scan's digest {digest}"
+    );
+    let report: Value = serde_json::from_str(&log).unwrap();
+    // The last poll's answer: the scan completed, with its counts.
+    let last = find_key(&report, "body")
+        .into_iter()
+        .rfind(|b| b["scan_status"] == "completed")
+        .unwrap_or_else(|| panic!("no completed scan in {log}"));
+    assert_eq!(last["digest"], digest);
+    let outputs = &last["vulnerabilities"];
+    let s = &local["summary"];
+    for (ours, theirs) in [
+        ("critical", "critical"),
+        ("high", "high"),
+        ("medium", "medium"),
+        ("low", "low"),
+        ("negligible", "negligible"),
+        ("unknown", "unknown"),
+    ] {
+        assert_eq!(outputs[ours], s[theirs], "{ours}: {outputs} against {s}");
+    }
+    // It polled: a pending or running answer came before the completed one.
+    let statuses: Vec<&Value> = find_key(&report, "scan_status");
+    assert!(statuses.len() >= 2, "{log}");
+}
+
+/// Every value under `key` anywhere in `v`.
+fn find_key<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    let mut found = Vec::new();
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == key {
+                    found.push(x);
+                }
+                found.extend(find_key(x, key));
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| found.extend(find_key(x, key))),
+        _ => {}
+    }
+    found
+}
