@@ -130,13 +130,39 @@ fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (registry, db, local) = fixture(d);
+    let mut backends = vec![None];
+    backends.extend(postgres_schema_url("front").map(Some));
+    for (i, database) in backends.into_iter().enumerate() {
+        let extra = database
+            .map(|url| format!("database_url = {url:?}"))
+            .unwrap_or_default();
+        sdk_flow(
+            d,
+            &format!("hub{i}"),
+            &registry,
+            &db,
+            &local,
+            &python,
+            &extra,
+        );
+    }
+}
+
+/// One hub (SQLite or PostgreSQL, as `extra` configures it): alice registers the fixture
+/// image the Aqua way, then `yandex/sdk_flow.py` runs every check against it.
+fn sdk_flow(
+    d: &Path,
+    name: &str,
+    registry: &Registry,
+    db: &Path,
+    local: &Value,
+    python: &str,
+    extra: &str,
+) {
     let ttl = 3;
-    let conf = hub_config(d, "hub", &registry, &format!("session_ttl = {ttl}"));
-    let _hub = serve(
-        &conf,
-        &["--db-dir", db.to_str().unwrap()],
-        &d.join("hub.log"),
-    );
+    let conf = hub_config(d, name, registry, &format!("session_ttl = {ttl}\n{extra}"));
+    let log_path = d.join(format!("{name}.log"));
+    let _hub = serve(&conf, &["--db-dir", db.to_str().unwrap()], &log_path);
     add_user(&conf, "alice", "alice-pw");
     add_user(&conf, "bob", "bob-pw");
     let (alice, bob) = (user_token(&conf, "alice"), user_token(&conf, "bob"));
@@ -153,7 +179,7 @@ fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
     let first = wait_scanned(&conf.http, &alice, "/api/v2/images/local/app/1.0");
     assert_eq!(first["scan_status"], "completed", "{first}");
 
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/yandex/sdk_flow.py"))
         .env("FERRET_GRPC", &conf.grpc)
         .env("FERRET_HTTP", &conf.http)
@@ -162,18 +188,18 @@ fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
         .env("BOB_NAME", "bob")
         .env("BOB_PASSWORD", "bob-pw")
         .env("SESSION_TTL", ttl.to_string())
-        .env("EXPECTED", expected_stats(&local).to_string())
+        .env("EXPECTED", expected_stats(local).to_string())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let log = std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         out.status.success() && stdout.contains("all checks passed"),
-        "{stdout}\n{}\nhub:\n{log}",
+        "{name}: {stdout}\n{}\nhub:\n{log}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!log.contains("panicked"), "{log}");
-    eprintln!("{stdout}");
+    eprintln!("{name}:\n{stdout}");
 }
 
 #[test]

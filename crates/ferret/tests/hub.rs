@@ -356,30 +356,6 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
     );
 }
 
-/// A fresh schema on the test PostgreSQL, as a URL; `None` (said loudly) without one.
-fn postgres_schema_url() -> Option<String> {
-    let Ok(base) = std::env::var("FERRET_TEST_POSTGRES_URL") else {
-        eprintln!("\n*** SKIPPED (PostgreSQL half): FERRET_TEST_POSTGRES_URL is not set ***\n");
-        return None;
-    };
-    let schema = format!("ferret_hub_{}", std::process::id());
-    let out = Command::new("psql")
-        .arg(&base)
-        .args([
-            "-c",
-            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-        ])
-        .output()
-        .expect("psql (postgresql-client) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
-}
-
 /// Jobs queued and leased survive `kill -9` of the hub: restarted on the same data
 /// directory (SQLite) or database (PostgreSQL), nothing is lost, the leased job comes
 /// back, and `seq` keeps growing.
@@ -406,7 +382,7 @@ fn queued_and_leased_jobs_survive_kill_9() {
         );
     }
     let mut backends = vec![None];
-    backends.extend(postgres_schema_url().map(Some));
+    backends.extend(postgres_schema_url("hub").map(Some));
     for (i, database) in backends.into_iter().enumerate() {
         let conf = hub_config(
             d,

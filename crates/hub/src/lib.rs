@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use ferret_store::{BlobStore, JobStore, Released, Store};
+use ferret_store::{AccountStore, BlobStore, JobStore, Released, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Notify;
 
@@ -201,6 +201,10 @@ impl Hub {
                 .await?
         {
             tracing::info!(name = %admin.name, "first admin account created");
+        } else if store.account_count().await? == 0 {
+            tracing::warn!(
+                "no accounts yet: set FERRET_ADMIN_PASSWORD (or admin_password) for the first admin, or run `ferret user add NAME --admin`"
+            );
         }
         let hub = Arc::new(Self {
             keys,

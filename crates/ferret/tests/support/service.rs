@@ -148,3 +148,27 @@ pub fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
     let local: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
     (registry, db, local)
 }
+
+/// A fresh schema on the test PostgreSQL, as a URL; `None` (said loudly) without one.
+pub fn postgres_schema_url(label: &str) -> Option<String> {
+    let Ok(base) = std::env::var("FERRET_TEST_POSTGRES_URL") else {
+        eprintln!("\n*** SKIPPED (PostgreSQL half): FERRET_TEST_POSTGRES_URL is not set ***\n");
+        return None;
+    };
+    let schema = format!("ferret_{label}_{}", std::process::id());
+    let out = Command::new("psql")
+        .arg(&base)
+        .args([
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+        ])
+        .output()
+        .expect("psql (postgresql-client) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
