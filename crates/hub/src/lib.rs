@@ -29,6 +29,7 @@ use ferret_store::{AccountStore, BlobStore, JobStore, Released, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Notify;
 
+pub use openapi::document_value as openapi_document;
 pub use run::{PullOptions, ScanOutput, scan_job, scanner_version};
 
 /// A registry the hub resolves image references against.

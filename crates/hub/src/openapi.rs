@@ -54,7 +54,8 @@ impl Modify for Bearer {
     }
 }
 
-/// The document, without a server (clients resolve paths against where they fetched it).
+/// The document, without a server (clients resolve paths against where they fetched it);
+/// `docs/openapi.json` is a copy, checked by a test.
 pub fn document_value() -> Document {
     let mut doc = Api::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

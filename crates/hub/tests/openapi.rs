@@ -1,0 +1,61 @@
+//! The REST API's OpenAPI document is a wire format: `docs/openapi.json` holds the
+//! released shape, and any change to the generated document must show up as a change to
+//! that file (rerun with FERRET_UPDATE_OPENAPI=1 to rewrite it after a deliberate change).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+#[test]
+fn the_openapi_document_is_3_1_and_matches_docs() {
+    let doc = serde_json::to_value(ferret_hub::openapi_document()).unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    // The Aqua workflow names these operations.
+    let mut ids = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            if let Some(id) = op.get("operationId") {
+                ids.push((id.as_str().unwrap().to_owned(), path.clone()));
+            }
+        }
+    }
+    ids.sort();
+    for (id, path) in [
+        ("login", "/api/v1/login"),
+        ("registerImage", "/api/v2/images"),
+        (
+            "getImage",
+            "/api/v2/images/{registry}/{image_name}/{image_tag}",
+        ),
+        ("scannerScan", "/container-registry/v1/scans"),
+        (
+            "scannerListVulnerabilities",
+            "/container-registry/v1/scans/{scanResultId}:listVulnerabilities",
+        ),
+        (
+            "scannerGetLast",
+            "/container-registry/v1/images/{imageId}:lastScanResult",
+        ),
+        ("operationGet", "/operations/{operationId}"),
+    ] {
+        assert!(
+            ids.contains(&(id.to_owned(), path.to_owned())),
+            "{id} at {path}: {ids:?}"
+        );
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var_os("FERRET_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&file, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == text,
+        "the OpenAPI document changed; review it and rerun with FERRET_UPDATE_OPENAPI=1 to update {}",
+        file.display()
+    );
+}
