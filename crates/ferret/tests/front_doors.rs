@@ -1,7 +1,8 @@
 //! The hub's management front doors against a running `ferret serve` with a real registry:
 //! the official Yandex Cloud SDK's generated stubs (PyPI `yandexcloud`) over gRPC, the same
 //! sequence over REST, isolation between users and bad input on every parameter
-//! (`yandex/sdk_flow.py`), and the published Aqua workflow under Redocly Respect.
+//! (`yandex/sdk_flow.py`), our `.proto` files against the SDK's descriptors
+//! (`yandex/compare_protos.py`), and the published Aqua workflow under Redocly Respect.
 
 #![allow(clippy::unwrap_used)]
 
@@ -105,14 +106,9 @@ fn wait_scanned(http: &str, token: &str, path: &str) -> Value {
     }
 }
 
-#[test]
-fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
-    if !have("docker-registry") || !have("skopeo") || !have("curl") {
-        eprintln!("skipped: docker-registry, skopeo and curl are needed");
-        return;
-    }
-    let python = python();
-    let sdk = Command::new(&python)
+/// Whether `python` has the Yandex Cloud SDK; in CI it must.
+fn has_sdk(python: &str) -> bool {
+    let sdk = Command::new(python)
         .args([
             "-c",
             "import yandex.cloud.containerregistry.v1.scanner_service_pb2_grpc",
@@ -125,6 +121,40 @@ fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
             "{python} lacks the Yandex Cloud SDK (pip install yandexcloud); .ci/run installs it"
         );
         eprintln!("skipped: {python} lacks the Yandex Cloud SDK");
+    }
+    sdk
+}
+
+/// The wire contract: Ferret's `.proto` files declare exactly the SDK's packages,
+/// messages, field names, numbers and types, and method signatures.
+#[test]
+fn our_protos_are_the_sdks() {
+    let python = python();
+    if !has_sdk(&python) {
+        return;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&python)
+        .arg(manifest.join("tests/yandex/compare_protos.py"))
+        .arg(manifest.join("../hub/proto"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("match the SDK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
+    if !have("docker-registry") || !have("skopeo") || !have("curl") {
+        eprintln!("skipped: docker-registry, skopeo and curl are needed");
+        return;
+    }
+    let python = python();
+    if !has_sdk(&python) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
