@@ -58,6 +58,7 @@ async fn login(
     let account = check_login(&hub.store, &req.id, &req.password).await?;
     let ttl = i64::try_from(hub.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let token = hub
+        .auth
         .keys
         .issue_jwt(&account, ttl)
         .map_err(ApiError::internal)?;

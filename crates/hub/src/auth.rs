@@ -2,6 +2,8 @@
 //! session JWTs for the Aqua-style flow, and the [`Principal`] every API call runs as.
 //! A user owns the images they register and sees only those; an admin sees all.
 
+use std::time::Duration;
+
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -11,6 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cache::Cache;
 use crate::error::ApiError;
 
 /// API tokens start with this, so that a leaked one is recognisable (and told apart from
@@ -190,36 +193,71 @@ impl Keys {
     }
 }
 
-/// The principal an `Authorization` header value names: `Bearer fer_…` (an API token) or
-/// `Bearer <JWT>` (a session from `/api/v1/login`).
-pub async fn authenticate(
-    store: &Store,
-    keys: &Keys,
-    header: Option<&str>,
-) -> Result<Principal, ApiError> {
-    let header = header.ok_or_else(|| {
-        ApiError::unauthenticated("authorization: missing; send `Authorization: Bearer <token>`")
-    })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthenticated("authorization: expected `Bearer <token>`"))?;
-    let account = if token.starts_with(TOKEN_PREFIX) {
-        store
-            .account_by_token(&token_hash(token))
-            .await?
-            .ok_or_else(|| ApiError::unauthenticated("authorization: unknown API token"))?
-    } else {
-        let id = keys
-            .verify_jwt(token)
-            .map_err(|m| ApiError::unauthenticated(format!("authorization: {m}")))?;
-        store.account(&id).await?.ok_or_else(|| {
-            ApiError::unauthenticated("authorization: the account no longer exists")
-        })?
-    };
-    Ok(Principal::of(&account))
+/// How long a token's account is remembered: a new account's rights, or a removed
+/// token, take effect within this long.
+const PRINCIPAL_TTL: Duration = Duration::from_secs(10);
+
+/// Who an `Authorization` header names, remembered briefly so that polling clients do not
+/// cost a store read per request.
+#[derive(Debug)]
+pub struct Authenticator {
+    pub keys: Keys,
+    principals: Cache<String, Principal>,
+}
+
+impl Authenticator {
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            keys,
+            principals: Cache::new(Some(PRINCIPAL_TTL), 10_000),
+        }
+    }
+
+    /// The principal an `Authorization` header value names: `Bearer fer_…` (an API
+    /// token) or `Bearer <JWT>` (a session from `/api/v1/login`).
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+    ) -> Result<Principal, ApiError> {
+        let header = header.ok_or_else(|| {
+            ApiError::unauthenticated(
+                "authorization: missing; send `Authorization: Bearer <token>`",
+            )
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("authorization: expected `Bearer <token>`"))?;
+        // API tokens are remembered by their hash; JWTs are verified every time (expiry
+        // and signature) and only their account is remembered.
+        let key = if token.starts_with(TOKEN_PREFIX) {
+            format!("t:{}", token_hash(token))
+        } else {
+            let id = self
+                .keys
+                .verify_jwt(token)
+                .map_err(|m| ApiError::unauthenticated(format!("authorization: {m}")))?;
+            format!("a:{id}")
+        };
+        if let Some(p) = self.principals.get(&key) {
+            return Ok(p);
+        }
+        let account = match key.split_at(2) {
+            ("t:", hash) => store
+                .account_by_token(hash)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("authorization: unknown API token"))?,
+            (_, id) => store.account(id).await?.ok_or_else(|| {
+                ApiError::unauthenticated("authorization: the account no longer exists")
+            })?,
+        };
+        let principal = Principal::of(&account);
+        self.principals.put(key, principal.clone());
+        Ok(principal)
+    }
 }
 
 /// Checks a name and password; the same answer for an unknown name as for a wrong password.

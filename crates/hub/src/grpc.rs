@@ -10,7 +10,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::Hub;
-use crate::auth::{Principal, authenticate};
+use crate::auth::Principal;
 use crate::yc::{ListImages, ListScans, OperationView, Paging};
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -157,7 +157,7 @@ impl Service {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        Ok(authenticate(&self.0.store, &self.0.keys, header).await?)
+        Ok(self.0.auth.authenticate(&self.0.store, header).await?)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod api;
 mod aqua;
 pub mod auth;
+mod cache;
 pub mod error;
 pub mod frames;
 mod grpc;
@@ -126,8 +127,10 @@ pub struct Hub {
     pub instance: String,
     /// Woken when jobs are queued, so waiting connections lease at once.
     pub wake: Notify,
-    /// Signs session tokens and page tokens.
-    pub keys: auth::Keys,
+    /// Tells who calls; its keys sign session tokens and page tokens.
+    pub auth: auth::Authenticator,
+    /// Operations as last read, and when (see `yc_get_operation`).
+    operations: cache::Cache<String, (std::time::Instant, yc::OperationView)>,
     metrics: PrometheusHandle,
     shutdown: tokio_util_shutdown::Shutdown,
 }
@@ -208,7 +211,8 @@ impl Hub {
             );
         }
         let hub = Arc::new(Self {
-            keys,
+            auth: auth::Authenticator::new(keys),
+            operations: cache::Cache::new(None, 100_000),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             config,
             store,

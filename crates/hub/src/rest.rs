@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::Hub;
-use crate::auth::{Principal, authenticate};
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::yc::{ListImages, ListScans, OperationView, Paging};
 
@@ -36,7 +36,7 @@ impl FromRequestParts<Arc<Hub>> for Principal {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        authenticate(&hub.store, &hub.keys, header).await
+        hub.auth.authenticate(&hub.store, header).await
     }
 }
 

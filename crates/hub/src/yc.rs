@@ -21,6 +21,8 @@ const MAX_ID: usize = 50;
 const MAX_PAGE_TOKEN: usize = 100;
 const MAX_FILTER: usize = 1000;
 const MAX_ORDER_BY: usize = 100;
+/// How stale a running operation's status may be when polled.
+const RUNNING_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A list request's common part, as both transports receive it.
 #[derive(Debug, Clone, Default)]
@@ -187,6 +189,7 @@ impl<'a> PageTokens<'a> {
 
     fn mac(&self, key: &str) -> [u8; 32] {
         self.hub
+            .auth
             .keys
             .page_mac(format!("{}\n{key}", self.query).as_bytes())
     }
@@ -518,16 +521,37 @@ impl Hub {
         id: &str,
     ) -> Result<OperationView, ApiError> {
         check_id("operation_id", id, "op", "an operation")?;
-        let operation = match self.store.operation(id).await? {
-            Some(o) if p.may_see(&o.owner) => o,
-            _ => return Err(ApiError::not_found("operation", id)),
+        // An operation's row never changes, and once its scan is done neither does the
+        // scan. While it runs, its status is read again at most every RUNNING_FRESH, so
+        // many pollers of one operation cost the store one read per interval.
+        let cached = self.operations.get(&id.to_owned());
+        let operation = match cached {
+            Some((at, v)) if v.done() || at.elapsed() < RUNNING_FRESH => {
+                return if p.may_see(&v.operation.owner) {
+                    Ok(v)
+                } else {
+                    Err(ApiError::not_found("operation", id))
+                };
+            }
+            Some((_, v)) => v.operation,
+            None => self
+                .store
+                .operation(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("operation", id))?,
         };
+        if !p.may_see(&operation.owner) {
+            return Err(ApiError::not_found("operation", id));
+        }
         let scan = self
             .store
             .scan(&operation.scan_id)
             .await?
             .ok_or_else(|| ApiError::internal(format!("operation {id} lost its scan")))?;
-        Ok(OperationView { operation, scan })
+        let view = OperationView { operation, scan };
+        self.operations
+            .put(id.to_owned(), (std::time::Instant::now(), view.clone()));
+        Ok(view)
     }
 }
 

@@ -4,3 +4,6 @@ CREATE TABLE settings (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- A job's scans (one per owner who asked) are found by the job when its result arrives.
+CREATE INDEX scans_job ON scans (job_id);
