@@ -83,6 +83,39 @@ fn call(
     )
 }
 
+/// The fixture with forty more openssl advisories in its database (every urgency, open
+/// and fixed), so that lists span many pages; `ferret scan`'s report of it.
+fn rich_fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
+    let (registry, db, _) = fixture(d);
+    let feed = d.join("tracker.json");
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&feed).unwrap()).unwrap();
+    let urgencies = ["high", "medium", "low", "unimportant", "not yet assigned"];
+    for n in 0..40 {
+        let fixed = (n % 2 == 0).then_some("3.0.13-1~deb12u1");
+        let status = if fixed.is_some() { "resolved" } else { "open" };
+        doc["openssl"][format!("CVE-2025-{n:04}")] = json!({"releases": {"bookworm": release(status, fixed, urgencies[n % urgencies.len()])}});
+    }
+    std::fs::write(&feed, doc.to_string()).unwrap();
+    std::fs::remove_dir_all(&db).unwrap();
+    import(&db, "debian-tracker", &[feed]);
+    let (_, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "json",
+        &format!("oci:{}:root", d.join("layout").display()),
+    ]);
+    let local: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    assert!(
+        local["summary"]["total"].as_u64().unwrap() > 40,
+        "{}",
+        local["summary"]
+    );
+    (registry, db, local)
+}
+
 /// The severity counts of `ferret scan`'s JSON report, named as the Yandex stats are.
 fn expected_stats(local: &Value) -> Value {
     let s = &local["summary"];
@@ -159,7 +192,7 @@ fn the_yandex_sdk_and_rest_clients_scan_list_and_page() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (registry, db, local) = fixture(d);
+    let (registry, db, local) = rich_fixture(d);
     let mut backends = vec![None];
     backends.extend(postgres_schema_url("front").map(Some));
     for (i, database) in backends.into_iter().enumerate() {

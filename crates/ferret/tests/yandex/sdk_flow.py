@@ -111,6 +111,14 @@ check(any(v[4] == "dpkg" for v in walked), "dpkg findings are there")
 critical, _ = walk_grpc(100, 'severity="CRITICAL"')
 check(len(critical) == stats["critical"] and all(v[0] == scanner_pb2.Vulnerability.CRITICAL for v in critical),
       f"filter severity=CRITICAL gives the {stats['critical']} critical ones")
+high, _ = walk_grpc(4, 'severity="HIGH"')
+check(len(high) == stats["high"] > 0 and all(v[0] == scanner_pb2.Vulnerability.HIGH for v in high),
+      f"filter severity=HIGH, pages of 4, gives the {stats['high']} high ones")
+one_cve, _ = walk_grpc(10, 'name="CVE-2024-0001"')
+check([v[1] for v in one_cve] == ["CVE-2024-0001"], f"filter name= gives that vulnerability: {one_cve}")
+both, _ = walk_grpc(10, 'severity="HIGH" AND package="openssl"')
+check(both and all(v[0] == scanner_pb2.Vulnerability.HIGH and v[2] == "openssl" for v in both),
+      f"filters joined by AND: {len(both)} high ones in openssl")
 by_sev = scanner.ListVulnerabilities(
     scanner_service_pb2.ListVulnerabilitiesRequest(scan_result_id=result.id, page_size=1000, order_by="severity"),
     metadata=md(ALICE))
