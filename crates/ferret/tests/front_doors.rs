@@ -2,7 +2,8 @@
 //! the official Yandex Cloud SDK's generated stubs (PyPI `yandexcloud`) over gRPC, the same
 //! sequence over REST, isolation between users and bad input on every parameter
 //! (`yandex/sdk_flow.py`), our `.proto` files against the SDK's descriptors
-//! (`yandex/compare_protos.py`), and the published Aqua workflow under Redocly Respect.
+//! (`yandex/compare_protos.py`), the published Aqua workflow under Redocly Respect, and
+//! Schemathesis fuzzing every REST operation of the OpenAPI document for server errors.
 
 #![allow(clippy::unwrap_used)]
 
@@ -391,4 +392,72 @@ fn find_key<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
         _ => {}
     }
     found
+}
+
+/// Schemathesis (PyPI) generates requests for every operation in the hub's OpenAPI
+/// document, valid and not, with and without a token: none may get a 5xx.
+#[test]
+fn no_generated_request_gets_a_server_error() {
+    let python = python();
+    let has = Command::new(&python)
+        .args(["-m", "schemathesis.cli", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{python} lacks schemathesis; .ci/run installs it"
+        );
+        eprintln!("skipped: {python} lacks schemathesis");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let http = format!("127.0.0.1:{}", free_port());
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let conf = d.join("hub.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"pw\"\nembedded_scanner = false\n[[registries]]\nname = \"local\"\nurl = \"http://127.0.0.1:9\"\n",
+            d.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let conf = Conf {
+        path: conf,
+        http: http.clone(),
+        grpc,
+    };
+    let log = d.join("hub.log");
+    let _hub = serve(&conf, &[], &log);
+    let token = admin_token(&conf, None);
+    for auth in [Some(token.as_str()), None] {
+        let mut cmd = Command::new(&python);
+        cmd.args(["-m", "schemathesis.cli", "run"])
+            .arg(format!("http://{http}/openapi.json"))
+            .args([
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "30",
+                "--seed",
+                "1",
+            ])
+            .args(["--no-color"])
+            .current_dir(d);
+        if let Some(t) = auth {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let hub_log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "schemathesis found server errors (token: {})\n{stdout}\n{}\nhub:\n{hub_log}",
+            auth.is_some(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!hub_log.contains("panicked"), "{hub_log}");
+    }
 }
