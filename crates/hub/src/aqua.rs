@@ -8,7 +8,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferret_store::{ImageStore, JobState, JobStore, ScanFilter, ScanStatus, ScanStore};
+use ferret_store::{
+    ImageFilter, ImageStore, JobState, JobStore, ScanFilter, ScanStatus, ScanStore,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -196,10 +198,16 @@ async fn detail(
             format!("image {name}:{tag} in registry {registry:?} is not registered"),
         )
     };
-    let owned = hub.store.images(Some(&p.owner)).await?;
-    let image = owned
+    let filter = ImageFilter {
+        owner: Some(p.owner.clone()),
+        registry: Some(registry.to_owned()),
+        repository: Some(name.to_owned()),
+    };
+    let image = hub
+        .store
+        .find_images(&filter, None, i64::MAX)
+        .await?
         .into_iter()
-        .filter(|i| i.registry == registry && i.repository == name)
         .filter(|i| match digest {
             Some(d) => i.digest == d,
             None => i.tags.iter().any(|t| t == tag),

@@ -6,8 +6,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ferret_store::{
-    Finding, FindingFilter, FindingKey, Image, ImageStore, JobRequest, JobStore, Operation,
-    OperationStore, Scan, ScanFilter, ScanKey, ScanStatus, ScanStore,
+    Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, JobRequest, JobStore,
+    Operation, OperationStore, Scan, ScanFilter, ScanKey, ScanStatus, ScanStore,
 };
 use sha2::{Digest, Sha256};
 
@@ -68,8 +68,7 @@ impl OperationView {
 /// The id of a repository: stable, derived from the registry's name and the repository.
 pub fn repository_id(registry: &str, repository: &str) -> String {
     let digest = Sha256::digest(format!("{registry}/{repository}").as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("rep{hex}")
+    format!("rep{}", hex::encode(&digest[..16]))
 }
 
 /// Checks an id of one kind: present, short enough, with the kind's prefix and 32 hex
@@ -228,6 +227,19 @@ impl<'a> PageTokens<'a> {
 }
 
 impl Hub {
+    /// Splits an image name as images show it, `registry/repository`, when its first part
+    /// names a configured registry; otherwise it is all repository.
+    fn split_name(&self, name: &str) -> (Option<String>, String) {
+        match name.split_once('/') {
+            Some((registry, repository))
+                if self.config.registries.iter().any(|r| r.name == registry) =>
+            {
+                (Some(registry.to_owned()), repository.to_owned())
+            }
+            _ => (None, name.to_owned()),
+        }
+    }
+
     async fn owned_image(&self, p: &Principal, field: &str, id: &str) -> Result<Image, ApiError> {
         check_id(field, id, "img", "an image")?;
         match self.store.image(id).await? {
@@ -327,21 +339,27 @@ impl Hub {
                 // A repository is named by its id (rep…) or, as images show it, by
                 // `registry/repository`.
                 let id = &req.repository_id;
-                if !id.contains('/') {
+                let image = if id.contains('/') {
+                    if id.len() > 512 {
+                        return Err(ApiError::invalid("repository_id", "at most 512 characters"));
+                    }
+                    let (registry, repository) = self.split_name(id);
+                    let named = ImageFilter {
+                        owner: p.scope().map(str::to_owned),
+                        registry,
+                        repository: Some(repository),
+                    };
+                    self.store.find_images(&named, None, 1).await?.pop()
+                } else {
+                    // An id is a hash of the name: look among the caller's images.
                     check_id("repository_id", id, "rep", "a repository")?;
-                } else if id.len() > 512 {
-                    return Err(ApiError::invalid("repository_id", "at most 512 characters"));
-                }
-                let image = self
-                    .store
-                    .images(p.scope())
-                    .await?
-                    .into_iter()
-                    .find(|i| {
-                        repository_id(&i.registry, &i.repository) == *id
-                            || format!("{}/{}", i.registry, i.repository) == *id
-                    })
-                    .ok_or_else(|| ApiError::not_found("repository", id))?;
+                    self.store
+                        .images(p.scope())
+                        .await?
+                        .into_iter()
+                        .find(|i| repository_id(&i.registry, &i.repository) == *id)
+                };
+                let image = image.ok_or_else(|| ApiError::not_found("repository", id))?;
                 filter.registry = Some(image.registry);
                 filter.repository = Some(image.repository);
             }
@@ -465,9 +483,18 @@ impl Hub {
         let limit = page_size(req.paging.page_size)?;
         // Ferret has no folders: a folder id narrows nothing, so it is accepted and ignored.
         let _ = &req.folder_id;
-        let mut repository = None;
+        let non_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        let mut filter = ImageFilter {
+            owner: p.scope().map(str::to_owned),
+            registry: non_empty(&req.registry_id),
+            repository: non_empty(&req.repository_name),
+        };
         for (_, value) in parse_filter(&req.paging.filter, &["name"])? {
-            repository = Some(value);
+            let (registry, repository) = self.split_name(&value);
+            if registry.is_some() {
+                filter.registry = registry;
+            }
+            filter.repository = Some(repository);
         }
         if !req.paging.order_by.is_empty() {
             parse_order_by(&req.paging.order_by, "name")?;
@@ -483,30 +510,18 @@ impl Hub {
                 req.paging.order_by
             ),
         );
-        let after = tokens.decode(&req.paging.page_token)?;
-        // Listed by name (registry/repository), digest, then id: the store's order.
-        let mut images: Vec<Image> = self
+        // Listed by name (registry/repository), digest, then id, continuing after the
+        // image the token names (images are never deleted).
+        let after = match tokens.decode(&req.paging.page_token)? {
+            Some(id) => Some(self.store.image(&id).await?.ok_or_else(|| {
+                ApiError::invalid("page_token", "not a token this list returned")
+            })?),
+            None => None,
+        };
+        let mut images = self
             .store
-            .images(p.scope())
-            .await?
-            .into_iter()
-            .filter(|i| req.registry_id.is_empty() || i.registry == req.registry_id)
-            .filter(|i| req.repository_name.is_empty() || i.repository == req.repository_name)
-            .filter(|i| {
-                repository.as_ref().is_none_or(|r| {
-                    *r == i.repository || *r == format!("{}/{}", i.registry, i.repository)
-                })
-            })
-            .collect();
-        // Images are never deleted, so the last one listed is still there to continue after.
-        if let Some(after) = after {
-            let pos = images
-                .iter()
-                .position(|i| i.id == after)
-                .ok_or_else(|| ApiError::invalid("page_token", "not a token this list returned"))?;
-            images.drain(..=pos);
-        }
-        images.truncate(usize::try_from(limit + 1).unwrap_or(usize::MAX));
+            .find_images(&filter, after.as_ref(), limit + 1)
+            .await?;
         let next = next_token(&mut images, limit, |i| tokens.encode(&i.id));
         Ok((images, next))
     }

@@ -24,8 +24,8 @@ pub use accounts::{Account, AccountStore, Operation, OperationStore};
 pub use blobs::{BlobError, BlobStore};
 pub use jobs::{Job, JobRequest, JobState, JobStore, Released, Submitted};
 pub use scans::{
-    Counts, Finding, FindingFilter, FindingKey, Image, ImageStore, LatestScan, Scan, ScanFilter,
-    ScanKey, ScanResult, ScanStatus, ScanStore, severity_rank,
+    Counts, Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, LatestScan, Scan,
+    ScanFilter, ScanKey, ScanResult, ScanStatus, ScanStore, severity_rank,
 };
 
 /// The migrations, embedded in order; each is valid on both backends.

@@ -53,6 +53,22 @@ pub trait ImageStore {
     async fn image(&self, id: &str) -> Result<Option<Image>>;
     /// Images of `owner` (all when `None`), by registry, repository, then digest.
     async fn images(&self, owner: Option<&str>) -> Result<Vec<Image>>;
+    /// Images matching `filter`, by registry, repository, digest and id, after the image
+    /// `after` in that order when given.
+    async fn find_images(
+        &self,
+        filter: &ImageFilter,
+        after: Option<&Image>,
+        limit: i64,
+    ) -> Result<Vec<Image>>;
+}
+
+/// Which images [`ImageStore::find_images`] lists; `None` matches any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFilter {
+    pub owner: Option<String>,
+    pub registry: Option<String>,
+    pub repository: Option<String>,
 }
 
 const IMAGE_COLUMNS: &str = "id, owner, registry, repository, digest, tags, size, created_at";
@@ -134,6 +150,31 @@ impl ImageStore for Store {
         .as_ref()
         .map(Image::from_row)
         .transpose()
+    }
+
+    async fn find_images(
+        &self,
+        filter: &ImageFilter,
+        after: Option<&Image>,
+        limit: i64,
+    ) -> Result<Vec<Image>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images
+             WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR registry = $2) AND ($3 IS NULL OR repository = $3)
+               AND ($4 IS NULL OR (registry, repository, digest, id) > ($4, $5, $6, $7))
+             ORDER BY registry, repository, digest, id LIMIT $8"
+        )))
+        .bind(filter.owner.as_deref())
+        .bind(filter.registry.as_deref())
+        .bind(filter.repository.as_deref())
+        .bind(after.map(|i| i.registry.as_str()))
+        .bind(after.map(|i| i.repository.as_str()))
+        .bind(after.map(|i| i.digest.as_str()))
+        .bind(after.map(|i| i.id.as_str()))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(Image::from_row).collect()
     }
 
     async fn images(&self, owner: Option<&str>) -> Result<Vec<Image>> {

@@ -293,6 +293,49 @@ async fn results_findings_and_the_latest_record() {
         assert_eq!(again.tags, ["latest", "v1"], "{name}");
         assert_eq!(s.images(Some("alice")).await.unwrap().len(), 1);
         assert!(s.images(Some("bob")).await.unwrap().is_empty());
+        // Listed by name then digest, paged after an image.
+        s.upsert_image("alice", "reg", "app", &d(0), None, 1)
+            .await
+            .unwrap();
+        s.upsert_image("alice", "reg", "zed", &d(0), None, 1)
+            .await
+            .unwrap();
+        s.upsert_image("bob", "reg", "app", &d(5), None, 1)
+            .await
+            .unwrap();
+        let alices = ImageFilter {
+            owner: Some("alice".to_owned()),
+            ..ImageFilter::default()
+        };
+        let mut walked = Vec::new();
+        let mut after: Option<Image> = None;
+        while let Some(i) = s
+            .find_images(&alices, after.as_ref(), 1)
+            .await
+            .unwrap()
+            .pop()
+        {
+            walked.push((i.repository.clone(), i.digest.clone()));
+            after = Some(i);
+        }
+        assert_eq!(
+            walked,
+            [
+                ("app".to_owned(), d(0)),
+                ("app".to_owned(), d(1)),
+                ("zed".to_owned(), d(0))
+            ],
+            "{name}"
+        );
+        let apps = ImageFilter {
+            repository: Some("app".to_owned()),
+            ..ImageFilter::default()
+        };
+        assert_eq!(
+            s.find_images(&apps, None, 10).await.unwrap().len(),
+            3,
+            "{name}"
+        );
 
         let job = s.submit(&req(&d(1), "alice", 0)).await.unwrap().job;
         let scan = s.scan(&job.scan_id).await.unwrap().unwrap();
