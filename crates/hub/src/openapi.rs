@@ -1,16 +1,11 @@
 //! The OpenAPI 3.1 document of the REST front doors, generated from the handlers' own
 //! annotations and served at `/openapi.json`.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, ServerBuilder};
 use utoipa::{Modify, OpenApi};
-
-use crate::Hub;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,7 +58,7 @@ pub fn document_value() -> Document {
 }
 
 /// `GET /openapi.json`: the document, naming this server as the request reached it.
-pub(crate) async fn document(State(_hub): State<Arc<Hub>>, headers: HeaderMap) -> Json<Document> {
+pub(crate) async fn document(headers: HeaderMap) -> Json<Document> {
     let mut doc = document_value();
     if let Some(host) = headers
         .get(axum::http::header::HOST)
