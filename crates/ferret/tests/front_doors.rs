@@ -99,16 +99,7 @@ fn rich_fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
     std::fs::write(&feed, doc.to_string()).unwrap();
     std::fs::remove_dir_all(&db).unwrap();
     import(&db, "debian-tracker", &[feed]);
-    let (_, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
-        "json",
-        &format!("oci:{}:root", d.join("layout").display()),
-    ]);
-    let local: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    let local = scan_json(&db, &format!("oci:{}:root", d.join("layout").display()));
     assert!(
         local["summary"]["total"].as_u64().unwrap() > 40,
         "{}",

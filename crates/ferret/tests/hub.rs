@@ -274,18 +274,7 @@ fn a_100_mib_sbom_round_trip_in_bounded_memory() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = d.join("root");
-    debian_fixture_root(&root);
-    let layout = d.join("layout");
-    image_of_root(&root, &layout);
-    let registry = start_registry(None);
-    push(
-        &layout,
-        "root",
-        &format!("{}/app:1", registry.addr),
-        None,
-        false,
-    );
+    let registry = pushed_fixture(d, "1");
     let conf = hub_config(d, "hub", &registry, "scanner_secrets = [\"s3cret\"]");
     let http = conf.http.clone();
     let hub = serve(&conf, &["--no-embedded-scanner"], &d.join("hub.log"));

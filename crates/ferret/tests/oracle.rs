@@ -211,20 +211,6 @@ fn assert_agree(what: &str, ferret: Findings, oracle: Findings) {
     eprintln!("{what}: {} findings agree", oracle.len());
 }
 
-fn scan_json(db: &Path, source: &str) -> Value {
-    let (code, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
-        "json",
-        source,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
 fn advisories() -> PathBuf {
     testdata().join("advisories")
 }

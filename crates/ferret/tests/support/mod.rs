@@ -20,6 +20,21 @@ pub fn ferret() -> Command {
     c
 }
 
+/// `ferret scan -f json` of `source` against the database in `db`.
+pub fn scan_json(db: &Path, source: &str) -> Value {
+    let (code, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "json",
+        source,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// Runs ferret, returning (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out: Output = ferret().args(args).output().expect("run ferret");

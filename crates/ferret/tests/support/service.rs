@@ -117,9 +117,9 @@ pub fn serve(conf: &Conf, args: &[&str], log: &Path) -> Killed {
     hub
 }
 
-/// The Debian fixture image pushed to a fresh registry as `app:1.0`, an advisory database
-/// with its tracker records, and `ferret scan`'s JSON report of the same image.
-pub fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
+/// The Debian fixture image, as an OCI layout (`d/layout`, tag `root`) and pushed to a
+/// fresh registry as `app:TAG`.
+pub fn pushed_fixture(d: &Path, tag: &str) -> Registry {
     let root = d.join("root");
     debian_fixture_root(&root);
     let layout = d.join("layout");
@@ -128,24 +128,22 @@ pub fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
     push(
         &layout,
         "root",
-        &format!("{}/app:1.0", registry.addr),
+        &format!("{}/app:{tag}", registry.addr),
         None,
         false,
     );
+    registry
+}
+
+/// The Debian fixture image pushed to a fresh registry as `app:1.0`, an advisory database
+/// with its tracker records, and `ferret scan`'s JSON report of the same image.
+pub fn fixture(d: &Path) -> (Registry, std::path::PathBuf, Value) {
+    let registry = pushed_fixture(d, "1.0");
     let feed = d.join("tracker.json");
     debian_fixture_tracker(&feed);
     let db = d.join("db");
     import(&db, "debian-tracker", &[feed]);
-    let (_, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
-        "json",
-        &format!("oci:{}:root", layout.display()),
-    ]);
-    let local: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    let local = scan_json(&db, &format!("oci:{}:root", d.join("layout").display()));
     (registry, db, local)
 }
 
