@@ -17,15 +17,8 @@ use crate::{EXIT_POLICY, db_cmd, env};
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
-    /// A TOML config file (`registries`, `scanner_secrets`, and any option below).
-    #[arg(long, env = "FERRET_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Where SQLite and the blob store live [default: ./ferret-data]
-    #[arg(long, env = "FERRET_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
-    #[arg(long, env = "FERRET_DATABASE_URL", value_name = "URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// HTTP address (REST, the scanner subscription, metrics) [default: 127.0.0.1:8080]
     #[arg(long, env = "FERRET_HTTP", value_name = "ADDR")]
     http: Option<SocketAddr>,
@@ -91,13 +84,7 @@ fn read_file_config(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
 }
 
 fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
-    let file = read_file_config(args.config.as_ref())?;
-    let data_dir = args
-        .data_dir
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("ferret-data"));
-    let mut c = HubConfig::new(data_dir);
-    c.database_url = args.database_url.or(file.database_url);
+    let (mut c, file) = args.store.resolve()?;
     if let Some(a) = args.http.or(file.http) {
         c.http = a;
     }
@@ -384,35 +371,39 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where the hub's database is, for the operator's commands.
+/// Where the hub keeps its data, shared by `ferret serve` and the operator's commands.
 #[derive(Args, Debug)]
 pub(crate) struct StoreArgs {
-    /// The hub's TOML config file (for `data_dir` and `database_url`).
+    /// A TOML config file (`registries`, `scanner_secrets`, and any option of `ferret serve`).
     #[arg(long, env = "FERRET_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The hub's data directory [default: ./ferret-data]
+    /// Where SQLite and the blob store live [default: ./ferret-data]
     #[arg(long, env = "FERRET_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// `postgres://…` when the hub runs on PostgreSQL.
+    /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
     #[arg(long, env = "FERRET_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
 }
 
 impl StoreArgs {
+    /// The config file, and a hub config with its data directory and database resolved
+    /// (flags and environment first, then the file).
+    fn resolve(self) -> anyhow::Result<(HubConfig, FileConfig)> {
+        let mut file = read_file_config(self.config.as_ref())?;
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir.take())
+            .unwrap_or_else(|| PathBuf::from("ferret-data"));
+        let mut c = HubConfig::new(data_dir);
+        c.database_url = self.database_url.or(file.database_url.take());
+        Ok((c, file))
+    }
+
     async fn open(self) -> anyhow::Result<ferret_store::Store> {
-        let file = read_file_config(self.config.as_ref())?;
-        let url = match self.database_url.or(file.database_url) {
-            Some(url) => url,
-            None => {
-                let dir = self
-                    .data_dir
-                    .or(file.data_dir)
-                    .unwrap_or_else(|| PathBuf::from("ferret-data"));
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                format!("sqlite:{}", dir.join("ferret.db").display())
-            }
-        };
+        let (c, _) = self.resolve()?;
+        std::fs::create_dir_all(&c.data_dir)
+            .with_context(|| format!("creating {}", c.data_dir.display()))?;
+        let url = c.store_url();
         ferret_store::Store::open(&url)
             .await
             .with_context(|| format!("opening the database {url}"))

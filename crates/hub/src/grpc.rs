@@ -77,14 +77,8 @@ pub(crate) fn scan_result(s: &Scan) -> cr::ScanResult {
 
 fn vulnerability(f: Finding) -> cr::Vulnerability {
     use cr::vulnerability::Severity;
-    let severity = match f.severity.as_str() {
-        "CRITICAL" => Severity::Critical,
-        "HIGH" => Severity::High,
-        "MEDIUM" => Severity::Medium,
-        "LOW" => Severity::Low,
-        "NEGLIGIBLE" => Severity::Negligible,
-        _ => Severity::Undefined,
-    };
+    // Findings are stored with the API's severity names already (`results.rs`).
+    let severity = Severity::from_str_name(&f.severity).unwrap_or(Severity::Undefined);
     cr::Vulnerability {
         severity: severity as i32,
         vulnerability: Some(cr::vulnerability::Vulnerability::Package(

@@ -94,6 +94,13 @@ impl HubConfig {
         }
     }
 
+    /// The database: `database_url`, else SQLite in the data directory.
+    pub fn store_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("ferret.db").display()))
+    }
+
     /// How long a lease stays alive without renewal: two missed pings.
     fn liveness(&self) -> Duration {
         self.ping_interval * 2
@@ -193,11 +200,7 @@ impl Hub {
             what: format!("creating {}", config.data_dir.display()),
             source,
         })?;
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ferret.db").display()));
-        let store = Store::open(&url).await?;
+        let store = Store::open(&config.store_url()).await?;
         let blobs = BlobStore::new(config.data_dir.join("blobs"));
         let keys = auth::Keys::load(&store).await?;
         if let Some(admin) =

@@ -114,12 +114,9 @@ pub struct Vulnerability {
 
 impl From<Finding> for Vulnerability {
     fn from(f: Finding) -> Self {
-        let severity = match f.severity.as_str() {
-            s @ ("CRITICAL" | "HIGH" | "MEDIUM" | "LOW" | "NEGLIGIBLE") => s.to_owned(),
-            _ => "UNDEFINED".to_owned(),
-        };
+        // Findings are stored with the API's severity names already (`results.rs`).
         Self {
-            severity,
+            severity: f.severity,
             package: PackageVulnerability {
                 name: f.vulnerability,
                 link: f.link.unwrap_or_default(),
