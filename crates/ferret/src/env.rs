@@ -17,3 +17,6 @@ pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const SCANNER_SECRETS: &str = "FERRET_SCANNER_SECRETS";
 /// The first admin's password for `ferret serve`, used when the hub has no account yet.
 pub const ADMIN_PASSWORD: &str = "FERRET_ADMIN_PASSWORD";
+/// Variables that start with this configure the S3 blob store (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …).
+pub const AWS_PREFIX: &str = "AWS_";

@@ -28,9 +28,17 @@ pub(crate) struct ServeArgs {
     /// Run no scanner inside the hub; jobs wait for `ferret scanner`s.
     #[arg(long)]
     no_embedded_scanner: bool,
-    /// Attempts before a scan ends in ERROR [default: 3]
+    /// Invalid results before a scan ends in ERROR [default: 3]
     #[arg(long, env = "FERRET_MAX_ATTEMPTS", value_name = "N")]
     max_attempts: Option<i64>,
+    /// Lost leases (scanner gone or silent, lease timeout, hub died) before a scan ends in
+    /// ERROR [default: 5]
+    #[arg(long, env = "FERRET_MAX_INTERRUPTIONS", value_name = "N")]
+    max_interruptions: Option<i64>,
+    /// Where SBOMs and reports go: s3://bucket/prefix (credentials and endpoint from the
+    /// usual AWS_* variables) [default: DATA_DIR/blobs]
+    #[arg(long, env = "FERRET_BLOB_STORE", value_name = "URL")]
+    blob_store: Option<String>,
     /// Seconds a scanner may hold a job [default: 1800]
     #[arg(long, env = "FERRET_LEASE_TIMEOUT", value_name = "SECS")]
     lease_timeout: Option<u64>,
@@ -56,9 +64,26 @@ struct FileConfig {
     grpc: Option<SocketAddr>,
     embedded_scanner: Option<bool>,
     max_attempts: Option<i64>,
+    max_interruptions: Option<i64>,
     lease_timeout: Option<u64>,
     ping_interval: Option<u64>,
+    /// Seconds without a heartbeat after which other hubs take this one's leases back.
+    hub_liveness: Option<u64>,
     hub_did: Option<String>,
+    /// MiB of scanners' frames held in memory at once.
+    result_memory_mb: Option<u64>,
+    /// Seconds a frame may wait for room in that budget.
+    result_memory_wait: Option<u64>,
+    /// Failed authentications per address within `auth_window` seconds before the address
+    /// is refused until the window ends.
+    auth_failures: Option<u32>,
+    auth_window: Option<u64>,
+    #[serde(default)]
+    http_limits: HttpLimitsConfig,
+    blob_store: Option<String>,
+    /// object_store S3 options (`aws_endpoint`, `aws_region`, `aws_allow_http`, …).
+    #[serde(default)]
+    blob_store_options: std::collections::BTreeMap<String, String>,
     db_dir: Option<PathBuf>,
     #[serde(default)]
     scanner_secrets: Vec<String>,
@@ -70,6 +95,16 @@ struct FileConfig {
     admin_password: Option<String>,
     /// Seconds a session token from /api/v1/login lasts [default: 43200]
     session_ttl: Option<u64>,
+}
+
+/// `[http_limits]` in the config file, in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpLimitsConfig {
+    header_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 fn read_file_config(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -97,6 +132,60 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
             bail!("--max-attempts: expected 1 or more, got {n}");
         }
         c.max_attempts = n;
+    }
+    if let Some(n) = args.max_interruptions.or(file.max_interruptions) {
+        if n < 1 {
+            bail!("--max-interruptions: expected 1 or more, got {n}");
+        }
+        c.max_interruptions = n;
+    }
+    if let Some(s) = file.hub_liveness {
+        c.hub_liveness = Duration::from_secs(s.max(1));
+    }
+    // Five heartbeats per liveness period: one lost write does not make a hub look dead.
+    c.heartbeat = (c.hub_liveness / 5).max(Duration::from_millis(200));
+    if let Some(mb) = file.result_memory_mb {
+        c.result_memory = mb.max(1) << 20;
+    }
+    if let Some(s) = file.result_memory_wait {
+        c.result_memory_wait = Duration::from_secs(s);
+    }
+    if let Some(n) = file.auth_failures {
+        c.auth_failures = n.max(1);
+    }
+    if let Some(s) = file.auth_window {
+        c.auth_window = Duration::from_secs(s.max(1));
+    }
+    let h = &file.http_limits;
+    if let Some(s) = h.header_timeout {
+        c.http_limits.header_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(s) = h.idle_timeout {
+        c.http_limits.idle_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(s) = h.body_timeout {
+        c.http_limits.body_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(n) = h.max_connections {
+        c.http_limits.max_connections = n.max(1);
+    }
+    c.blob_store = args.blob_store.or(file.blob_store);
+    if c.blob_store.is_some() {
+        // The usual AWS_* variables, then the config file's options over them.
+        let mut options: std::collections::BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(env::AWS_PREFIX))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        options.extend(file.blob_store_options);
+        // object_store knows AWS_ENDPOINT; the AWS SDKs' name is AWS_ENDPOINT_URL.
+        if let Some(v) = options.remove("aws_endpoint_url") {
+            options.entry("aws_endpoint".to_owned()).or_insert(v);
+        }
+        // Only the keys object_store knows; other AWS_* variables are not ours.
+        c.blob_store_options = options
+            .into_iter()
+            .filter(|(k, _)| ferret_store::BlobStore::s3_option_known(k))
+            .collect();
     }
     if let Some(s) = args.lease_timeout.or(file.lease_timeout) {
         c.lease_timeout = Duration::from_secs(s.max(1));
@@ -142,6 +231,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // As many connections as the system lets this process have (the hub keeps its own cap
+    // below that limit).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "raising the open-file limit");
+    }
     let config = hub_config(args)?;
     if config.secrets.is_empty() {
         tracing::warn!(

@@ -21,8 +21,8 @@ use ferret_hub::scanner::result_frame;
 use ferret_hub::yc::Paging;
 use ferret_hub::{Hub, HubConfig, RegistryConfig, ScanOutput};
 use ferret_store::{
-    AccountStore, Counts, Finding, ImageStore, JobRequest, JobStore, ScanResult, ScanStatus,
-    ScanStore,
+    AccountStore, Counts, Finding, ImageStore, JobRequest, JobStore, Lessee, ScanResult,
+    ScanStatus, ScanStore,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -89,12 +89,16 @@ async fn main() {
         .await
         .unwrap();
     let op = hub.yc_scan(&principal, &image.id).await.unwrap();
+    let bench = Lessee {
+        hub: "bench",
+        holder: "bench:0",
+    };
     let job = hub
         .store
-        .lease("bench:0", 0, 600_000)
+        .claim(bench, None, 1, 600_000)
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     let findings: Vec<Finding> = (0..5000)
         .map(|i| Finding {
             vulnerability: format!("CVE-2024-{i:05}"),
@@ -122,10 +126,9 @@ async fn main() {
         record: serde_json::json!({}),
     };
     hub.store
-        .complete_scan(&job.scan_id, &result)
+        .complete(&job.id, "bench:0", &result)
         .await
         .unwrap();
-    hub.store.finish(&job.id, "bench:0").await.unwrap();
     let scan_id = op.scan.id.clone();
 
     println!("ListVulnerabilities, scan of 5,000 findings, pages of 100, SQLite:");
@@ -213,11 +216,11 @@ async fn main() {
                 .operation
                 .id,
         );
-        hub.store
-            .lease("idle:0", 0, 3_600_000)
-            .await
-            .unwrap()
-            .unwrap();
+        let idle = Lessee {
+            hub: &hub.instance,
+            holder: "idle:0",
+        };
+        hub.store.claim(idle, None, 1, 3_600_000).await.unwrap();
     }
     let running = Arc::new(running);
 

@@ -126,6 +126,7 @@ pub(crate) async fn resolve(
     let options = ResolveOptions {
         platform: None,
         registry: RegistryOptions {
+            http: Some(hub.registry_http.clone()),
             credentials: registry.username.clone().map(|username| Credentials {
                 username,
                 password: registry.password.clone().unwrap_or_default(),
@@ -188,7 +189,9 @@ pub(crate) async fn register(
             priority,
         })
         .await?;
-    hub.wake.notify_waiters();
+    if submitted.created {
+        hub.queued();
+    }
     Ok(submitted)
 }
 

@@ -7,16 +7,20 @@
 pub mod api;
 mod aqua;
 pub mod auth;
+mod budget;
 mod cache;
 pub mod error;
 pub mod frames;
 mod grpc;
 mod openapi;
+mod queue;
 mod rest;
 pub mod results;
 pub mod run;
 pub mod scanner;
+mod server;
 mod subscription;
+mod throttle;
 pub mod yc;
 
 use std::net::SocketAddr;
@@ -26,12 +30,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use ferret_store::{AccountStore, BlobStore, JobStore, Released, Store};
+use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::sync::Notify;
 
 pub use openapi::document_value as openapi_document;
 pub use run::{PullOptions, ScanOutput, scan_job, scanner_version};
+pub use server::HttpLimits;
 
 /// A registry the hub resolves image references against.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -59,10 +63,35 @@ pub struct HubConfig {
     pub embedded_scanner: bool,
     /// The advisory database the embedded scanner reads.
     pub advisory_db: Option<PathBuf>,
+    /// Results refused as invalid before a scan ends in ERROR.
     pub max_attempts: i64,
+    /// Leases lost (scanner gone or silent, lease timeout, hub died) before a scan ends in
+    /// ERROR.
+    pub max_interruptions: i64,
     /// The longest a scanner may hold a job.
     pub lease_timeout: Duration,
     pub ping_interval: Duration,
+    /// How often this hub records that it is alive; other hubs take its leases back once
+    /// it has been silent for `hub_liveness`.
+    pub heartbeat: Duration,
+    pub hub_liveness: Duration,
+    /// Limits on HTTP clients.
+    pub http_limits: HttpLimits,
+    /// Bytes of scanners' frames held in memory at once, across all connections.
+    pub result_memory: u64,
+    /// How long a frame may wait for room in `result_memory` before its connection is
+    /// closed (1013, try again later).
+    pub result_memory_wait: Duration,
+    /// Failed authentications per client address within `auth_window` before that address
+    /// is refused until the window ends.
+    pub auth_failures: u32,
+    pub auth_window: Duration,
+    /// Where SBOMs and reports go: `s3://bucket/prefix`, or the data directory's `blobs`
+    /// when absent.
+    pub blob_store: Option<String>,
+    /// `object_store` S3 options for `blob_store` (the lower-cased names of the `AWS_*`
+    /// variables).
+    pub blob_store_options: Vec<(String, String)>,
     /// The hub's DID, sent as `holdDid`.
     pub hub_did: String,
     pub registries: Vec<RegistryConfig>,
@@ -84,8 +113,18 @@ impl HubConfig {
             embedded_scanner: true,
             advisory_db: None,
             max_attempts: 3,
+            max_interruptions: 5,
             lease_timeout: Duration::from_secs(30 * 60),
             ping_interval: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(1),
+            hub_liveness: Duration::from_secs(5),
+            http_limits: HttpLimits::default(),
+            result_memory: 512 << 20,
+            result_memory_wait: Duration::from_secs(30),
+            auth_failures: 10,
+            auth_window: Duration::from_secs(60),
+            blob_store: None,
+            blob_store_options: Vec::new(),
             hub_did: "did:web:localhost".to_owned(),
             registries: Vec::new(),
             admin_name: "admin".to_owned(),
@@ -99,11 +138,6 @@ impl HubConfig {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("ferret.db").display()))
-    }
-
-    /// How long a lease stays alive without renewal: two missed pings.
-    fn liveness(&self) -> Duration {
-        self.ping_interval * 2
     }
 }
 
@@ -122,6 +156,8 @@ pub enum HubError {
     Config(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Blobs(#[from] ferret_store::BlobError),
 }
 
 /// The running hub's shared state.
@@ -132,8 +168,14 @@ pub struct Hub {
     pub blobs: BlobStore,
     /// Names this process's leases (`<instance>:<connection>`).
     pub instance: String,
-    /// Woken when jobs are queued, so waiting connections lease at once.
-    pub wake: Notify,
+    /// Hands queued jobs to the scanners with free slots.
+    pub(crate) dispatcher: queue::Dispatcher,
+    /// Refuses addresses that fail to authenticate too often.
+    pub(crate) throttle: throttle::Throttle,
+    /// Room for scanners' frames.
+    pub(crate) budget: budget::Budget,
+    /// The HTTP client every enqueue resolves images with.
+    pub(crate) registry_http: ferret_image::HttpClient,
     /// Tells who calls; its keys sign session tokens and page tokens.
     pub auth: auth::Authenticator,
     /// Operations as last read, and when (see `yc_get_operation`).
@@ -201,7 +243,10 @@ impl Hub {
             source,
         })?;
         let store = Store::open(&config.store_url()).await?;
-        let blobs = BlobStore::new(config.data_dir.join("blobs"));
+        let blobs = match &config.blob_store {
+            Some(url) => BlobStore::s3(url, &config.blob_store_options)?,
+            None => BlobStore::new(config.data_dir.join("blobs")),
+        };
         let keys = auth::Keys::load(&store).await?;
         if let Some(admin) =
             auth::bootstrap_admin(&store, &config.admin_name, config.admin_password.as_deref())
@@ -213,27 +258,50 @@ impl Hub {
                 "no accounts yet: set FERRET_ADMIN_PASSWORD (or admin_password) for the first admin, or run `ferret user add NAME --admin`"
             );
         }
+        let registry_http = tokio::task::spawn_blocking(ferret_image::HttpClient::new)
+            .await
+            .map_err(|e| HubError::Config(e.to_string()))?
+            .map_err(|e| HubError::Config(e.to_string()))?;
         let hub = Arc::new(Self {
             auth: auth::Authenticator::new(keys),
             operations: cache::Cache::new(None, 100_000),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            dispatcher: queue::Dispatcher::default(),
+            throttle: throttle::Throttle::new(config.auth_failures, config.auth_window),
+            budget: budget::Budget::new(config.result_memory, config.result_memory_wait),
+            registry_http,
             config,
             store,
             blobs,
-            wake: Notify::new(),
             metrics: metrics_handle(),
             shutdown: tokio_util_shutdown::Shutdown::new(),
         });
+        // Alive before anything is leased.
+        hub.store
+            .heartbeat(&hub.instance, millis(hub.config.hub_liveness))
+            .await?;
         if hub.store.backend() == ferret_store::Backend::Sqlite {
-            let back = hub
-                .store
-                .release_holders("", "hub restarted", hub.config.max_attempts)
-                .await?;
+            // No other hub can share a SQLite database: what is leased is a past run's.
+            hub.store.forget_other_hubs(&hub.instance).await?;
+            let back = hub.store.reclaim(hub.limits()).await?;
             if !back.is_empty() {
                 tracing::info!(jobs = back.len(), "leases of the previous run released");
             }
         }
         Ok(hub)
+    }
+
+    /// A job's bounds.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_attempts: self.config.max_attempts,
+            max_interruptions: self.config.max_interruptions,
+        }
+    }
+
+    /// The queue gained jobs here (an enqueue): dispatch them, and tell other hubs.
+    pub fn queued(&self) {
+        self.dispatcher.changed();
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -244,10 +312,13 @@ impl Hub {
                 "/xrpc/io.atcr.hold.subscribeScanJobs",
                 get(subscription::subscribe),
             )
-            .merge(api::routes())
-            .merge(rest::routes())
-            .merge(aqua::routes())
-            .route("/openapi.json", get(openapi::document))
+            .merge(server::body_timeout(
+                api::routes()
+                    .merge(rest::routes())
+                    .merge(aqua::routes())
+                    .route("/openapi.json", get(openapi::document)),
+                self.config.http_limits.body_timeout,
+            ))
             .with_state(self.clone())
     }
 
@@ -264,36 +335,50 @@ impl Hub {
                 }
             }
         }
-        if !released.is_empty() {
-            self.wake.notify_waiters();
+        let requeued = released
+            .iter()
+            .filter(|r| matches!(r, Released::Requeued(_)))
+            .count();
+        if requeued > 0 {
+            metrics::counter!("ferret_jobs_requeued_total").increment(requeued as u64);
+            self.dispatcher.changed();
         }
     }
 
-    /// Every few seconds: renew the leases of this process's live connections, end leases
-    /// that lapsed or ran too long, and refresh the queue gauges.
+    /// Every `heartbeat`: record that this hub is alive, take back the leases of hubs that
+    /// are not, end this hub's leases that timed out without their connection noticing (the
+    /// embedded scanner's), and refresh the queue gauges.
     async fn maintain(self: Arc<Self>) {
-        let every = (self.config.ping_interval / 3).max(Duration::from_millis(200));
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(self.config.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = self.shutdown.wait() => return,
             }
-            let now = ferret_store::now_ms();
-            let liveness = i64::try_from(self.config.liveness().as_millis()).unwrap_or(i64::MAX);
             if let Err(e) = self
                 .store
-                .renew(&format!("{}:", self.instance), now + liveness)
+                .heartbeat(&self.instance, millis(self.config.hub_liveness))
                 .await
             {
-                tracing::warn!(error = %e, "renewing leases");
+                tracing::warn!(error = %e, "recording this hub's liveness");
             }
-            let max = i64::try_from(self.config.lease_timeout.as_millis()).unwrap_or(i64::MAX);
-            match self
-                .store
-                .release_expired(now, max, self.config.max_attempts)
-                .await
-            {
+            match self.store.reclaim(self.limits()).await {
+                Ok(r) => {
+                    if !r.is_empty() {
+                        tracing::info!(
+                            jobs = r.len(),
+                            "leases of a hub that stopped answering taken back"
+                        );
+                    }
+                    self.released(&r);
+                }
+                Err(e) => tracing::warn!(error = %e, "taking back leases of dead hubs"),
+            }
+            // Connections end their own leases on time; a second's grace lets them.
+            let now = ferret_store::now_ms() - 1000;
+            match self.store.expire(&self.instance, now, self.limits()).await {
                 Ok(r) => {
                     if !r.is_empty() {
                         metrics::counter!("ferret_lease_expiries_total").increment(r.len() as u64);
@@ -302,7 +387,11 @@ impl Hub {
                 }
                 Err(e) => tracing::warn!(error = %e, "expiring leases"),
             }
-            if let Ok(depth) = self.store.queue_depth().await {
+            metrics::gauge!("ferret_result_memory_bytes").set(self.budget.in_use() as f64);
+            ticks += 1;
+            if ticks % 5 == 1
+                && let Ok(depth) = self.store.queue_depth().await
+            {
                 for p in 0..=2 {
                     let n = depth.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n);
                     metrics::gauge!("ferret_queue_depth", "priority" => p.to_string())
@@ -371,7 +460,13 @@ async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubE
     }))
 }
 
-/// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then releases this process's leases.
+/// Milliseconds of a duration, for the store.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then gives this process's leases
+/// back.
 pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     let listener = tokio::net::TcpListener::bind(hub.config.http)
         .await
@@ -379,18 +474,23 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
             what: format!("listening on {}", hub.config.http),
             source,
         })?;
-    tracing::info!(http = %hub.config.http, instance = %hub.instance, "ferret hub listening");
+    tracing::info!(http = %hub.config.http, instance = %hub.instance, blobs = %hub.blobs.location(), "ferret hub listening");
     // Gauges that exist before anything happens, so scrapes see zeros.
     metrics::gauge!("ferret_connected_scanners").set(0.0);
     for name in [
         "ferret_jobs_dispatched_total",
         "ferret_jobs_completed_total",
         "ferret_jobs_failed_total",
+        "ferret_jobs_requeued_total",
         "ferret_lease_expiries_total",
+        "ferret_results_repeated_total",
     ] {
         metrics::counter!(name).increment(0);
     }
     tokio::spawn(hub.clone().maintain());
+    tokio::spawn(queue::dispatch(hub.clone()));
+    tokio::spawn(queue::poll(hub.clone()));
+    tokio::spawn(queue::cross_hub(hub.clone()));
     if hub.config.embedded_scanner {
         tokio::spawn(scanner::embedded(hub.clone()));
     }
@@ -419,13 +519,14 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
         }
     };
     let grpc = grpc_server(&hub).await?;
-    axum::serve(listener, hub.router())
-        .with_graceful_shutdown(signals)
-        .await
-        .map_err(|source| HubError::Io {
-            what: "serving".to_owned(),
-            source,
-        })?;
+    server::serve(
+        listener,
+        hub.router(),
+        hub.config.http_limits.clone(),
+        signals,
+        Duration::from_secs(5),
+    )
+    .await;
     // Open gRPC connections are given a moment to finish their calls, not forever.
     let abort = grpc.abort_handle();
     if tokio::time::timeout(Duration::from_secs(5), grpc)
@@ -434,15 +535,9 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     {
         abort.abort();
     }
-    // Connections release their own leases as they close; whatever is left goes back.
-    let back = hub
-        .store
-        .release_holders(
-            &format!("{}:", hub.instance),
-            "hub shut down",
-            hub.config.max_attempts,
-        )
-        .await?;
+    // Connections give their own leases back as they close; whatever is left goes back,
+    // and other hubs learn at once that this one is gone.
+    let back = hub.store.retire(&hub.instance, "hub shut down").await?;
     hub.released(&back);
     hub.store.close().await;
     Ok(())

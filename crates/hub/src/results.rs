@@ -2,11 +2,14 @@
 //! findings row by row (read from the Grype-compatible report), and the digest's latest
 //! record shaped like `io.atcr.hold.scan`.
 
-use ferret_store::{BlobStore, Counts, Finding, Job, ScanResult};
+use std::sync::Arc;
+
+use ferret_store::{Counts, Finding, Job, ScanResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use crate::Hub;
 use crate::frames::ValidResult;
 
 #[derive(Deserialize)]
@@ -116,29 +119,39 @@ pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
 
 /// An AT Protocol blob reference for content whose SHA-256 is `sha256`: a CIDv1 with the
 /// raw codec, base32-encoded.
-fn blob_ref(data: &[u8], mime: &str) -> Value {
+fn blob_ref(sha256: &[u8], size: usize, mime: &str) -> Value {
     let mut cid = vec![0x01, 0x55, 0x12, 0x20];
-    cid.extend_from_slice(&Sha256::digest(data));
+    cid.extend_from_slice(sha256);
     let link = format!(
         "b{}",
         data_encoding::BASE32_NOPAD.encode(&cid).to_lowercase()
     );
-    json!({"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": data.len()})
+    json!({"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": size})
 }
 
-/// What the store keeps for a successful result.
+/// Why a result could not be kept.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// The scanner's fault: the result is refused.
+    Invalid(String),
+    /// The hub's: its blob store failed.
+    Blobs(String),
+}
+
+/// What the store keeps for a successful result, with the blobs it names, hashed once.
 pub fn scan_result(
     job: &Job,
     result: &ValidResult,
-    blobs: &BlobStore,
     scanned_at: &str,
-) -> Result<ScanResult, String> {
+) -> Result<(ScanResult, [String; 2]), String> {
     let (Some(sbom), Some(report)) = (&result.sbom, &result.report) else {
         return Err("a result without error must carry both sbom and vulnReport".to_owned());
     };
     let (findings, counts) = findings(report)?;
-    let sbom_blob = blobs.put(sbom).map_err(|e| e.to_string())?;
-    let report_blob = blobs.put(report).map_err(|e| e.to_string())?;
+    let sbom_sha = Sha256::digest(sbom);
+    let report_sha = Sha256::digest(report);
+    let sbom_blob = format!("sha256:{}", hex::encode(sbom_sha));
+    let report_blob = format!("sha256:{}", hex::encode(report_sha));
     let scanner_version = result
         .scanner_version
         .clone()
@@ -158,17 +171,49 @@ pub fn scan_result(
         "medium": s.medium,
         "low": s.low,
         "total": s.total,
-        "sbomBlob": blob_ref(sbom, "application/spdx+json"),
-        "vulnReportBlob": blob_ref(report, "application/vnd.atcr.vulnerabilities+json"),
+        "sbomBlob": blob_ref(&sbom_sha, sbom.len(), "application/spdx+json"),
+        "vulnReportBlob": blob_ref(&report_sha, report.len(), "application/vnd.atcr.vulnerabilities+json"),
         "scannerVersion": scanner_version,
         "scannedAt": scanned_at,
     });
-    Ok(ScanResult {
-        scanner_version,
-        sbom_blob: Some(sbom_blob),
-        report_blob: Some(report_blob),
-        counts,
-        findings,
-        record,
+    Ok((
+        ScanResult {
+            scanner_version,
+            sbom_blob: Some(sbom_blob.clone()),
+            report_blob: Some(report_blob.clone()),
+            counts,
+            findings,
+            record,
+        },
+        [sbom_blob, report_blob],
+    ))
+}
+
+/// Reads a result (off the async workers: a report may be large) and stores its SBOM and
+/// report in the hub's blob store, both at once.
+pub(crate) async fn store_blobs(
+    hub: &Arc<Hub>,
+    job: &Job,
+    result: ValidResult,
+) -> Result<ScanResult, Error> {
+    let scanned_at = crate::subscription::rfc3339_now();
+    let job = job.clone();
+    let (prepared, blobs) = tokio::task::spawn_blocking(move || {
+        let r = scan_result(&job, &result, &scanned_at);
+        (r, (result.sbom, result.report))
     })
+    .await
+    .map_err(|e| Error::Blobs(e.to_string()))?;
+    let (prepared, [sbom_digest, report_digest]) = prepared.map_err(Error::Invalid)?;
+    let (Some(sbom), Some(report)) = blobs else {
+        return Err(Error::Invalid(
+            "a result without error must carry both sbom and vulnReport".to_owned(),
+        ));
+    };
+    let (a, b) = tokio::join!(
+        hub.blobs.put_as(&sbom_digest, sbom),
+        hub.blobs.put_as(&report_digest, report)
+    );
+    a.and(b).map_err(|e| Error::Blobs(e.to_string()))?;
+    Ok(prepared)
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferret_store::JobStore;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -46,50 +45,37 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
         return;
     };
     let holder = format!("{}:embedded", hub.instance);
-    let liveness = i64::try_from(hub.config.liveness().as_millis()).unwrap_or(i64::MAX);
     loop {
-        let woken = hub.wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
         if hub.stopping() {
             return;
         }
-        match hub.store.lease(&holder, 0, liveness).await {
-            Ok(Some(job)) => {
-                metrics::counter!("ferret_jobs_dispatched_total").increment(1);
-                let started = Instant::now();
-                let frame = ScanJob::new(&job, &hub.config.hub_did);
-                let result = match scan(frame, db.clone(), PullOptions::default()).await {
-                    Ok(out) => ValidResult {
-                        digest: job.digest.clone(),
-                        summary: out.summary,
-                        sbom: Some(out.sbom),
-                        report: Some(out.report),
-                        scanner_version: Some(scanner_version()),
-                        error: None,
-                    },
-                    Err(e) => ValidResult {
-                        digest: job.digest.clone(),
-                        summary: VulnSummary::default(),
-                        sbom: None,
-                        report: None,
-                        scanner_version: Some(scanner_version()),
-                        error: Some(truncate(e, 1024)),
-                    },
-                };
-                subscription::record_result(&hub, &job, &holder, result, started).await;
-            }
-            Ok(None) => {
-                tokio::select! {
-                    () = &mut woken => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = hub.stopped() => return,
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "embedded scanner: leasing");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        let asked = hub.dispatcher.ask(&holder, None, 1);
+        let jobs = tokio::select! {
+            j = asked => j.unwrap_or_default(),
+            () = hub.stopped() => return,
+        };
+        for job in jobs {
+            let started = Instant::now();
+            let frame = ScanJob::new(&job, &hub.config.hub_did);
+            let result = match scan(frame, db.clone(), PullOptions::default()).await {
+                Ok(out) => ValidResult {
+                    digest: job.digest.clone(),
+                    summary: out.summary,
+                    sbom: Some(out.sbom),
+                    report: Some(out.report),
+                    scanner_version: Some(scanner_version()),
+                    error: None,
+                },
+                Err(e) => ValidResult {
+                    digest: job.digest.clone(),
+                    summary: VulnSummary::default(),
+                    sbom: None,
+                    report: None,
+                    scanner_version: Some(scanner_version()),
+                    error: Some(truncate(e, 1024)),
+                },
+            };
+            subscription::record_result(&hub, &job, &holder, result, started).await;
         }
     }
 }
@@ -180,6 +166,19 @@ pub async fn run_scanner(
             Ok((socket, _)) => socket,
             Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
                 return Err(ScannerError::InvalidSecret);
+            }
+            // The hub's job log is shorter than what this scanner saw (a new database):
+            // start over from its head.
+            Err(tungstenite::Error::Http(resp))
+                if resp.status() == 400
+                    && resp
+                        .body()
+                        .as_deref()
+                        .is_some_and(|b| String::from_utf8_lossy(b).contains("FutureCursor")) =>
+            {
+                tracing::warn!(cursor = ?cursor, "the hub's job log ends before this cursor: resuming from its head");
+                cursor = None;
+                continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the hub");

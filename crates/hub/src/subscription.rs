@@ -1,27 +1,43 @@
-//! `GET /xrpc/io.atcr.hold.subscribeScanJobs`: the secret is checked before the upgrade;
-//! then each connection leases jobs (one at a time unless `concurrency=K`), sends them as
-//! `scan_job` frames, takes `scan_result` frames back, pings every `ping_interval`, and
-//! gives its leases back when it ends.
+//! `GET /xrpc/io.atcr.hold.subscribeScanJobs`: the address's failed tries and the secret
+//! are checked before the upgrade; then each connection asks the dispatcher for jobs while
+//! it has free slots (one unless `concurrency=K`), sends them as `scan_job` frames, takes
+//! `scan_result` frames back, ends each lease that outlives the lease timeout itself (the
+//! slot is free again; a result that comes later still completes the job if no one else
+//! holds it), pings every `ping_interval`, and gives its leases back when it ends.
+//!
+//! `cursor` is a position in the job log, not a filter: a resuming scanner is offered
+//! every job that is queued and not leased, in queue order, whatever its `seq`. A cursor
+//! beyond the log's end is refused (`FutureCursor`); `cursor=-1` asks for jobs queued from
+//! now on only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferret_store::{Job, JobStore, ScanStore};
+use ferret_store::{Completion, Job, JobStore, LeaseEnd};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::Hub;
+use crate::budget::{Budgeted, Held};
 use crate::frames::{self, MAX_FRAME, ScanJob, ValidResult};
 
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
+/// Jobs whose lease this connection lost to the timeout, remembered so that their late
+/// results can still complete them.
+const EXPIRED_REMEMBERED: usize = 256;
 
 fn xrpc_error(status: StatusCode, error: &str, message: &str) -> Response {
     (status, Json(json!({"error": error, "message": message}))).into_response()
@@ -39,20 +55,52 @@ impl Hub {
     }
 }
 
+/// Whether the request asks for a WebSocket (RFC 6455 §4.2.1); its key when it does.
+fn websocket_key(headers: &HeaderMap) -> Option<&[u8]> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return None;
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return None;
+    }
+    headers.get(header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes())
+}
+
 pub(crate) async fn subscribe(
     State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
+    if let Some(wait) = hub.throttle.blocked("scanner", peer.ip()) {
+        let mut r = xrpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RateLimitExceeded",
+            "too many failed authentications from this address",
+        );
+        if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let headers = request.headers();
     let secret = params.get("secret").map(String::as_str).or_else(|| {
         headers
             .get("x-scanner-secret")
             .and_then(|v| v.to_str().ok())
     });
     if !hub.secret_ok(secret) {
-        // The secret itself is never logged.
-        tracing::warn!(given = secret.is_some(), "scanner refused: invalid secret");
+        // The secret itself is never logged; refusals are logged as counts.
+        hub.throttle.failed("scanner", peer.ip());
         return xrpc_error(
             StatusCode::UNAUTHORIZED,
             "InvalidSecret",
@@ -81,45 +129,102 @@ pub(crate) async fn subscribe(
             );
         }
     };
-    // The floor: jobs with a larger seq are delivered. No cursor: every queued job;
-    // -1: only jobs queued from now on.
     let floor = match cursor {
-        None => 0,
-        Some(-1) => match hub.store.max_seq().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the job log");
+        None => None,
+        Some(c) => {
+            let head = match hub.store.max_seq().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the job log");
+                    return xrpc_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "store unavailable",
+                    );
+                }
+            };
+            if c > head {
                 return xrpc_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "store unavailable",
+                    StatusCode::BAD_REQUEST,
+                    "FutureCursor",
+                    &format!("cursor {c} is beyond the job log's end ({head})"),
                 );
             }
-        },
-        Some(n) => n,
+            // -1: only what is queued from now on. Any other cursor hides nothing.
+            (c == -1).then_some(head)
+        }
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let Some(key) = websocket_key(headers) else {
+        return xrpc_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "expected a WebSocket upgrade (GET with Connection: upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13 and a key)",
+        );
     };
-    ws.max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| async move {
-            Connection::new(hub, floor, concurrency).run(socket).await;
-        })
+    let accept = tungstenite::handshake::derive_accept_key(key);
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let io = match upgrade.await {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::warn!(error = %e, "a scanner's upgrade failed");
+                return;
+            }
+        };
+        let held = Arc::new(Held::default());
+        let io = Budgeted::new(
+            hyper_util::rt::TokioIo::new(io),
+            hub.budget.clone(),
+            held.clone(),
+        );
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME))
+            .max_frame_size(Some(MAX_FRAME));
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        Connection::new(hub, floor, concurrency, held).run(ws).await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("upgrade"),
+    );
+    h.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    if let Ok(v) = accept.parse() {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    response
+}
+
+/// A job this connection holds.
+struct Lease {
+    job: Job,
+    sent: Instant,
+    deadline: tokio::time::Instant,
+}
+
+/// Why a connection ended, and whether its leases count as interrupted.
+struct End {
+    reason: &'static str,
+    /// The scanner's doing (gone, silent, misbehaving), not the hub's.
+    scanners_fault: bool,
 }
 
 struct Connection {
     hub: Arc<Hub>,
     holder: String,
-    floor: i64,
+    floor: Option<i64>,
     concurrency: usize,
-    /// Leased jobs by digest, with when they were sent.
-    leased: BTreeMap<String, (Job, Instant)>,
+    leased: BTreeMap<String, Lease>,
+    expired: VecDeque<Job>,
+    held: Arc<Held>,
 }
 
 impl Connection {
-    fn new(hub: Arc<Hub>, floor: i64, concurrency: usize) -> Self {
+    fn new(hub: Arc<Hub>, floor: Option<i64>, concurrency: usize, held: Arc<Held>) -> Self {
         let holder = format!("{}:{}", hub.instance, uuid::Uuid::new_v4().simple());
         Self {
             hub,
@@ -127,23 +232,30 @@ impl Connection {
             floor,
             concurrency,
             leased: BTreeMap::new(),
+            expired: VecDeque::new(),
+            held,
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    async fn run<S>(mut self, ws: WebSocketStream<S>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         metrics::gauge!("ferret_connected_scanners").increment(1.0);
-        tracing::info!(holder = %self.holder, floor = self.floor, concurrency = self.concurrency, "scanner connected");
-        let why = self.serve(socket).await;
+        tracing::info!(holder = %self.holder, floor = ?self.floor, concurrency = self.concurrency, "scanner connected");
+        let end = self.serve(ws).await;
         metrics::gauge!("ferret_connected_scanners").decrement(1.0);
-        tracing::info!(holder = %self.holder, reason = why, "scanner disconnected");
+        tracing::info!(holder = %self.holder, reason = end.reason, "scanner disconnected");
+        let reason = format!("lease lost: {}", end.reason);
+        let lease_end = if end.scanners_fault {
+            LeaseEnd::Interrupted(reason)
+        } else {
+            LeaseEnd::Returned(reason)
+        };
         match self
             .hub
             .store
-            .release_holders(
-                &self.holder,
-                &format!("lease lost: {why}"),
-                self.hub.config.max_attempts,
-            )
+            .release_holder(&self.holder, &lease_end, self.hub.limits())
             .await
         {
             Ok(r) => self.hub.released(&r),
@@ -152,76 +264,139 @@ impl Connection {
     }
 
     /// Runs the connection; returns why it ended.
-    async fn serve(&mut self, socket: WebSocket) -> &'static str {
-        let (mut tx, mut rx) = socket.split();
+    async fn serve<S>(&mut self, ws: WebSocketStream<S>) -> End
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut tx, mut rx) = ws.split();
         let hub = self.hub.clone();
         let ping_every = hub.config.ping_interval;
         let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
         let mut last_heard = Instant::now();
-        // A safety net beside the wake-ups: another hub on the same database queues jobs
-        // this process hears nothing about.
-        let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
-        let liveness = i64::try_from(self.hub.config.liveness().as_millis()).unwrap_or(i64::MAX);
+        let mut asking: Option<tokio::sync::oneshot::Receiver<Vec<Job>>> = None;
+        let close = |code: CloseCode, reason: &'static str| {
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))
+        };
         loop {
-            let woken = hub.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            while self.leased.len() < self.concurrency && !self.hub.stopping() {
-                match self
-                    .hub
-                    .store
-                    .lease(&self.holder, self.floor, liveness)
-                    .await
-                {
-                    Ok(Some(job)) => {
-                        let frame = ScanJob::new(&job, &self.hub.config.hub_did);
+            if asking.is_none() && self.leased.len() < self.concurrency && !hub.stopping() {
+                asking = Some(hub.dispatcher.ask(
+                    &self.holder,
+                    self.floor,
+                    self.concurrency - self.leased.len(),
+                ));
+            }
+            let next_deadline = self.leased.values().map(|l| l.deadline).min();
+            tokio::select! {
+                jobs = async { asking.as_mut().expect("guarded by is_some").await }, if asking.is_some() => {
+                    asking = None;
+                    for job in jobs.unwrap_or_default() {
+                        let frame = ScanJob::new(&job, &hub.config.hub_did);
                         let text = serde_json::to_string(&frame).unwrap_or_default();
-                        metrics::counter!("ferret_jobs_dispatched_total").increment(1);
-                        tracing::info!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
-                        self.leased
-                            .insert(job.digest.clone(), (job, Instant::now()));
+                        tracing::debug!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
+                        self.leased.insert(job.digest.clone(), Lease {
+                            job,
+                            sent: Instant::now(),
+                            deadline: tokio::time::Instant::now() + hub.config.lease_timeout,
+                        });
                         if tx.send(Message::Text(text.into())).await.is_err() {
-                            return "send failed";
+                            return End { reason: "send failed", scanners_fault: true };
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "leasing a job");
-                        break;
+                }
+                msg = rx.next() => {
+                    let outcome = match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            last_heard = Instant::now();
+                            self.on_result(text.as_str()).await;
+                            None
+                        }
+                        Some(Ok(Message::Pong(_) | Message::Ping(_))) => {
+                            last_heard = Instant::now();
+                            None
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            last_heard = Instant::now();
+                            tracing::warn!(holder = %self.holder, "binary frame ignored: frames are JSON text");
+                            None
+                        }
+                        Some(Ok(Message::Frame(_))) => None,
+                        Some(Ok(Message::Close(_))) | None => Some(End { reason: "connection closed", scanners_fault: true }),
+                        Some(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                            let _ = tx.send(close(CloseCode::Size, "frame too large")).await;
+                            Some(End { reason: "frame too large", scanners_fault: true })
+                        }
+                        Some(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::OutOfMemory => {
+                            tracing::warn!(holder = %self.holder, error = %e, "result frame refused");
+                            let _ = tx.send(close(CloseCode::Again, "result memory budget exhausted: try again later")).await;
+                            Some(End { reason: "result memory budget exhausted", scanners_fault: false })
+                        }
+                        Some(Err(_)) => Some(End { reason: "connection error", scanners_fault: true }),
+                    };
+                    // Whatever the message was, its room in the memory budget goes back.
+                    self.held.message_done();
+                    if let Some(end) = outcome {
+                        return end;
                     }
                 }
-            }
-            tokio::select! {
-                msg = rx.next() => match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        last_heard = Instant::now();
-                        self.on_result(text.as_str()).await;
-                    }
-                    Some(Ok(Message::Pong(_) | Message::Ping(_))) => last_heard = Instant::now(),
-                    Some(Ok(Message::Binary(_))) => {
-                        last_heard = Instant::now();
-                        tracing::warn!(holder = %self.holder, "binary frame ignored: frames are JSON text");
-                    }
-                    Some(Ok(Message::Close(_))) | None => return "connection closed",
-                    Some(Err(_)) => return "connection error",
-                },
-                () = &mut woken => {}
-                _ = poll.tick() => {}
+                () = async { tokio::time::sleep_until(next_deadline.expect("guarded by is_some")).await }, if next_deadline.is_some() => {
+                    self.expire_due().await;
+                }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > ping_every * 2 {
-                        let _ = tx.send(Message::Close(None)).await;
-                        return "no answer to pings";
+                        let _ = tx.send(close(CloseCode::Policy, "no answer to pings")).await;
+                        return End { reason: "no answer to pings", scanners_fault: true };
                     }
                     if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
-                        return "send failed";
+                        return End { reason: "send failed", scanners_fault: true };
                     }
                 }
                 () = hub.stopped() => {
-                    let _ = tx.send(Message::Close(None)).await;
-                    return "hub shutting down";
+                    let _ = tx.send(close(CloseCode::Away, "hub shutting down")).await;
+                    return End { reason: "hub shutting down", scanners_fault: false };
                 }
             }
+        }
+    }
+
+    /// Ends the leases whose time is up: the jobs go back to the queue, the slots are free.
+    async fn expire_due(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<String> = self
+            .leased
+            .iter()
+            .filter(|(_, l)| l.deadline <= now)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for digest in due {
+            let Some(lease) = self.leased.remove(&digest) else {
+                continue;
+            };
+            let end = LeaseEnd::Interrupted(format!(
+                "lease timed out after {} s",
+                self.hub.config.lease_timeout.as_secs()
+            ));
+            match self
+                .hub
+                .store
+                .release(&lease.job.id, &self.holder, &end, self.hub.limits())
+                .await
+            {
+                Ok(r) => {
+                    if r.is_some() {
+                        metrics::counter!("ferret_lease_expiries_total").increment(1);
+                    }
+                    self.hub.released(&r.into_iter().collect::<Vec<_>>());
+                }
+                Err(e) => tracing::error!(error = %e, "ending a lease"),
+            }
+            if self.expired.len() >= EXPIRED_REMEMBERED {
+                self.expired.pop_front();
+            }
+            self.expired.push_back(lease.job);
         }
     }
 
@@ -234,88 +409,142 @@ impl Connection {
                     .ok()
                     .and_then(|v| v["digest"].as_str().map(str::to_owned));
                 tracing::warn!(holder = %self.holder, error = %e, "invalid scan_result");
-                if let Some((job, _)) = digest.and_then(|d| self.leased.remove(&d)) {
+                metrics::counter!("ferret_results_refused_total", "reason" => "invalid")
+                    .increment(1);
+                if let Some(lease) = digest.and_then(|d| self.leased.remove(&d)) {
                     let reason = format!("invalid result: {e}");
                     match self
                         .hub
                         .store
-                        .release(&job.id, &self.holder, &reason, self.hub.config.max_attempts)
+                        .reject(&lease.job.id, &self.holder, &reason, self.hub.limits())
                         .await
                     {
                         Ok(r) => self.hub.released(&r.into_iter().collect::<Vec<_>>()),
-                        Err(e) => tracing::error!(error = %e, "releasing a job"),
+                        Err(e) => tracing::error!(error = %e, "refusing a result"),
                     }
                 }
                 return;
             }
         };
-        let Some((job, started)) = self.leased.remove(&result.digest) else {
-            tracing::info!(digest = %result.digest, "result for no job leased here: ignored (a repeat, or late)");
-            return;
-        };
-        record_result(&self.hub, &job, &self.holder, result, started).await;
+        if let Some(lease) = self.leased.remove(&result.digest) {
+            record_result(&self.hub, &lease.job, &self.holder, result, lease.sent).await;
+        } else if let Some(i) = self.expired.iter().position(|j| j.digest == result.digest) {
+            let job = self.expired.remove(i).expect("found above");
+            record_result(&self.hub, &job, &self.holder, result, Instant::now()).await;
+        } else {
+            metrics::counter!("ferret_results_refused_total", "reason" => "not held").increment(1);
+            tracing::info!(digest = %result.digest, holder = %self.holder, "result for a job this connection does not hold: ignored");
+        }
     }
 }
 
-/// Stores a result for a leased job: the scan and its findings, or the scanner's error.
+/// What became of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    Completed,
+    Failed,
+    Repeated,
+    Refused(String),
+}
+
+/// Stores a result for a job `holder` holds or held: the scan and its findings, or the
+/// scanner's error. One outcome per job: the store decides under the job's lock.
 pub(crate) async fn record_result(
     hub: &Arc<Hub>,
     job: &Job,
     holder: &str,
     result: ValidResult,
     started: Instant,
-) {
+) -> Recorded {
     if let Some(error) = &result.error {
-        match hub.store.fail(&job.id, holder, error).await {
+        return match hub.store.fail(&job.id, holder, error).await {
             Ok(Some(_)) => {
                 metrics::counter!("ferret_jobs_failed_total").increment(1);
                 tracing::warn!(digest = %job.digest, error = %error, "scan failed");
+                Recorded::Failed
             }
             Ok(None) => {
-                tracing::info!(digest = %job.digest, "error for a job no longer leased: ignored")
+                // The lease ended first; another try may still succeed.
+                metrics::counter!("ferret_results_refused_total", "reason" => "late error")
+                    .increment(1);
+                tracing::info!(digest = %job.digest, "an error for a job no longer leased here: ignored");
+                Recorded::Refused("the lease ended before the error came".to_owned())
             }
-            Err(e) => tracing::error!(error = %e, "recording a failed scan"),
-        }
-        return;
+            Err(e) => {
+                tracing::error!(error = %e, "recording a failed scan");
+                Recorded::Refused(e.to_string())
+            }
+        };
     }
-    let scanned_at = rfc3339_now();
-    let blobs = hub.blobs.clone();
-    let job_for_blocking = job.clone();
-    // Hashing and writing blobs of up to 100 MiB is kept off the async workers.
-    let built = tokio::task::spawn_blocking(move || {
-        crate::results::scan_result(&job_for_blocking, &result, &blobs, &scanned_at)
-    })
-    .await;
-    let scan_result = match built {
-        Ok(Ok(r)) => r,
-        Ok(Err(reason)) => {
+    // A late result: do no work for a job that has its outcome or another scanner.
+    match hub.store.job(&job.id).await {
+        Ok(Some(now)) => match now.state {
+            ferret_store::JobState::Done => return repeated(job),
+            ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
+                return refused(
+                    job,
+                    "the job is leased to another scanner since this lease ended",
+                );
+            }
+            ferret_store::JobState::Error => return refused(job, "the job ended in error"),
+            _ => {}
+        },
+        Ok(None) => return refused(job, "no such job"),
+        Err(e) => tracing::warn!(error = %e, "reading a job"),
+    }
+    let prepared = match crate::results::store_blobs(hub, job, result).await {
+        Ok(r) => r,
+        Err(crate::results::Error::Invalid(reason)) => {
             let reason = format!("invalid result: {reason}");
-            if let Ok(r) = hub
+            metrics::counter!("ferret_results_refused_total", "reason" => "invalid").increment(1);
+            match hub
                 .store
-                .release(&job.id, holder, &reason, hub.config.max_attempts)
+                .reject(&job.id, holder, &reason, hub.limits())
                 .await
             {
+                Ok(r) => hub.released(&r.into_iter().collect::<Vec<_>>()),
+                Err(e) => tracing::error!(error = %e, "refusing a result"),
+            }
+            return Recorded::Refused(reason);
+        }
+        Err(crate::results::Error::Blobs(e)) => {
+            // The hub could not keep the result: not the scanner's fault; the lease ends
+            // with it and the job is scanned again.
+            tracing::error!(digest = %job.digest, error = %e, "storing a result's blobs");
+            let end = LeaseEnd::Returned(format!("the hub could not store the result: {e}"));
+            if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
                 hub.released(&r.into_iter().collect::<Vec<_>>());
             }
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "building a scan result");
-            return;
+            return Recorded::Refused(e);
         }
     };
-    match hub.store.complete_scan(&job.scan_id, &scan_result).await {
-        Ok(_) => {
-            if let Err(e) = hub.store.finish(&job.id, holder).await {
-                tracing::error!(error = %e, "finishing a job");
-            }
+    match hub.store.complete(&job.id, holder, &prepared).await {
+        Ok(Completion::Completed(_)) => {
             metrics::counter!("ferret_jobs_completed_total").increment(1);
             metrics::histogram!("ferret_scan_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
-            tracing::info!(digest = %job.digest, total = scan_result.counts.total, "scan stored");
+            tracing::debug!(digest = %job.digest, total = prepared.counts.total, "scan stored");
+            Recorded::Completed
         }
-        Err(e) => tracing::error!(error = %e, "storing a scan"),
+        Ok(Completion::AlreadyDone) => repeated(job),
+        Ok(Completion::Refused(reason)) => refused(job, &reason),
+        Err(e) => {
+            tracing::error!(error = %e, "storing a scan");
+            Recorded::Refused(e.to_string())
+        }
     }
+}
+
+fn repeated(job: &Job) -> Recorded {
+    metrics::counter!("ferret_results_repeated_total").increment(1);
+    tracing::info!(digest = %job.digest, "a result for a finished job: ignored");
+    Recorded::Repeated
+}
+
+fn refused(job: &Job, reason: &str) -> Recorded {
+    metrics::counter!("ferret_results_refused_total", "reason" => "not leased here").increment(1);
+    tracing::info!(digest = %job.digest, reason, "a late result refused");
+    Recorded::Refused(reason.to_owned())
 }
 
 /// Now as RFC 3339 UTC with milliseconds.

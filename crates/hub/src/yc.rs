@@ -286,7 +286,9 @@ impl Hub {
                 priority: 0,
             })
             .await?;
-        self.wake.notify_waiters();
+        if submitted.created {
+            self.queued();
+        }
         let operation = self
             .store
             .create_operation(

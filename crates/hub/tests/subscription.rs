@@ -37,6 +37,10 @@ fn free_port() -> u16 {
 }
 
 async fn start(max_attempts: i64, ping: Duration) -> TestHub {
+    start_with(max_attempts, ping, Duration::from_secs(1800)).await
+}
+
+async fn start_with(max_attempts: i64, ping: Duration, lease_timeout: Duration) -> TestHub {
     let dir = tempfile::tempdir().unwrap();
     let mut config = HubConfig::new(dir.path().join("data"));
     let port = free_port();
@@ -46,6 +50,8 @@ async fn start(max_attempts: i64, ping: Duration) -> TestHub {
     config.embedded_scanner = false;
     config.ping_interval = ping;
     config.max_attempts = max_attempts;
+    config.max_interruptions = max_attempts;
+    config.lease_timeout = lease_timeout;
     config.hub_did = "did:web:127.0.0.1".to_owned();
     let hub = Hub::open(config).await.unwrap();
     tokio::spawn(ferret_hub::serve(hub.clone()));
@@ -79,11 +85,15 @@ impl TestHub {
             .await
             .unwrap()
             .job;
-        self.hub.wake.notify_waiters();
+        self.hub.queued();
         job
     }
 
     async fn connect(&self, query: &str) -> Ws {
+        self.try_connect(query).await.unwrap()
+    }
+
+    async fn try_connect(&self, query: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let url = format!(
             "ws://{}/xrpc/io.atcr.hold.subscribeScanJobs{query}",
             self.addr
@@ -91,7 +101,7 @@ impl TestHub {
         let mut req = url.into_client_request().unwrap();
         req.headers_mut()
             .insert("X-Scanner-Secret", "s3cret".parse().unwrap());
-        tokio_tungstenite::connect_async(req).await.unwrap().0
+        tokio_tungstenite::connect_async(req).await.map(|c| c.0)
     }
 
     /// The next job frame within `wait`, answering pings on the way.
@@ -181,12 +191,23 @@ fn good_result(job: &ScanJob) -> String {
 const SHORT: Duration = Duration::from_millis(600);
 const LONG: Duration = Duration::from_secs(10);
 
+/// `cursor` is a log position, not a filter: a scanner resuming at N still gets every
+/// queued job, older ones included; -1 asks for new jobs only; a cursor beyond the log is
+/// refused with `FutureCursor`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursors_deliver_exactly_the_documented_jobs() {
     let t = start(3, Duration::from_secs(30)).await;
     let j1 = t.submit(1, "did:web:a", 1).await;
     let j2 = t.submit(2, "did:web:a", 1).await;
     let j3 = t.submit(3, "did:web:a", 1).await;
+    // Beyond the log's end: refused before the upgrade.
+    let future = t.try_connect(&format!("?cursor={}", j3.seq + 1)).await;
+    let Err(tokio_tungstenite::tungstenite::Error::Http(resp)) = future else {
+        panic!("a future cursor was accepted: {future:?}")
+    };
+    assert_eq!(resp.status(), 400);
+    let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["error"], "FutureCursor");
     // -1: nothing already queued, then what is queued afterwards.
     let mut live = t.connect("?cursor=-1&concurrency=5").await;
     assert!(t.next_job(&mut live, SHORT).await.is_none());
@@ -194,24 +215,74 @@ async fn cursors_deliver_exactly_the_documented_jobs() {
     let got = t.next_job(&mut live, LONG).await.unwrap();
     assert_eq!(got["seq"], j4.seq);
     assert!(t.next_job(&mut live, SHORT).await.is_none());
-    // N: queued jobs above N.
-    let mut after = t
-        .connect(&format!("?cursor={}&concurrency=5", j1.seq))
+    // N: a resuming scanner is offered every queued job, in queue order, even those at or
+    // below N.
+    let mut resumed = t
+        .connect(&format!("?cursor={}&concurrency=2", j3.seq))
         .await;
-    let a = t.next_job(&mut after, LONG).await.unwrap();
-    let b = t.next_job(&mut after, LONG).await.unwrap();
+    let a = t.next_job(&mut resumed, LONG).await.unwrap();
+    let b = t.next_job(&mut resumed, LONG).await.unwrap();
     assert_eq!(
         (a["seq"].as_i64(), b["seq"].as_i64()),
-        (Some(j2.seq), Some(j3.seq))
+        (Some(j1.seq), Some(j2.seq))
     );
-    assert!(t.next_job(&mut after, SHORT).await.is_none());
     // None: every queued job (here the one left).
     let mut all = t.connect("").await;
     let c = t.next_job(&mut all, LONG).await.unwrap();
-    assert_eq!(c["seq"], j1.seq);
+    assert_eq!(c["seq"], j3.seq);
     assert_eq!(c["type"], "scan_job");
     assert_eq!(c["$type"], "io.atcr.hold.subscribeScanJobs#scanJob");
     assert_eq!(c["holdDid"], "did:web:127.0.0.1");
+    t.validate_frames();
+}
+
+/// A lease that outlives the lease timeout ends on time and frees the slot; the job goes to
+/// the next idle scanner; the first scanner's late result is refused while the other holds
+/// the job, and the other's result completes it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_expiry_frees_the_slot_and_late_results_have_one_outcome() {
+    let t = start_with(3, Duration::from_secs(30), Duration::from_secs(1)).await;
+    let job = t.submit(1, "did:web:a", 1).await;
+    let mut hung = t.connect("").await;
+    let first = t.next_job(&mut hung, LONG).await.unwrap();
+    let mut idle = t.connect("").await;
+    // On time, the job moves to the idle scanner under a new seq.
+    let moved = t.next_job(&mut idle, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(moved["digest"], first["digest"]);
+    assert!(moved["seq"].as_i64() > first["seq"].as_i64());
+    // The hung scanner's slot is free: it takes the next job.
+    let next = t.submit(2, "did:web:a", 1).await;
+    let second = t.next_job(&mut hung, LONG).await.unwrap();
+    assert_eq!(second["digest"], next.digest.as_str());
+    // Its late result for the first job is refused: the job is the idle scanner's now.
+    t.send(&mut hung, good_result(&job_frame(&first))).await;
+    tokio::time::sleep(SHORT).await;
+    let now = t.hub.store.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(now.state, JobState::Leased);
+    assert_eq!(
+        t.hub
+            .store
+            .scan(&job.scan_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ScanStatus::Running
+    );
+    // The holder's result completes it.
+    t.send(&mut idle, good_result(&job_frame(&moved))).await;
+    let done = loop {
+        let j = t.hub.store.job(&job.id).await.unwrap().unwrap();
+        if j.state != JobState::Leased {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(
+        (done.dispatches, done.interruptions, done.attempts),
+        (2, 1, 0)
+    );
     t.validate_frames();
 }
 
@@ -323,7 +394,7 @@ async fn results_errors_invalid_results_and_attempts() {
         (ScanStatus::Error, Some("pull failed: 404"))
     );
 
-    // Lost twice (max attempts 2): ERROR with the last reason.
+    // Lost twice (at most 2 interruptions here): ERROR with the last reason.
     drop(ws);
     let third = t.submit(3, "did:web:a", 1).await;
     for _ in 0..2 {
@@ -345,7 +416,7 @@ async fn results_errors_invalid_results_and_attempts() {
             .last_error
             .as_deref()
             .unwrap()
-            .ends_with("(after 2 attempts)"),
+            .ends_with("(lease lost 2 times)"),
         "{failed:?}"
     );
     t.validate_frames();

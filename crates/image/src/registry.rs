@@ -38,9 +38,33 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// An HTTP client for registries. Clones share one connection pool, one set of root
+/// certificates and one background thread, so a service that resolves many images builds
+/// it once.
+#[derive(Debug, Clone)]
+pub struct HttpClient(Client);
+
+impl HttpClient {
+    pub fn new() -> Result<Self, ImageError> {
+        Client::builder()
+            .user_agent(concat!("ferret/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            // Per connect, send and read: a stalled transfer fails instead of hanging.
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map(Self)
+            .map_err(|e| ImageError::Registry {
+                registry: String::new(),
+                message: format!("cannot build HTTP client: {e}"),
+            })
+    }
+}
+
 /// How to reach registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
+    /// The client to use; a new one per image when absent.
+    pub http: Option<HttpClient>,
     /// Credentials given on the command line; they win over `config.json`.
     pub credentials: Option<Credentials>,
     /// Hosts (`host[:port]`) that may be reached over plain HTTP.
@@ -56,6 +80,7 @@ pub struct RegistryOptions {
 impl Default for RegistryOptions {
     fn default() -> Self {
         Self {
+            http: None,
             credentials: None,
             insecure_registries: Vec::new(),
             docker_config: None,
@@ -106,16 +131,20 @@ impl RepoClient {
             registry.as_str()
         };
         let base = format!("{}://{host}", if plain_http { "http" } else { "https" });
-        let http = Client::builder()
-            .user_agent(concat!("ferret/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            // Per connect, send and read: a stalled transfer fails instead of hanging.
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| ImageError::Registry {
-                registry: registry.clone(),
-                message: format!("cannot build HTTP client: {e}"),
-            })?;
+        let http = match &options.http {
+            Some(c) => c.0.clone(),
+            None => {
+                HttpClient::new()
+                    .map_err(|e| match e {
+                        ImageError::Registry { message, .. } => ImageError::Registry {
+                            registry: registry.clone(),
+                            message,
+                        },
+                        other => other,
+                    })?
+                    .0
+            }
+        };
         let credentials = options.credentials.clone().or_else(|| {
             options
                 .docker_config

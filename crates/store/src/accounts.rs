@@ -70,7 +70,7 @@ impl AccountStore for Store {
         .bind(&account.password_hash)
         .bind(i64::from(admin))
         .bind(account.created_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(account)
     }
@@ -114,7 +114,7 @@ impl AccountStore for Store {
         .bind(account_id)
         .bind(name)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -175,7 +175,7 @@ impl OperationStore for Store {
         .bind(&op.description)
         .bind(&op.scan_id)
         .bind(op.created_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(op)
     }

@@ -1,12 +1,27 @@
-//! Jobs: the durable priority queue (DESIGN.md §3). One job per digest while it is queued
-//! or leased (asking again joins it and keeps the more urgent priority); ordering by
-//! priority, then round-robin across owners within a priority, then `seq`; leases that end
-//! with a result, with the scanner's connection, or with their expiry, after which the job
-//! is queued again under a new `seq` until it has been tried `max_attempts` times.
+//! Jobs: the durable priority queue (DESIGN.md §3).
+//!
+//! - One job per digest while it is queued or leased; asking again joins it and keeps the
+//!   more urgent priority.
+//! - Order: priority, then a fair-share key, then `seq`. The key is given at enqueue: each
+//!   owner's jobs take consecutive keys starting no lower than the current head of that
+//!   priority's queue, so owners interleave whatever their backlog, and a newcomer waits
+//!   behind at most one job per owner ahead of it. Picking is one seek on a partial index;
+//!   nothing on that path updates a shared row.
+//! - A lease names its holder (a connection) and its hub process. It ends with a result,
+//!   with the holder's end, with its timeout, or with its hub's death (the hub stopped
+//!   renewing its row in `hubs`). A lost lease queues the job again under a new `seq` and
+//!   counts as an interruption; a result refused as invalid counts as an attempt. Each has
+//!   its own bound, past which the job ends in ERROR with the reason. A hub shutting down
+//!   gives its leases back without counting anything.
+//! - Every path that ends a lease locks the job's row first (PostgreSQL: `FOR UPDATE`,
+//!   passing over rows another hub holds where it sweeps) and re-checks the state, so each
+//!   lease ends exactly once and each job has exactly one outcome. Locks are taken in one
+//!   order: the job, then its fair-share row, then its scans.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::scans::{Scan, ScanResult, store_result};
 use crate::{Backend, Result, Store, StoreError, new_id, now_ms};
 
 /// What asks for a scan.
@@ -70,11 +85,20 @@ pub struct Job {
     pub priority: i64,
     pub seq: i64,
     pub state: JobState,
+    /// Results refused as invalid (bounded by [`Limits::max_attempts`]).
     pub attempts: i64,
+    /// Leases lost without an outcome (bounded by [`Limits::max_interruptions`]).
+    pub interruptions: i64,
+    /// Times the job was leased.
+    pub dispatches: i64,
     pub lease_holder: Option<String>,
+    pub lease_hub: Option<String>,
+    /// When the lease times out (Unix ms).
+    pub lease_expires: Option<i64>,
     pub last_error: Option<String>,
     /// The scan this job fills.
     pub scan_id: String,
+    pub fair_key: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -94,9 +118,14 @@ impl Job {
             seq: r.try_get("seq")?,
             state: JobState::parse(&r.try_get::<String, _>("state")?)?,
             attempts: r.try_get("attempts")?,
+            interruptions: r.try_get("interruptions")?,
+            dispatches: r.try_get("dispatches")?,
             lease_holder: r.try_get("lease_holder")?,
+            lease_hub: r.try_get("lease_hub")?,
+            lease_expires: r.try_get("lease_expires")?,
             last_error: r.try_get("last_error")?,
             scan_id: r.try_get("scan_id")?,
+            fair_key: r.try_get("fair_key")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         })
@@ -114,12 +143,46 @@ pub struct Submitted {
     pub created: bool,
 }
 
+/// Who takes leases: a holder (one scanner connection) in a hub process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lessee<'a> {
+    pub hub: &'a str,
+    pub holder: &'a str,
+}
+
+/// A job's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Results refused as invalid before the job ends in ERROR.
+    pub max_attempts: i64,
+    /// Leases lost (scanner gone, lease timeout, hub died) before the job ends in ERROR.
+    pub max_interruptions: i64,
+}
+
+/// Why a lease ends without an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseEnd {
+    /// The scanner went away, stopped answering or ran out of time, or its hub died: it
+    /// counts toward [`Limits::max_interruptions`].
+    Interrupted(String),
+    /// The hub gives the job back (it is shutting down): nothing counts.
+    Returned(String),
+}
+
+impl LeaseEnd {
+    fn reason(&self) -> &str {
+        match self {
+            Self::Interrupted(r) | Self::Returned(r) => r,
+        }
+    }
+}
+
 /// What became of a job whose lease ended without a result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Released {
     /// Queued again, under a new `seq`.
     Requeued(Job),
-    /// Tried `max_attempts` times: the job and its scan ended in error with the reason.
+    /// Past its bound: the job and its scans ended in error with the reason.
     Failed(Job),
 }
 
@@ -131,7 +194,27 @@ impl Released {
     }
 }
 
-const COLUMNS: &str = "id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, lease_holder, last_error, scan_id, created_at, updated_at";
+/// What became of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Stored: the job is done and each of its scans READY (this is the job's own scan).
+    Completed(Box<Scan>),
+    /// The job was finished already: a repeat, ignored.
+    AlreadyDone,
+    /// Refused, with the reason: the job is leased to another holder, or ended in error.
+    Refused(String),
+}
+
+const COLUMNS: &str = "id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, interruptions, dispatches, lease_holder, lease_hub, lease_expires, last_error, scan_id, fair_key, created_at, updated_at";
+
+/// Queue order; `jobs_pick` holds the queued jobs in exactly this order.
+const PICK_ORDER: &str = "ORDER BY priority, fair_key, seq";
+
+/// Sets a row to "not leased".
+const UNLEASE: &str =
+    "lease_holder = NULL, lease_hub = NULL, leased_at = NULL, lease_expires = NULL";
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// The queue.
 #[allow(async_fn_in_trait)]
@@ -140,38 +223,59 @@ pub trait JobStore {
     /// (raising its priority when this ask is more urgent). A new job comes with its scan,
     /// in state RUNNING.
     async fn submit(&self, req: &JobRequest) -> Result<Submitted>;
-    /// Leases the next job with `seq > after_seq` to `holder` for `lease_ms`.
-    async fn lease(&self, holder: &str, after_seq: i64, lease_ms: i64) -> Result<Option<Job>>;
-    /// Extends to `until` the leases of every holder whose name starts with `prefix`.
-    async fn renew(&self, prefix: &str, until: i64) -> Result<u64>;
-    /// Marks a leased job done (its result was stored).
-    async fn finish(&self, job_id: &str, holder: &str) -> Result<bool>;
-    /// Ends a leased job in error at once (the scanner reported an error).
+    /// Leases up to `max` of the next queued jobs to `lessee` until `now + lease_ms`, in
+    /// queue order. With `floor`, only jobs whose `seq` is above it.
+    async fn claim(
+        &self,
+        lessee: Lessee<'_>,
+        floor: Option<i64>,
+        max: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Job>>;
+    /// Stores `result` as the job's outcome when `holder` holds its lease, or when its lease
+    /// ended and it waits in the queue (a late result; it leaves the queue). Otherwise the
+    /// result is a repeat or is refused; see [`Completion`].
+    async fn complete(&self, job_id: &str, holder: &str, result: &ScanResult)
+    -> Result<Completion>;
+    /// Ends a job `holder` holds in error at once (the scanner reported an error).
     async fn fail(&self, job_id: &str, holder: &str, reason: &str) -> Result<Option<Job>>;
-    /// Ends one lease without a result.
-    async fn release(
+    /// Refuses an invalid result of a job `holder` holds: one attempt used, the job queued
+    /// again or, past [`Limits::max_attempts`], ended in error.
+    async fn reject(
         &self,
         job_id: &str,
         holder: &str,
         reason: &str,
-        max_attempts: i64,
+        limits: Limits,
     ) -> Result<Option<Released>>;
-    /// Ends every lease of holders whose name starts with `prefix` (a connection's end, a
-    /// hub's restart).
-    async fn release_holders(
+    /// Ends one lease of `holder` without a result.
+    async fn release(
         &self,
-        prefix: &str,
-        reason: &str,
-        max_attempts: i64,
-    ) -> Result<Vec<Released>>;
-    /// Ends leases whose liveness lapsed before `now`, or that were taken before
-    /// `now - max_lease_ms`.
-    async fn release_expired(
+        job_id: &str,
+        holder: &str,
+        end: &LeaseEnd,
+        limits: Limits,
+    ) -> Result<Option<Released>>;
+    /// Ends every lease of `holder` (its connection ended).
+    async fn release_holder(
         &self,
-        now: i64,
-        max_lease_ms: i64,
-        max_attempts: i64,
+        holder: &str,
+        end: &LeaseEnd,
+        limits: Limits,
     ) -> Result<Vec<Released>>;
+    /// Ends the leases of hub `hub` that timed out before `now`.
+    async fn expire(&self, hub: &str, now: i64, limits: Limits) -> Result<Vec<Released>>;
+    /// Records that hub `hub` is alive for `liveness_ms` more (by the database's clock).
+    async fn heartbeat(&self, hub: &str, liveness_ms: i64) -> Result<()>;
+    /// Ends the leases of hubs that stopped renewing their liveness (or never had any),
+    /// and forgets those hubs.
+    async fn reclaim(&self, limits: Limits) -> Result<Vec<Released>>;
+    /// Forgets every hub but `hub`, so that [`JobStore::reclaim`] ends their leases at once
+    /// (SQLite: no other hub can share the database, so what is leased is a past run's).
+    async fn forget_other_hubs(&self, hub: &str) -> Result<()>;
+    /// Gives back every lease of hub `hub`, counting nothing, and forgets the hub: it is
+    /// shutting down (or restarting on a database no other hub shares).
+    async fn retire(&self, hub: &str, reason: &str) -> Result<Vec<Released>>;
     async fn job(&self, id: &str) -> Result<Option<Job>>;
     /// The job queued or leased for a digest.
     async fn active_job(&self, digest: &str) -> Result<Option<Job>>;
@@ -182,15 +286,7 @@ pub trait JobStore {
     async fn queue_depth(&self) -> Result<Vec<(i64, i64)>>;
 }
 
-async fn next_counter(tx: &mut sqlx::Transaction<'static, sqlx::Any>, name: &str) -> Result<i64> {
-    let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
-        .bind(name)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.try_get("value")?)
-}
-
-async fn job_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: &str) -> Result<Job> {
+async fn job_in(tx: &mut Tx, id: &str) -> Result<Job> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM jobs WHERE id = $1"
     )))
@@ -201,70 +297,64 @@ async fn job_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: &str) -> Res
 }
 
 impl Store {
-    /// Ends one lease inside a transaction: requeue under a new `seq`, or fail for good.
-    async fn end_lease(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        job: &Job,
-        reason: &str,
-        max_attempts: i64,
-    ) -> Result<Released> {
-        let now = now_ms();
-        if job.attempts >= max_attempts {
-            let reason = format!("{reason} (after {} attempts)", job.attempts);
-            sqlx::query(
-                "UPDATE jobs SET state = 'error', lease_holder = NULL, leased_at = NULL, lease_expires = NULL, last_error = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(&reason)
-            .bind(now)
-            .bind(&job.id)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query(
-                "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
-            )
-            .bind(&reason)
-            .bind(now)
-            .bind(&job.id)
-            .execute(&mut **tx)
-            .await?;
-            Ok(Released::Failed(job_in(tx, &job.id).await?))
-        } else {
-            let seq = next_counter(tx, "seq").await?;
-            sqlx::query(
-                "UPDATE jobs SET state = 'queued', seq = $1, lease_holder = NULL, leased_at = NULL, lease_expires = NULL, last_error = $2, updated_at = $3 WHERE id = $4",
-            )
-            .bind(seq)
-            .bind(reason)
-            .bind(now)
-            .bind(&job.id)
-            .execute(&mut **tx)
-            .await?;
-            Ok(Released::Requeued(job_in(tx, &job.id).await?))
-        }
+    /// A new, larger `seq`.
+    async fn next_seq(&self, tx: &mut Tx) -> Result<i64> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value"
+            }
+            Backend::Postgres => "SELECT nextval('job_seq') AS value",
+        };
+        let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
+        Ok(row.try_get("value")?)
     }
 
-    async fn end_leases(
-        &self,
-        jobs: Vec<Job>,
-        reason: &str,
-        max_attempts: i64,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
-    ) -> Result<Vec<Released>> {
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            out.push(self.end_lease(&mut tx, &job, reason, max_attempts).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+    /// The fair-share key of `owner`'s next job at `priority`: its own next key, but never
+    /// below the priority's frontier — the head of its queue, or, when nothing waits there,
+    /// the furthest any owner has come — so an owner idle for a while does not jump the
+    /// line, and one with a backlog does not hold everyone else back.
+    async fn fair_key(&self, tx: &mut Tx, owner: &str, priority: i64) -> Result<i64> {
+        let frontier: i64 = sqlx::query(
+            "SELECT COALESCE(
+                (SELECT fair_key FROM jobs WHERE state = 'queued' AND priority = $1
+                 ORDER BY priority, fair_key, seq LIMIT 1),
+                (SELECT MAX(next_key) FROM fair_clock WHERE priority = $2),
+                0) AS frontier",
+        )
+        .bind(priority)
+        .bind(priority)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("frontier")?;
+        let upsert = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO fair_clock (owner, priority, next_key) VALUES ($1, $2, $3)
+                 ON CONFLICT (owner, priority) DO UPDATE
+                 SET next_key = MAX(fair_clock.next_key, excluded.next_key - 1) + 1
+                 RETURNING next_key"
+            }
+            Backend::Postgres => {
+                "INSERT INTO fair_clock (owner, priority, next_key) VALUES ($1, $2, $3)
+                 ON CONFLICT (owner, priority) DO UPDATE
+                 SET next_key = GREATEST(fair_clock.next_key, excluded.next_key - 1) + 1
+                 RETURNING next_key"
+            }
+        };
+        let next: i64 = sqlx::query(upsert)
+            .bind(owner)
+            .bind(priority)
+            .bind(frontier + 1)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("next_key")?;
+        Ok(next - 1)
     }
-}
 
-impl Store {
     async fn submit_once(&self, req: &JobRequest) -> Result<Submitted> {
         let mut tx = self.begin_write().await?;
         let active = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE digest = $1 AND state IN ('queued', 'leased')"
+            "SELECT {COLUMNS} FROM jobs WHERE digest = $1 AND state IN ('queued', 'leased'){}",
+            self.for_update()
         )))
         .bind(&req.digest)
         .fetch_optional(&mut *tx)
@@ -283,12 +373,17 @@ impl Store {
         if let Some(row) = active {
             let mut job = Job::from_row(&row)?;
             if req.priority < job.priority {
-                sqlx::query("UPDATE jobs SET priority = $1, updated_at = $2 WHERE id = $3")
-                    .bind(req.priority)
-                    .bind(now_ms())
-                    .bind(&job.id)
-                    .execute(&mut *tx)
-                    .await?;
+                // Moving up a tier takes a place in that tier's fair share.
+                let key = self.fair_key(&mut tx, &job.owner, req.priority).await?;
+                sqlx::query(
+                    "UPDATE jobs SET priority = $1, fair_key = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(req.priority)
+                .bind(key)
+                .bind(now_ms())
+                .bind(&job.id)
+                .execute(&mut *tx)
+                .await?;
                 job = job_in(&mut tx, &job.id).await?;
             }
             // Another owner (or another image of the same digest) joining the job gets a
@@ -321,11 +416,12 @@ impl Store {
             });
         }
         let now = now_ms();
-        let seq = next_counter(&mut tx, "seq").await?;
+        let seq = self.next_seq(&mut tx).await?;
+        let key = self.fair_key(&mut tx, &req.owner, req.priority).await?;
         let (id, scan_id) = (new_id("job"), new_id("scn"));
         sqlx::query(
-            "INSERT INTO jobs (id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, scan_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13)",
+            "INSERT INTO jobs (id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, interruptions, dispatches, scan_id, fair_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, 0, 0, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(&req.digest)
@@ -338,6 +434,7 @@ impl Store {
         .bind(req.priority)
         .bind(seq)
         .bind(&scan_id)
+        .bind(key)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -351,11 +448,158 @@ impl Store {
             created: true,
         })
     }
+
+    /// Ends the leases of the jobs `ids` (each still leased, re-checked under its lock):
+    /// queued again under a new `seq`, or failed past their bound. `invalid` counts an
+    /// attempt instead of an interruption.
+    async fn end_leases(
+        &self,
+        tx: &mut Tx,
+        ids: &[String],
+        end: &LeaseEnd,
+        invalid: bool,
+        limits: Limits,
+    ) -> Result<Vec<Released>> {
+        let mut out = Vec::with_capacity(ids.len());
+        let now = now_ms();
+        for id in ids {
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND state = 'leased'{}",
+                self.for_update()
+            )))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                continue;
+            };
+            let job = Job::from_row(&row)?;
+            let reason = end.reason();
+            let (attempts, interruptions) = match (invalid, end) {
+                (true, _) => (job.attempts + 1, job.interruptions),
+                (false, LeaseEnd::Interrupted(_)) => (job.attempts, job.interruptions + 1),
+                (false, LeaseEnd::Returned(_)) => (job.attempts, job.interruptions),
+            };
+            let failed = if invalid && attempts >= limits.max_attempts {
+                Some(format!("{reason} (after {attempts} attempts)"))
+            } else if interruptions > job.interruptions && interruptions >= limits.max_interruptions
+            {
+                Some(format!("{reason} (lease lost {interruptions} times)"))
+            } else {
+                None
+            };
+            if let Some(reason) = failed {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE jobs SET state = 'error', {UNLEASE}, attempts = $1, interruptions = $2, last_error = $3, updated_at = $4 WHERE id = $5"
+                )))
+                .bind(attempts)
+                .bind(interruptions)
+                .bind(&reason)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
+                )
+                .bind(&reason)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                out.push(Released::Failed(job_in(tx, id).await?));
+            } else {
+                let seq = self.next_seq(tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE jobs SET state = 'queued', seq = $1, {UNLEASE}, attempts = $2, interruptions = $3, last_error = $4, updated_at = $5 WHERE id = $6"
+                )))
+                .bind(seq)
+                .bind(attempts)
+                .bind(interruptions)
+                .bind(reason)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                out.push(Released::Requeued(job_in(tx, id).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Selects leased jobs by `condition` (binding `binds` from `$1`), locking them in id
+    /// order and passing over those another transaction holds, then ends their leases.
+    async fn end_leases_where(
+        &self,
+        condition: &str,
+        binds: &[BindValue<'_>],
+        end: &LeaseEnd,
+        invalid: bool,
+        limits: Limits,
+    ) -> Result<Vec<Released>> {
+        self.retrying(move || async move {
+            let mut tx = self.begin_write().await?;
+            let sql = format!(
+                "SELECT id FROM jobs WHERE state = 'leased' AND ({condition}) ORDER BY id{}",
+                self.skip_locked()
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = match b {
+                    BindValue::Text(t) => q.bind(*t),
+                    BindValue::Int(i) => q.bind(*i),
+                };
+            }
+            let ids: Vec<String> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?;
+            let out = self.end_leases(&mut tx, &ids, end, invalid, limits).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The database's plan for picking the next job (for tests and diagnostics): it should
+    /// read `jobs_pick` in order and sort nothing.
+    pub async fn pick_plan(&self) -> Result<String> {
+        let pick = format!("SELECT id FROM jobs WHERE state = 'queued' {PICK_ORDER} LIMIT 1");
+        let (sql, column) = match self.backend {
+            Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {pick}"), "detail"),
+            Backend::Postgres => {
+                sqlx::query("ANALYZE jobs").execute(self.writer()).await?;
+                (
+                    format!("EXPLAIN {pick}{}", self.skip_locked()),
+                    "QUERY PLAN",
+                )
+            }
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
+        let lines = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(lines.join("\n"))
+    }
+}
+
+/// A value bound to a generated statement.
+#[derive(Debug, Clone, Copy)]
+enum BindValue<'a> {
+    Text(&'a str),
+    Int(i64),
 }
 
 /// Inserts the RUNNING scan `scan_id` of `job_id` for the asker of `req`.
 async fn insert_scan(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut Tx,
     scan_id: &str,
     job_id: &str,
     image_id: Option<&str>,
@@ -382,177 +626,286 @@ impl JobStore for Store {
     async fn submit(&self, req: &JobRequest) -> Result<Submitted> {
         // Two hubs on one PostgreSQL may insert the same digest at once; the unique index
         // stops the second, which then joins the first's job.
-        match self.submit_once(req).await {
+        let once = || self.submit_once(req);
+        match self.retrying(once).await {
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                self.submit_once(req).await
+                self.retrying(once).await
             }
             other => other,
         }
     }
-    async fn lease(&self, holder: &str, after_seq: i64, lease_ms: i64) -> Result<Option<Job>> {
-        // Several hubs on PostgreSQL skip each other's candidates instead of waiting on them.
-        let pick: &'static str = match self.backend {
-            Backend::Sqlite => {
-                "SELECT j.id FROM jobs j LEFT JOIN owners o ON o.owner = j.owner
-                 WHERE j.state = 'queued' AND j.seq > $1
-                 ORDER BY j.priority, COALESCE(o.last_served, 0), j.seq LIMIT 1"
-            }
-            Backend::Postgres => {
-                "SELECT j.id FROM jobs j LEFT JOIN owners o ON o.owner = j.owner
-                 WHERE j.state = 'queued' AND j.seq > $1
-                 ORDER BY j.priority, COALESCE(o.last_served, 0), j.seq LIMIT 1
-                 FOR UPDATE OF j SKIP LOCKED"
-            }
-        };
-        let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query(pick)
-            .bind(after_seq)
+
+    async fn claim(
+        &self,
+        lessee: Lessee<'_>,
+        floor: Option<i64>,
+        max: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Job>> {
+        // One statement: the pick is a seek on `jobs_pick`, and on PostgreSQL hubs pass over
+        // each other's picks instead of waiting on them.
+        let sql = format!(
+            "UPDATE jobs SET state = 'leased', dispatches = dispatches + 1, lease_holder = $1, lease_hub = $2, leased_at = $3, lease_expires = $4, updated_at = $3
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'queued'{} {PICK_ORDER} LIMIT $5{})
+             RETURNING {COLUMNS}",
+            if floor.is_some() { " AND seq > $6" } else { "" },
+            self.skip_locked(),
+        );
+        let now = now_ms();
+        let sql = sql.as_str();
+        let rows = self
+            .retrying(move || async move {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lessee.holder)
+                    .bind(lessee.hub)
+                    .bind(now)
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(max);
+                if let Some(f) = floor {
+                    q = q.bind(f);
+                }
+                Ok(q.fetch_all(self.writer()).await?)
+            })
+            .await?;
+        let mut jobs = rows.iter().map(Job::from_row).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.priority, j.fair_key, j.seq));
+        Ok(jobs)
+    }
+
+    async fn complete(
+        &self,
+        job_id: &str,
+        holder: &str,
+        result: &ScanResult,
+    ) -> Result<Completion> {
+        self.retrying(move || async move {
+            let mut tx = self.begin_write().await?;
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM jobs WHERE id = $1{}",
+                self.for_update()
+            )))
+            .bind(job_id)
             .fetch_optional(&mut *tx)
             .await?
-        else {
+            else {
+                return Err(StoreError::NotFound {
+                    what: "job",
+                    id: job_id.to_owned(),
+                });
+            };
+            let job = Job::from_row(&row)?;
+            let outcome = match job.state {
+                JobState::Leased if job.lease_holder.as_deref() != Some(holder) => {
+                    Completion::Refused(
+                        "the job is leased to another scanner since this lease ended".to_owned(),
+                    )
+                }
+                JobState::Leased | JobState::Queued => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE jobs SET state = 'done', {UNLEASE}, updated_at = $1 WHERE id = $2"
+                    )))
+                    .bind(now_ms())
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    let scan = store_result(&mut tx, job_id, &job.scan_id, result).await?;
+                    Completion::Completed(Box::new(scan))
+                }
+                JobState::Done => Completion::AlreadyDone,
+                JobState::Error => Completion::Refused(format!(
+                    "the job ended in error: {}",
+                    job.last_error.as_deref().unwrap_or("")
+                )),
+            };
             tx.commit().await?;
-            return Ok(None);
-        };
-        let id: String = row.try_get("id")?;
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_holder = $1, leased_at = $2, lease_expires = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(holder)
-        .bind(now)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-        let job = job_in(&mut tx, &id).await?;
-        let served = next_counter(&mut tx, "served").await?;
-        sqlx::query(
-            "INSERT INTO owners (owner, last_served) VALUES ($1, $2)
-             ON CONFLICT (owner) DO UPDATE SET last_served = excluded.last_served",
-        )
-        .bind(&job.owner)
-        .bind(served)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(job))
-    }
-
-    async fn renew(&self, prefix: &str, until: i64) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE jobs SET lease_expires = $1 WHERE state = 'leased' AND substr(lease_holder, 1, length($2)) = $3",
-        )
-        .bind(until)
-        .bind(prefix)
-        .bind(prefix)
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected())
-    }
-
-    async fn finish(&self, job_id: &str, holder: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE jobs SET state = 'done', lease_holder = NULL, leased_at = NULL, lease_expires = NULL, updated_at = $1
-             WHERE id = $2 AND state = 'leased' AND lease_holder = $3",
-        )
-        .bind(now_ms())
-        .bind(job_id)
-        .bind(holder)
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected() == 1)
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn fail(&self, job_id: &str, holder: &str, reason: &str) -> Result<Option<Job>> {
-        let mut tx = self.begin_write().await?;
-        let now = now_ms();
-        let r = sqlx::query(
-            "UPDATE jobs SET state = 'error', lease_holder = NULL, leased_at = NULL, lease_expires = NULL, last_error = $1, updated_at = $2
-             WHERE id = $3 AND state = 'leased' AND lease_holder = $4",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(job_id)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
+        self.retrying(move || async move {
+            let mut tx = self.begin_write().await?;
+            let now = now_ms();
+            let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE jobs SET state = 'error', {UNLEASE}, last_error = $1, updated_at = $2
+                 WHERE id = $3 AND state = 'leased' AND lease_holder = $4"
+            )))
+            .bind(reason)
+            .bind(now)
+            .bind(job_id)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                tx.commit().await?;
+                return Ok(None);
+            }
+            sqlx::query(
+                "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
+            )
+            .bind(reason)
+            .bind(now)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+            let job = job_in(&mut tx, job_id).await?;
             tx.commit().await?;
-            return Ok(None);
-        }
-        let job = job_in(&mut tx, job_id).await?;
-        sqlx::query(
-            "UPDATE scans SET status = 'ERROR', error = $1, scanned_at = $2 WHERE job_id = $3",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(&job.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(job))
+            Ok(Some(job))
+        })
+        .await
+    }
+
+    async fn reject(
+        &self,
+        job_id: &str,
+        holder: &str,
+        reason: &str,
+        limits: Limits,
+    ) -> Result<Option<Released>> {
+        let end = LeaseEnd::Interrupted(reason.to_owned());
+        let mut out = self
+            .end_leases_where(
+                "id = $1 AND lease_holder = $2",
+                &[BindValue::Text(job_id), BindValue::Text(holder)],
+                &end,
+                true,
+                limits,
+            )
+            .await?;
+        Ok(out.pop())
     }
 
     async fn release(
         &self,
         job_id: &str,
         holder: &str,
-        reason: &str,
-        max_attempts: i64,
+        end: &LeaseEnd,
+        limits: Limits,
     ) -> Result<Option<Released>> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND state = 'leased' AND lease_holder = $2"
-        )))
-        .bind(job_id)
-        .bind(holder)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let job = Job::from_row(&row)?;
-        let mut out = self.end_leases(vec![job], reason, max_attempts, tx).await?;
+        let mut out = self
+            .end_leases_where(
+                "id = $1 AND lease_holder = $2",
+                &[BindValue::Text(job_id), BindValue::Text(holder)],
+                end,
+                false,
+                limits,
+            )
+            .await?;
         Ok(out.pop())
     }
 
-    async fn release_holders(
+    async fn release_holder(
         &self,
-        prefix: &str,
-        reason: &str,
-        max_attempts: i64,
+        holder: &str,
+        end: &LeaseEnd,
+        limits: Limits,
     ) -> Result<Vec<Released>> {
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND substr(lease_holder, 1, length($1)) = $2 ORDER BY seq"
-        )))
-        .bind(prefix)
-        .bind(prefix)
-        .fetch_all(&mut *tx)
-        .await?;
-        let jobs = rows.iter().map(Job::from_row).collect::<Result<Vec<_>>>()?;
-        self.end_leases(jobs, reason, max_attempts, tx).await
+        self.end_leases_where(
+            "lease_holder = $1",
+            &[BindValue::Text(holder)],
+            end,
+            false,
+            limits,
+        )
+        .await
     }
 
-    async fn release_expired(
-        &self,
-        now: i64,
-        max_lease_ms: i64,
-        max_attempts: i64,
-    ) -> Result<Vec<Released>> {
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND (lease_expires < $1 OR leased_at < $2) ORDER BY seq"
+    async fn expire(&self, hub: &str, now: i64, limits: Limits) -> Result<Vec<Released>> {
+        let end = LeaseEnd::Interrupted("lease timed out".to_owned());
+        self.end_leases_where(
+            "lease_hub = $1 AND lease_expires < $2",
+            &[BindValue::Text(hub), BindValue::Int(now)],
+            &end,
+            false,
+            limits,
+        )
+        .await
+    }
+
+    async fn heartbeat(&self, hub: &str, liveness_ms: i64) -> Result<()> {
+        let now = self.db_now();
+        self.retrying(move || async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO hubs (instance, started_at, expires) VALUES ($1, {now}, {now} + $2)
+                 ON CONFLICT (instance) DO UPDATE SET expires = excluded.expires"
+            )))
+            .bind(hub)
+            .bind(liveness_ms)
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reclaim(&self, limits: Limits) -> Result<Vec<Released>> {
+        let now = self.db_now();
+        let dead: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT lease_hub AS hub FROM jobs WHERE state = 'leased' AND NOT EXISTS
+             (SELECT 1 FROM hubs WHERE hubs.instance = jobs.lease_hub AND hubs.expires >= {now})"
         )))
-        .bind(now)
-        .bind(now - max_lease_ms)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<Option<String>, _>("hub"))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+        let mut out = Vec::new();
+        for hub in dead {
+            let end = LeaseEnd::Interrupted(format!("hub {hub} stopped answering"));
+            out.extend(
+                self.end_leases_where(
+                    &format!(
+                        "COALESCE(lease_hub, '') = $1 AND NOT EXISTS (SELECT 1 FROM hubs WHERE hubs.instance = jobs.lease_hub AND hubs.expires >= {now})"
+                    ),
+                    &[BindValue::Text(&hub)],
+                    &end,
+                    false,
+                    limits,
+                )
+                .await?,
+            );
+        }
+        // Hubs gone for a minute are forgotten (a dead one's leases are back by then).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM hubs WHERE expires < {now} - 60000"
+        )))
+        .execute(self.writer())
         .await?;
-        let jobs = rows.iter().map(Job::from_row).collect::<Result<Vec<_>>>()?;
-        self.end_leases(jobs, "lease expired", max_attempts, tx)
-            .await
+        Ok(out)
+    }
+
+    async fn forget_other_hubs(&self, hub: &str) -> Result<()> {
+        sqlx::query("DELETE FROM hubs WHERE instance <> $1")
+            .bind(hub)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn retire(&self, hub: &str, reason: &str) -> Result<Vec<Released>> {
+        let end = LeaseEnd::Returned(reason.to_owned());
+        let limits = Limits {
+            max_attempts: i64::MAX,
+            max_interruptions: i64::MAX,
+        };
+        let out = self
+            .end_leases_where(
+                "lease_hub = $1",
+                &[BindValue::Text(hub)],
+                &end,
+                false,
+                limits,
+            )
+            .await?;
+        sqlx::query("DELETE FROM hubs WHERE instance = $1")
+            .bind(hub)
+            .execute(self.writer())
+            .await?;
+        Ok(out)
     }
 
     async fn job(&self, id: &str) -> Result<Option<Job>> {
@@ -592,9 +945,13 @@ impl JobStore for Store {
     }
 
     async fn max_seq(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT value FROM counters WHERE name = 'seq'")
-            .fetch_one(self.pool())
-            .await?;
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT value FROM counters WHERE name = 'seq'",
+            Backend::Postgres => {
+                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS value FROM job_seq"
+            }
+        };
+        let row = sqlx::query(sql).fetch_one(self.pool()).await?;
         Ok(row.try_get("value")?)
     }
 

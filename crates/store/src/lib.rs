@@ -18,25 +18,43 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, SqlStr};
+use sqlx::{AnyPool, SqlSafeStr as _};
 
 pub use accounts::{Account, AccountStore, Operation, OperationStore};
 pub use blobs::{BlobError, BlobStore};
-pub use jobs::{Job, JobRequest, JobState, JobStore, Released, Submitted};
+pub use jobs::{
+    Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
+};
 pub use scans::{
     Counts, Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, LatestScan, Scan,
     ScanFilter, ScanKey, ScanResult, ScanStatus, ScanStore, severity_rank,
 };
 
-/// The migrations, embedded in order; each is valid on both backends.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "hub", include_str!("../migrations/0001_hub.sql")),
-    (
-        2,
-        "settings",
-        include_str!("../migrations/0002_settings.sql"),
-    ),
-];
+/// The migrations, embedded in order; each is valid on both backends, with a part of its
+/// own per backend where they differ (PostgreSQL numbers the job log with a sequence).
+fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
+    let queue = match backend {
+        Backend::Sqlite => include_str!("../migrations/0003_queue.sqlite.sql"),
+        Backend::Postgres => include_str!("../migrations/0003_queue.postgres.sql"),
+    };
+    vec![
+        (
+            1,
+            "hub",
+            include_str!("../migrations/0001_hub.sql").to_owned(),
+        ),
+        (
+            2,
+            "settings",
+            include_str!("../migrations/0002_settings.sql").to_owned(),
+        ),
+        (
+            3,
+            "queue",
+            format!("{}\n{queue}", include_str!("../migrations/0003_queue.sql")),
+        ),
+    ]
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +75,20 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// A deadlock or serialization failure (PostgreSQL `40P01`, `40001`) or a busy or
+    /// locked database (SQLite 5, 6): the same transaction may succeed when run again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                Some("40P01" | "40001" | "5" | "6" | "517" | "261" | "262")
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -64,10 +96,15 @@ pub enum Backend {
     Postgres,
 }
 
-/// The store: a connection pool over one of the backends.
+/// The store: connection pools over one of the backends.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
+    /// Writes. On SQLite one connection, so writers queue in order in this process instead
+    /// of polling SQLite's file lock (its busy handler sleeps in steps of milliseconds);
+    /// on PostgreSQL the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -85,48 +122,58 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_owned()));
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; a busy writer is
-                        // waited for rather than failed.
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA busy_timeout = 10000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(())
+        let connect = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets readers run beside the one writer; another process's
+                            // writer (`ferret user add`) is waited for rather than failed.
+                            sqlx::query("PRAGMA journal_mode = WAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA busy_timeout = 10000")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
-        let store = Self { pool, backend };
+                .connect(&url)
+        };
+        let writer = connect(if backend == Backend::Sqlite { 1 } else { max }).await?;
+        let pool = match backend {
+            Backend::Sqlite => connect(max).await?,
+            Backend::Postgres => writer.clone(),
+        };
+        let store = Self {
+            pool,
+            writer,
+            backend,
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
-        let migrations = MIGRATIONS
-            .iter()
+        let migrations = migrations(self.backend)
+            .into_iter()
             .map(|(version, name, sql)| {
                 Migration::new(
-                    *version,
-                    Cow::Borrowed(*name),
+                    version,
+                    Cow::Borrowed(name),
                     MigrationType::Simple,
-                    SqlStr::from_static(sql),
+                    sqlx::AssertSqlSafe(sql).into_sql_str(),
                     false,
                 )
             })
             .collect();
         Migrator::with_migrations(migrations)
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }
@@ -139,8 +186,8 @@ impl Store {
     /// two writers never deadlock upgrading read locks.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
@@ -156,7 +203,7 @@ impl Store {
         )
         .bind(name)
         .bind(make())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
@@ -169,7 +216,60 @@ impl Store {
         &self.pool
     }
 
+    /// Locks the rows a SELECT reads until the transaction ends (PostgreSQL; SQLite's write
+    /// transaction holds the whole database already).
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// As [`Store::for_update`], passing over rows another transaction holds.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// The database's clock in Unix milliseconds, as SQL: hubs on one PostgreSQL judge each
+    /// other's liveness by one clock.
+    pub(crate) fn db_now(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// The pool writes go through (see [`Store::writer`]'s field).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Runs `op` again when the database gave up on it to break a deadlock or a
+    /// serialization conflict (PostgreSQL), or found the database busy past its timeout
+    /// (SQLite). Lock order makes these rare; this is the last line.
+    pub(crate) async fn retrying<T, F>(&self, op: impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let mut delay = std::time::Duration::from_millis(2);
+        for _ in 0..8 {
+            match op().await {
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(error = %e, "retrying a transaction");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        op().await
+    }
+
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -185,4 +285,38 @@ pub fn now_ms() -> i64 {
 /// one kind is never taken for another, then 32 random hex digits.
 pub(crate) fn new_id(kind: &str) -> String {
     format!("{kind}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Notifications on one PostgreSQL channel (`LISTEN`), for hubs that share a database to
+/// wake each other.
+#[derive(Debug)]
+pub struct Listener(sqlx::postgres::PgListener);
+
+impl Listener {
+    pub async fn connect(url: &str, channel: &str) -> Result<Self> {
+        let mut l = sqlx::postgres::PgListener::connect(url).await?;
+        l.listen(channel).await?;
+        Ok(Self(l))
+    }
+
+    /// The next notification's payload; `None` when the connection was lost and has been
+    /// made again (notifications sent meanwhile are gone).
+    pub async fn recv(&mut self) -> Result<Option<String>> {
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
+    }
+}
+
+impl Store {
+    /// Sends `payload` to the listeners of `channel` (PostgreSQL; nothing on SQLite, where
+    /// no other hub can listen).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
 }

@@ -73,8 +73,8 @@ pub struct ImageFilter {
 
 const IMAGE_COLUMNS: &str = "id, owner, registry, repository, digest, tags, size, created_at";
 
-impl ImageStore for Store {
-    async fn upsert_image(
+impl Store {
+    async fn upsert_image_once(
         &self,
         owner: &str,
         registry: &str,
@@ -85,7 +85,8 @@ impl ImageStore for Store {
     ) -> Result<Image> {
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 AND registry = $2 AND repository = $3 AND digest = $4"
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 AND registry = $2 AND repository = $3 AND digest = $4{}",
+            self.for_update()
         )))
         .bind(owner)
         .bind(registry)
@@ -138,6 +139,28 @@ impl ImageStore for Store {
         };
         tx.commit().await?;
         Ok(image)
+    }
+}
+
+impl ImageStore for Store {
+    async fn upsert_image(
+        &self,
+        owner: &str,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        tag: Option<&str>,
+        size: i64,
+    ) -> Result<Image> {
+        // Two hubs on one PostgreSQL may insert the same image at once; the unique key stops
+        // the second, which then finds the first's row.
+        let once = || self.upsert_image_once(owner, registry, repository, digest, tag, size);
+        match self.retrying(once).await {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.retrying(once).await
+            }
+            other => other,
+        }
     }
 
     async fn image(&self, id: &str) -> Result<Option<Image>> {
@@ -258,7 +281,7 @@ pub struct Scan {
 }
 
 impl Scan {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
         let status: String = r.try_get("status")?;
         Ok(Self {
             id: r.try_get("id")?,
@@ -397,9 +420,6 @@ impl Default for FindingKey {
 #[allow(async_fn_in_trait)]
 pub trait ScanStore {
     async fn scan(&self, id: &str) -> Result<Option<Scan>>;
-    /// Stores a scan's result, its findings row by row and the digest's latest record, in
-    /// one transaction, and marks it READY.
-    async fn complete_scan(&self, scan_id: &str, result: &ScanResult) -> Result<Scan>;
     /// Scans matching `filter`, newest first (by status first when `filter.by_status`),
     /// after the keyset `after` when given.
     async fn scans(
@@ -422,7 +442,7 @@ pub trait ScanStore {
     async fn latest(&self, digest: &str) -> Result<Option<LatestScan>>;
 }
 
-const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at";
+pub(crate) const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at";
 
 impl ScanStore for Store {
     async fn scan(&self, id: &str) -> Result<Option<Scan>> {
@@ -435,91 +455,6 @@ impl ScanStore for Store {
         .as_ref()
         .map(Scan::from_row)
         .transpose()
-    }
-
-    async fn complete_scan(&self, scan_id: &str, result: &ScanResult) -> Result<Scan> {
-        let mut tx = self.begin_write().await?;
-        let now = now_ms();
-        let c = &result.counts;
-        // Every owner's scan of the job gets the result.
-        let siblings: Vec<String> = sqlx::query(
-            "SELECT id FROM scans WHERE job_id = (SELECT job_id FROM scans WHERE id = $1) ORDER BY id",
-        )
-        .bind(scan_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<Result<_, _>>()?;
-        if siblings.is_empty() {
-            return Err(StoreError::NotFound {
-                what: "scan",
-                id: scan_id.to_owned(),
-            });
-        }
-        for id in &siblings {
-            sqlx::query(
-                "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
-                 critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
-                 WHERE id = $12",
-            )
-            .bind(&result.scanner_version)
-            .bind(&result.sbom_blob)
-            .bind(&result.report_blob)
-            .bind(c.critical)
-            .bind(c.high)
-            .bind(c.medium)
-            .bind(c.low)
-            .bind(c.negligible)
-            .bind(c.undefined)
-            .bind(c.total)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM findings WHERE scan_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            for (ord, f) in result.findings.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(id)
-                .bind(i64::try_from(ord).unwrap_or(i64::MAX))
-                .bind(&f.vulnerability)
-                .bind(&f.severity)
-                .bind(severity_rank(&f.severity))
-                .bind(&f.package)
-                .bind(&f.version)
-                .bind(&f.fixed_by)
-                .bind(&f.source)
-                .bind(&f.link)
-                .bind(&f.origin)
-                .bind(&f.kind)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
-        )))
-        .bind(scan_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let scan = Scan::from_row(&row)?;
-        sqlx::query(
-            "INSERT INTO latest_scans (digest, scan_id, record) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",
-        )
-        .bind(&scan.digest)
-        .bind(scan_id)
-        .bind(result.record.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(scan)
     }
 
     async fn scans(
@@ -648,4 +583,113 @@ impl ScanStore for Store {
             })?,
         }))
     }
+}
+
+/// Findings per INSERT statement: 12 parameters each, well under both backends' limits.
+const FINDINGS_PER_INSERT: usize = 64;
+
+/// Inside the transaction that ends a job: every owner's scan of `job_id` gets the result
+/// (READY, counts, blobs), its findings in report order, and the digest's latest record
+/// points at the job's own scan `scan_id`, which is returned.
+pub(crate) async fn store_result(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: &str,
+    scan_id: &str,
+    result: &ScanResult,
+) -> Result<Scan> {
+    let now = now_ms();
+    let c = &result.counts;
+    let siblings: Vec<String> = sqlx::query("SELECT id FROM scans WHERE job_id = $1 ORDER BY id")
+        .bind(job_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<_, _>>()?;
+    if !siblings.iter().any(|id| id == scan_id) {
+        return Err(StoreError::NotFound {
+            what: "scan",
+            id: scan_id.to_owned(),
+        });
+    }
+    for id in &siblings {
+        sqlx::query(
+            "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
+             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
+             WHERE id = $12",
+        )
+        .bind(&result.scanner_version)
+        .bind(&result.sbom_blob)
+        .bind(&result.report_blob)
+        .bind(c.critical)
+        .bind(c.high)
+        .bind(c.medium)
+        .bind(c.low)
+        .bind(c.negligible)
+        .bind(c.undefined)
+        .bind(c.total)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM findings WHERE scan_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        for (chunk_no, chunk) in result.findings.chunks(FINDINGS_PER_INSERT).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 12;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for k in 1..=12 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('$');
+                    sql.push_str(&(b + k).to_string());
+                }
+                sql.push(')');
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, f) in chunk.iter().enumerate() {
+                let ord = chunk_no * FINDINGS_PER_INSERT + i;
+                q = q
+                    .bind(id)
+                    .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+                    .bind(&f.vulnerability)
+                    .bind(&f.severity)
+                    .bind(severity_rank(&f.severity))
+                    .bind(&f.package)
+                    .bind(&f.version)
+                    .bind(&f.fixed_by)
+                    .bind(&f.source)
+                    .bind(&f.link)
+                    .bind(&f.origin)
+                    .bind(&f.kind);
+            }
+            q.execute(&mut **tx).await?;
+        }
+    }
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
+    )))
+    .bind(scan_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let scan = Scan::from_row(&row)?;
+    sqlx::query(
+        "INSERT INTO latest_scans (digest, scan_id, record) VALUES ($1, $2, $3)
+         ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",
+    )
+    .bind(&scan.digest)
+    .bind(scan_id)
+    .bind(result.record.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(scan)
 }

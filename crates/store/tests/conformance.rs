@@ -65,6 +65,50 @@ fn d(n: u32) -> String {
     format!("sha256:{n:064x}")
 }
 
+const LIMITS: Limits = Limits {
+    max_attempts: 3,
+    max_interruptions: 3,
+};
+
+/// The hub part of a holder `hub:connection`.
+fn hub_of(holder: &str) -> &str {
+    holder.split_once(':').map_or(holder, |(h, _)| h)
+}
+
+/// Leases the next job to `holder`.
+async fn lease(s: &Store, holder: &str) -> Option<Job> {
+    lease_above(s, holder, None).await
+}
+
+async fn lease_above(s: &Store, holder: &str, floor: Option<i64>) -> Option<Job> {
+    let lessee = Lessee {
+        hub: hub_of(holder),
+        holder,
+    };
+    let mut jobs = s.claim(lessee, floor, 1, 60_000).await.unwrap();
+    assert!(jobs.len() <= 1);
+    jobs.pop()
+}
+
+fn result(total: i64) -> ScanResult {
+    ScanResult {
+        scanner_version: "ferret-0.1.0".to_owned(),
+        sbom_blob: None,
+        report_blob: None,
+        counts: Counts {
+            total,
+            undefined: total,
+            ..Counts::default()
+        },
+        findings: Vec::new(),
+        record: serde_json::json!({"total": total}),
+    }
+}
+
+fn interrupted(why: &str) -> LeaseEnd {
+    LeaseEnd::Interrupted(why.to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_dedupe_and_keep_the_most_urgent_priority() {
     for (name, s, _g) in stores().await {
@@ -84,10 +128,11 @@ async fn submissions_dedupe_and_keep_the_most_urgent_priority() {
         let scan = s.scan(&a.job.scan_id).await.unwrap().unwrap();
         assert_eq!(scan.status, ScanStatus::Running);
         // Leased still counts as active; once done, a new ask makes a new job.
-        let leased = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let leased = lease(&s, "h:1").await.unwrap();
         assert_eq!(leased.id, a.job.id);
         assert!(!s.submit(&req(&d(1), "alice", 0)).await.unwrap().created);
-        assert!(s.finish(&leased.id, "h:1").await.unwrap());
+        let done = s.complete(&leased.id, "h:1", &result(0)).await.unwrap();
+        assert!(matches!(done, Completion::Completed(_)), "{name}: {done:?}");
         let next = s.submit(&req(&d(1), "alice", 0)).await.unwrap();
         assert!(next.created, "{name}");
         assert!(next.job.seq > a.job.seq);
@@ -106,7 +151,7 @@ async fn priority_then_fair_share_then_seq() {
         }
         s.submit(&req(&d(30), "carol", 0)).await.unwrap();
         let mut order = Vec::new();
-        while let Some(j) = s.lease("h:1", 0, 60_000).await.unwrap() {
+        while let Some(j) = lease(&s, "h:1").await {
             order.push((j.owner.clone(), j.digest.clone()));
         }
         let owners: Vec<&str> = order.iter().map(|(o, _)| o.as_str()).collect();
@@ -126,6 +171,60 @@ async fn priority_then_fair_share_then_seq() {
     }
 }
 
+/// An owner arriving while another's backlog drains waits behind one of its jobs, not
+/// behind the backlog; an owner back after everything drained does not jump the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newcomers_interleave_with_a_backlog() {
+    for (name, s, _g) in stores().await {
+        for i in 0..10 {
+            s.submit(&req(&d(100 + i), "alice", 1)).await.unwrap();
+        }
+        for _ in 0..4 {
+            lease(&s, "h:1").await.unwrap();
+        }
+        s.submit(&req(&d(200), "bob", 1)).await.unwrap();
+        s.submit(&req(&d(201), "bob", 1)).await.unwrap();
+        let next: Vec<String> = [
+            lease(&s, "h:1").await,
+            lease(&s, "h:1").await,
+            lease(&s, "h:1").await,
+            lease(&s, "h:1").await,
+        ]
+        .into_iter()
+        .map(|j| j.unwrap().owner)
+        .collect();
+        assert_eq!(next, ["alice", "bob", "alice", "bob"], "{name}");
+        while lease(&s, "h:1").await.is_some() {}
+        // Everything drained; carol (new) and alice (old) start level.
+        s.submit(&req(&d(300), "alice", 1)).await.unwrap();
+        s.submit(&req(&d(301), "alice", 1)).await.unwrap();
+        s.submit(&req(&d(302), "carol", 1)).await.unwrap();
+        let owners: Vec<String> = [lease(&s, "h:1").await, lease(&s, "h:1").await]
+            .into_iter()
+            .map(|j| j.unwrap().owner)
+            .collect();
+        assert_eq!(owners, ["alice", "carol"], "{name}");
+    }
+}
+
+/// The pick reads the queue's partial index in order: no sort, whatever the depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pick_is_an_index_seek() {
+    for (name, s, _g) in stores().await {
+        for i in 0..300 {
+            s.submit(&req(&d(i), &format!("o{}", i % 7), i64::from(i % 3)))
+                .await
+                .unwrap();
+        }
+        let plan = s.pick_plan().await.unwrap();
+        assert!(plan.contains("jobs_pick"), "{name}: {plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
+            "{name}: the pick sorts: {plan}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursors_and_requeues_with_new_seqs() {
     for (name, s, _g) in stores().await {
@@ -134,57 +233,114 @@ async fn cursors_and_requeues_with_new_seqs() {
         assert!(b.seq > a.seq);
         assert_eq!(s.max_seq().await.unwrap(), b.seq);
         // A floor at a's seq sees only b.
-        let got = s.lease("h:x", a.seq, 60_000).await.unwrap().unwrap();
+        let got = lease_above(&s, "h:x", Some(a.seq)).await.unwrap();
         assert_eq!(got.id, b.id, "{name}");
-        assert!(s.lease("h:x", b.seq, 60_000).await.unwrap().is_none());
+        assert!(lease_above(&s, "h:x", Some(b.seq)).await.is_none());
         // Released, b comes back above every floor so far.
         let r = s
-            .release(&b.id, "h:x", "scanner went away", 3)
+            .release(&b.id, "h:x", &interrupted("scanner went away"), LIMITS)
             .await
             .unwrap();
         let Some(Released::Requeued(b2)) = r else {
             panic!("{name}: {r:?}")
         };
         assert!(b2.seq > b.seq, "{name}");
+        assert_eq!(b2.interruptions, 1, "{name}");
         assert_eq!(b2.last_error.as_deref(), Some("scanner went away"));
-        assert_eq!(
-            s.lease("h:y", b.seq, 60_000).await.unwrap().unwrap().id,
-            b.id
-        );
+        assert_eq!(s.max_seq().await.unwrap(), b2.seq, "{name}");
+        assert_eq!(lease_above(&s, "h:y", Some(b.seq)).await.unwrap().id, b.id);
         // Only the holder can end a lease.
-        assert!(s.release(&b.id, "h:x", "x", 3).await.unwrap().is_none());
-        assert!(!s.finish(&b.id, "h:x").await.unwrap());
+        assert!(
+            s.release(&b.id, "h:x", &interrupted("x"), LIMITS)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(s.fail(&b.id, "h:x", "x").await.unwrap().is_none());
         assert_eq!(s.leased_by("h:y").await.unwrap().len(), 1);
+        // Batches: up to K at once, in queue order.
+        for i in 3..8 {
+            s.submit(&req(&d(i), "o", 1)).await.unwrap();
+        }
+        let batch = s
+            .claim(
+                Lessee {
+                    hub: "h",
+                    holder: "h:z",
+                },
+                None,
+                3,
+                60_000,
+            )
+            .await
+            .unwrap();
+        let digests: Vec<&str> = batch.iter().map(|j| j.digest.as_str()).collect();
+        assert_eq!(digests, [d(1), d(3), d(4)], "{name}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_attempts_end_in_error_with_the_reason() {
+async fn bounds_end_in_error_with_the_reason() {
     for (name, s, _g) in stores().await {
+        // Invalid results use attempts.
         let job = s.submit(&req(&d(7), "o", 1)).await.unwrap().job;
         for attempt in 1..=3 {
-            let j = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
-            assert_eq!(j.attempts, attempt, "{name}");
+            let j = lease(&s, "h:1").await.unwrap();
             let r = s
-                .release(&j.id, "h:1", "lease lost", 3)
+                .reject(&j.id, "h:1", "invalid result: no sbom", LIMITS)
                 .await
                 .unwrap()
                 .unwrap();
+            assert_eq!(r.job().attempts, attempt, "{name}");
             assert_eq!(matches!(r, Released::Failed(_)), attempt == 3, "{name}");
         }
         let failed = s.job(&job.id).await.unwrap().unwrap();
         assert_eq!(failed.state, JobState::Error);
         assert_eq!(
             failed.last_error.as_deref(),
-            Some("lease lost (after 3 attempts)")
+            Some("invalid result: no sbom (after 3 attempts)")
         );
         let scan = s.scan(&job.scan_id).await.unwrap().unwrap();
         assert_eq!(scan.status, ScanStatus::Error);
         assert_eq!(scan.error, failed.last_error);
-        assert!(s.lease("h:1", 0, 60_000).await.unwrap().is_none());
+        assert!(lease(&s, "h:1").await.is_none());
+        // Lost leases use interruptions; a hub giving jobs back uses nothing.
+        let job = s.submit(&req(&d(8), "o", 1)).await.unwrap().job;
+        for _ in 0..5 {
+            let j = lease(&s, "h:1").await.unwrap();
+            let r = s
+                .release(
+                    &j.id,
+                    "h:1",
+                    &LeaseEnd::Returned("hub shut down".into()),
+                    LIMITS,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(matches!(r, Released::Requeued(_)), "{name}");
+        }
+        for lost in 1..=3 {
+            let j = lease(&s, "h:1").await.unwrap();
+            let r = s
+                .release(&j.id, "h:1", &interrupted("lease timed out"), LIMITS)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.job().interruptions, lost, "{name}");
+            assert_eq!(r.job().attempts, 0, "{name}: not an attempt");
+            assert_eq!(matches!(r, Released::Failed(_)), lost == 3, "{name}");
+        }
+        let failed = s.job(&job.id).await.unwrap().unwrap();
+        assert_eq!(
+            failed.last_error.as_deref(),
+            Some("lease timed out (lease lost 3 times)"),
+            "{name}"
+        );
+        assert_eq!(failed.dispatches, 8, "{name}");
         // A scanner's own error ends it at once.
-        let other = s.submit(&req(&d(8), "o", 1)).await.unwrap().job;
-        let j = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let other = s.submit(&req(&d(9), "o", 1)).await.unwrap().job;
+        let j = lease(&s, "h:1").await.unwrap();
         let failed = s
             .fail(&j.id, "h:1", "pull failed: 404")
             .await
@@ -197,48 +353,134 @@ async fn max_attempts_end_in_error_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leases_expire_and_holders_are_released_together() {
+async fn leases_end_by_timeout_holder_and_hub() {
     for (name, s, _g) in stores().await {
-        for i in 0..3 {
+        for i in 0..5 {
             s.submit(&req(&d(i), "o", 1)).await.unwrap();
         }
-        let a = s.lease("hub1:c1", 0, 1_000).await.unwrap().unwrap();
-        let b = s.lease("hub1:c2", 0, 60_000).await.unwrap().unwrap();
-        let c = s.lease("hub2:c1", 0, 60_000).await.unwrap().unwrap();
-        let now = now_ms();
-        // a's liveness lapses; c was taken too long ago.
-        let expired = s.release_expired(now + 5_000, 3_000, 3).await.unwrap();
-        let ids: BTreeSet<&str> = expired.iter().map(|r| r.job().id.as_str()).collect();
-        assert_eq!(
-            ids,
-            BTreeSet::from([a.id.as_str(), b.id.as_str(), c.id.as_str()])
+        s.heartbeat("hub1", 60_000).await.unwrap();
+        s.heartbeat("hub2", 60_000).await.unwrap();
+        let a = s
+            .claim(
+                Lessee {
+                    hub: "hub1",
+                    holder: "hub1:c1",
+                },
+                None,
+                1,
+                1_000,
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        let b = lease(&s, "hub1:c2").await.unwrap();
+        let c = lease(&s, "hub2:c1").await.unwrap();
+        // a's lease times out; b's does not; hub2's leases are not hub1's to expire.
+        let now = now_ms() + 5_000;
+        let expired = s.expire("hub1", now, LIMITS).await.unwrap();
+        let ids: Vec<&str> = expired.iter().map(|r| r.job().id.as_str()).collect();
+        assert_eq!(ids, [a.id.as_str()], "{name}");
+        assert!(
+            s.expire("hub1", now, LIMITS).await.unwrap().is_empty(),
+            "{name}: once"
         );
-        let a = s.lease("hub1:c1", 0, 60_000).await.unwrap().unwrap();
-        let b = s.lease("hub1:c2", 0, 60_000).await.unwrap().unwrap();
-        s.lease("hub2:c1", 0, 60_000).await.unwrap().unwrap();
-        assert_eq!(
-            s.renew("hub1:", now_ms() + 120_000).await.unwrap(),
-            2,
-            "{name}"
-        );
+        // A connection's end gives back its leases only.
         let gone = s
-            .release_holders("hub1:", "hub restarted", 3)
+            .release_holder("hub1:c2", &interrupted("connection closed"), LIMITS)
             .await
             .unwrap();
-        let ids: BTreeSet<&str> = gone.iter().map(|r| r.job().id.as_str()).collect();
+        assert_eq!(gone.len(), 1, "{name}");
+        assert_eq!(gone[0].job().id, b.id);
+        // Live hubs keep their leases; one that stops renewing loses them.
+        assert!(s.reclaim(LIMITS).await.unwrap().is_empty(), "{name}");
+        s.heartbeat("hub2", -1).await.unwrap();
+        let back = s.reclaim(LIMITS).await.unwrap();
+        let ids: Vec<&str> = back.iter().map(|r| r.job().id.as_str()).collect();
+        assert_eq!(ids, [c.id.as_str()], "{name}");
         assert_eq!(
-            ids,
-            BTreeSet::from([a.id.as_str(), b.id.as_str()]),
+            back[0].job().last_error.as_deref(),
+            Some("hub hub2 stopped answering")
+        );
+        assert_eq!(back[0].job().interruptions, 1);
+        // A hub shutting down gives back its leases, counting nothing.
+        let d1 = lease(&s, "hub1:c3").await.unwrap();
+        let retired = s.retire("hub1", "hub shut down").await.unwrap();
+        assert_eq!(retired.len(), 1, "{name}");
+        assert_eq!(retired[0].job().id, d1.id);
+        assert_eq!(retired[0].job().interruptions, d1.interruptions);
+        assert_eq!(s.queue_depth().await.unwrap(), vec![(1, 5)], "{name}");
+        // Leases of a hub that never had a heartbeat are reclaimed too.
+        lease(&s, "ghost:c").await.unwrap();
+        assert_eq!(s.reclaim(LIMITS).await.unwrap().len(), 1, "{name}");
+    }
+}
+
+/// One outcome per job: the holder's result completes it; a repeat is ignored; a late
+/// result completes a job waiting in the queue (and takes it out) but not one leased to
+/// someone else or ended in error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_have_one_outcome() {
+    for (name, s, _g) in stores().await {
+        let j1 = s.submit(&req(&d(1), "o", 1)).await.unwrap().job;
+        let l1 = lease(&s, "h:a").await.unwrap();
+        assert!(matches!(
+            s.complete(&l1.id, "h:a", &result(1)).await.unwrap(),
+            Completion::Completed(_)
+        ));
+        assert_eq!(
+            s.complete(&l1.id, "h:a", &result(1)).await.unwrap(),
+            Completion::AlreadyDone,
             "{name}"
         );
-        assert_eq!(s.queue_depth().await.unwrap(), vec![(1, 2)]);
+        assert_eq!(s.job(&j1.id).await.unwrap().unwrap().state, JobState::Done);
+        // Late, the job queued again: the result completes it and it leaves the queue.
+        s.submit(&req(&d(2), "o", 1)).await.unwrap();
+        let l2 = lease(&s, "h:a").await.unwrap();
+        s.release(&l2.id, "h:a", &interrupted("lease timed out"), LIMITS)
+            .await
+            .unwrap();
+        let late = s.complete(&l2.id, "h:a", &result(2)).await.unwrap();
+        let Completion::Completed(scan) = late else {
+            panic!("{name}: {late:?}")
+        };
+        assert_eq!(scan.counts.total, 2);
+        assert!(lease(&s, "h:b").await.is_none(), "{name}: out of the queue");
+        // Late, the job leased to another: refused, and the other's result counts.
+        s.submit(&req(&d(3), "o", 1)).await.unwrap();
+        let l3 = lease(&s, "h:a").await.unwrap();
+        s.release(&l3.id, "h:a", &interrupted("lease timed out"), LIMITS)
+            .await
+            .unwrap();
+        let again = lease(&s, "h:b").await.unwrap();
+        assert_eq!(again.id, l3.id);
+        assert!(matches!(
+            s.complete(&l3.id, "h:a", &result(3)).await.unwrap(),
+            Completion::Refused(_)
+        ));
+        assert!(matches!(
+            s.complete(&l3.id, "h:b", &result(3)).await.unwrap(),
+            Completion::Completed(_)
+        ));
+        // Ended in error: refused.
+        s.submit(&req(&d(4), "o", 1)).await.unwrap();
+        let l4 = lease(&s, "h:a").await.unwrap();
+        s.fail(&l4.id, "h:a", "pull failed").await.unwrap().unwrap();
+        assert!(matches!(
+            s.complete(&l4.id, "h:a", &result(4)).await.unwrap(),
+            Completion::Refused(r) if r.contains("pull failed")
+        ));
+        // Exactly one READY scan per completed job.
+        for (digest, total) in [(d(1), 1), (d(2), 2), (d(3), 3)] {
+            let latest = s.latest(&digest).await.unwrap().unwrap();
+            assert_eq!(latest.record["total"], total, "{name}");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_leases_never_share_a_job() {
     for (name, s, _g) in stores().await {
-        for i in 0..40 {
+        for i in 0..60 {
             s.submit(&req(&d(i), &format!("o{}", i % 3), i64::from(i % 2)))
                 .await
                 .unwrap();
@@ -247,9 +489,18 @@ async fn concurrent_leases_never_share_a_job() {
         for t in 0..8 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
+                let holder = format!("h:{t}");
                 let mut got = Vec::new();
-                while let Some(j) = s.lease(&format!("h:{t}"), 0, 60_000).await.unwrap() {
-                    got.push(j.id);
+                loop {
+                    let lessee = Lessee {
+                        hub: "h",
+                        holder: &holder,
+                    };
+                    let batch = s.claim(lessee, None, 3, 60_000).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    got.extend(batch.into_iter().map(|j| j.id));
                 }
                 got
             }));
@@ -259,8 +510,90 @@ async fn concurrent_leases_never_share_a_job() {
             all.extend(t.await.unwrap());
         }
         let unique: BTreeSet<&String> = all.iter().collect();
-        assert_eq!(all.len(), 40, "{name}");
-        assert_eq!(unique.len(), 40, "{name}");
+        assert_eq!(all.len(), 60, "{name}");
+        assert_eq!(unique.len(), 60, "{name}");
+    }
+}
+
+/// Two stores on one database, as two hubs: while both claim, complete, give back and
+/// reclaim each other's leases at once, every lease ends exactly once and every job has
+/// exactly one outcome; no statement fails (no deadlock survives the retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_on_one_database_end_each_lease_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite:{}", dir.path().join("hub.db").display())];
+    urls.extend(postgres_url().await);
+    for url in urls {
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        const JOBS: u32 = 200;
+        for i in 0..JOBS {
+            a.submit(&req(&d(i), &format!("o{}", i % 5), 1))
+                .await
+                .unwrap();
+        }
+        a.heartbeat("A", 60_000).await.unwrap();
+        b.heartbeat("B", 60_000).await.unwrap();
+        let mut tasks = Vec::new();
+        for (hub, s) in [("A", a.clone()), ("B", b.clone())] {
+            for c in 0..4 {
+                let s = s.clone();
+                tasks.push(tokio::spawn(async move {
+                    let holder = format!("{hub}:{c}");
+                    let mut completed = 0u32;
+                    let mut round = 0u32;
+                    loop {
+                        round += 1;
+                        let lessee = Lessee {
+                            hub,
+                            holder: &holder,
+                        };
+                        let jobs = s.claim(lessee, None, 2, 60_000).await.unwrap();
+                        if jobs.is_empty() {
+                            // What others give back comes back to the queue: stop only
+                            // when it is empty.
+                            if s.queue_depth().await.unwrap().is_empty() {
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                            continue;
+                        }
+                        for (i, j) in jobs.iter().enumerate() {
+                            // Every third round the first job is dropped (the scanner went
+                            // away); otherwise completed.
+                            if round.is_multiple_of(3) && i == 0 {
+                                s.release(
+                                    &j.id,
+                                    &holder,
+                                    &LeaseEnd::Returned("gone".into()),
+                                    LIMITS,
+                                )
+                                .await
+                                .unwrap();
+                            } else if let Completion::Completed(_) =
+                                s.complete(&j.id, &holder, &result(1)).await.unwrap()
+                            {
+                                completed += 1;
+                            }
+                        }
+                        // Meanwhile, sweep for dead hubs (there are none) as hubs do.
+                        assert!(s.reclaim(LIMITS).await.unwrap().is_empty());
+                    }
+                    completed
+                }));
+            }
+        }
+        let mut completed = 0;
+        for t in tasks {
+            completed += t.await.unwrap();
+        }
+        assert_eq!(completed, JOBS, "{url}: each job completed once");
+        for i in 0..JOBS {
+            let job = a.active_job(&d(i)).await.unwrap();
+            assert!(job.is_none(), "{url}: {job:?}");
+        }
+        a.close().await;
+        b.close().await;
     }
 }
 
@@ -340,7 +673,7 @@ async fn results_findings_and_the_latest_record() {
         let job = s.submit(&req(&d(1), "alice", 0)).await.unwrap().job;
         let scan = s.scan(&job.scan_id).await.unwrap().unwrap();
         assert_eq!(scan.image_id.as_deref(), Some(image.id.as_str()), "{name}");
-        let leased = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let leased = lease(&s, "h:1").await.unwrap();
         let findings = vec![
             finding("CVE-1", "HIGH", "openssl"),
             finding("CVE-2", "LOW", "zlib"),
@@ -359,8 +692,10 @@ async fn results_findings_and_the_latest_record() {
             findings,
             record: serde_json::json!({"total": 3}),
         };
-        let done = s.complete_scan(&leased.scan_id, &result).await.unwrap();
-        assert!(s.finish(&leased.id, "h:1").await.unwrap());
+        let Completion::Completed(done) = s.complete(&leased.id, "h:1", &result).await.unwrap()
+        else {
+            panic!("{name}: not completed")
+        };
         assert_eq!(done.status, ScanStatus::Ready);
         assert_eq!(done.counts.high, 2);
         let high = s
@@ -406,12 +741,12 @@ async fn results_findings_and_the_latest_record() {
 
         // A rescan replaces the latest record; both scans stay in the history.
         let job2 = s.submit(&req(&d(1), "alice", 2)).await.unwrap().job;
-        let l2 = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let l2 = lease(&s, "h:1").await.unwrap();
+        assert_eq!(l2.scan_id, job2.scan_id);
         let mut r2 = result.clone();
         r2.record = serde_json::json!({"total": 0});
         r2.findings.clear();
-        s.complete_scan(&job2.scan_id, &r2).await.unwrap();
-        s.finish(&l2.id, "h:1").await.unwrap();
+        s.complete(&l2.id, "h:1", &r2).await.unwrap();
         let latest = s.latest(&d(1)).await.unwrap().unwrap();
         assert_eq!(
             (latest.scan_id.as_str(), latest.record["total"].as_i64()),
@@ -481,7 +816,7 @@ async fn owners_joining_a_job_get_scans_of_their_own() {
             ("bob", Some(b.id.as_str()))
         );
 
-        let leased = s.lease("h:1", 0, 60_000).await.unwrap().unwrap();
+        let leased = lease(&s, "h:1").await.unwrap();
         let result = ScanResult {
             scanner_version: "ferret-0.1.0".to_owned(),
             sbom_blob: None,
@@ -494,7 +829,7 @@ async fn owners_joining_a_job_get_scans_of_their_own() {
             findings: vec![finding("CVE-9", "CRITICAL", "zlib")],
             record: serde_json::json!({}),
         };
-        s.complete_scan(&leased.scan_id, &result).await.unwrap();
+        s.complete(&leased.id, "h:1", &result).await.unwrap();
         for (scan_id, image_id) in [(&first.scan_id, &a.id), (&joined.scan_id, &b.id)] {
             let scan = s.scan(scan_id).await.unwrap().unwrap();
             assert_eq!(scan.status, ScanStatus::Ready, "{name}");
@@ -573,32 +908,38 @@ async fn reopening_keeps_everything() {
         let s = Store::open(&url).await.unwrap();
         let a = s.submit(&req(&d(1), "o", 1)).await.unwrap().job;
         s.submit(&req(&d(2), "o", 1)).await.unwrap();
-        s.lease("old:c", 0, 60_000).await.unwrap().unwrap();
+        s.heartbeat("old", 60_000).await.unwrap();
+        lease(&s, "old:c").await.unwrap();
         s.close().await;
         let s = Store::open(&url).await.unwrap();
-        let back = s.release_holders("old:", "hub restarted", 3).await.unwrap();
+        s.forget_other_hubs("new").await.unwrap();
+        let back = s.reclaim(LIMITS).await.unwrap();
         assert_eq!(back.len(), 1, "{url}");
         assert!(back[0].job().seq > a.seq + 1, "{url}: seq keeps growing");
         assert_eq!(s.queue_depth().await.unwrap(), vec![(1, 2)], "{url}");
     }
 }
 
-#[test]
-fn blobs_are_content_addressed() {
+#[tokio::test]
+async fn blobs_are_content_addressed() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = BlobStore::new(dir.path());
-    let digest = blobs.put(b"{}").unwrap();
+    let digest = blobs.put(b"{}".to_vec()).await.unwrap();
     assert_eq!(
         digest,
         "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
     );
-    assert_eq!(blobs.put(b"{}").unwrap(), digest);
-    assert_eq!(blobs.get(&digest).unwrap().unwrap(), b"{}");
+    assert_eq!(blobs.put(b"{}".to_vec()).await.unwrap(), digest);
+    assert_eq!(blobs.get(&digest).await.unwrap().unwrap(), b"{}");
     assert!(
         blobs
             .get(&format!("sha256:{}", "0".repeat(64)))
+            .await
             .unwrap()
             .is_none()
     );
-    assert!(matches!(blobs.get("md5:x"), Err(BlobError::BadDigest(_))));
+    assert!(matches!(
+        blobs.get("md5:x").await,
+        Err(BlobError::BadDigest(_))
+    ));
 }
