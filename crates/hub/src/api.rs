@@ -22,6 +22,8 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
         .route("/api/ferret/v1/scans", get(list).post(submit))
         .route("/api/ferret/v1/scans/{id}", get(one))
+        .route("/api/ferret/v1/scans/{id}/sbom", get(sbom))
+        .route("/api/ferret/v1/scans/{id}/report", get(report))
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +259,70 @@ async fn one(
         Some(s) if p.may_see(&s.owner) => Ok(Json(scan_json(&s))),
         _ => Err(ApiError::not_found("scan", &id)),
     }
+}
+
+/// A finished scan's SBOM (SPDX JSON), from the blob store, whichever hub stored it.
+async fn sbom(
+    State(hub): State<Arc<Hub>>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    blob(&hub, &p, &id, "sbom", "application/spdx+json").await
+}
+
+/// A finished scan's vulnerability report (Grype-compatible JSON).
+async fn report(
+    State(hub): State<Arc<Hub>>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    blob(&hub, &p, &id, "report", "application/json").await
+}
+
+async fn blob(
+    hub: &Hub,
+    p: &Principal,
+    id: &str,
+    which: &str,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    let scan = match hub.store.scan(id).await? {
+        Some(s) if p.may_see(&s.owner) => s,
+        _ => return Err(ApiError::not_found("scan", id)),
+    };
+    let digest = match which {
+        "sbom" => scan.sbom_blob,
+        _ => scan.report_blob,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            Code::NotFound,
+            format!(
+                "scan {id:?} has no {which} (it is {})",
+                scan.status.as_str()
+            ),
+        )
+    })?;
+    let data = hub
+        .blobs
+        .get(&digest)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("blob {digest} of scan {id} is missing")))?;
+    // Content-addressed: the digest is the entity tag.
+    let etag =
+        axum::http::HeaderValue::from_str(&format!("\"{digest}\"")).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                content_type.parse().map_err(ApiError::internal)?,
+            ),
+            (axum::http::header::ETAG, etag),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

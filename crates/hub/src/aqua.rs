@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::Hub;
 use crate::api::{register, resolve};
-use crate::auth::{Principal, login as check_login};
+use crate::auth::Principal;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::rest::rfc3339;
 
@@ -51,13 +51,16 @@ pub struct LoginResponse {
         (status = 400, body = ErrorBody)))]
 async fn login(
     State(hub): State<Arc<Hub>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     b: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let Json(req) = b.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     if req.id.is_empty() {
         return Err(ApiError::invalid("id", "required"));
     }
-    let account = check_login(&hub.store, &req.id, &req.password).await?;
+    let account = hub
+        .login_from(Some(peer.ip()), &req.id, &req.password)
+        .await?;
     let ttl = i64::try_from(hub.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let token = hub
         .auth

@@ -256,6 +256,59 @@ impl Authenticator {
     }
 }
 
+impl crate::Hub {
+    /// The caller an `Authorization` header names, from address `ip`: an address that
+    /// presented wrong credentials too often is refused until its window ends, unchecked.
+    pub(crate) async fn authenticate_from(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        header: Option<&str>,
+    ) -> Result<Principal, ApiError> {
+        if let Some(wait) = ip.and_then(|ip| self.throttle.blocked("api", ip)) {
+            return Err(throttled(wait));
+        }
+        match self.auth.authenticate(&self.store, header).await {
+            // A missing header is not a guess; a wrong token is.
+            Err(e) if e.code == crate::error::Code::Unauthenticated && header.is_some() => {
+                if let Some(ip) = ip {
+                    self.throttle.failed("api", ip);
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// [`login`], refusing addresses that failed too often (argon2 is costly on purpose).
+    pub(crate) async fn login_from(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        name: &str,
+        password: &str,
+    ) -> Result<Account, ApiError> {
+        if let Some(wait) = ip.and_then(|ip| self.throttle.blocked("login", ip)) {
+            return Err(throttled(wait));
+        }
+        let r = login(&self.store, name, password).await;
+        if let (Err(e), Some(ip)) = (&r, ip)
+            && e.code == crate::error::Code::Unauthenticated
+        {
+            self.throttle.failed("login", ip);
+        }
+        r
+    }
+}
+
+fn throttled(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        crate::error::Code::ResourceExhausted,
+        format!(
+            "too many failed authentications from this address; try again in {} s",
+            wait.as_secs().max(1)
+        ),
+    )
+}
+
 /// Checks a name and password; the same answer for an unknown name as for a wrong password.
 pub async fn login(store: &Store, name: &str, password: &str) -> Result<Account, ApiError> {
     let account = store.account_by_name(name).await?;

@@ -15,6 +15,8 @@ pub enum Code {
     Unauthenticated,
     PermissionDenied,
     FailedPrecondition,
+    /// Too many tries (failed authentications from one address).
+    ResourceExhausted,
     Unavailable,
     Internal,
 }
@@ -27,6 +29,7 @@ impl Code {
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::PermissionDenied => tonic::Code::PermissionDenied,
             Self::FailedPrecondition => tonic::Code::FailedPrecondition,
+            Self::ResourceExhausted => tonic::Code::ResourceExhausted,
             Self::Unavailable => tonic::Code::Unavailable,
             Self::Internal => tonic::Code::Internal,
         }
@@ -39,6 +42,7 @@ impl Code {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::FailedPrecondition => StatusCode::BAD_REQUEST,
+            Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -151,7 +151,8 @@ impl Service {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        Ok(self.0.auth.authenticate(&self.0.store, header).await?)
+        let ip = req.remote_addr().map(|a| a.ip());
+        Ok(self.0.authenticate_from(ip, header).await?)
     }
 }
 

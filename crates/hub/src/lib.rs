@@ -121,7 +121,7 @@ impl HubConfig {
             http_limits: HttpLimits::default(),
             result_memory: 512 << 20,
             result_memory_wait: Duration::from_secs(30),
-            auth_failures: 10,
+            auth_failures: 20,
             auth_window: Duration::from_secs(60),
             blob_store: None,
             blob_store_options: Vec::new(),
@@ -285,8 +285,10 @@ impl Hub {
             hub.store.forget_other_hubs(&hub.instance).await?;
             let back = hub.store.reclaim(hub.limits()).await?;
             if !back.is_empty() {
+                metrics::counter!("ferret_leases_reclaimed_total").increment(back.len() as u64);
                 tracing::info!(jobs = back.len(), "leases of the previous run released");
             }
+            hub.released(&back);
         }
         Ok(hub)
     }
@@ -322,7 +324,8 @@ impl Hub {
             .with_state(self.clone())
     }
 
-    /// Records what became of released leases and wakes waiting connections.
+    /// Records what became of jobs whose leases ended (or were taken back) without a
+    /// result, and dispatches those queued again.
     pub(crate) fn released(&self, released: &[Released]) {
         for r in released {
             match r {
@@ -343,6 +346,15 @@ impl Hub {
             metrics::counter!("ferret_jobs_requeued_total").increment(requeued as u64);
             self.dispatcher.changed();
         }
+    }
+
+    /// As [`Hub::released`], for leases this hub took: each lease this hub takes ends once,
+    /// counted here by how (`completed`, `failed`, `invalid`, `lost`, `returned`), so that
+    /// `ferret_jobs_dispatched_total` equals the sum of `ferret_leases_ended_total` plus the
+    /// leases held now.
+    pub(crate) fn ended(&self, released: &[Released], how: &'static str) {
+        lease_ended(how, released.len());
+        self.released(released);
     }
 
     /// Every `heartbeat`: record that this hub is alive, take back the leases of hubs that
@@ -367,6 +379,8 @@ impl Hub {
             match self.store.reclaim(self.limits()).await {
                 Ok(r) => {
                     if !r.is_empty() {
+                        metrics::counter!("ferret_leases_reclaimed_total")
+                            .increment(r.len() as u64);
                         tracing::info!(
                             jobs = r.len(),
                             "leases of a hub that stopped answering taken back"
@@ -383,7 +397,7 @@ impl Hub {
                     if !r.is_empty() {
                         metrics::counter!("ferret_lease_expiries_total").increment(r.len() as u64);
                     }
-                    self.released(&r);
+                    self.ended(&r, "lost");
                 }
                 Err(e) => tracing::warn!(error = %e, "expiring leases"),
             }
@@ -460,6 +474,13 @@ async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubE
     }))
 }
 
+/// Counts `n` leases of this hub ended, by how.
+pub(crate) fn lease_ended(how: &'static str, n: usize) {
+    if n > 0 {
+        metrics::counter!("ferret_leases_ended_total", "how" => how).increment(n as u64);
+    }
+}
+
 /// Milliseconds of a duration, for the store.
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -483,9 +504,13 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
         "ferret_jobs_failed_total",
         "ferret_jobs_requeued_total",
         "ferret_lease_expiries_total",
+        "ferret_leases_reclaimed_total",
         "ferret_results_repeated_total",
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for how in ["completed", "failed", "invalid", "lost", "returned"] {
+        metrics::counter!("ferret_leases_ended_total", "how" => how).increment(0);
     }
     tokio::spawn(hub.clone().maintain());
     tokio::spawn(queue::dispatch(hub.clone()));
@@ -538,7 +563,7 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     // Connections give their own leases back as they close; whatever is left goes back,
     // and other hubs learn at once that this one is gone.
     let back = hub.store.retire(&hub.instance, "hub shut down").await?;
-    hub.released(&back);
+    hub.ended(&back, "returned");
     hub.store.close().await;
     Ok(())
 }

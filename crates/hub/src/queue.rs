@@ -174,7 +174,7 @@ async fn give_back(hub: &Arc<Hub>, holder: &str, jobs: &[Job]) {
             Err(e) => tracing::error!(error = %e, "returning a job"),
         }
     }
-    hub.released(&back);
+    hub.ended(&back, "returned");
 }
 
 /// Wakes the dispatcher every second whatever else happens: a safety net for wake-ups

@@ -36,7 +36,11 @@ impl FromRequestParts<Arc<Hub>> for Principal {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        hub.auth.authenticate(&hub.store, header).await
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        hub.authenticate_from(ip, header).await
     }
 }
 

@@ -247,10 +247,10 @@ impl Connection {
         metrics::gauge!("ferret_connected_scanners").decrement(1.0);
         tracing::info!(holder = %self.holder, reason = end.reason, "scanner disconnected");
         let reason = format!("lease lost: {}", end.reason);
-        let lease_end = if end.scanners_fault {
-            LeaseEnd::Interrupted(reason)
+        let (lease_end, how) = if end.scanners_fault {
+            (LeaseEnd::Interrupted(reason), "lost")
         } else {
-            LeaseEnd::Returned(reason)
+            (LeaseEnd::Returned(reason), "returned")
         };
         match self
             .hub
@@ -258,7 +258,7 @@ impl Connection {
             .release_holder(&self.holder, &lease_end, self.hub.limits())
             .await
         {
-            Ok(r) => self.hub.released(&r),
+            Ok(r) => self.hub.ended(&r, how),
             Err(e) => tracing::error!(error = %e, "releasing a scanner's leases"),
         }
     }
@@ -389,7 +389,7 @@ impl Connection {
                     if r.is_some() {
                         metrics::counter!("ferret_lease_expiries_total").increment(1);
                     }
-                    self.hub.released(&r.into_iter().collect::<Vec<_>>());
+                    self.hub.ended(&r.into_iter().collect::<Vec<_>>(), "lost");
                 }
                 Err(e) => tracing::error!(error = %e, "ending a lease"),
             }
@@ -419,7 +419,9 @@ impl Connection {
                         .reject(&lease.job.id, &self.holder, &reason, self.hub.limits())
                         .await
                     {
-                        Ok(r) => self.hub.released(&r.into_iter().collect::<Vec<_>>()),
+                        Ok(r) => self
+                            .hub
+                            .ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
                         Err(e) => tracing::error!(error = %e, "refusing a result"),
                     }
                 }
@@ -460,6 +462,7 @@ pub(crate) async fn record_result(
         return match hub.store.fail(&job.id, holder, error).await {
             Ok(Some(_)) => {
                 metrics::counter!("ferret_jobs_failed_total").increment(1);
+                crate::lease_ended("failed", 1);
                 tracing::warn!(digest = %job.digest, error = %error, "scan failed");
                 Recorded::Failed
             }
@@ -502,7 +505,7 @@ pub(crate) async fn record_result(
                 .reject(&job.id, holder, &reason, hub.limits())
                 .await
             {
-                Ok(r) => hub.released(&r.into_iter().collect::<Vec<_>>()),
+                Ok(r) => hub.ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
                 Err(e) => tracing::error!(error = %e, "refusing a result"),
             }
             return Recorded::Refused(reason);
@@ -513,14 +516,17 @@ pub(crate) async fn record_result(
             tracing::error!(digest = %job.digest, error = %e, "storing a result's blobs");
             let end = LeaseEnd::Returned(format!("the hub could not store the result: {e}"));
             if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
-                hub.released(&r.into_iter().collect::<Vec<_>>());
+                hub.ended(&r.into_iter().collect::<Vec<_>>(), "returned");
             }
             return Recorded::Refused(e);
         }
     };
     match hub.store.complete(&job.id, holder, &prepared).await {
-        Ok(Completion::Completed(_)) => {
+        Ok(Completion::Completed { held, .. }) => {
             metrics::counter!("ferret_jobs_completed_total").increment(1);
+            if held {
+                crate::lease_ended("completed", 1);
+            }
             metrics::histogram!("ferret_scan_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             tracing::debug!(digest = %job.digest, total = prepared.counts.total, "scan stored");

@@ -197,8 +197,10 @@ impl Released {
 /// What became of a result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
-    /// Stored: the job is done and each of its scans READY (this is the job's own scan).
-    Completed(Box<Scan>),
+    /// Stored: the job is done and each of its scans READY (`scan` is the job's own).
+    /// `held`: the holder's lease ended with it (otherwise the lease had ended before and
+    /// the job waited in the queue).
+    Completed { scan: Box<Scan>, held: bool },
     /// The job was finished already: a repeat, ignored.
     AlreadyDone,
     /// Refused, with the reason: the job is leased to another holder, or ended in error.
@@ -709,7 +711,10 @@ impl JobStore for Store {
                     .execute(&mut *tx)
                     .await?;
                     let scan = store_result(&mut tx, job_id, &job.scan_id, result).await?;
-                    Completion::Completed(Box::new(scan))
+                    Completion::Completed {
+                        scan: Box::new(scan),
+                        held: job.state == JobState::Leased,
+                    }
                 }
                 JobState::Done => Completion::AlreadyDone,
                 JobState::Error => Completion::Refused(format!(

@@ -132,7 +132,10 @@ async fn submissions_dedupe_and_keep_the_most_urgent_priority() {
         assert_eq!(leased.id, a.job.id);
         assert!(!s.submit(&req(&d(1), "alice", 0)).await.unwrap().created);
         let done = s.complete(&leased.id, "h:1", &result(0)).await.unwrap();
-        assert!(matches!(done, Completion::Completed(_)), "{name}: {done:?}");
+        assert!(
+            matches!(done, Completion::Completed { held: true, .. }),
+            "{name}: {done:?}"
+        );
         let next = s.submit(&req(&d(1), "alice", 0)).await.unwrap();
         assert!(next.created, "{name}");
         assert!(next.job.seq > a.job.seq);
@@ -425,7 +428,7 @@ async fn results_have_one_outcome() {
         let l1 = lease(&s, "h:a").await.unwrap();
         assert!(matches!(
             s.complete(&l1.id, "h:a", &result(1)).await.unwrap(),
-            Completion::Completed(_)
+            Completion::Completed { held: true, .. }
         ));
         assert_eq!(
             s.complete(&l1.id, "h:a", &result(1)).await.unwrap(),
@@ -440,7 +443,7 @@ async fn results_have_one_outcome() {
             .await
             .unwrap();
         let late = s.complete(&l2.id, "h:a", &result(2)).await.unwrap();
-        let Completion::Completed(scan) = late else {
+        let Completion::Completed { scan, held: false } = late else {
             panic!("{name}: {late:?}")
         };
         assert_eq!(scan.counts.total, 2);
@@ -459,7 +462,7 @@ async fn results_have_one_outcome() {
         ));
         assert!(matches!(
             s.complete(&l3.id, "h:b", &result(3)).await.unwrap(),
-            Completion::Completed(_)
+            Completion::Completed { held: true, .. }
         ));
         // Ended in error: refused.
         s.submit(&req(&d(4), "o", 1)).await.unwrap();
@@ -570,7 +573,7 @@ async fn two_hubs_on_one_database_end_each_lease_once() {
                                 )
                                 .await
                                 .unwrap();
-                            } else if let Completion::Completed(_) =
+                            } else if let Completion::Completed { .. } =
                                 s.complete(&j.id, &holder, &result(1)).await.unwrap()
                             {
                                 completed += 1;
@@ -692,7 +695,8 @@ async fn results_findings_and_the_latest_record() {
             findings,
             record: serde_json::json!({"total": 3}),
         };
-        let Completion::Completed(done) = s.complete(&leased.id, "h:1", &result).await.unwrap()
+        let Completion::Completed { scan: done, .. } =
+            s.complete(&leased.id, "h:1", &result).await.unwrap()
         else {
             panic!("{name}: not completed")
         };

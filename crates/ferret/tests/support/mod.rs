@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod queue;
 pub mod service;
 
 use std::collections::BTreeSet;
