@@ -73,13 +73,31 @@ impl Held {
 }
 
 enum State {
-    /// Reading a frame header: `have` bytes of it so far.
+    /// Reading a frame header: `have` bytes of it so far, held back.
     Header { hdr: [u8; 14], have: usize },
-    /// Waiting for room for a data frame's payload.
-    Room { len: u64, fin: bool },
+    /// Waiting for room for a data frame's payload; its header is still held back, so the
+    /// WebSocket layer above (which sizes its buffer by the header) has not seen it.
+    Room {
+        hdr: [u8; 14],
+        hlen: usize,
+        len: u64,
+        fin: bool,
+    },
+    /// Passing the held header on (`sent` bytes of it so far), then the payload.
+    Release {
+        hdr: [u8; 14],
+        hlen: usize,
+        sent: usize,
+        len: u64,
+    },
     /// Passing `remaining` payload bytes.
     Payload { remaining: u64 },
 }
+
+const NEXT_HEADER: State = State::Header {
+    hdr: [0; 14],
+    have: 0,
+};
 
 type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
@@ -102,10 +120,7 @@ impl<S> Budgeted<S> {
             buf: vec![0; 8192].into_boxed_slice(),
             start: 0,
             end: 0,
-            state: State::Header {
-                hdr: [0; 14],
-                have: 0,
-            },
+            state: NEXT_HEADER,
             budget,
             held,
             acquiring: None,
@@ -154,114 +169,149 @@ impl<S: AsyncRead + Unpin> AsyncRead for Budgeted<S> {
             if out.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
-            if let State::Room { len, fin } = this.state {
-                // Bytes already passed in this call go first; an error comes on the next.
-                if out.filled().len() > before && this.acquiring.is_none() {
-                    return Poll::Ready(Ok(()));
-                }
-                let units = len.div_ceil(UNIT);
-                if units > this.budget.units {
-                    return Poll::Ready(Err(exhausted(format!(
-                        "a frame of {len} bytes is larger than the hub's whole result memory budget"
-                    ))));
-                }
-                let (acquire, deadline) = this.acquiring.get_or_insert_with(|| {
-                    let n = u32::try_from(units).unwrap_or(u32::MAX);
-                    (
-                        Box::pin(this.budget.permits.clone().acquire_many_owned(n)),
-                        Box::pin(tokio::time::sleep(this.budget.wait)),
-                    )
-                });
-                match acquire.as_mut().poll(cx) {
-                    Poll::Ready(Ok(permit)) => {
-                        this.acquiring = None;
-                        this.held.push(fin, Some(permit));
-                        this.state = State::Payload { remaining: len };
+            match &mut this.state {
+                State::Room {
+                    hdr,
+                    hlen,
+                    len,
+                    fin,
+                } => {
+                    let (hdr, hlen, len, fin) = (*hdr, *hlen, *len, *fin);
+                    // Bytes already passed in this call go first; an error comes on the next.
+                    if out.filled().len() > before && this.acquiring.is_none() {
+                        return Poll::Ready(Ok(()));
                     }
-                    Poll::Ready(Err(_)) => {
-                        return Poll::Ready(Err(exhausted("the budget is closed".to_owned())));
+                    let units = len.div_ceil(UNIT);
+                    if units > this.budget.units {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::FileTooLarge,
+                            format!(
+                                "a frame of {len} bytes is larger than the hub's whole result memory budget"
+                            ),
+                        )));
                     }
-                    Poll::Pending => {
+                    let (acquire, deadline) = this.acquiring.get_or_insert_with(|| {
+                        let n = u32::try_from(units).unwrap_or(u32::MAX);
+                        (
+                            Box::pin(this.budget.permits.clone().acquire_many_owned(n)),
+                            Box::pin(tokio::time::sleep(this.budget.wait)),
+                        )
+                    });
+                    match acquire.as_mut().poll(cx) {
+                        Poll::Ready(Ok(permit)) => {
+                            this.acquiring = None;
+                            this.held.push(fin, Some(permit));
+                            this.state = State::Release {
+                                hdr,
+                                hlen,
+                                sent: 0,
+                                len,
+                            };
+                        }
+                        Poll::Ready(Err(_)) => {
+                            return Poll::Ready(Err(exhausted("the budget is closed".to_owned())));
+                        }
+                        Poll::Pending => {
+                            if out.filled().len() > before {
+                                return Poll::Ready(Ok(()));
+                            }
+                            if deadline.as_mut().poll(cx).is_ready() {
+                                this.acquiring = None;
+                                metrics::counter!("ferret_result_frames_refused_total", "reason" => "memory budget").increment(1);
+                                return Poll::Ready(Err(exhausted(format!(
+                                    "no room for a frame of {len} bytes in the hub's result memory budget within {:?}",
+                                    this.budget.wait
+                                ))));
+                            }
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                State::Release {
+                    hdr,
+                    hlen,
+                    sent,
+                    len,
+                } => {
+                    let n = (*hlen - *sent).min(out.remaining());
+                    out.put_slice(&hdr[*sent..*sent + n]);
+                    *sent += n;
+                    if *sent == *hlen {
+                        this.state = if *len == 0 {
+                            NEXT_HEADER
+                        } else {
+                            State::Payload { remaining: *len }
+                        };
+                    }
+                }
+                State::Header { .. } | State::Payload { .. } => {
+                    if this.start == this.end {
                         if out.filled().len() > before {
                             return Poll::Ready(Ok(()));
                         }
-                        if deadline.as_mut().poll(cx).is_ready() {
-                            this.acquiring = None;
-                            metrics::counter!("ferret_result_frames_refused_total", "reason" => "memory budget").increment(1);
-                            return Poll::Ready(Err(exhausted(format!(
-                                "no room for a frame of {len} bytes in the hub's result memory budget within {:?}",
-                                this.budget.wait
-                            ))));
+                        let mut rb = ReadBuf::new(&mut this.buf);
+                        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+                        let n = rb.filled().len();
+                        if n == 0 {
+                            // End of stream; a header cut short is the layer above's to
+                            // notice.
+                            return Poll::Ready(Ok(()));
                         }
-                        return Poll::Pending;
+                        this.start = 0;
+                        this.end = n;
+                    }
+                    let avail = &this.buf[this.start..this.end];
+                    match &mut this.state {
+                        State::Header { hdr, have } => {
+                            let need = header_len(&hdr[..*have]) - *have;
+                            let n = need.min(avail.len());
+                            hdr[*have..*have + n].copy_from_slice(&avail[..n]);
+                            *have += n;
+                            this.start += n;
+                            let hlen = header_len(&hdr[..*have]);
+                            if *have >= 2 && *have == hlen {
+                                let len = payload_len(hdr);
+                                let fin = hdr[0] & 0x80 != 0;
+                                // Data frames (continuation, text, binary) need room;
+                                // control frames are at most 125 bytes.
+                                let data = hdr[0] & 0x0f < 0x8;
+                                let hdr = *hdr;
+                                this.state = if data && len > 0 {
+                                    State::Room {
+                                        hdr,
+                                        hlen,
+                                        len,
+                                        fin,
+                                    }
+                                } else {
+                                    if data {
+                                        this.held.push(fin, None);
+                                    }
+                                    State::Release {
+                                        hdr,
+                                        hlen,
+                                        sent: 0,
+                                        len,
+                                    }
+                                };
+                            }
+                        }
+                        State::Payload { remaining } => {
+                            let n = usize::try_from(*remaining)
+                                .unwrap_or(usize::MAX)
+                                .min(avail.len())
+                                .min(out.remaining());
+                            out.put_slice(&avail[..n]);
+                            this.start += n;
+                            *remaining -= n as u64;
+                            if *remaining == 0 {
+                                this.state = NEXT_HEADER;
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
-            if this.start == this.end {
-                if out.filled().len() > before {
-                    return Poll::Ready(Ok(()));
-                }
-                let mut rb = ReadBuf::new(&mut this.buf);
-                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-                let n = rb.filled().len();
-                if n == 0 {
-                    return Poll::Ready(Ok(()));
-                }
-                this.start = 0;
-                this.end = n;
-            }
-            let avail = &this.buf[this.start..this.end];
-            let n = match &mut this.state {
-                State::Header { hdr, have } => {
-                    let need = header_len(&hdr[..*have]) - *have;
-                    let n = need.min(avail.len()).min(out.remaining());
-                    hdr[*have..*have + n].copy_from_slice(&avail[..n]);
-                    *have += n;
-                    if *have >= 2 && *have == header_len(&hdr[..*have]) {
-                        let len = payload_len(hdr);
-                        let fin = hdr[0] & 0x80 != 0;
-                        // Data frames (continuation, text, binary) count; control frames
-                        // are at most 125 bytes.
-                        let data = hdr[0] & 0x0f < 0x8;
-                        this.state = if data {
-                            if len == 0 {
-                                this.held.push(fin, None);
-                                State::Header {
-                                    hdr: [0; 14],
-                                    have: 0,
-                                }
-                            } else {
-                                State::Room { len, fin }
-                            }
-                        } else if len == 0 {
-                            State::Header {
-                                hdr: [0; 14],
-                                have: 0,
-                            }
-                        } else {
-                            State::Payload { remaining: len }
-                        };
-                    }
-                    n
-                }
-                State::Payload { remaining } => {
-                    let n = usize::try_from(*remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(avail.len())
-                        .min(out.remaining());
-                    *remaining -= n as u64;
-                    if *remaining == 0 {
-                        this.state = State::Header {
-                            hdr: [0; 14],
-                            have: 0,
-                        };
-                    }
-                    n
-                }
-                State::Room { .. } => 0,
-            };
-            out.put_slice(&this.buf[this.start..this.start + n]);
-            this.start += n;
         }
     }
 }

@@ -242,6 +242,20 @@ pub fn parse_result(text: &str) -> Result<ValidResult, FrameError> {
     })
 }
 
+/// The `digest` a frame names, if it is a JSON object with one; the rest is skipped
+/// without being kept (a refused frame may be hundreds of MiB).
+pub fn digest_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow, default)]
+        digest: Option<Cow<'a, str>>,
+    }
+    serde_json::from_str::<Named>(text)
+        .ok()
+        .and_then(|n| n.digest)
+        .map(Cow::into_owned)
+}
+
 /// Parses a job frame (what `ferret scanner` receives), accepting either discriminator.
 pub fn parse_job(text: &str) -> Result<ScanJob, FrameError> {
     let job: ScanJob =

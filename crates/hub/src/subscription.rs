@@ -326,12 +326,17 @@ impl Connection {
                         Some(Ok(Message::Frame(_))) => None,
                         Some(Ok(Message::Close(_))) | None => Some(End { reason: "connection closed", scanners_fault: true }),
                         Some(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                            let _ = tx.send(close(CloseCode::Size, "frame too large")).await;
+                            refuse(&mut tx, close(CloseCode::Size, "frame too large")).await;
                             Some(End { reason: "frame too large", scanners_fault: true })
+                        }
+                        Some(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                            tracing::warn!(holder = %self.holder, error = %e, "result frame refused");
+                            refuse(&mut tx, close(CloseCode::Size, "frame larger than the hub's result memory budget")).await;
+                            Some(End { reason: "frame larger than the result memory budget", scanners_fault: true })
                         }
                         Some(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::OutOfMemory => {
                             tracing::warn!(holder = %self.holder, error = %e, "result frame refused");
-                            let _ = tx.send(close(CloseCode::Again, "result memory budget exhausted: try again later")).await;
+                            refuse(&mut tx, close(CloseCode::Again, "result memory budget exhausted: try again later")).await;
                             Some(End { reason: "result memory budget exhausted", scanners_fault: false })
                         }
                         Some(Err(_)) => Some(End { reason: "connection error", scanners_fault: true }),
@@ -405,9 +410,7 @@ impl Connection {
             Ok(r) => r,
             Err(e) => {
                 // An invalid result fails the attempt of the job it names, if leased here.
-                let digest = serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v["digest"].as_str().map(str::to_owned));
+                let digest = frames::digest_of(text);
                 tracing::warn!(holder = %self.holder, error = %e, "invalid scan_result");
                 metrics::counter!("ferret_results_refused_total", "reason" => "invalid")
                     .increment(1);
@@ -438,6 +441,16 @@ impl Connection {
             tracing::info!(digest = %result.digest, holder = %self.holder, "result for a job this connection does not hold: ignored");
         }
     }
+}
+
+/// Sends a closing frame for a refused frame, then keeps the connection (unread) a moment
+/// before it is dropped, so the scanner reads why before the socket is reset.
+async fn refuse<S>(tx: &mut S, close: Message)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let _ = tx.send(close).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// What became of a result.
