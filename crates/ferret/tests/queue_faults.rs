@@ -398,3 +398,123 @@ async fn two_hubs_on_one_postgres_survive_one_killed() {
     }
     store.close().await;
 }
+
+/// `moto` in server mode (PyPI `moto[server]`), an S3-compatible server, on a free port;
+/// `None` (said loudly) when it is not installed.
+fn start_moto(dir: &std::path::Path) -> Option<(support::service::Killed, String)> {
+    if !support::service::have("moto_server") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "moto_server is required in CI (.ci/run installs moto[server])"
+        );
+        eprintln!("\n*** SKIPPED: moto_server (PyPI moto[server]) is not installed ***\n");
+        return None;
+    }
+    let port = support::free_port();
+    let log = std::fs::File::create(dir.join("moto.log")).unwrap();
+    let child = support::service::Killed(
+        std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    support::service::wait_for(&addr);
+    Some((child, addr))
+}
+
+/// Two hubs on one PostgreSQL with their blobs in one S3 bucket: a result a scanner sent to
+/// one hub is served, SBOM and report, by the other, and the blobs are in the bucket under
+/// the configured prefix, content-addressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_serve_each_others_results_from_s3() {
+    let Some(url) = postgres("q_s3") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Some((_moto, s3)) = start_moto(d) else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let made = http
+        .put(format!("http://{s3}/ferret"))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "creating the bucket: {made:?}");
+    let registry = FakeRegistry::start();
+    let extra = "blob_store = \"s3://ferret/results\"";
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", &format!("http://{s3}")),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let mut a = HubSetup::new(d, "a", &registry.addr, Some(&url), extra);
+    let mut b = HubSetup::new(d, "b", &registry.addr, Some(&url), extra);
+    for setup in [&mut a, &mut b] {
+        setup.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+    let _hub_a = a.start(&d.join("a.log"));
+    let _hub_b = b.start(&d.join("b.log"));
+    let token = a.admin_token();
+    let enqueuer = Enqueuer::new(&token);
+    // Results reach hub A only (its scanner); the scans are asked for through both.
+    let scanner = FakeScanner::start(vec![a.http.clone()], 2, Behaviour::Answer(Duration::ZERO));
+    let answers = enqueuer
+        .enqueue_many(
+            &[a.http.clone(), b.http.clone()],
+            tags("s", 4),
+            &["did:ferret:a"],
+            1,
+            2,
+        )
+        .await;
+    let want = digests(&answers);
+    let store = b.store().await;
+    all_ready(&store, &want, Duration::from_secs(60)).await;
+    drop(scanner);
+    for answer in &answers {
+        let id = answer.body["id"].as_str().unwrap();
+        let digest = answer.body["digest"].as_str().unwrap();
+        for hub in [&a.http, &b.http] {
+            let sbom = http
+                .get(format!("http://{hub}/api/ferret/v1/scans/{id}/sbom"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sbom.status(), 200, "{hub}");
+            let etag = sbom.headers()["etag"].to_str().unwrap().to_owned();
+            let body = sbom.bytes().await.unwrap();
+            // Content-addressed: the entity tag is the SBOM's own SHA-256.
+            assert_eq!(etag, format!("\"{}\"", support::sha256(&body)));
+            let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(doc["name"], digest, "{hub}: the SBOM the scanner sent");
+            let report = http
+                .get(format!("http://{hub}/api/ferret/v1/scans/{id}/report"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(report.status(), 200);
+            let report: serde_json::Value = report.json().await.unwrap();
+            assert_eq!(report["source"]["target"], digest);
+        }
+    }
+    // Neither hub kept anything on its own disk.
+    for hub in ["a", "b"] {
+        assert!(
+            !d.join(hub).join("blobs").exists(),
+            "hub {hub} wrote blobs locally"
+        );
+    }
+    store.close().await;
+}
