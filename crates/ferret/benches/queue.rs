@@ -80,7 +80,11 @@ impl Bench {
     }
 
     fn label(&self) -> &'static str {
-        if self.postgres { "PostgreSQL" } else { "SQLite" }
+        if self.postgres {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     }
 }
 
@@ -96,7 +100,11 @@ fn fresh_schema(label: &str) -> Option<String> {
         ])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
@@ -145,10 +153,17 @@ async fn drain(b: &Bench) {
         let setup = b.setup(&format!("drain{depth}"), "");
         let hub = setup.start(&b.dir.path().join(format!("drain{depth}.log")));
         let enqueuer = Enqueuer::new(&setup.admin_token());
-        let owners = ["did:ferret:a", "did:ferret:b", "did:ferret:c", "did:ferret:d"];
+        let owners = [
+            "did:ferret:a",
+            "did:ferret:b",
+            "did:ferret:c",
+            "did:ferret:d",
+        ];
         let mut next_tag = 0usize;
         let mut fill = |count: usize| {
-            let tags: Vec<String> = (next_tag..next_tag + count).map(|i| format!("d{i}")).collect();
+            let tags: Vec<String> = (next_tag..next_tag + count)
+                .map(|i| format!("d{i}"))
+                .collect();
             next_tag += count;
             tags
         };
@@ -162,7 +177,13 @@ async fn drain(b: &Bench) {
             let (cpu0, _, _) = hub.usage();
             let started = Instant::now();
             let fleet: Vec<FakeScanner> = (0..scanners)
-                .map(|_| FakeScanner::start(vec![setup.http.clone()], 1, Behaviour::Answer(Duration::ZERO)))
+                .map(|_| {
+                    FakeScanner::start(
+                        vec![setup.http.clone()],
+                        1,
+                        Behaviour::Answer(Duration::ZERO),
+                    )
+                })
                 .collect();
             let target = before + b.n as f64;
             loop {
@@ -193,7 +214,11 @@ async fn drain(b: &Bench) {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (_, _, peak) = hub.usage();
-        println!("{}: hub peak RSS over the drains at depth {depth}: {} MiB", b.label(), peak >> 20);
+        println!(
+            "{}: hub peak RSS over the drains at depth {depth}: {} MiB",
+            b.label(),
+            peak >> 20
+        );
     }
 }
 
@@ -218,7 +243,13 @@ fn arrival(answers: &[Enqueued], seen: &[std::sync::Arc<Seen>]) -> Vec<Duration>
 }
 
 /// Queues `count` jobs at `rate` per second on `hub`, one at a time.
-async fn paced(enqueuer: &Enqueuer, hub: &str, prefix: &str, count: usize, rate: f64) -> Vec<Enqueued> {
+async fn paced(
+    enqueuer: &Enqueuer,
+    hub: &str,
+    prefix: &str,
+    count: usize,
+    rate: f64,
+) -> Vec<Enqueued> {
     let mut out = Vec::with_capacity(count);
     let every = Duration::from_secs_f64(1.0 / rate);
     let mut tick = tokio::time::interval(every);
@@ -226,7 +257,9 @@ async fn paced(enqueuer: &Enqueuer, hub: &str, prefix: &str, count: usize, rate:
     for i in 0..count {
         tick.tick().await;
         let (e, hub, tag) = (enqueuer.clone(), hub.to_owned(), format!("{prefix}{i}"));
-        handles.push(tokio::spawn(async move { e.enqueue(&hub, &tag, "did:ferret:a", 0).await }));
+        handles.push(tokio::spawn(async move {
+            e.enqueue(&hub, &tag, "did:ferret:a", 0).await
+        }));
     }
     for h in handles {
         out.push(h.await.unwrap());
@@ -239,7 +272,13 @@ async fn latency(b: &Bench) {
     let hub = setup.start(&b.dir.path().join("latency.log"));
     let enqueuer = Enqueuer::new(&setup.admin_token());
     let fleet: Vec<FakeScanner> = (0..10)
-        .map(|_| FakeScanner::start(vec![setup.http.clone()], 1, Behaviour::Answer(Duration::ZERO)))
+        .map(|_| {
+            FakeScanner::start(
+                vec![setup.http.clone()],
+                1,
+                Behaviour::Answer(Duration::ZERO),
+            )
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (cpu0, _, _) = hub.usage();
@@ -297,7 +336,10 @@ async fn wakeup(b: &Bench) {
 
 /// `/healthz` round trips on fresh connections every 20 ms while `load` runs; p50, p99,
 /// max, and how many failed.
-async fn health_during(addr: &str, load: impl std::future::Future<Output = ()>) -> (Vec<Duration>, usize) {
+async fn health_during(
+    addr: &str,
+    load: impl std::future::Future<Output = ()>,
+) -> (Vec<Duration>, usize) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = {
         let (addr, stop) = (addr.to_owned(), stop.clone());
@@ -308,7 +350,9 @@ async fn health_during(addr: &str, load: impl std::future::Future<Output = ()>) 
                 let started = Instant::now();
                 let ok = tokio::time::timeout(Duration::from_secs(5), async {
                     let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
-                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.ok()?;
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .await
+                        .ok()?;
                     let mut out = Vec::new();
                     s.read_to_end(&mut out).await.ok()?;
                     out.starts_with(b"HTTP/1.1 200").then_some(())
@@ -344,14 +388,20 @@ async fn starve(b: &Bench) {
     let setup = b.setup("starve", "");
     let hub = setup.start(&b.dir.path().join("starve.log"));
     let addr = setup.http.clone();
-    report_health(b.label(), "idle", health_during(&addr, tokio::time::sleep(Duration::from_secs(3))).await);
+    report_health(
+        b.label(),
+        "idle",
+        health_during(&addr, tokio::time::sleep(Duration::from_secs(3))).await,
+    );
     // 2,000 connections dribbling headers, a byte a second, for 15 s.
     let load = async {
         let mut tasks = Vec::new();
         for _ in 0..2000 {
             let addr = addr.clone();
             tasks.push(tokio::spawn(async move {
-                let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else { return };
+                let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else {
+                    return;
+                };
                 let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
                 for _ in 0..15 {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -365,7 +415,11 @@ async fn starve(b: &Bench) {
             let _ = t.await;
         }
     };
-    report_health(b.label(), "2,000 connections dribble headers", health_during(&addr, load).await);
+    report_health(
+        b.label(),
+        "2,000 connections dribble headers",
+        health_during(&addr, load).await,
+    );
     // 19,000 half-sent requests held open (as many as this process may open).
     let load = async {
         let mut held = Vec::new();
@@ -381,7 +435,11 @@ async fn starve(b: &Bench) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         println!("  ({} half-sent requests opened)", held.len());
     };
-    report_health(b.label(), "19,000 half-sent requests are held", health_during(&addr, load).await);
+    report_health(
+        b.label(),
+        "19,000 half-sent requests are held",
+        health_during(&addr, load).await,
+    );
     let m = hub.metrics();
     println!(
         "  evicted {} connections, timed out {}",
@@ -404,9 +462,17 @@ async fn starve(b: &Bench) {
             t.await.unwrap();
         }
     };
-    report_health(b.label(), "4 scanners send 100 MiB frames at once", health_during(&addr, load).await);
+    report_health(
+        b.label(),
+        "4 scanners send 100 MiB frames at once",
+        health_during(&addr, load).await,
+    );
     let (_, _, peak) = hub.usage();
-    println!("  hub peak RSS {} MiB (before: {} MiB; budget 512 MiB)", peak >> 20, peak0 >> 20);
+    println!(
+        "  hub peak RSS {} MiB (before: {} MiB; budget 512 MiB)",
+        peak >> 20,
+        peak0 >> 20
+    );
     // A wrong secret tried again and again.
     let load = async {
         let started = Instant::now();
@@ -417,9 +483,17 @@ async fn starve(b: &Bench) {
         }
         println!("  ({n} tries with a wrong secret)");
     };
-    report_health(b.label(), "a wrong secret is tried as fast as one client can", health_during(&addr, load).await);
+    report_health(
+        b.label(),
+        "a wrong secret is tried as fast as one client can",
+        health_during(&addr, load).await,
+    );
     let m = hub.metrics();
-    let log_lines = hub.log_text().lines().filter(|l| l.contains("authentication refused")).count();
+    let log_lines = hub
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("authentication refused"))
+        .count();
     println!(
         "  refused {} (checked) + {} (throttled), {log_lines} log lines",
         metric(&m, "ferret_auth_failures_total"),
@@ -427,12 +501,16 @@ async fn starve(b: &Bench) {
     );
 }
 
-fn ws_request(addr: &str, secret: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+fn ws_request(
+    addr: &str,
+    secret: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = format!("ws://{addr}/xrpc/io.atcr.hold.subscribeScanJobs")
         .into_client_request()
         .unwrap();
-    req.headers_mut().insert("X-Scanner-Secret", secret.parse().unwrap());
+    req.headers_mut()
+        .insert("X-Scanner-Secret", secret.parse().unwrap());
     req
 }
 
@@ -442,7 +520,9 @@ async fn big_frame(addr: &str, frame: String) {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async_with_config(ws_request(addr, SECRET), Some(config), false).await
+    let Ok((mut ws, _)) =
+        tokio_tungstenite::connect_async_with_config(ws_request(addr, SECRET), Some(config), false)
+            .await
     else {
         return;
     };
@@ -456,7 +536,10 @@ async fn big_frame(addr: &str, frame: String) {
 }
 
 fn main() {
-    let n = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
+    let n = std::env::var("BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -75,7 +75,8 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
                     error: Some(truncate(e, 1024)),
                 },
             };
-            subscription::record_result(&hub, &job, &holder, result, started).await;
+            // The lease may have timed out meanwhile: treated as late.
+            subscription::record_result(&hub, &job, &holder, result, started, true).await;
         }
     }
 }

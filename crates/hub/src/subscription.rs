@@ -432,10 +432,18 @@ impl Connection {
             }
         };
         if let Some(lease) = self.leased.remove(&result.digest) {
-            record_result(&self.hub, &lease.job, &self.holder, result, lease.sent).await;
+            record_result(
+                &self.hub,
+                &lease.job,
+                &self.holder,
+                result,
+                lease.sent,
+                false,
+            )
+            .await;
         } else if let Some(i) = self.expired.iter().position(|j| j.digest == result.digest) {
             let job = self.expired.remove(i).expect("found above");
-            record_result(&self.hub, &job, &self.holder, result, Instant::now()).await;
+            record_result(&self.hub, &job, &self.holder, result, Instant::now(), true).await;
         } else {
             metrics::counter!("ferret_results_refused_total", "reason" => "not held").increment(1);
             tracing::info!(digest = %result.digest, holder = %self.holder, "result for a job this connection does not hold: ignored");
@@ -470,6 +478,7 @@ pub(crate) async fn record_result(
     holder: &str,
     result: ValidResult,
     started: Instant,
+    late: bool,
 ) -> Recorded {
     if let Some(error) = &result.error {
         return match hub.store.fail(&job.id, holder, error).await {
@@ -493,20 +502,22 @@ pub(crate) async fn record_result(
         };
     }
     // A late result: do no work for a job that has its outcome or another scanner.
-    match hub.store.job(&job.id).await {
-        Ok(Some(now)) => match now.state {
-            ferret_store::JobState::Done => return repeated(job),
-            ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
-                return refused(
-                    job,
-                    "the job is leased to another scanner since this lease ended",
-                );
-            }
-            ferret_store::JobState::Error => return refused(job, "the job ended in error"),
-            _ => {}
-        },
-        Ok(None) => return refused(job, "no such job"),
-        Err(e) => tracing::warn!(error = %e, "reading a job"),
+    if late {
+        match hub.store.job(&job.id).await {
+            Ok(Some(now)) => match now.state {
+                ferret_store::JobState::Done => return repeated(job),
+                ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
+                    return refused(
+                        job,
+                        "the job is leased to another scanner since this lease ended",
+                    );
+                }
+                ferret_store::JobState::Error => return refused(job, "the job ended in error"),
+                _ => {}
+            },
+            Ok(None) => return refused(job, "no such job"),
+            Err(e) => tracing::warn!(error = %e, "reading a job"),
+        }
     }
     let prepared = match crate::results::store_blobs(hub, job, result).await {
         Ok(r) => r,

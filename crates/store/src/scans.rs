@@ -599,43 +599,38 @@ pub(crate) async fn store_result(
 ) -> Result<Scan> {
     let now = now_ms();
     let c = &result.counts;
-    let siblings: Vec<String> = sqlx::query("SELECT id FROM scans WHERE job_id = $1 ORDER BY id")
-        .bind(job_id)
-        .fetch_all(&mut **tx)
-        .await?
+    // One statement for every owner's scan of the job; a job is completed once, so its
+    // scans have no findings yet.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
+         critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
+         WHERE job_id = $12 RETURNING {SCAN_COLUMNS}"
+    )))
+    .bind(&result.scanner_version)
+    .bind(&result.sbom_blob)
+    .bind(&result.report_blob)
+    .bind(c.critical)
+    .bind(c.high)
+    .bind(c.medium)
+    .bind(c.low)
+    .bind(c.negligible)
+    .bind(c.undefined)
+    .bind(c.total)
+    .bind(now)
+    .bind(job_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let scans = rows
         .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<Result<_, _>>()?;
-    if !siblings.iter().any(|id| id == scan_id) {
+        .map(Scan::from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let Some(scan) = scans.iter().find(|s| s.id == scan_id).cloned() else {
         return Err(StoreError::NotFound {
             what: "scan",
             id: scan_id.to_owned(),
         });
-    }
-    for id in &siblings {
-        sqlx::query(
-            "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
-             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
-             WHERE id = $12",
-        )
-        .bind(&result.scanner_version)
-        .bind(&result.sbom_blob)
-        .bind(&result.report_blob)
-        .bind(c.critical)
-        .bind(c.high)
-        .bind(c.medium)
-        .bind(c.low)
-        .bind(c.negligible)
-        .bind(c.undefined)
-        .bind(c.total)
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("DELETE FROM findings WHERE scan_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+    };
+    for id in scans.iter().map(|s| &s.id) {
         for (chunk_no, chunk) in result.findings.chunks(FINDINGS_PER_INSERT).enumerate() {
             let mut sql = String::from(
                 "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind) VALUES ",
@@ -675,13 +670,6 @@ pub(crate) async fn store_result(
             q.execute(&mut **tx).await?;
         }
     }
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1"
-    )))
-    .bind(scan_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let scan = Scan::from_row(&row)?;
     sqlx::query(
         "INSERT INTO latest_scans (digest, scan_id, record) VALUES ($1, $2, $3)
          ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",
