@@ -129,6 +129,9 @@ fn blob_ref(sha256: &[u8], size: usize, mime: &str) -> Value {
     json!({"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": size})
 }
 
+/// Results up to this size (SBOM and report) are read on the async worker.
+const INLINE_RESULT: usize = 256 << 10;
+
 /// Why a result could not be kept.
 #[derive(Debug)]
 pub(crate) enum Error {
@@ -197,13 +200,21 @@ pub(crate) async fn store_blobs(
     result: ValidResult,
 ) -> Result<ScanResult, Error> {
     let scanned_at = crate::subscription::rfc3339_now();
-    let job = job.clone();
-    let (prepared, blobs) = tokio::task::spawn_blocking(move || {
-        let r = scan_result(&job, &result, &scanned_at);
+    let size =
+        result.sbom.as_ref().map_or(0, Vec::len) + result.report.as_ref().map_or(0, Vec::len);
+    // Small results are read in place; a hop to a blocking thread costs more than that.
+    let (prepared, blobs) = if size <= INLINE_RESULT {
+        let r = scan_result(job, &result, &scanned_at);
         (r, (result.sbom, result.report))
-    })
-    .await
-    .map_err(|e| Error::Blobs(e.to_string()))?;
+    } else {
+        let job = job.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = scan_result(&job, &result, &scanned_at);
+            (r, (result.sbom, result.report))
+        })
+        .await
+        .map_err(|e| Error::Blobs(e.to_string()))?
+    };
     let (prepared, [sbom_digest, report_digest]) = prepared.map_err(Error::Invalid)?;
     let (Some(sbom), Some(report)) = blobs else {
         return Err(Error::Invalid(

@@ -76,7 +76,7 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
                 },
             };
             // The lease may have timed out meanwhile: treated as late.
-            subscription::record_result(&hub, &job, &holder, result, started, true).await;
+            subscription::record_result(&hub, &job, &holder, result, started, true, None).await;
         }
     }
 }

@@ -19,7 +19,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferret_store::{Completion, Job, JobStore, LeaseEnd};
+use ferret_store::{Completion, Job, JobStore, LeaseEnd, Lessee};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -294,15 +294,7 @@ impl Connection {
                 jobs = async { asking.as_mut().expect("guarded by is_some").await }, if asking.is_some() => {
                     asking = None;
                     for job in jobs.unwrap_or_default() {
-                        let frame = ScanJob::new(&job, &hub.config.hub_did);
-                        let text = serde_json::to_string(&frame).unwrap_or_default();
-                        tracing::debug!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
-                        self.leased.insert(job.digest.clone(), Lease {
-                            job,
-                            sent: Instant::now(),
-                            deadline: tokio::time::Instant::now() + hub.config.lease_timeout,
-                        });
-                        if tx.send(Message::Text(text.into())).await.is_err() {
+                        if !self.send_job(&mut tx, job).await {
                             return End { reason: "send failed", scanners_fault: true };
                         }
                     }
@@ -311,8 +303,12 @@ impl Connection {
                     let outcome = match msg {
                         Some(Ok(Message::Text(text))) => {
                             last_heard = Instant::now();
-                            self.on_result(text.as_str()).await;
-                            None
+                            let jobs = self.on_result(text.as_str(), asking.is_none()).await;
+                            let mut failed = false;
+                            for job in jobs {
+                                failed |= !self.send_job(&mut tx, job).await;
+                            }
+                            failed.then_some(End { reason: "send failed", scanners_fault: true })
                         }
                         Some(Ok(Message::Pong(_) | Message::Ping(_))) => {
                             last_heard = Instant::now();
@@ -367,6 +363,25 @@ impl Connection {
         }
     }
 
+    /// Sends a leased job's frame; `false` when the connection is gone.
+    async fn send_job<S>(&mut self, tx: &mut S, job: Job) -> bool
+    where
+        S: futures_util::Sink<Message> + Unpin,
+    {
+        let frame = ScanJob::new(&job, &self.hub.config.hub_did);
+        let text = serde_json::to_string(&frame).unwrap_or_default();
+        tracing::debug!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
+        self.leased.insert(
+            job.digest.clone(),
+            Lease {
+                job,
+                sent: Instant::now(),
+                deadline: tokio::time::Instant::now() + self.hub.config.lease_timeout,
+            },
+        );
+        tx.send(Message::Text(text.into())).await.is_ok()
+    }
+
     /// Ends the leases whose time is up: the jobs go back to the queue, the slots are free.
     async fn expire_due(&mut self) {
         let now = tokio::time::Instant::now();
@@ -405,7 +420,9 @@ impl Connection {
         }
     }
 
-    async fn on_result(&mut self, text: &str) {
+    /// Handles a result frame. With `may_claim` (no ask pending), the jobs that fill the
+    /// slot it frees are claimed in the same commit and returned, to be sent.
+    async fn on_result(&mut self, text: &str, may_claim: bool) -> Vec<Job> {
         let result = match frames::parse_result(text) {
             Ok(r) => r,
             Err(e) => {
@@ -428,26 +445,43 @@ impl Connection {
                         Err(e) => tracing::error!(error = %e, "refusing a result"),
                     }
                 }
-                return;
+                return Vec::new();
             }
         };
         if let Some(lease) = self.leased.remove(&result.digest) {
-            record_result(
+            let free = self.concurrency - self.leased.len();
+            let next = (may_claim && !self.hub.stopping()).then_some(Next {
+                floor: self.floor,
+                want: free,
+            });
+            let (_, jobs) = record_result(
                 &self.hub,
                 &lease.job,
                 &self.holder,
                 result,
                 lease.sent,
                 false,
+                next,
             )
             .await;
+            return jobs;
         } else if let Some(i) = self.expired.iter().position(|j| j.digest == result.digest) {
             let job = self.expired.remove(i).expect("found above");
-            record_result(&self.hub, &job, &self.holder, result, Instant::now(), true).await;
+            record_result(
+                &self.hub,
+                &job,
+                &self.holder,
+                result,
+                Instant::now(),
+                true,
+                None,
+            )
+            .await;
         } else {
             metrics::counter!("ferret_results_refused_total", "reason" => "not held").increment(1);
             tracing::info!(digest = %result.digest, holder = %self.holder, "result for a job this connection does not hold: ignored");
         }
+        Vec::new()
     }
 }
 
@@ -470,8 +504,16 @@ pub(crate) enum Recorded {
     Refused(String),
 }
 
+/// Jobs to claim for a slot a result frees, in the result's commit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Next {
+    pub floor: Option<i64>,
+    pub want: usize,
+}
+
 /// Stores a result for a job `holder` holds or held: the scan and its findings, or the
-/// scanner's error. One outcome per job: the store decides under the job's lock.
+/// scanner's error. One outcome per job: the store decides under the job's lock. With
+/// `next`, also claims the jobs for the freed slot and returns them.
 pub(crate) async fn record_result(
     hub: &Arc<Hub>,
     job: &Job,
@@ -479,9 +521,26 @@ pub(crate) async fn record_result(
     result: ValidResult,
     started: Instant,
     late: bool,
-) -> Recorded {
+    next: Option<Next>,
+) -> (Recorded, Vec<Job>) {
+    let recorded = record(hub, job, holder, result, started, late, next).await;
+    if !recorded.1.is_empty() {
+        metrics::counter!("ferret_jobs_dispatched_total").increment(recorded.1.len() as u64);
+    }
+    recorded
+}
+
+async fn record(
+    hub: &Arc<Hub>,
+    job: &Job,
+    holder: &str,
+    result: ValidResult,
+    started: Instant,
+    late: bool,
+    next: Option<Next>,
+) -> (Recorded, Vec<Job>) {
     if let Some(error) = &result.error {
-        return match hub.store.fail(&job.id, holder, error).await {
+        let recorded = match hub.store.fail(&job.id, holder, error).await {
             Ok(Some(_)) => {
                 metrics::counter!("ferret_jobs_failed_total").increment(1);
                 crate::lease_ended("failed", 1);
@@ -500,22 +559,28 @@ pub(crate) async fn record_result(
                 Recorded::Refused(e.to_string())
             }
         };
+        return (recorded, Vec::new());
     }
     // A late result: do no work for a job that has its outcome or another scanner.
     if late {
         match hub.store.job(&job.id).await {
             Ok(Some(now)) => match now.state {
-                ferret_store::JobState::Done => return repeated(job),
+                ferret_store::JobState::Done => return (repeated(job), Vec::new()),
                 ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
-                    return refused(
-                        job,
-                        "the job is leased to another scanner since this lease ended",
+                    return (
+                        refused(
+                            job,
+                            "the job is leased to another scanner since this lease ended",
+                        ),
+                        Vec::new(),
                     );
                 }
-                ferret_store::JobState::Error => return refused(job, "the job ended in error"),
+                ferret_store::JobState::Error => {
+                    return (refused(job, "the job ended in error"), Vec::new());
+                }
                 _ => {}
             },
-            Ok(None) => return refused(job, "no such job"),
+            Ok(None) => return (refused(job, "no such job"), Vec::new()),
             Err(e) => tracing::warn!(error = %e, "reading a job"),
         }
     }
@@ -532,7 +597,7 @@ pub(crate) async fn record_result(
                 Ok(r) => hub.ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
                 Err(e) => tracing::error!(error = %e, "refusing a result"),
             }
-            return Recorded::Refused(reason);
+            return (Recorded::Refused(reason), Vec::new());
         }
         Err(crate::results::Error::Blobs(e)) => {
             // The hub could not keep the result: not the scanner's fault; the lease ends
@@ -542,11 +607,29 @@ pub(crate) async fn record_result(
             if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
                 hub.ended(&r.into_iter().collect::<Vec<_>>(), "returned");
             }
-            return Recorded::Refused(e);
+            return (Recorded::Refused(e), Vec::new());
         }
     };
-    match hub.store.complete(&job.id, holder, &prepared).await {
-        Ok(Completion::Completed { held, .. }) => {
+    let stored = match next {
+        Some(n) => {
+            let lessee = Lessee {
+                hub: &hub.instance,
+                holder,
+            };
+            let lease_ms = i64::try_from(hub.config.lease_timeout.as_millis()).unwrap_or(i64::MAX);
+            let want = i64::try_from(n.want).unwrap_or(1);
+            hub.store
+                .complete_and_claim(&job.id, &prepared, lessee, n.floor, want, lease_ms)
+                .await
+        }
+        None => hub
+            .store
+            .complete(&job.id, holder, &prepared)
+            .await
+            .map(|c| (c, Vec::new())),
+    };
+    match stored {
+        Ok((Completion::Completed { held, .. }, next)) => {
             metrics::counter!("ferret_jobs_completed_total").increment(1);
             if held {
                 crate::lease_ended("completed", 1);
@@ -554,13 +637,13 @@ pub(crate) async fn record_result(
             metrics::histogram!("ferret_scan_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             tracing::debug!(digest = %job.digest, total = prepared.counts.total, "scan stored");
-            Recorded::Completed
+            (Recorded::Completed, next)
         }
-        Ok(Completion::AlreadyDone) => repeated(job),
-        Ok(Completion::Refused(reason)) => refused(job, &reason),
+        Ok((Completion::AlreadyDone, next)) => (repeated(job), next),
+        Ok((Completion::Refused(reason), next)) => (refused(job, &reason), next),
         Err(e) => {
             tracing::error!(error = %e, "storing a scan");
-            Recorded::Refused(e.to_string())
+            (Recorded::Refused(e.to_string()), Vec::new())
         }
     }
 }

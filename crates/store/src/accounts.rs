@@ -2,8 +2,8 @@
 //! Yandex-shaped API is one).
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::row::Columns;
 use crate::{Result, Store, StoreError, new_id, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,13 +17,13 @@ pub struct Account {
 }
 
 impl Account {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self> {
         Ok(Self {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            password_hash: r.try_get("password_hash")?,
-            admin: r.try_get::<i64, _>("admin")? != 0,
-            created_at: r.try_get("created_at")?,
+            id: r.col("id")?,
+            name: r.col("name")?,
+            password_hash: r.col("password_hash")?,
+            admin: r.col::<i64>("admin")? != 0,
+            created_at: r.col("created_at")?,
         })
     }
 }
@@ -62,16 +62,25 @@ impl AccountStore for Store {
             admin,
             created_at: now_ms(),
         };
-        sqlx::query(
-            "INSERT INTO accounts (id, name, password_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&account.id)
-        .bind(&account.name)
-        .bind(&account.password_hash)
-        .bind(i64::from(admin))
-        .bind(account.created_at)
-        .execute(self.writer())
-        .await?;
+        // Two creators at once: the unique name stops the second.
+        let inserted = self
+            .exec(
+                "INSERT INTO accounts (id, name, password_hash, admin, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (name) DO NOTHING",
+                vec![
+                    account.id.clone().into(),
+                    account.name.clone().into(),
+                    account.password_hash.clone().into(),
+                    i64::from(admin).into(),
+                    account.created_at.into(),
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "an account named {name:?} exists"
+            )));
+        }
         Ok(account)
     }
 
@@ -107,14 +116,15 @@ impl AccountStore for Store {
     }
 
     async fn add_token(&self, account_id: &str, token_sha256: &str, name: &str) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "INSERT INTO tokens (hash, account_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            vec![
+                token_sha256.into(),
+                account_id.into(),
+                name.into(),
+                now_ms().into(),
+            ],
         )
-        .bind(token_sha256)
-        .bind(account_id)
-        .bind(name)
-        .bind(now_ms())
-        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -167,15 +177,16 @@ impl OperationStore for Store {
             scan_id: scan_id.to_owned(),
             created_at: now_ms(),
         };
-        sqlx::query(
+        self.exec(
             "INSERT INTO operations (id, owner, description, scan_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                op.id.clone().into(),
+                op.owner.clone().into(),
+                op.description.clone().into(),
+                op.scan_id.clone().into(),
+                op.created_at.into(),
+            ],
         )
-        .bind(&op.id)
-        .bind(&op.owner)
-        .bind(&op.description)
-        .bind(&op.scan_id)
-        .bind(op.created_at)
-        .execute(self.writer())
         .await?;
         Ok(op)
     }

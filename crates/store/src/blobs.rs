@@ -1,8 +1,13 @@
 //! A content-addressed blob store for SBOMs and reports: `sha256/<hex>` on the file
-//! system (the default; written to a temporary file in the same directory, synced and
-//! renamed into place, so a blob is either whole or absent), or in an S3-compatible
-//! bucket (`s3://bucket/prefix`, through `object_store`; a PUT is atomic there), so that
-//! several hubs on several machines serve each other's results.
+//! system (the default), or in an S3-compatible bucket (`s3://bucket/prefix`, through
+//! `object_store`; a PUT is atomic there), so that several hubs on several machines serve
+//! each other's results.
+//!
+//! On the file system one thread writes blobs in groups: every blob waiting is written to
+//! a temporary file in the same directory, the file system is synced once, the files are
+//! renamed into place, and it is synced again; only then do the writers hear back. So a
+//! blob is whole or absent, and is on disk before the database can name it, at the cost of
+//! two syncs per group rather than one per blob.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,7 +37,7 @@ pub enum BlobError {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Fs(PathBuf),
+    Fs(PathBuf, Arc<FsWriter>),
     Object {
         store: Arc<dyn ObjectStore>,
         url: String,
@@ -57,8 +62,10 @@ fn hex_of(digest: &str) -> Result<String, BlobError> {
 impl BlobStore {
     /// Blobs on the file system under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let writer = Arc::new(FsWriter::start(root.join("sha256")));
         Self {
-            backend: Backend::Fs(root.into()),
+            backend: Backend::Fs(root, writer),
         }
     }
 
@@ -103,7 +110,7 @@ impl BlobStore {
     /// Where the blobs are, for logs.
     pub fn location(&self) -> String {
         match &self.backend {
-            Backend::Fs(root) => root.display().to_string(),
+            Backend::Fs(root, _) => root.display().to_string(),
             Backend::Object { url, .. } => url.clone(),
         }
     }
@@ -113,13 +120,6 @@ impl BlobStore {
             ObjectPath::from(format!("sha256/{hex}"))
         } else {
             ObjectPath::from(format!("{prefix}/sha256/{hex}"))
-        }
-    }
-
-    fn fs_io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
-        move |source| BlobError::Io {
-            path: path.to_owned(),
-            source,
         }
     }
 
@@ -154,15 +154,7 @@ impl BlobStore {
     pub async fn put_as(&self, digest: &str, data: Vec<u8>) -> Result<(), BlobError> {
         let hex = hex_of(digest)?;
         match &self.backend {
-            Backend::Fs(root) => {
-                let dir = root.join("sha256");
-                tokio::task::spawn_blocking(move || Self::put_file(&dir, &hex, &data))
-                    .await
-                    .map_err(|e| BlobError::Io {
-                        path: PathBuf::new(),
-                        source: std::io::Error::other(e),
-                    })?
-            }
+            Backend::Fs(_, writer) => writer.put(hex, data).await,
             Backend::Object { store, url, prefix } => {
                 let path = Self::object_path(prefix, &hex);
                 store
@@ -174,27 +166,11 @@ impl BlobStore {
         }
     }
 
-    fn put_file(dir: &Path, hex: &str, data: &[u8]) -> Result<(), BlobError> {
-        let path = dir.join(hex);
-        if path.exists() {
-            return Ok(());
-        }
-        std::fs::create_dir_all(dir).map_err(Self::fs_io(dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Self::fs_io(dir))?;
-        tmp.write_all(data).map_err(Self::fs_io(&path))?;
-        tmp.as_file().sync_all().map_err(Self::fs_io(&path))?;
-        tmp.persist(&path).map_err(|e| BlobError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
-        Ok(())
-    }
-
     /// A stored blob, `None` when it is absent.
     pub async fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, BlobError> {
         let hex = hex_of(digest)?;
         match &self.backend {
-            Backend::Fs(root) => {
+            Backend::Fs(root, _) => {
                 let path = root.join("sha256").join(hex);
                 match tokio::fs::read(&path).await {
                     Ok(d) => Ok(Some(d)),
@@ -214,4 +190,150 @@ impl BlobStore {
             }
         }
     }
+}
+
+/// Who waits for a blob to be written.
+type Reply = tokio::sync::oneshot::Sender<Result<(), BlobError>>;
+
+/// One blob waiting to be written, and who waits for it.
+type Pending = (String, Vec<u8>, Reply);
+
+/// A blob written to a temporary file (until renamed), where it goes, and who waits.
+type Staged = (Option<tempfile::TempPath>, PathBuf, Vec<Reply>);
+
+/// Bytes one group takes at most before it is written out.
+const GROUP_BYTES: usize = 64 << 20;
+
+/// The thread that writes file-system blobs in groups.
+#[derive(Debug)]
+struct FsWriter {
+    dir: PathBuf,
+    queue: std::sync::Mutex<std::sync::mpsc::Sender<Pending>>,
+}
+
+impl FsWriter {
+    fn start(dir: PathBuf) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Pending>();
+        let thread_dir = dir.clone();
+        // The thread ends when the last sender (the last clone of the store) is gone.
+        let spawned = std::thread::Builder::new()
+            .name("ferret-blob-writer".to_owned())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    let mut bytes = group[0].1.len();
+                    while bytes < GROUP_BYTES {
+                        match rx.try_recv() {
+                            Ok(p) => {
+                                bytes += p.1.len();
+                                group.push(p);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    write_group(&thread_dir, group);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "starting the blob writer");
+        }
+        Self {
+            dir,
+            queue: std::sync::Mutex::new(tx),
+        }
+    }
+
+    async fn put(&self, hex: String, data: Vec<u8>) -> Result<(), BlobError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || BlobError::Io {
+            path: self.dir.clone(),
+            source: std::io::Error::other("the blob writer stopped"),
+        };
+        self.queue
+            .lock()
+            .map_err(|_| gone())?
+            .send((hex, data, reply))
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Writes a group: temporary files, one sync, renames, another sync; then answers each.
+fn write_group(dir: &Path, group: Vec<Pending>) {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BlobError::Io { path, source }
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        let message = e.to_string();
+        for (_, _, reply) in group {
+            let _ = reply.send(Err(BlobError::Io {
+                path: dir.to_owned(),
+                source: std::io::Error::other(message.clone()),
+            }));
+        }
+        return;
+    }
+    // Written (or already there), each with its answer.
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut answers_now = Vec::new();
+    for (hex, data, reply) in group {
+        let path = dir.join(&hex);
+        if let Some(s) = staged.iter_mut().find(|s| s.1 == path) {
+            s.2.push(reply);
+            continue;
+        }
+        if path.exists() {
+            answers_now.push((reply, Ok(())));
+            continue;
+        }
+        let written = tempfile::NamedTempFile::new_in(dir)
+            .map_err(io(dir))
+            .and_then(|mut tmp| {
+                tmp.write_all(&data).map_err(io(&path))?;
+                Ok(tmp.into_temp_path())
+            });
+        match written {
+            Ok(tmp) => staged.push((Some(tmp), path, vec![reply])),
+            Err(e) => answers_now.push((reply, Err(e))),
+        }
+    }
+    for (reply, r) in answers_now {
+        let _ = reply.send(r);
+    }
+    if staged.is_empty() {
+        return;
+    }
+    let synced = sync(dir);
+    for (tmp, path, replies) in &mut staged {
+        let outcome = match (&synced, tmp.take()) {
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(()), Some(tmp)) => tmp.persist(&*path).map_err(|e| e.error.to_string()),
+            (Ok(()), None) => Ok(()),
+        };
+        if let Err(e) = outcome {
+            for reply in replies.drain(..) {
+                let _ = reply.send(Err(BlobError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.clone()),
+                }));
+            }
+        }
+    }
+    // The renames are on disk before anyone is told.
+    let synced = sync(dir).map_err(|e| e.to_string());
+    for (_, path, replies) in staged {
+        for reply in replies {
+            let _ = reply.send(synced.clone().map_err(|e| BlobError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            }));
+        }
+    }
+}
+
+/// Syncs the file system holding `dir`: one call for every file written since.
+fn sync(dir: &Path) -> std::io::Result<()> {
+    let d = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&d).map_err(std::io::Error::from)
 }

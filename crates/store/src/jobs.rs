@@ -19,9 +19,10 @@
 //!   order: the job, then its fair-share row, then its scans.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::row::{Arg, Columns};
 use crate::scans::{Scan, ScanResult, store_result};
+use crate::sqlite_ops;
 use crate::{Backend, Result, Store, StoreError, new_id, now_ms};
 
 /// What asks for a scan.
@@ -104,30 +105,30 @@ pub struct Job {
 }
 
 impl Job {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self> {
         Ok(Self {
-            id: r.try_get("id")?,
-            digest: r.try_get("digest")?,
-            registry: r.try_get("registry")?,
-            repository: r.try_get("repository")?,
-            tag: r.try_get("tag")?,
-            owner: r.try_get("owner")?,
-            hold_did: r.try_get("hold_did")?,
-            hold_endpoint: r.try_get("hold_endpoint")?,
-            priority: r.try_get("priority")?,
-            seq: r.try_get("seq")?,
-            state: JobState::parse(&r.try_get::<String, _>("state")?)?,
-            attempts: r.try_get("attempts")?,
-            interruptions: r.try_get("interruptions")?,
-            dispatches: r.try_get("dispatches")?,
-            lease_holder: r.try_get("lease_holder")?,
-            lease_hub: r.try_get("lease_hub")?,
-            lease_expires: r.try_get("lease_expires")?,
-            last_error: r.try_get("last_error")?,
-            scan_id: r.try_get("scan_id")?,
-            fair_key: r.try_get("fair_key")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
+            id: r.col("id")?,
+            digest: r.col("digest")?,
+            registry: r.col("registry")?,
+            repository: r.col("repository")?,
+            tag: r.col("tag")?,
+            owner: r.col("owner")?,
+            hold_did: r.col("hold_did")?,
+            hold_endpoint: r.col("hold_endpoint")?,
+            priority: r.col("priority")?,
+            seq: r.col("seq")?,
+            state: JobState::parse(&r.col::<String>("state")?)?,
+            attempts: r.col("attempts")?,
+            interruptions: r.col("interruptions")?,
+            dispatches: r.col("dispatches")?,
+            lease_holder: r.col("lease_holder")?,
+            lease_hub: r.col("lease_hub")?,
+            lease_expires: r.col("lease_expires")?,
+            last_error: r.col("last_error")?,
+            scan_id: r.col("scan_id")?,
+            fair_key: r.col("fair_key")?,
+            created_at: r.col("created_at")?,
+            updated_at: r.col("updated_at")?,
         })
     }
 }
@@ -170,7 +171,7 @@ pub enum LeaseEnd {
 }
 
 impl LeaseEnd {
-    fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         match self {
             Self::Interrupted(r) | Self::Returned(r) => r,
         }
@@ -207,13 +208,13 @@ pub enum Completion {
     Refused(String),
 }
 
-const COLUMNS: &str = "id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, interruptions, dispatches, lease_holder, lease_hub, lease_expires, last_error, scan_id, fair_key, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, digest, registry, repository, tag, owner, hold_did, hold_endpoint, priority, seq, state, attempts, interruptions, dispatches, lease_holder, lease_hub, lease_expires, last_error, scan_id, fair_key, created_at, updated_at";
 
 /// Queue order; `jobs_pick` holds the queued jobs in exactly this order.
-const PICK_ORDER: &str = "ORDER BY priority, fair_key, seq";
+pub(crate) const PICK_ORDER: &str = "ORDER BY priority, fair_key, seq";
 
 /// Sets a row to "not leased".
-const UNLEASE: &str =
+pub(crate) const UNLEASE: &str =
     "lease_holder = NULL, lease_hub = NULL, leased_at = NULL, lease_expires = NULL";
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -239,6 +240,17 @@ pub trait JobStore {
     /// result is a repeat or is refused; see [`Completion`].
     async fn complete(&self, job_id: &str, holder: &str, result: &ScanResult)
     -> Result<Completion>;
+    /// [`JobStore::complete`], then [`JobStore::claim`] of up to `max` jobs for the same
+    /// holder, whose slot the result freed: on SQLite in one commit.
+    async fn complete_and_claim(
+        &self,
+        job_id: &str,
+        result: &ScanResult,
+        lessee: Lessee<'_>,
+        floor: Option<i64>,
+        max: i64,
+        lease_ms: i64,
+    ) -> Result<(Completion, Vec<Job>)>;
     /// Ends a job `holder` holds in error at once (the scanner reported an error).
     async fn fail(&self, job_id: &str, holder: &str, reason: &str) -> Result<Option<Job>>;
     /// Refuses an invalid result of a job `holder` holds: one attempt used, the job queued
@@ -477,19 +489,7 @@ impl Store {
             };
             let job = Job::from_row(&row)?;
             let reason = end.reason();
-            let (attempts, interruptions) = match (invalid, end) {
-                (true, _) => (job.attempts + 1, job.interruptions),
-                (false, LeaseEnd::Interrupted(_)) => (job.attempts, job.interruptions + 1),
-                (false, LeaseEnd::Returned(_)) => (job.attempts, job.interruptions),
-            };
-            let failed = if invalid && attempts >= limits.max_attempts {
-                Some(format!("{reason} (after {attempts} attempts)"))
-            } else if interruptions > job.interruptions && interruptions >= limits.max_interruptions
-            {
-                Some(format!("{reason} (lease lost {interruptions} times)"))
-            } else {
-                None
-            };
+            let (attempts, interruptions, failed) = lease_end(&job, end, invalid, limits);
             if let Some(reason) = failed {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE jobs SET state = 'error', {UNLEASE}, attempts = $1, interruptions = $2, last_error = $3, updated_at = $4 WHERE id = $5"
@@ -534,30 +534,32 @@ impl Store {
     async fn end_leases_where(
         &self,
         condition: &str,
-        binds: &[BindValue<'_>],
+        binds: &[Arg],
         end: &LeaseEnd,
         invalid: bool,
         limits: Limits,
     ) -> Result<Vec<Released>> {
+        if let Some(w) = &self.sqlite {
+            let (condition, binds, end) = (condition.to_owned(), binds.to_vec(), end.clone());
+            return w
+                .run(move |tx| {
+                    sqlite_ops::end_leases_where(tx, &condition, &binds, &end, invalid, limits)
+                })
+                .await;
+        }
         self.retrying(move || async move {
             let mut tx = self.begin_write().await?;
             let sql = format!(
                 "SELECT id FROM jobs WHERE state = 'leased' AND ({condition}) ORDER BY id{}",
                 self.skip_locked()
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for b in binds {
-                q = match b {
-                    BindValue::Text(t) => q.bind(*t),
-                    BindValue::Int(i) => q.bind(*i),
-                };
-            }
-            let ids: Vec<String> = q
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<Result<_, _>>()?;
+            let ids: Vec<String> =
+                crate::row::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("id"))
+                    .collect::<Result<_, _>>()?;
             let out = self.end_leases(&mut tx, &ids, end, invalid, limits).await?;
             tx.commit().await?;
             Ok(out)
@@ -592,11 +594,28 @@ impl Store {
     }
 }
 
-/// A value bound to a generated statement.
-#[derive(Debug, Clone, Copy)]
-enum BindValue<'a> {
-    Text(&'a str),
-    Int(i64),
+/// How a lease's end counts against its job: the new `attempts` and `interruptions`, and
+/// the reason the job fails with when that takes it past a bound.
+pub(crate) fn lease_end(
+    job: &Job,
+    end: &LeaseEnd,
+    invalid: bool,
+    limits: Limits,
+) -> (i64, i64, Option<String>) {
+    let reason = end.reason();
+    let (attempts, interruptions) = match (invalid, end) {
+        (true, _) => (job.attempts + 1, job.interruptions),
+        (false, LeaseEnd::Interrupted(_)) => (job.attempts, job.interruptions + 1),
+        (false, LeaseEnd::Returned(_)) => (job.attempts, job.interruptions),
+    };
+    let failed = if invalid && attempts >= limits.max_attempts {
+        Some(format!("{reason} (after {attempts} attempts)"))
+    } else if interruptions > job.interruptions && interruptions >= limits.max_interruptions {
+        Some(format!("{reason} (lease lost {interruptions} times)"))
+    } else {
+        None
+    };
+    (attempts, interruptions, failed)
 }
 
 /// Inserts the RUNNING scan `scan_id` of `job_id` for the asker of `req`.
@@ -626,6 +645,10 @@ async fn insert_scan(
 
 impl JobStore for Store {
     async fn submit(&self, req: &JobRequest) -> Result<Submitted> {
+        if let Some(w) = &self.sqlite {
+            let req = req.clone();
+            return w.run(move |tx| sqlite_ops::submit(tx, &req)).await;
+        }
         // Two hubs on one PostgreSQL may insert the same digest at once; the unique index
         // stops the second, which then joins the first's job.
         let once = || self.submit_once(req);
@@ -644,6 +667,12 @@ impl JobStore for Store {
         max: i64,
         lease_ms: i64,
     ) -> Result<Vec<Job>> {
+        if let Some(w) = &self.sqlite {
+            let (holder, hub) = (lessee.holder.to_owned(), lessee.hub.to_owned());
+            return w
+                .run(move |tx| sqlite_ops::claim(tx, &holder, &hub, floor, max, lease_ms))
+                .await;
+        }
         // One statement: the pick is a seek on `jobs_pick`, and on PostgreSQL hubs pass over
         // each other's picks instead of waiting on them.
         let sql = format!(
@@ -680,6 +709,12 @@ impl JobStore for Store {
         holder: &str,
         result: &ScanResult,
     ) -> Result<Completion> {
+        if let Some(w) = &self.sqlite {
+            let (job_id, holder, result) = (job_id.to_owned(), holder.to_owned(), result.clone());
+            return w
+                .run(move |tx| sqlite_ops::complete(tx, &job_id, &holder, &result))
+                .await;
+        }
         self.retrying(move || async move {
             let mut tx = self.begin_write().await?;
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -728,7 +763,43 @@ impl JobStore for Store {
         .await
     }
 
+    async fn complete_and_claim(
+        &self,
+        job_id: &str,
+        result: &ScanResult,
+        lessee: Lessee<'_>,
+        floor: Option<i64>,
+        max: i64,
+        lease_ms: i64,
+    ) -> Result<(Completion, Vec<Job>)> {
+        if let Some(w) = &self.sqlite {
+            let (job_id, holder, hub, result) = (
+                job_id.to_owned(),
+                lessee.holder.to_owned(),
+                lessee.hub.to_owned(),
+                result.clone(),
+            );
+            return w
+                .run(move |tx| {
+                    let done = sqlite_ops::complete(tx, &job_id, &holder, &result)?;
+                    let next = sqlite_ops::claim(tx, &holder, &hub, floor, max, lease_ms)?;
+                    Ok((done, next))
+                })
+                .await;
+        }
+        let done = self.complete(job_id, lessee.holder, result).await?;
+        let next = self.claim(lessee, floor, max, lease_ms).await?;
+        Ok((done, next))
+    }
+
     async fn fail(&self, job_id: &str, holder: &str, reason: &str) -> Result<Option<Job>> {
+        if let Some(w) = &self.sqlite {
+            let (job_id, holder, reason) =
+                (job_id.to_owned(), holder.to_owned(), reason.to_owned());
+            return w
+                .run(move |tx| sqlite_ops::fail(tx, &job_id, &holder, &reason))
+                .await;
+        }
         self.retrying(move || async move {
             let mut tx = self.begin_write().await?;
             let now = now_ms();
@@ -772,7 +843,7 @@ impl JobStore for Store {
         let mut out = self
             .end_leases_where(
                 "id = $1 AND lease_holder = $2",
-                &[BindValue::Text(job_id), BindValue::Text(holder)],
+                &[job_id.into(), holder.into()],
                 &end,
                 true,
                 limits,
@@ -791,7 +862,7 @@ impl JobStore for Store {
         let mut out = self
             .end_leases_where(
                 "id = $1 AND lease_holder = $2",
-                &[BindValue::Text(job_id), BindValue::Text(holder)],
+                &[job_id.into(), holder.into()],
                 end,
                 false,
                 limits,
@@ -806,21 +877,15 @@ impl JobStore for Store {
         end: &LeaseEnd,
         limits: Limits,
     ) -> Result<Vec<Released>> {
-        self.end_leases_where(
-            "lease_holder = $1",
-            &[BindValue::Text(holder)],
-            end,
-            false,
-            limits,
-        )
-        .await
+        self.end_leases_where("lease_holder = $1", &[holder.into()], end, false, limits)
+            .await
     }
 
     async fn expire(&self, hub: &str, now: i64, limits: Limits) -> Result<Vec<Released>> {
         let end = LeaseEnd::Interrupted("lease timed out".to_owned());
         self.end_leases_where(
             "lease_hub = $1 AND lease_expires < $2",
-            &[BindValue::Text(hub), BindValue::Int(now)],
+            &[hub.into(), now.into()],
             &end,
             false,
             limits,
@@ -829,6 +894,12 @@ impl JobStore for Store {
     }
 
     async fn heartbeat(&self, hub: &str, liveness_ms: i64) -> Result<()> {
+        if let Some(w) = &self.sqlite {
+            let hub = hub.to_owned();
+            return w
+                .run(move |tx| sqlite_ops::heartbeat(tx, &hub, liveness_ms))
+                .await;
+        }
         let now = self.db_now();
         self.retrying(move || async move {
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -845,6 +916,9 @@ impl JobStore for Store {
     }
 
     async fn reclaim(&self, limits: Limits) -> Result<Vec<Released>> {
+        if let Some(w) = &self.sqlite {
+            return w.run(move |tx| sqlite_ops::reclaim(tx, limits)).await;
+        }
         let now = self.db_now();
         let dead: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT DISTINCT lease_hub AS hub FROM jobs WHERE state = 'leased' AND NOT EXISTS
@@ -866,7 +940,7 @@ impl JobStore for Store {
                     &format!(
                         "COALESCE(lease_hub, '') = $1 AND NOT EXISTS (SELECT 1 FROM hubs WHERE hubs.instance = jobs.lease_hub AND hubs.expires >= {now})"
                     ),
-                    &[BindValue::Text(&hub)],
+                    &[hub.as_str().into()],
                     &end,
                     false,
                     limits,
@@ -884,9 +958,7 @@ impl JobStore for Store {
     }
 
     async fn forget_other_hubs(&self, hub: &str) -> Result<()> {
-        sqlx::query("DELETE FROM hubs WHERE instance <> $1")
-            .bind(hub)
-            .execute(self.writer())
+        self.exec("DELETE FROM hubs WHERE instance <> $1", vec![hub.into()])
             .await?;
         Ok(())
     }
@@ -898,17 +970,9 @@ impl JobStore for Store {
             max_interruptions: i64::MAX,
         };
         let out = self
-            .end_leases_where(
-                "lease_hub = $1",
-                &[BindValue::Text(hub)],
-                &end,
-                false,
-                limits,
-            )
+            .end_leases_where("lease_hub = $1", &[hub.into()], &end, false, limits)
             .await?;
-        sqlx::query("DELETE FROM hubs WHERE instance = $1")
-            .bind(hub)
-            .execute(self.writer())
+        self.exec("DELETE FROM hubs WHERE instance = $1", vec![hub.into()])
             .await?;
         Ok(out)
     }

@@ -11,7 +11,10 @@
 mod accounts;
 mod blobs;
 mod jobs;
+mod row;
 mod scans;
+mod sqlite;
+mod sqlite_ops;
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -71,6 +74,10 @@ pub enum StoreError {
     Corrupt { what: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database commit: {0}")]
+    Commit(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -83,6 +90,10 @@ impl StoreError {
             Self::Database(sqlx::Error::Database(e)) => matches!(
                 e.code().as_deref(),
                 Some("40P01" | "40001" | "5" | "6" | "517" | "261" | "262")
+            ),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ),
             _ => false,
         }
@@ -101,10 +112,11 @@ pub enum Backend {
 pub struct Store {
     /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
-    /// Writes. On SQLite one connection, so writers queue in order in this process instead
-    /// of polling SQLite's file lock (its busy handler sleeps in steps of milliseconds);
-    /// on PostgreSQL the same pool as reads.
+    /// Writes on PostgreSQL (the same pool as reads). On SQLite it only migrates the
+    /// schema; every write then goes through `sqlite`.
     writer: AnyPool,
+    /// SQLite: the thread that owns the write connection and commits in groups.
+    sqlite: Option<std::sync::Arc<sqlite::Writer>>,
     backend: Backend,
 }
 
@@ -113,8 +125,12 @@ impl Store {
     /// `sqlite:PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self> {
         install_default_drivers();
+        let mut file = None;
         let (backend, url, max) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
+            file = Some(std::path::PathBuf::from(
+                path.split_once('?').map_or(path, |(p, _)| p),
+            ));
             let sep = if path.contains('?') { '&' } else { '?' };
             (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"), 8)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -150,12 +166,17 @@ impl Store {
             Backend::Sqlite => connect(max).await?,
             Backend::Postgres => writer.clone(),
         };
-        let store = Self {
+        let mut store = Self {
             pool,
             writer,
+            sqlite: None,
             backend,
         };
         store.migrate().await?;
+        if let Some(file) = file {
+            store.writer.close().await;
+            store.sqlite = Some(std::sync::Arc::new(sqlite::Writer::start(&file)?));
+        }
         Ok(store)
     }
 
@@ -182,13 +203,10 @@ impl Store {
         self.backend
     }
 
-    /// Starts a transaction that will write: on SQLite it takes the write lock at once, so
-    /// two writers never deadlock upgrading read locks.
+    /// Starts a transaction that will write (PostgreSQL; SQLite writes go through its
+    /// writer thread).
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        })
+        Ok(self.writer.begin().await?)
     }
 
     /// The setting `name`, set to `make()` first if it has none. Every hub on one database
@@ -198,12 +216,10 @@ impl Store {
         name: &str,
         make: impl FnOnce() -> String,
     ) -> Result<String> {
-        sqlx::query(
+        self.exec(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            vec![name.into(), make().into()],
         )
-        .bind(name)
-        .bind(make())
-        .execute(&self.writer)
         .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
@@ -268,7 +284,29 @@ impl Store {
         op().await
     }
 
+    /// Runs one statement that writes, on either backend; the rows it changed.
+    pub(crate) async fn exec(&self, sql: &'static str, args: Vec<row::Arg>) -> Result<u64> {
+        match &self.sqlite {
+            Some(w) => {
+                w.run(move |tx| {
+                    let mut st = tx.prepare_cached(&sqlite::sql(sql))?;
+                    Ok(st.execute(rusqlite::params_from_iter(args.iter()))? as u64)
+                })
+                .await
+            }
+            None => Ok(row::bind_all(sqlx::query(sql), &args)
+                .execute(&self.writer)
+                .await?
+                .rows_affected()),
+        }
+    }
+
     pub async fn close(&self) {
+        if let Some(w) = &self.sqlite {
+            let w = w.clone();
+            // Joining the thread blocks; it has at most one batch left.
+            let _ = tokio::task::spawn_blocking(move || w.close()).await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }

@@ -2,8 +2,8 @@
 //! digest (the `io.atcr.hold.scan` record).
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::row::Columns;
 use crate::{Result, Store, StoreError, new_id, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,20 +20,20 @@ pub struct Image {
 }
 
 impl Image {
-    fn from_row(r: &AnyRow) -> Result<Self> {
-        let tags: String = r.try_get("tags")?;
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self> {
+        let tags: String = r.col("tags")?;
         Ok(Self {
-            id: r.try_get("id")?,
-            owner: r.try_get("owner")?,
-            registry: r.try_get("registry")?,
-            repository: r.try_get("repository")?,
-            digest: r.try_get("digest")?,
+            id: r.col("id")?,
+            owner: r.col("owner")?,
+            registry: r.col("registry")?,
+            repository: r.col("repository")?,
+            digest: r.col("digest")?,
             tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt {
                 what: "image tags",
                 message: e.to_string(),
             })?,
-            size: r.try_get("size")?,
-            created_at: r.try_get("created_at")?,
+            size: r.col("size")?,
+            created_at: r.col("created_at")?,
         })
     }
 }
@@ -71,7 +71,8 @@ pub struct ImageFilter {
     pub repository: Option<String>,
 }
 
-const IMAGE_COLUMNS: &str = "id, owner, registry, repository, digest, tags, size, created_at";
+pub(crate) const IMAGE_COLUMNS: &str =
+    "id, owner, registry, repository, digest, tags, size, created_at";
 
 impl Store {
     async fn upsert_image_once(
@@ -152,6 +153,28 @@ impl ImageStore for Store {
         tag: Option<&str>,
         size: i64,
     ) -> Result<Image> {
+        if let Some(w) = &self.sqlite {
+            let (owner, registry, repository, digest, tag) = (
+                owner.to_owned(),
+                registry.to_owned(),
+                repository.to_owned(),
+                digest.to_owned(),
+                tag.map(str::to_owned),
+            );
+            return w
+                .run(move |tx| {
+                    crate::sqlite_ops::upsert_image(
+                        tx,
+                        &owner,
+                        &registry,
+                        &repository,
+                        &digest,
+                        tag.as_deref(),
+                        size,
+                    )
+                })
+                .await;
+        }
         // Two hubs on one PostgreSQL may insert the same image at once; the unique key stops
         // the second, which then finds the first's row.
         let once = || self.upsert_image_once(owner, registry, repository, digest, tag, size);
@@ -281,35 +304,35 @@ pub struct Scan {
 }
 
 impl Scan {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
-        let status: String = r.try_get("status")?;
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self> {
+        let status: String = r.col("status")?;
         Ok(Self {
-            id: r.try_get("id")?,
-            image_id: r.try_get("image_id")?,
-            job_id: r.try_get("job_id")?,
-            owner: r.try_get("owner")?,
-            registry: r.try_get("registry")?,
-            repository: r.try_get("repository")?,
-            digest: r.try_get("digest")?,
+            id: r.col("id")?,
+            image_id: r.col("image_id")?,
+            job_id: r.col("job_id")?,
+            owner: r.col("owner")?,
+            registry: r.col("registry")?,
+            repository: r.col("repository")?,
+            digest: r.col("digest")?,
             status: ScanStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
                 what: "scan",
                 message: format!("unknown status {status:?}"),
             })?,
-            error: r.try_get("error")?,
-            scanner_version: r.try_get("scanner_version")?,
-            sbom_blob: r.try_get("sbom_blob")?,
-            report_blob: r.try_get("report_blob")?,
+            error: r.col("error")?,
+            scanner_version: r.col("scanner_version")?,
+            sbom_blob: r.col("sbom_blob")?,
+            report_blob: r.col("report_blob")?,
             counts: Counts {
-                critical: r.try_get("critical")?,
-                high: r.try_get("high")?,
-                medium: r.try_get("medium")?,
-                low: r.try_get("low")?,
-                negligible: r.try_get("negligible")?,
-                undefined: r.try_get("undefined")?,
-                total: r.try_get("total")?,
+                critical: r.col("critical")?,
+                high: r.col("high")?,
+                medium: r.col("medium")?,
+                low: r.col("low")?,
+                negligible: r.col("negligible")?,
+                undefined: r.col("undefined")?,
+                total: r.col("total")?,
             },
-            created_at: r.try_get("created_at")?,
-            scanned_at: r.try_get("scanned_at")?,
+            created_at: r.col("created_at")?,
+            scanned_at: r.col("scanned_at")?,
         })
     }
 }
@@ -586,7 +609,7 @@ impl ScanStore for Store {
 }
 
 /// Findings per INSERT statement: 12 parameters each, well under both backends' limits.
-const FINDINGS_PER_INSERT: usize = 64;
+pub(crate) const FINDINGS_PER_INSERT: usize = 64;
 
 /// Inside the transaction that ends a job: every owner's scan of `job_id` gets the result
 /// (READY, counts, blobs), its findings in report order, and the digest's latest record
