@@ -18,7 +18,8 @@
 //! - the hub's CPU seconds and RSS.
 //!
 //! `BENCH_ONLY=enqueue,drain,latency,wakeup,starve` picks parts; `BENCH_JOBS` sets how many
-//! jobs each drain times (default 4,000).
+//! jobs each drain times (default 4,000), `BENCH_DEPTHS` and `BENCH_SCANNERS` which depths
+//! and fleets it runs (default 0,5000,20000 and 1,10,50).
 
 #![allow(clippy::unwrap_used)]
 
@@ -148,8 +149,16 @@ async fn enqueue_rate(b: &Bench) {
     );
 }
 
+/// A list from an environment variable (`BENCH_DEPTHS`, `BENCH_SCANNERS`), or the default.
+fn list(var: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
 async fn drain(b: &Bench) {
-    for depth in [0usize, 5_000, 20_000] {
+    for depth in list("BENCH_DEPTHS", &[0, 5_000, 20_000]) {
         let setup = b.setup(&format!("drain{depth}"), "");
         let hub = setup.start(&b.dir.path().join(format!("drain{depth}.log")));
         let enqueuer = Enqueuer::new(&setup.admin_token());
@@ -172,7 +181,7 @@ async fn drain(b: &Bench) {
             .enqueue_many(std::slice::from_ref(&setup.http), tags, &owners, 1, 32)
             .await;
         assert!(answers.iter().all(|a| a.status == 202));
-        for scanners in [1usize, 10, 50] {
+        for scanners in list("BENCH_SCANNERS", &[1, 10, 50]) {
             let before = completed(&hub);
             let (cpu0, _, _) = hub.usage();
             let started = Instant::now();

@@ -4,10 +4,12 @@
 //! each other's results.
 //!
 //! On the file system one thread writes blobs in groups: every blob waiting is written to
-//! a temporary file in the same directory, the file system is synced once, the files are
-//! renamed into place, and it is synced again; only then do the writers hear back. So a
-//! blob is whole or absent, and is on disk before the database can name it, at the cost of
-//! two syncs per group rather than one per blob.
+//! a temporary file in the same directory and renamed into place, then the file system is
+//! synced once; only then do the writers hear back. So a blob is on disk before the
+//! database can name it, at the cost of one sync per group rather than one per blob. A
+//! crash before the sync can leave a short file under a blob's name (the rename reached the
+//! disk, not all of the data); nobody has heard of it, and the next write of that blob sees
+//! the wrong size and writes it again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -283,7 +285,9 @@ fn write_group(dir: &Path, group: Vec<Pending>) {
             s.2.push(reply);
             continue;
         }
-        if path.exists() {
+        // Already there, whole: every blob is synced before anyone hears of it, so one of
+        // the right size is the one (a crash can leave a short one behind, rewritten here).
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == data.len() as u64) {
             answers_now.push((reply, Ok(())));
             continue;
         }
@@ -304,23 +308,20 @@ fn write_group(dir: &Path, group: Vec<Pending>) {
     if staged.is_empty() {
         return;
     }
-    let synced = sync(dir);
+    // Renamed into place, then one sync for their data and names together: nobody hears
+    // of a blob before it is on disk.
     for (tmp, path, replies) in &mut staged {
-        let outcome = match (&synced, tmp.take()) {
-            (Err(e), _) => Err(e.to_string()),
-            (Ok(()), Some(tmp)) => tmp.persist(&*path).map_err(|e| e.error.to_string()),
-            (Ok(()), None) => Ok(()),
-        };
-        if let Err(e) = outcome {
+        if let Some(tmp) = tmp.take()
+            && let Err(e) = tmp.persist(&*path)
+        {
             for reply in replies.drain(..) {
                 let _ = reply.send(Err(BlobError::Io {
                     path: path.clone(),
-                    source: std::io::Error::other(e.clone()),
+                    source: std::io::Error::other(e.error.to_string()),
                 }));
             }
         }
     }
-    // The renames are on disk before anyone is told.
     let synced = sync(dir).map_err(|e| e.to_string());
     for (_, path, replies) in staged {
         for reply in replies {

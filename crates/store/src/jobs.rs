@@ -715,6 +715,16 @@ impl JobStore for Store {
                 .run(move |tx| sqlite_ops::complete(tx, &job_id, &holder, &result))
                 .await;
         }
+        // The usual case, a result from the lease's holder, in one statement.
+        let held = self
+            .retrying(move || crate::scans::complete_held_pg(self.writer(), job_id, holder, result))
+            .await?;
+        if let Some(scan) = held {
+            return Ok(Completion::Completed {
+                scan: Box::new(scan),
+                held: true,
+            });
+        }
         self.retrying(move || async move {
             let mut tx = self.begin_write().await?;
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -39,6 +39,13 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Checkpoints copy each page once however often it changed since the last, so fewer,
+    // larger ones write much less (the queue rewrites the same few pages all the time).
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    conn.pragma_update(None, "cache_size", -32_768)?;
+    // Each caller's savepoint keeps the pages it changes in a statement journal; in memory,
+    // not in a temporary file written page by page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
