@@ -19,7 +19,8 @@
 //!
 //! `BENCH_ONLY=enqueue,drain,latency,wakeup,starve` picks parts; `BENCH_JOBS` sets how many
 //! jobs each drain times (default 4,000), `BENCH_DEPTHS` and `BENCH_SCANNERS` which depths
-//! and fleets it runs (default 0,5000,20000 and 1,10,50).
+//! and fleets it runs (default 0,5000,20000 and 1,10,50), `BENCH_BLOB_STORE` a blob store
+//! other than the hub's data directory.
 
 #![allow(clippy::unwrap_used)]
 
@@ -58,12 +59,17 @@ impl Bench {
     /// A hub of its own: a fresh data directory, or a fresh PostgreSQL schema.
     fn setup(&self, name: &str, extra: &str) -> HubSetup {
         let database = self.postgres.then(|| fresh_schema(name)).flatten();
+        // BENCH_BLOB_STORE puts the hub's blobs elsewhere (another disk, an S3 bucket).
+        let extra = match std::env::var("BENCH_BLOB_STORE") {
+            Ok(store) => format!("{extra}\nblob_store = {:?}", format!("{store}/{name}")),
+            Err(_) => extra.to_owned(),
+        };
         HubSetup::new(
             self.dir.path(),
             name,
             &self.registry.addr,
             database.as_deref(),
-            extra,
+            &extra,
         )
     }
 

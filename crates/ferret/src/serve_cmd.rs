@@ -36,7 +36,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "FERRET_MAX_INTERRUPTIONS", value_name = "N")]
     max_interruptions: Option<i64>,
     /// Where SBOMs and reports go: s3://bucket/prefix (credentials and endpoint from the
-    /// usual AWS_* variables) [default: DATA_DIR/blobs]
+    /// usual AWS_* variables), or a directory [default: DATA_DIR/blobs]
     #[arg(long, env = "FERRET_BLOB_STORE", value_name = "URL")]
     blob_store: Option<String>,
     /// Seconds a scanner may hold a job [default: 1800]
@@ -84,6 +84,8 @@ struct FileConfig {
     /// object_store S3 options (`aws_endpoint`, `aws_region`, `aws_allow_http`, …).
     #[serde(default)]
     blob_store_options: std::collections::BTreeMap<String, String>,
+    /// SBOMs and reports up to this many bytes are kept in the database with their result.
+    blob_inline_limit: Option<usize>,
     db_dir: Option<PathBuf>,
     #[serde(default)]
     scanner_secrets: Vec<String>,
@@ -146,6 +148,9 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
     c.heartbeat = (c.hub_liveness / 5).max(Duration::from_millis(200));
     if let Some(mb) = file.result_memory_mb {
         c.result_memory = mb.max(1) << 20;
+    }
+    if let Some(n) = file.blob_inline_limit {
+        c.blob_inline_limit = n;
     }
     if let Some(s) = file.result_memory_wait {
         c.result_memory_wait = Duration::from_secs(s);

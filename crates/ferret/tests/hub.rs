@@ -144,13 +144,18 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         );
     }
     assert!(c["total"].as_i64().unwrap() > 0);
-    let blob = d.join("hub/blobs/sha256").join(
-        done["sbomBlob"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("sha256:"),
+    // The SBOM as stored (in the database or the blob store, by its size).
+    let (status, body) = http_get(
+        &http,
+        &format!("/api/ferret/v1/scans/{}/sbom", done["id"].as_str().unwrap()),
+        &format!("Authorization: Bearer {token}\r\n"),
     );
-    let sbom: Value = serde_json::from_slice(&std::fs::read(blob).unwrap()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        support::sha256(body.as_bytes()),
+        done["sbomBlob"].as_str().unwrap()
+    );
+    let sbom: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
 
     let (_, metrics) = http_get(&http, "/metrics", "");

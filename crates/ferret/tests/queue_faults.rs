@@ -446,7 +446,8 @@ async fn two_hubs_serve_each_others_results_from_s3() {
         .unwrap();
     assert!(made.status().is_success(), "creating the bucket: {made:?}");
     let registry = FakeRegistry::start();
-    let extra = "blob_store = \"s3://ferret/results\"";
+    // Every blob to S3, however small (by default small ones stay in the database).
+    let extra = "blob_store = \"s3://ferret/results\"\nblob_inline_limit = 0";
     let env = [
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -509,7 +510,20 @@ async fn two_hubs_serve_each_others_results_from_s3() {
             assert_eq!(report["source"]["target"], digest);
         }
     }
-    // Neither hub kept anything on its own disk.
+    // In the bucket: an SBOM and a report per scan. Neither hub kept anything on its own disk.
+    let listing = http
+        .get(format!("http://{s3}/ferret?list-type=2&prefix=results/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        listing.matches("<Key>").count(),
+        2 * answers.len(),
+        "{listing}"
+    );
     for hub in ["a", "b"] {
         assert!(
             !d.join(hub).join("blobs").exists(),

@@ -124,6 +124,7 @@ async fn main() {
         },
         findings,
         record: serde_json::json!({}),
+        inline_blobs: Vec::new(),
     };
     hub.store
         .complete(&job.id, "bench:0", &result)

@@ -303,9 +303,7 @@ async fn blob(
             ),
         )
     })?;
-    let data = hub
-        .blobs
-        .get(&digest)
+    let data = crate::results::read_blob(hub, &digest)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal(format!("blob {digest} of scan {id} is missing")))?;

@@ -86,12 +86,15 @@ pub struct HubConfig {
     /// is refused until the window ends.
     pub auth_failures: u32,
     pub auth_window: Duration,
-    /// Where SBOMs and reports go: `s3://bucket/prefix`, or the data directory's `blobs`
-    /// when absent.
+    /// Where SBOMs and reports go: `s3://bucket/prefix`, a directory (`file:///path` or a
+    /// path), or the data directory's `blobs` when absent.
     pub blob_store: Option<String>,
     /// `object_store` S3 options for `blob_store` (the lower-cased names of the `AWS_*`
     /// variables).
     pub blob_store_options: Vec<(String, String)>,
+    /// SBOMs and reports up to this many bytes are kept in the database with their result
+    /// instead of the blob store (0: all go to the blob store).
+    pub blob_inline_limit: usize,
     /// The hub's DID, sent as `holdDid`.
     pub hub_did: String,
     pub registries: Vec<RegistryConfig>,
@@ -125,6 +128,7 @@ impl HubConfig {
             auth_window: Duration::from_secs(60),
             blob_store: None,
             blob_store_options: Vec::new(),
+            blob_inline_limit: 64 * 1024,
             hub_did: "did:web:localhost".to_owned(),
             registries: Vec::new(),
             admin_name: "admin".to_owned(),
@@ -244,7 +248,7 @@ impl Hub {
         })?;
         let store = Store::open(&config.store_url()).await?;
         let blobs = match &config.blob_store {
-            Some(url) => BlobStore::s3(url, &config.blob_store_options)?,
+            Some(url) => BlobStore::open(url, &config.blob_store_options)?,
             None => BlobStore::new(config.data_dir.join("blobs")),
         };
         let keys = auth::Keys::load(&store).await?;

@@ -187,6 +187,7 @@ pub fn scan_result(
             counts,
             findings,
             record,
+            inline_blobs: Vec::new(),
         },
         [sbom_blob, report_blob],
     ))
@@ -215,16 +216,44 @@ pub(crate) async fn store_blobs(
         .await
         .map_err(|e| Error::Blobs(e.to_string()))?
     };
-    let (prepared, [sbom_digest, report_digest]) = prepared.map_err(Error::Invalid)?;
+    let (mut prepared, [sbom_digest, report_digest]) = prepared.map_err(Error::Invalid)?;
     let (Some(sbom), Some(report)) = blobs else {
         return Err(Error::Invalid(
             "a result without error must carry both sbom and vulnReport".to_owned(),
         ));
     };
-    let (a, b) = tokio::join!(
-        hub.blobs.put_as(&sbom_digest, sbom),
-        hub.blobs.put_as(&report_digest, report)
-    );
-    a.and(b).map_err(|e| Error::Blobs(e.to_string()))?;
+    // Small ones go into the database with the result: a file each would cost more than
+    // the rest of the result's write.
+    let mut to_store = Vec::new();
+    for (digest, data) in [(sbom_digest, sbom), (report_digest, report)] {
+        match inline(data, hub.config.blob_inline_limit) {
+            Ok(text) => prepared.inline_blobs.push((digest, text)),
+            Err(data) => to_store.push((digest, data)),
+        }
+    }
+    let writes = to_store
+        .into_iter()
+        .map(|(digest, data)| async move { hub.blobs.put_as(&digest, data).await });
+    for written in futures_util::future::join_all(writes).await {
+        written.map_err(|e| Error::Blobs(e.to_string()))?;
+    }
     Ok(prepared)
+}
+
+/// A blob as the text the database keeps, when it is at most `limit` bytes of UTF-8 without
+/// NUL (which PostgreSQL's TEXT cannot hold); otherwise the bytes back, for the blob store.
+fn inline(data: Vec<u8>, limit: usize) -> Result<String, Vec<u8>> {
+    if data.len() > limit || data.contains(&0) {
+        return Err(data);
+    }
+    String::from_utf8(data).map_err(|e| e.into_bytes())
+}
+
+/// A result's blob: from the database when it was small enough to keep there, else from
+/// the blob store.
+pub(crate) async fn read_blob(hub: &Hub, digest: &str) -> Result<Option<Vec<u8>>, String> {
+    if let Some(data) = hub.store.blob(digest).await.map_err(|e| e.to_string())? {
+        return Ok(Some(data));
+    }
+    hub.blobs.get(digest).await.map_err(|e| e.to_string())
 }

@@ -71,6 +71,24 @@ impl BlobStore {
         }
     }
 
+    /// The blob store `location` names: `s3://bucket[/prefix]` (see [`BlobStore::s3`]), or a
+    /// directory, as `file:///path` or a plain path.
+    pub fn open(location: &str, options: &[(String, String)]) -> Result<Self, BlobError> {
+        if location.starts_with("s3:") {
+            return Self::s3(location, options);
+        }
+        if let Some(path) = location.strip_prefix("file://") {
+            return Ok(Self::new(path));
+        }
+        if location.contains("://") || location.is_empty() {
+            return Err(BlobError::Config {
+                url: location.to_owned(),
+                message: "expected s3://bucket[/prefix], file:///path or a path".to_owned(),
+            });
+        }
+        Ok(Self::new(location))
+    }
+
     /// Blobs in the S3-compatible bucket `url` (`s3://bucket[/prefix]`), with `options`
     /// as `object_store`'s S3 keys (`aws_access_key_id`, `aws_endpoint`, `aws_region`,
     /// `aws_allow_http`, … — the names of the usual `AWS_*` variables, lower-cased).

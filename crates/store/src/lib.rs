@@ -56,6 +56,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             "queue",
             format!("{}\n{queue}", include_str!("../migrations/0003_queue.sql")),
         ),
+        (
+            4,
+            "blobs",
+            include_str!("../migrations/0004_blobs.sql").to_owned(),
+        ),
     ]
 }
 

@@ -75,6 +75,18 @@ pub(crate) const IMAGE_COLUMNS: &str =
     "id, owner, registry, repository, digest, tags, size, created_at";
 
 impl Store {
+    /// A blob kept in the database with its result (see [`ScanResult::inline_blobs`]).
+    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT data FROM blobs WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get::<String, _>("data")?.into_bytes()),
+            None => None,
+        })
+    }
+
     async fn upsert_image_once(
         &self,
         owner: &str,
@@ -375,6 +387,9 @@ pub struct ScanResult {
     pub findings: Vec<Finding>,
     /// The `io.atcr.hold.scan`-shaped record kept as the digest's latest.
     pub record: serde_json::Value,
+    /// Blobs small enough to keep in the database, as (digest, JSON text): stored with the
+    /// result, read back with [`Store::blob`].
+    pub inline_blobs: Vec<(String, String)>,
 }
 
 /// Which scans to list.
@@ -693,6 +708,15 @@ pub(crate) async fn store_result(
             q.execute(&mut **tx).await?;
         }
     }
+    for (digest, data) in &result.inline_blobs {
+        sqlx::query(
+            "INSERT INTO blobs (digest, data) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO latest_scans (digest, scan_id, record) VALUES ($1, $2, $3)
          ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",
@@ -751,6 +775,10 @@ pub(crate) async fn complete_held_pg(
             INSERT INTO latest_scans (digest, scan_id, record)
             SELECT s.digest, s.id, $15 FROM s JOIN j ON s.id = j.scan_id
             ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record
+         ), b AS (
+            INSERT INTO blobs (digest, data)
+            SELECT key, value FROM jsonb_each_text(CAST($16 AS jsonb)) WHERE EXISTS (SELECT 1 FROM j)
+            ON CONFLICT (digest) DO NOTHING
          )
          SELECT s.* FROM j JOIN s ON s.id = j.scan_id",
         unlease = crate::jobs::UNLEASE,
@@ -771,6 +799,16 @@ pub(crate) async fn complete_held_pg(
         .bind(holder)
         .bind(serde_json::Value::Array(findings).to_string())
         .bind(result.record.to_string())
+        .bind(
+            serde_json::Value::Object(
+                result
+                    .inline_blobs
+                    .iter()
+                    .map(|(d, data)| (d.clone(), serde_json::Value::String(data.clone())))
+                    .collect(),
+            )
+            .to_string(),
+        )
         .fetch_all(pool)
         .await?;
     rows.first().map(Scan::from_row).transpose()

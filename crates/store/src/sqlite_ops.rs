@@ -298,6 +298,12 @@ fn store_result(
                 .execute(rusqlite::params_from_iter(args.iter()))?;
         }
     }
+    for (digest, data) in &result.inline_blobs {
+        tx.prepare_cached(
+            "INSERT INTO blobs (digest, data) VALUES (?1, ?2) ON CONFLICT (digest) DO NOTHING",
+        )?
+        .execute(params![digest, data])?;
+    }
     tx.prepare_cached(
         "INSERT INTO latest_scans (digest, scan_id, record) VALUES (?1, ?2, ?3)
          ON CONFLICT (digest) DO UPDATE SET scan_id = excluded.scan_id, record = excluded.record",

@@ -102,6 +102,7 @@ fn result(total: i64) -> ScanResult {
         },
         findings: Vec::new(),
         record: serde_json::json!({"total": total}),
+        inline_blobs: Vec::new(),
     }
 }
 
@@ -614,6 +615,9 @@ fn finding(id: &str, severity: &str, package: &str) -> Finding {
     }
 }
 
+/// JSON as a scanner may write it: non-ASCII, escapes, a NUL spelled as an escape.
+const SMALL_BLOB: &str = "{\"name\": \"caf\u{e9} \\u0000 \\\"q\\\"\",\n \"n\": [1, 2]}";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_findings_and_the_latest_record() {
     for (name, s, _g) in stores().await {
@@ -694,6 +698,7 @@ async fn results_findings_and_the_latest_record() {
             },
             findings,
             record: serde_json::json!({"total": 3}),
+            inline_blobs: vec![(d(99), SMALL_BLOB.to_owned())],
         };
         let Completion::Completed { scan: done, .. } =
             s.complete(&leased.id, "h:1", &result).await.unwrap()
@@ -742,6 +747,21 @@ async fn results_findings_and_the_latest_record() {
             s.last_finished_scan(&image.id).await.unwrap().unwrap().id,
             done.id
         );
+        assert_eq!(
+            s.blob(&d(99)).await.unwrap().as_deref(),
+            Some(SMALL_BLOB.as_bytes()),
+            "{name}: kept with the result, byte for byte"
+        );
+        assert_eq!(s.blob(&d(98)).await.unwrap(), None, "{name}");
+        // A late result for a job nobody holds keeps its blobs too.
+        let late = s.submit(&req(&d(7), "alice", 0)).await.unwrap().job;
+        let mut r3 = result.clone();
+        r3.inline_blobs = vec![(d(98), "{}".to_owned()), (d(99), SMALL_BLOB.to_owned())];
+        assert!(matches!(
+            s.complete(&late.id, "h:9", &r3).await.unwrap(),
+            Completion::Completed { held: false, .. }
+        ));
+        assert_eq!(s.blob(&d(98)).await.unwrap().as_deref(), Some(&b"{}"[..]));
 
         // A rescan replaces the latest record; both scans stay in the history.
         let job2 = s.submit(&req(&d(1), "alice", 2)).await.unwrap().job;
@@ -832,6 +852,7 @@ async fn owners_joining_a_job_get_scans_of_their_own() {
             },
             findings: vec![finding("CVE-9", "CRITICAL", "zlib")],
             record: serde_json::json!({}),
+            inline_blobs: Vec::new(),
         };
         s.complete(&leased.id, "h:1", &result).await.unwrap();
         for (scan_id, image_id) in [(&first.scan_id, &a.id), (&joined.scan_id, &b.id)] {
@@ -946,4 +967,25 @@ async fn blobs_are_content_addressed() {
         blobs.get("md5:x").await,
         Err(BlobError::BadDigest(_))
     ));
+}
+
+#[tokio::test]
+async fn blob_store_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    for location in [
+        dir.path().join("plain").display().to_string(),
+        format!("file://{}", dir.path().join("url").display()),
+    ] {
+        let blobs = BlobStore::open(&location, &[]).unwrap();
+        let digest = blobs.put(b"{}".to_vec()).await.unwrap();
+        assert_eq!(blobs.get(&digest).await.unwrap().unwrap(), b"{}");
+    }
+    assert!(dir.path().join("plain/sha256").is_dir());
+    assert!(dir.path().join("url/sha256").is_dir());
+    for bad in ["", "ftp://host/x", "s3://"] {
+        match BlobStore::open(bad, &[]) {
+            Err(BlobError::Config { url, .. }) => assert_eq!(url, bad),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
 }
