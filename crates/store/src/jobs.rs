@@ -717,9 +717,11 @@ impl JobStore for Store {
         }
         // The usual case, a result from the lease's holder, in one statement.
         let held = self
-            .retrying(move || crate::scans::complete_held_pg(self.writer(), job_id, holder, result))
+            .retrying(move || {
+                crate::scans::complete_held_pg(self.writer(), job_id, holder, result, None)
+            })
             .await?;
-        if let Some(scan) = held {
+        if let Some((scan, _)) = held {
             return Ok(Completion::Completed {
                 scan: Box::new(scan),
                 held: true,
@@ -796,6 +798,32 @@ impl JobStore for Store {
                     Ok((done, next))
                 })
                 .await;
+        }
+        // The usual case in one statement: the result, and the freed slot's next jobs.
+        let claim = crate::scans::PgClaim {
+            hub: lessee.hub,
+            floor,
+            max,
+            lease_ms,
+        };
+        let claim = &claim;
+        let held = self
+            .retrying(move || {
+                crate::scans::complete_held_pg(
+                    self.writer(),
+                    job_id,
+                    lessee.holder,
+                    result,
+                    Some(claim),
+                )
+            })
+            .await?;
+        if let Some((scan, next)) = held {
+            let done = Completion::Completed {
+                scan: Box::new(scan),
+                held: true,
+            };
+            return Ok((done, next));
         }
         let done = self.complete(job_id, lessee.holder, result).await?;
         let next = self.claim(lessee, floor, max, lease_ms).await?;

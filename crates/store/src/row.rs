@@ -10,6 +10,35 @@ use crate::Result;
 pub(crate) trait ColumnValue: Sized {
     fn from_any(row: &AnyRow, name: &str) -> Result<Self>;
     fn from_sqlite(row: &rusqlite::Row<'_>, name: &str) -> Result<Self>;
+    /// From a row PostgreSQL returned as JSON (`json_agg`): NULL, absent, a string or a
+    /// number.
+    fn from_json(value: Option<&serde_json::Value>, name: &str) -> Result<Self>;
+}
+
+fn json_mismatch(name: &str, want: &str, got: Option<&serde_json::Value>) -> crate::StoreError {
+    crate::StoreError::Corrupt {
+        what: "row",
+        message: format!("column {name}: expected {want}, got {got:?}"),
+    }
+}
+
+fn json_text(v: Option<&serde_json::Value>, name: &str) -> Result<Option<String>> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        other => Err(json_mismatch(name, "text", other)),
+    }
+}
+
+fn json_int(v: Option<&serde_json::Value>, name: &str) -> Result<Option<i64>> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| json_mismatch(name, "a 64-bit integer", v)),
+        other => Err(json_mismatch(name, "an integer", other)),
+    }
 }
 
 macro_rules! column_value {
@@ -21,11 +50,43 @@ macro_rules! column_value {
             fn from_sqlite(row: &rusqlite::Row<'_>, name: &str) -> Result<Self> {
                 Ok(row.get::<_, Self>(name)?)
             }
+            fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self> {
+                <Self as JsonValue>::from_json(v, name)
+            }
         }
     )*};
 }
 
 column_value!(String, Option<String>, i64, Option<i64>);
+
+impl JsonValue for String {
+    fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self> {
+        json_text(v, name)?.ok_or_else(|| json_mismatch(name, "text", v))
+    }
+}
+
+impl JsonValue for Option<String> {
+    fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self> {
+        json_text(v, name)
+    }
+}
+
+impl JsonValue for i64 {
+    fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self> {
+        json_int(v, name)?.ok_or_else(|| json_mismatch(name, "an integer", v))
+    }
+}
+
+impl JsonValue for Option<i64> {
+    fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self> {
+        json_int(v, name)
+    }
+}
+
+/// [`ColumnValue::from_json`], one impl per type (the macro covers the drivers).
+trait JsonValue: Sized {
+    fn from_json(v: Option<&serde_json::Value>, name: &str) -> Result<Self>;
+}
 
 /// A row of either driver.
 pub(crate) trait Columns {
@@ -35,6 +96,12 @@ pub(crate) trait Columns {
 impl Columns for AnyRow {
     fn col<T: ColumnValue>(&self, name: &str) -> Result<T> {
         T::from_any(self, name)
+    }
+}
+
+impl Columns for serde_json::Map<String, serde_json::Value> {
+    fn col<T: ColumnValue>(&self, name: &str) -> Result<T> {
+        T::from_json(self.get(name), name)
     }
 }
 

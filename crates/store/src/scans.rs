@@ -740,7 +740,8 @@ pub(crate) async fn complete_held_pg(
     job_id: &str,
     holder: &str,
     result: &ScanResult,
-) -> Result<Option<Scan>> {
+    claim: Option<&PgClaim<'_>>,
+) -> Result<Option<(Scan, Vec<crate::Job>)>> {
     let now = now_ms();
     let c = &result.counts;
     let findings: Vec<serde_json::Value> = result
@@ -779,11 +780,32 @@ pub(crate) async fn complete_held_pg(
             INSERT INTO blobs (digest, data)
             SELECT key, value FROM jsonb_each_text(CAST($16 AS jsonb)) WHERE EXISTS (SELECT 1 FROM j)
             ON CONFLICT (digest) DO NOTHING
-         )
-         SELECT s.* FROM j JOIN s ON s.id = j.scan_id",
+         ){claim_cte}
+         SELECT s.*, {claimed} AS claimed FROM j JOIN s ON s.id = j.scan_id",
         unlease = crate::jobs::UNLEASE,
+        claim_cte = if claim.is_some() {
+            format!(
+                ", c AS (
+            UPDATE jobs SET state = 'leased', dispatches = dispatches + 1, lease_holder = $13, lease_hub = $17,
+            leased_at = $11, lease_expires = $18, updated_at = $11
+            WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND EXISTS (SELECT 1 FROM j){floor}
+                         {order} LIMIT $19 FOR UPDATE OF jobs SKIP LOCKED)
+            RETURNING {columns}
+         )",
+                floor = if claim.is_some_and(|c| c.floor.is_some()) { " AND seq > $20" } else { "" },
+                order = crate::jobs::PICK_ORDER,
+                columns = crate::jobs::COLUMNS,
+            )
+        } else {
+            String::new()
+        },
+        claimed = if claim.is_some() {
+            "(SELECT CAST(COALESCE(json_agg(c), '[]') AS TEXT) FROM c)"
+        } else {
+            "'[]'"
+        },
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&result.scanner_version)
         .bind(&result.sbom_blob)
         .bind(&result.report_blob)
@@ -808,8 +830,38 @@ pub(crate) async fn complete_held_pg(
                     .collect(),
             )
             .to_string(),
-        )
-        .fetch_all(pool)
-        .await?;
-    rows.first().map(Scan::from_row).transpose()
+        );
+    if let Some(c) = claim {
+        q = q
+            .bind(c.hub)
+            .bind(now.saturating_add(c.lease_ms))
+            .bind(c.max);
+        if let Some(f) = c.floor {
+            q = q.bind(f);
+        }
+    }
+    let rows = q.fetch_all(pool).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let claimed: String = row.try_get("claimed")?;
+    let claimed: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&claimed).map_err(|e| StoreError::Corrupt {
+            what: "claimed jobs",
+            message: e.to_string(),
+        })?;
+    let mut jobs = claimed
+        .iter()
+        .map(crate::Job::from_row)
+        .collect::<Result<Vec<_>>>()?;
+    jobs.sort_by_key(|j| (j.priority, j.fair_key, j.seq));
+    Ok(Some((Scan::from_row(row)?, jobs)))
+}
+
+/// The next jobs [`complete_held_pg`] leases to the same holder in the same statement.
+pub(crate) struct PgClaim<'a> {
+    pub hub: &'a str,
+    pub floor: Option<i64>,
+    pub max: i64,
+    pub lease_ms: i64,
 }

@@ -989,3 +989,56 @@ async fn blob_store_locations() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_claims_the_next_jobs_for_its_slot() {
+    for (name, s, _g) in stores().await {
+        let first = s.submit(&req(&d(1), "alice", 1)).await.unwrap().job;
+        for n in 2..=4 {
+            s.submit(&req(&d(n), "alice", 1)).await.unwrap();
+        }
+        let urgent = s.submit(&req(&d(5), "bob", 0)).await.unwrap().job;
+        let held = lease(&s, "h:1").await.unwrap();
+        assert_eq!(held.id, urgent.id, "{name}: the most urgent first");
+        let lessee = Lessee {
+            hub: "h",
+            holder: "h:1",
+        };
+        let mut r = result(1);
+        r.findings = vec![finding("CVE-1", "HIGH", "openssl")];
+        r.inline_blobs = vec![(d(90), "{}".to_owned())];
+        let (done, next) = s
+            .complete_and_claim(&held.id, &r, lessee, Some(first.seq), 2, 60_000)
+            .await
+            .unwrap();
+        let Completion::Completed { scan, held: true } = done else {
+            panic!("{name}: {done:?}")
+        };
+        assert_eq!(scan.job_id, urgent.id, "{name}");
+        assert_eq!(scan.counts.total, 1, "{name}");
+        assert_eq!(s.blob(&d(90)).await.unwrap().as_deref(), Some(&b"{}"[..]));
+        // Above the floor, in queue order, leased to the same holder until the deadline.
+        let digests: Vec<&str> = next.iter().map(|j| j.digest.as_str()).collect();
+        assert_eq!(digests, [d(2).as_str(), d(3).as_str()], "{name}");
+        for j in &next {
+            assert_eq!(j.state, JobState::Leased, "{name}");
+            assert_eq!(j.lease_holder.as_deref(), Some("h:1"), "{name}");
+            assert_eq!(j.lease_hub.as_deref(), Some("h"), "{name}");
+            assert_eq!(j.dispatches, 1, "{name}");
+            assert!(j.lease_expires.unwrap() > now_ms() + 50_000, "{name}");
+        }
+        // Again for a job no longer held: refused, and the slot still gets its next job.
+        let (again, more) = s
+            .complete_and_claim(&held.id, &r, lessee, None, 1, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(again, Completion::AlreadyDone, "{name}");
+        assert_eq!(more.len(), 1, "{name}");
+        assert_eq!(more[0].id, first.id, "{name}: below the floor, now asked for");
+        let (_, none) = s
+            .complete_and_claim(&next[0].id, &r, lessee, None, 0, 60_000)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{name}: no room, no claim");
+    }
+}
