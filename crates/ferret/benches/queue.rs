@@ -30,7 +30,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::queue::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 fn wanted(part: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |v| v.split(',').any(|p| p == part))
@@ -356,35 +356,42 @@ async fn health_during(
     load: impl std::future::Future<Output = ()>,
 ) -> (Vec<Duration>, usize) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The probe stands for an outside monitor: a thread of its own with blocking I/O, so
+    // the load generators' work on this process's runtime does not delay it.
     let probe = {
         let (addr, stop) = (addr.to_owned(), stop.clone());
-        tokio::spawn(async move {
+        std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
             let mut lat = Vec::new();
             let mut failed = 0;
+            let limit = Duration::from_secs(5);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let started = Instant::now();
-                let ok = tokio::time::timeout(Duration::from_secs(5), async {
-                    let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                let ok = (|| {
+                    let addr: std::net::SocketAddr = addr.parse().ok()?;
+                    let mut s = std::net::TcpStream::connect_timeout(&addr, limit).ok()?;
+                    s.set_read_timeout(Some(limit)).ok()?;
+                    s.set_write_timeout(Some(limit)).ok()?;
                     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        .await
                         .ok()?;
                     let mut out = Vec::new();
-                    s.read_to_end(&mut out).await.ok()?;
+                    s.read_to_end(&mut out).ok()?;
                     out.starts_with(b"HTTP/1.1 200").then_some(())
-                })
-                .await;
+                })();
                 match ok {
-                    Ok(Some(())) => lat.push(started.elapsed()),
-                    _ => failed += 1,
+                    Some(()) => lat.push(started.elapsed()),
+                    None => failed += 1,
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                std::thread::sleep(Duration::from_millis(20));
             }
             (lat, failed)
         })
     };
     load.await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (mut lat, failed) = probe.await.unwrap();
+    let (mut lat, failed) = tokio::task::spawn_blocking(move || probe.join().unwrap())
+        .await
+        .unwrap();
     lat.sort();
     (lat, failed)
 }

@@ -451,12 +451,10 @@ async fn metrics_page(
 /// The gRPC port: the standard health service (`grpc.health.v1.Health`) and the
 /// Yandex-compatible ScannerService, ImageService and OperationService.
 async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubError> {
-    let listener = tokio::net::TcpListener::bind(hub.config.grpc)
-        .await
-        .map_err(|source| HubError::Io {
-            what: format!("listening on {} (gRPC)", hub.config.grpc),
-            source,
-        })?;
+    let listener = server::listen(hub.config.grpc).map_err(|source| HubError::Io {
+        what: format!("listening on {} (gRPC)", hub.config.grpc),
+        source,
+    })?;
     tracing::info!(grpc = %hub.config.grpc, "gRPC listening");
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -493,12 +491,10 @@ fn millis(d: Duration) -> i64 {
 /// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then gives this process's leases
 /// back.
 pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
-    let listener = tokio::net::TcpListener::bind(hub.config.http)
-        .await
-        .map_err(|source| HubError::Io {
-            what: format!("listening on {}", hub.config.http),
-            source,
-        })?;
+    let listener = server::listen(hub.config.http).map_err(|source| HubError::Io {
+        what: format!("listening on {}", hub.config.http),
+        source,
+    })?;
     tracing::info!(http = %hub.config.http, instance = %hub.instance, blobs = %hub.blobs.location(), "ferret hub listening");
     // Gauges that exist before anything happens, so scrapes see zeros.
     metrics::gauge!("ferret_connected_scanners").set(0.0);

@@ -375,3 +375,17 @@ pub(crate) fn body_timeout<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
 }
+
+/// Listens on `addr` with a deep accept queue (the kernel caps it at `somaxconn`): a burst
+/// of connections waits to be accepted instead of having its SYNs dropped, which would
+/// cost a well-behaved client a one-second retransmission.
+pub(crate) fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}

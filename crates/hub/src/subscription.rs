@@ -33,6 +33,9 @@ use crate::Hub;
 use crate::budget::{Budgeted, Held};
 use crate::frames::{self, MAX_FRAME, ScanJob, ValidResult};
 
+/// Result frames up to this size are parsed on the connection's own task.
+const PARSE_INLINE: usize = 256 << 10;
+
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
 /// Jobs whose lease this connection lost to the timeout, remembered so that their late
@@ -303,7 +306,7 @@ impl Connection {
                     let outcome = match msg {
                         Some(Ok(Message::Text(text))) => {
                             last_heard = Instant::now();
-                            let jobs = self.on_result(text.as_str(), asking.is_none()).await;
+                            let jobs = self.on_result(text, asking.is_none()).await;
                             let mut failed = false;
                             for job in jobs {
                                 failed |= !self.send_job(&mut tx, job).await;
@@ -422,8 +425,19 @@ impl Connection {
 
     /// Handles a result frame. With `may_claim` (no ask pending), the jobs that fill the
     /// slot it frees are claimed in the same commit and returned, to be sent.
-    async fn on_result(&mut self, text: &str, may_claim: bool) -> Vec<Job> {
-        let result = match frames::parse_result(text) {
+    async fn on_result(&mut self, frame: tungstenite::Utf8Bytes, may_claim: bool) -> Vec<Job> {
+        // A large frame is read on a blocking thread: parsing and checking 100 MiB takes
+        // long enough to hold up every other connection on an async worker.
+        let parsed = if frame.len() <= PARSE_INLINE {
+            frames::parse_result(frame.as_str())
+        } else {
+            let owned = frame.clone();
+            tokio::task::spawn_blocking(move || frames::parse_result(owned.as_str()))
+                .await
+                .unwrap_or_else(|e| Err(frames::FrameError(format!("reading the frame: {e}"))))
+        };
+        let text = frame.as_str();
+        let result = match parsed {
             Ok(r) => r,
             Err(e) => {
                 // An invalid result fails the attempt of the job it names, if leased here.

@@ -1034,7 +1034,10 @@ async fn a_result_claims_the_next_jobs_for_its_slot() {
             .unwrap();
         assert_eq!(again, Completion::AlreadyDone, "{name}");
         assert_eq!(more.len(), 1, "{name}");
-        assert_eq!(more[0].id, first.id, "{name}: below the floor, now asked for");
+        assert_eq!(
+            more[0].id, first.id,
+            "{name}: below the floor, now asked for"
+        );
         let (_, none) = s
             .complete_and_claim(&next[0].id, &r, lessee, None, 0, 60_000)
             .await

@@ -429,8 +429,7 @@ pub fn metrics_of(addr: &str) -> BTreeMap<String, f64> {
 pub fn metric(m: &BTreeMap<String, f64>, name: &str) -> f64 {
     m.iter()
         .filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{")))
-        .map(|(_, v)| v)
-        .sum()
+        .fold(0.0, |sum, (_, v)| sum + v)
 }
 
 /// Queues scans over `POST /api/ferret/v1/scans`.
