@@ -30,7 +30,12 @@ type Part = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Finish) + Send>;
 pub(crate) struct Writer {
     parts: Mutex<Option<mpsc::Sender<Part>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropping the sender stops the checkpointer.
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
+
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Opens a connection as the store uses them (WAL, a busy timeout for other processes'
 /// writers, `synchronous = NORMAL`).
@@ -39,9 +44,6 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Checkpoints copy each page once however often it changed since the last, so fewer,
-    // larger ones write much less (the queue rewrites the same few pages all the time).
-    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     conn.pragma_update(None, "cache_size", -32_768)?;
     // Each caller's savepoint keeps the pages it changes in a statement journal; in memory,
     // not in a temporary file written page by page.
@@ -53,6 +55,17 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 impl Writer {
     pub(crate) fn start(path: &Path) -> Result<Self> {
         let conn = open(path).map_err(StoreError::Sqlite)?;
+        // Checkpoints run beside the writer, never inside one of its commits (where
+        // SQLite's automatic ones would stall every caller of that batch while the WAL is
+        // copied and synced).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(StoreError::Sqlite)?;
+        let checkpoints = open(path).map_err(StoreError::Sqlite)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("ferret-sqlite-checkpoint".to_owned())
+            .spawn(move || checkpoint(&checkpoints, &stopped))
+            .map_err(|e| StoreError::Commit(format!("starting the checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel::<Part>();
         let thread = std::thread::Builder::new()
             .name("ferret-sqlite-writer".to_owned())
@@ -61,6 +74,7 @@ impl Writer {
         Ok(Self {
             parts: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop, checkpointer))),
         })
     }
 
@@ -119,6 +133,21 @@ impl Writer {
         if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = t.join();
         }
+        if let Some((stop, t)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            drop(stop);
+            let _ = t.join();
+        }
+    }
+}
+
+/// Copies what the WAL holds back into the database every [`CHECKPOINT_EVERY`] until
+/// `stop` is dropped. Passive: it takes no lock the writer or readers wait on, and copies
+/// what no reader still needs.
+fn checkpoint(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpointing the WAL");
+        }
     }
 }
 
@@ -126,6 +155,9 @@ impl Drop for Writer {
     fn drop(&mut self) {
         if let Ok(mut p) = self.parts.lock() {
             p.take();
+        }
+        if let Ok(mut c) = self.checkpointer.lock() {
+            c.take();
         }
     }
 }
