@@ -730,11 +730,12 @@ pub(crate) async fn store_result(
 }
 
 /// PostgreSQL: completes job `job_id` leased to `holder` in one statement (its own
-/// transaction): the job is done, every owner's scan gets the result and its findings, and
-/// the digest's latest record points at the job's own scan, which is returned. `None` when
-/// the job is not leased to `holder` or lacks its scan (nothing written; the caller takes
-/// the general path, which tells these apart).
-/// One round trip instead of one per statement, which is what a completion costs here.
+/// transaction): the job is done, every owner's scan gets the result and its findings, the
+/// result's small blobs are kept, the digest's latest record points at the job's own scan,
+/// and `claim`'s jobs are leased to the same holder; the scan and those jobs are returned.
+/// `None` when the job is not leased to `holder` or lacks its scan (nothing written; the
+/// caller takes the general path, which tells these apart). One round trip instead of one
+/// per statement, which is what a completion costs here.
 pub(crate) async fn complete_held_pg(
     pool: &sqlx::AnyPool,
     job_id: &str,
