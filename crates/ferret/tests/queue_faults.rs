@@ -344,10 +344,11 @@ async fn two_hubs_on_one_postgres_survive_one_killed() {
         // Half start on each hub; when theirs is gone they go to the other.
         let mut list = hubs.clone();
         list.rotate_left(i % 2);
+        // Slow enough that hub A's scanners hold leases when it is killed.
         scanners.push(FakeScanner::start(
             list,
             2,
-            Behaviour::Answer(Duration::from_millis(10)),
+            Behaviour::Answer(Duration::from_millis(200)),
         ));
     }
     let store = b.store().await;
