@@ -539,6 +539,22 @@ impl Store {
         invalid: bool,
         limits: Limits,
     ) -> Result<Vec<Released>> {
+        self.end_leases_locking(condition, binds, end, invalid, limits, self.skip_locked())
+            .await
+    }
+
+    /// As [`Store::end_leases_where`], with `lock` the locking clause: a sweep passes over
+    /// rows others hold, a holder ending its own lease waits for its row (passing over it
+    /// would leave the lease held by nobody).
+    async fn end_leases_locking(
+        &self,
+        condition: &str,
+        binds: &[Arg],
+        end: &LeaseEnd,
+        invalid: bool,
+        limits: Limits,
+        lock: &'static str,
+    ) -> Result<Vec<Released>> {
         if let Some(w) = &self.sqlite {
             let (condition, binds, end) = (condition.to_owned(), binds.to_vec(), end.clone());
             return w
@@ -550,8 +566,7 @@ impl Store {
         self.retrying(move || async move {
             let mut tx = self.begin_write().await?;
             let sql = format!(
-                "SELECT id FROM jobs WHERE state = 'leased' AND ({condition}) ORDER BY id{}",
-                self.skip_locked()
+                "SELECT id FROM jobs WHERE state = 'leased' AND ({condition}) ORDER BY id{lock}"
             );
             let ids: Vec<String> =
                 crate::row::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
@@ -879,12 +894,13 @@ impl JobStore for Store {
     ) -> Result<Option<Released>> {
         let end = LeaseEnd::Interrupted(reason.to_owned());
         let mut out = self
-            .end_leases_where(
+            .end_leases_locking(
                 "id = $1 AND lease_holder = $2",
                 &[job_id.into(), holder.into()],
                 &end,
                 true,
                 limits,
+                self.for_update(),
             )
             .await?;
         Ok(out.pop())
@@ -898,12 +914,13 @@ impl JobStore for Store {
         limits: Limits,
     ) -> Result<Option<Released>> {
         let mut out = self
-            .end_leases_where(
+            .end_leases_locking(
                 "id = $1 AND lease_holder = $2",
                 &[job_id.into(), holder.into()],
                 end,
                 false,
                 limits,
+                self.for_update(),
             )
             .await?;
         Ok(out.pop())
@@ -915,8 +932,15 @@ impl JobStore for Store {
         end: &LeaseEnd,
         limits: Limits,
     ) -> Result<Vec<Released>> {
-        self.end_leases_where("lease_holder = $1", &[holder.into()], end, false, limits)
-            .await
+        self.end_leases_locking(
+            "lease_holder = $1",
+            &[holder.into()],
+            end,
+            false,
+            limits,
+            self.for_update(),
+        )
+        .await
     }
 
     async fn expire(&self, hub: &str, now: i64, limits: Limits) -> Result<Vec<Released>> {
