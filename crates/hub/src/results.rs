@@ -129,8 +129,9 @@ fn blob_ref(sha256: &[u8], size: usize, mime: &str) -> Value {
     json!({"$type": "blob", "ref": {"$link": link}, "mimeType": mime, "size": size})
 }
 
-/// Results up to this size (SBOM and report) are read on the async worker.
-const INLINE_RESULT: usize = 256 << 10;
+/// Results (frames, and their SBOM and report) up to this size are read on the async
+/// worker; larger ones on a blocking thread.
+pub(crate) const INLINE_RESULT: usize = 256 << 10;
 
 /// Why a result could not be kept.
 #[derive(Debug)]

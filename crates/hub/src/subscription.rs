@@ -33,9 +33,6 @@ use crate::Hub;
 use crate::budget::{Budgeted, Held};
 use crate::frames::{self, MAX_FRAME, ScanJob, ValidResult};
 
-/// Result frames up to this size are parsed on the connection's own task.
-const PARSE_INLINE: usize = 256 << 10;
-
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
 /// Jobs whose lease this connection lost to the timeout, remembered so that their late
@@ -428,7 +425,7 @@ impl Connection {
     async fn on_result(&mut self, frame: tungstenite::Utf8Bytes, may_claim: bool) -> Vec<Job> {
         // A large frame is read on a blocking thread: parsing and checking 100 MiB takes
         // long enough to hold up every other connection on an async worker.
-        let parsed = if frame.len() <= PARSE_INLINE {
+        let parsed = if frame.len() <= crate::results::INLINE_RESULT {
             frames::parse_result(frame.as_str())
         } else {
             let owned = frame.clone();

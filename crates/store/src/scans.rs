@@ -623,6 +623,31 @@ impl ScanStore for Store {
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds what both ways of storing a result set, as `$1` … `$12`: scanner version, SBOM
+/// and report blobs, the six counts and the total, the time, and the job.
+fn bind_result<'q>(
+    q: AnyQuery<'q>,
+    result: &'q ScanResult,
+    now: i64,
+    job_id: &'q str,
+) -> AnyQuery<'q> {
+    let c = &result.counts;
+    q.bind(&result.scanner_version)
+        .bind(&result.sbom_blob)
+        .bind(&result.report_blob)
+        .bind(c.critical)
+        .bind(c.high)
+        .bind(c.medium)
+        .bind(c.low)
+        .bind(c.negligible)
+        .bind(c.undefined)
+        .bind(c.total)
+        .bind(now)
+        .bind(job_id)
+}
+
 /// Findings per INSERT statement: 12 parameters each, well under both backends' limits.
 pub(crate) const FINDINGS_PER_INSERT: usize = 64;
 
@@ -636,28 +661,16 @@ pub(crate) async fn store_result(
     result: &ScanResult,
 ) -> Result<Scan> {
     let now = now_ms();
-    let c = &result.counts;
     // One statement for every owner's scan of the job; a job is completed once, so its
     // scans have no findings yet.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let q = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE scans SET status = 'READY', error = NULL, scanner_version = $1, sbom_blob = $2, report_blob = $3,
          critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
          WHERE job_id = $12 RETURNING {SCAN_COLUMNS}"
-    )))
-    .bind(&result.scanner_version)
-    .bind(&result.sbom_blob)
-    .bind(&result.report_blob)
-    .bind(c.critical)
-    .bind(c.high)
-    .bind(c.medium)
-    .bind(c.low)
-    .bind(c.negligible)
-    .bind(c.undefined)
-    .bind(c.total)
-    .bind(now)
-    .bind(job_id)
-    .fetch_all(&mut **tx)
-    .await?;
+    )));
+    let rows = bind_result(q, result, now, job_id)
+        .fetch_all(&mut **tx)
+        .await?;
     let scans = rows
         .iter()
         .map(Scan::from_row)
@@ -744,7 +757,6 @@ pub(crate) async fn complete_held_pg(
     claim: Option<&PgClaim<'_>>,
 ) -> Result<Option<(Scan, Vec<crate::Job>)>> {
     let now = now_ms();
-    let c = &result.counts;
     let findings: Vec<serde_json::Value> = result
         .findings
         .iter()
@@ -806,19 +818,7 @@ pub(crate) async fn complete_held_pg(
             "'[]'"
         },
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&result.scanner_version)
-        .bind(&result.sbom_blob)
-        .bind(&result.report_blob)
-        .bind(c.critical)
-        .bind(c.high)
-        .bind(c.medium)
-        .bind(c.low)
-        .bind(c.negligible)
-        .bind(c.undefined)
-        .bind(c.total)
-        .bind(now)
-        .bind(job_id)
+    let mut q = bind_result(sqlx::query(sqlx::AssertSqlSafe(sql)), result, now, job_id)
         .bind(holder)
         .bind(serde_json::Value::Array(findings).to_string())
         .bind(result.record.to_string())
