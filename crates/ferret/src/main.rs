@@ -191,7 +191,10 @@ struct ScanArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The service commands say what they do (where they listen, who connects) at the
+    // default level; the one-shot commands only warn.
+    let service = matches!(cli.command, Command::Serve(_) | Command::Scanner(_));
+    init_logging(cli.verbose.saturating_add(u8::from(service)));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -45,9 +45,13 @@ pub(crate) struct ServeArgs {
     /// Seconds between pings to scanners; two unanswered end the connection [default: 30]
     #[arg(long, env = "FERRET_PING_INTERVAL", value_name = "SECS")]
     ping_interval: Option<u64>,
-    /// The hub's DID, sent to scanners as `holdDid` [default: did:web:<http host>]
+    /// The hub's DID, sent to scanners as `holdDid` [default: did:web:<http host>%3A<port>]
     #[arg(long, env = "FERRET_HUB_DID", value_name = "DID")]
     hub_did: Option<String>,
+    /// The hub's URL as remote scanners reach it; jobs name it as `holdEndpoint`, where
+    /// scanners pull images through the hub [default: http://<http address>]
+    #[arg(long, env = "FERRET_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// The advisory database the embedded scanner reads [default: $FERRET_DB_DIR, else
     /// ~/.cache/ferret/db]
     #[arg(long, value_name = "DIR")]
@@ -70,6 +74,7 @@ struct FileConfig {
     /// Seconds without a heartbeat after which other hubs take this one's leases back.
     hub_liveness: Option<u64>,
     hub_did: Option<String>,
+    public_url: Option<String>,
     /// MiB of scanners' frames held in memory at once.
     result_memory_mb: Option<u64>,
     /// Seconds a frame may wait for room in that budget.
@@ -201,7 +206,14 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
     c.hub_did = args
         .hub_did
         .or(file.hub_did)
-        .unwrap_or_else(|| format!("did:web:{}", c.http.ip()));
+        .unwrap_or_else(|| default_hub_did(c.http));
+    c.public_url = args.public_url.or(file.public_url);
+    if let Some(u) = &c.public_url {
+        let parsed = reqwest::Url::parse(u).with_context(|| format!("public_url {u:?}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            bail!("public_url {u:?}: expected http://host[:port] or https://host[:port]");
+        }
+    }
     c.secrets = file.scanner_secrets;
     if let Ok(from_env) = std::env::var(env::SCANNER_SECRETS) {
         c.secrets.extend(
@@ -226,6 +238,17 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
     let db_dir = db_cmd::db_dir(args.db_dir.or(file.db_dir))?;
     c.advisory_db = Some(db_dir.join(ferret_advisory::DB_FILE));
     Ok(c)
+}
+
+/// `did:web:` of the address the hub listens on, its port percent-encoded as did:web
+/// writes one (`did:web:127.0.0.1%3A8080`).
+fn default_hub_did(http: std::net::SocketAddr) -> String {
+    let host = match http.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        // Brackets and colons are not DID characters: all percent-encoded.
+        std::net::IpAddr::V6(ip) => format!("%5B{}%5D", ip.to_string().replace(':', "%3A")),
+    };
+    format!("did:web:{host}%3A{}", http.port())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -399,44 +422,44 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()?;
+    let request = ferret_hub::api::SubmitRequest {
+        registry: registry.to_owned(),
+        repository: repository.to_owned(),
+        tag: tag.map(str::to_owned),
+        digest: digest.map(str::to_owned),
+        priority: Some(args.priority),
+        owner: None,
+    };
     let resp = client
         .post(format!("{base}/api/ferret/v1/scans"))
         .bearer_auth(&args.token)
-        .json(&serde_json::json!({
-            "registry": registry, "repository": repository, "tag": tag, "digest": digest,
-            "priority": args.priority,
-        }))
+        .json(&request)
         .send()
         .with_context(|| format!("reaching {base}"))?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json().context("reading the hub's answer")?;
     if !status.is_success() {
-        bail!(
-            "the hub refused the scan ({status}): {}",
-            body["message"].as_str().unwrap_or("no reason given")
-        );
+        let reason = resp
+            .json::<ferret_hub::error::ErrorBody>()
+            .map_or_else(|_| "no reason given".to_owned(), |b| b.message);
+        bail!("the hub refused the scan ({status}): {reason}");
     }
-    let id = body["id"]
-        .as_str()
-        .context("the hub's answer has no scan id")?
-        .to_owned();
-    eprintln!(
-        "ferret: scan {id} of {} queued",
-        body["digest"].as_str().unwrap_or("?")
-    );
+    let submitted: ferret_hub::api::SubmittedView =
+        resp.json().context("reading the hub's answer")?;
+    let id = submitted.scan.id.clone();
+    eprintln!("ferret: scan {id} of {} queued", submitted.scan.digest);
     if !args.wait {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{}", serde_json::to_string_pretty(&submitted)?);
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
     let scan = loop {
-        let s: serde_json::Value = client
+        let s: ferret_hub::api::ScanView = client
             .get(format!("{base}/api/ferret/v1/scans/{id}"))
             .bearer_auth(&args.token)
             .send()?
             .error_for_status()?
             .json()?;
-        if s["status"] != "RUNNING" {
+        if s.status != "RUNNING" {
             break s;
         }
         if std::time::Instant::now() > deadline {
@@ -445,22 +468,22 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(500));
     };
     println!("{}", serde_json::to_string_pretty(&scan)?);
-    if scan["status"] == "ERROR" {
+    if scan.status == "ERROR" {
         bail!(
             "scan {id} failed: {}",
-            scan["error"].as_str().unwrap_or("no reason given")
+            scan.error.as_deref().unwrap_or("no reason given")
         );
     }
     // The hub's counts, gated the way `ferret scan` gates its own summary.
-    let c = &scan["counts"];
-    let count = |k: &str| c[k].as_u64().unwrap_or(0);
+    let c = scan.counts;
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
     let summary = ferret_matcher::Summary {
-        critical: count("critical"),
-        high: count("high"),
-        medium: count("medium"),
-        low: count("low"),
-        negligible: count("negligible"),
-        unknown: count("undefined"),
+        critical: count(c.critical),
+        high: count(c.high),
+        medium: count(c.medium),
+        low: count(c.low),
+        negligible: count(c.negligible),
+        unknown: count(c.undefined),
     };
     let tripped = fail_on.is_some_and(|level| summary.at_or_above(level) > 0);
     Ok(if tripped {

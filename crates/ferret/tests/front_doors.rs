@@ -274,6 +274,14 @@ fn the_published_aqua_workflow_runs_under_redocly_respect() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (registry, db, local) = fixture(d);
+    // A repository name with a slash, which Redocly puts in the path as it is.
+    push(
+        &d.join("layout"),
+        "root",
+        &format!("{}/team/app:1.0", registry.addr),
+        None,
+        false,
+    );
     let conf = hub_config(d, "hub", &registry, "");
     let _hub = serve(
         &conf,
@@ -320,9 +328,9 @@ fn the_published_aqua_workflow_runs_under_redocly_respect() {
         ])
         .args([
             "-i",
-            "image=app:1.0",
+            "image=team/app:1.0",
             "-i",
-            "image_name=app",
+            "image_name=team/app",
             "-i",
             "image_tag=1.0",
         ])
@@ -365,6 +373,32 @@ fn the_published_aqua_workflow_runs_under_redocly_respect() {
     // It polled: a pending or running answer came before the completed one.
     let statuses: Vec<&Value> = find_key(&report, "scan_status");
     assert!(statuses.len() >= 2, "{log}");
+
+    // The same image, its slash sent raw or %2F-encoded, read by an admin: admins see
+    // every user's images here as at the other doors.
+    let admin = admin_token(&conf, None);
+    for path in [
+        "/api/v2/images/local/team/app/1.0",
+        "/api/v2/images/local/team%2Fapp/1.0",
+    ] {
+        let (status, body) = call(&conf.http, "GET", path, Some(&admin), None);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["digest"], digest, "{path}");
+        assert_eq!(body["name"], "team/app", "{path}");
+        assert_eq!(body["scan_status"], "completed", "{path}");
+    }
+    // A path no door serves: the one error table, not an empty 404.
+    let (status, body) = call(&conf.http, "GET", "/api/v9/nothing", Some(&admin), None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], 5, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v9/nothing"),
+        "{body}"
+    );
+    assert_eq!(body["details"], json!([]));
 }
 
 /// Every value under `key` anywhere in `v`.

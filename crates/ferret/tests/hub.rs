@@ -510,3 +510,155 @@ fn the_embedded_scanner_scans_without_a_remote_one() {
     let exit = hub.0.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// A registry that requires basic auth, a hub configured with its credentials, and a
+/// `ferret scanner` given none (no `--username`, an empty docker config): the job names the
+/// hub as `holdEndpoint`, the scanner pulls through the hub with its scanner secret, and
+/// the hub's counts equal `ferret scan`'s. The hold endpoint refuses callers without a
+/// secret and repositories with no leased job. `ferret serve` says where it listens at
+/// the default log level, and its default `holdDid` keeps the port.
+#[test]
+fn a_remote_scanner_needs_no_registry_credentials() {
+    if !have("docker-registry") || !have("skopeo") || !have("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    debian_fixture_root(&root);
+    let layout = d.join("layout");
+    image_of_root(&root, &layout);
+    let registry = start_registry(Some(("hubuser", "hub-pw")));
+    push(
+        &layout,
+        "root",
+        &format!("{}/team/app:1.0", registry.addr),
+        Some("hubuser:hub-pw"),
+        false,
+    );
+    let feed = d.join("tracker.json");
+    debian_fixture_tracker(&feed);
+    let db = d.join("db");
+    import(&db, "debian-tracker", &[feed]);
+    let local = scan_json(&db, &format!("oci:{}:root", layout.display()));
+
+    let http = format!("127.0.0.1:{}", free_port());
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let conf = d.join("hub.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"admin-pw\"\nembedded_scanner = false\nscanner_secrets = [\"s3cret\"]\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\nusername = \"hubuser\"\npassword = \"hub-pw\"\n",
+            d.join("data").display().to_string(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let conf = Conf {
+        path: conf,
+        http: http.clone(),
+        grpc,
+    };
+    // At the default log level (no FERRET_LOG, no -v).
+    let log = d.join("hub.log");
+    let _hub = Killed(
+        ferret()
+            .args(["serve", "--config", conf.path.to_str().unwrap()])
+            .args(["--db-dir", db.to_str().unwrap()])
+            .env_remove("FERRET_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&http);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("listening") && said.contains(&http),
+        "where the hub listens, at the default level:\n{said}"
+    );
+    let token = admin_token(&conf, None);
+
+    // The hold endpoint: a secret is required; nothing is served that no job holds.
+    let (status, _) = http_get(&http, "/v2/", "");
+    assert_eq!(status, 401);
+    let secret = "Authorization: Basic c2Nhbm5lcjpzM2NyZXQ=\r\n"; // scanner:s3cret
+    assert_eq!(http_get(&http, "/v2/", secret).0, 200);
+    let digest = local["source"]["digest"].as_str().unwrap();
+    let (status, body) = http_get(&http, &format!("/v2/team/app/manifests/{digest}"), secret);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("NAME_UNKNOWN"), "{body}");
+
+    let server = format!("http://{http}");
+    let (code, _, err) = run(&[
+        "remote",
+        "scan",
+        "local/team/app:1.0",
+        "--server",
+        &server,
+        "--token",
+        &token,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // What a job frame names: the hub as the hold, its port kept in the DID.
+    let mut client = Client::connect(&http, "");
+    let job = client.jobs(1, Duration::from_secs(30)).pop().unwrap();
+    let port = http.rsplit_once(':').unwrap().1;
+    assert_eq!(job["holdEndpoint"], server);
+    assert_eq!(job["holdDid"], format!("did:web:127.0.0.1%3A{port}"));
+    // While it is leased, the hold serves its manifest (pulled through with the hub's
+    // credentials) to a secret-holder.
+    let (status, body) = http_get(&http, &format!("/v2/team/app/manifests/{digest}"), secret);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(support::sha256(body.as_bytes()), digest);
+    drop(client);
+
+    // No credentials of any kind for the scanner.
+    let empty = d.join("empty-home");
+    std::fs::create_dir_all(&empty).unwrap();
+    let _scanner = Killed(
+        ferret()
+            .args(["scanner", "--hub", &server, "--secret", "s3cret"])
+            .args(["--db-dir", db.to_str().unwrap()])
+            .env("HOME", &empty)
+            .env("DOCKER_CONFIG", &empty)
+            .env_remove("FERRET_REGISTRY_PASSWORD")
+            .env("FERRET_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("scanner.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let (code, out, err) = run(&[
+        "remote",
+        "scan",
+        "local/team/app:1.0",
+        "--server",
+        &server,
+        "--token",
+        &token,
+        "--wait",
+    ]);
+    let scanner_log = std::fs::read_to_string(d.join("scanner.log")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}\nscanner:\n{scanner_log}");
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["status"], "READY", "{done}\nscanner:\n{scanner_log}");
+    let want = &local["summary"];
+    let c = &done["counts"];
+    for (ours, theirs) in [
+        ("critical", "critical"),
+        ("high", "high"),
+        ("medium", "medium"),
+        ("low", "low"),
+        ("negligible", "negligible"),
+        ("undefined", "unknown"),
+    ] {
+        assert_eq!(
+            c[ours], want[theirs],
+            "{ours}: hub {c} against ferret scan {want}"
+        );
+    }
+    // Once the job is done, the hold serves nothing of it.
+    let (status, _) = http_get(&http, &format!("/v2/team/app/manifests/{digest}"), secret);
+    assert_eq!(status, 404);
+}

@@ -1,6 +1,7 @@
 //! The native REST API under `/api/ferret/v1`, for `ferret remote scan`: submit a scan of
 //! an image reference (resolved to a digest against a configured registry), read a scan,
-//! list scans. Callers authenticate with a bearer token and see what they own.
+//! list scans. Callers authenticate with a bearer token and see what they own. The request
+//! and response types are the client's too (`ferret remote`).
 
 use std::sync::Arc;
 
@@ -11,11 +12,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ferret_image::{Credentials, ImageSource, RegistryOptions, ResolveOptions};
 use ferret_store::{ImageStore, JobRequest, JobStore, Scan, ScanFilter, ScanStore, Submitted};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, ErrorBody};
 use crate::{Hub, RegistryConfig};
 
 pub(crate) fn routes() -> Router<Arc<Hub>> {
@@ -26,7 +27,7 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
         .route("/api/ferret/v1/scans/{id}/report", get(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// A configured registry's name.
@@ -40,28 +41,89 @@ pub struct SubmitRequest {
     #[serde(default)]
     pub priority: Option<i64>,
     /// The image owner's DID (admins only); the caller's own when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
 
-pub fn scan_json(s: &Scan) -> Value {
-    json!({
-        "id": s.id,
-        "jobId": s.job_id,
-        "imageId": s.image_id,
-        "owner": s.owner,
-        "registry": s.registry,
-        "repository": s.repository,
-        "digest": s.digest,
-        "status": s.status.as_str(),
-        "error": s.error,
-        "scannerVersion": s.scanner_version,
-        "sbomBlob": s.sbom_blob,
-        "reportBlob": s.report_blob,
-        "counts": s.counts,
-        "createdAt": s.created_at,
-        "scannedAt": s.scanned_at,
-    })
+/// Findings per severity (the shape of the counts in [`ScanView`]; documentation only).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CountsSchema {
+    critical: i64,
+    high: i64,
+    medium: i64,
+    low: i64,
+    negligible: i64,
+    /// Findings no source rated.
+    undefined: i64,
+    total: i64,
+}
+
+/// A scan: queued (`RUNNING`), done (`READY`) or failed (`ERROR`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanView {
+    pub id: String,
+    pub job_id: String,
+    pub image_id: Option<String>,
+    /// The image owner's DID.
+    pub owner: String,
+    pub registry: String,
+    pub repository: String,
+    pub digest: String,
+    /// `RUNNING`, `READY` or `ERROR`.
+    pub status: String,
+    pub error: Option<String>,
+    pub scanner_version: Option<String>,
+    /// The SBOM's digest (`sha256:…`), read at `/api/ferret/v1/scans/{id}/sbom`.
+    pub sbom_blob: Option<String>,
+    /// The report's digest, read at `/api/ferret/v1/scans/{id}/report`.
+    pub report_blob: Option<String>,
+    #[schema(value_type = CountsSchema)]
+    pub counts: ferret_store::Counts,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub scanned_at: Option<i64>,
+}
+
+impl From<&Scan> for ScanView {
+    fn from(s: &Scan) -> Self {
+        Self {
+            id: s.id.clone(),
+            job_id: s.job_id.clone(),
+            image_id: s.image_id.clone(),
+            owner: s.owner.clone(),
+            registry: s.registry.clone(),
+            repository: s.repository.clone(),
+            digest: s.digest.clone(),
+            status: s.status.as_str().to_owned(),
+            error: s.error.clone(),
+            scanner_version: s.scanner_version.clone(),
+            sbom_blob: s.sbom_blob.clone(),
+            report_blob: s.report_blob.clone(),
+            counts: s.counts,
+            created_at: s.created_at,
+            scanned_at: s.scanned_at,
+        }
+    }
+}
+
+/// A submitted scan: the scan, and whether this ask queued a job or joined one waiting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SubmittedView {
+    #[serde(flatten)]
+    pub scan: ScanView,
+    /// `false` when the ask joined a job already queued for the digest.
+    pub created: bool,
+    /// The job's position in the job log.
+    pub seq: i64,
+    pub priority: i64,
+}
+
+/// Scans, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScanList {
+    pub scans: Vec<ScanView>,
 }
 
 /// An image resolved in a configured registry, ready to register and queue.
@@ -197,7 +259,12 @@ pub(crate) async fn register(
     Ok(submitted)
 }
 
-async fn submit(
+/// Submits a scan of an image in a configured registry.
+#[utoipa::path(post, path = "/api/ferret/v1/scans", operation_id = "submitScan", tag = "Ferret",
+    request_body = SubmitRequest, security(("bearer" = [])),
+    params(("Authorization" = String, Header, description = "Bearer <token>")),
+    responses((status = 202, body = SubmittedView), (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn submit(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
@@ -243,26 +310,40 @@ async fn submit(
         .scan(&submitted.scan_id)
         .await?
         .ok_or_else(|| ApiError::internal("a submitted job has no scan"))?;
-    let mut body = scan_json(&scan);
-    body["created"] = json!(submitted.created);
-    body["seq"] = json!(submitted.job.seq);
-    body["priority"] = json!(submitted.job.priority);
+    let body = SubmittedView {
+        scan: ScanView::from(&scan),
+        created: submitted.created,
+        seq: submitted.job.seq,
+        priority: submitted.job.priority,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-async fn one(
+/// Reads a scan.
+#[utoipa::path(get, path = "/api/ferret/v1/scans/{id}", operation_id = "getFerretScan", tag = "Ferret",
+    security(("bearer" = [])),
+    params(("Authorization" = String, Header, description = "Bearer <token>"),
+        ("id" = String, Path, description = "The scan's id")),
+    responses((status = 200, body = ScanView), (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn one(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScanView>, ApiError> {
     match hub.store.scan(&id).await? {
-        Some(s) if p.may_see(&s.owner) => Ok(Json(scan_json(&s))),
+        Some(s) if p.may_see(&s.owner) => Ok(Json(ScanView::from(&s))),
         _ => Err(ApiError::not_found("scan", &id)),
     }
 }
 
 /// A finished scan's SBOM (SPDX JSON), from the blob store, whichever hub stored it.
-async fn sbom(
+#[utoipa::path(get, path = "/api/ferret/v1/scans/{id}/sbom", operation_id = "getFerretScanSbom", tag = "Ferret",
+    security(("bearer" = [])),
+    params(("Authorization" = String, Header, description = "Bearer <token>"),
+        ("id" = String, Path, description = "The scan's id")),
+    responses((status = 200, description = "The SPDX 2.3 JSON document", content_type = "application/spdx+json", body = Object),
+        (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn sbom(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     Path(id): Path<String>,
@@ -271,7 +352,13 @@ async fn sbom(
 }
 
 /// A finished scan's vulnerability report (Grype-compatible JSON).
-async fn report(
+#[utoipa::path(get, path = "/api/ferret/v1/scans/{id}/report", operation_id = "getFerretScanReport", tag = "Ferret",
+    security(("bearer" = [])),
+    params(("Authorization" = String, Header, description = "Bearer <token>"),
+        ("id" = String, Path, description = "The scan's id")),
+    responses((status = 200, description = "The Grype-compatible JSON report", content_type = "application/json", body = Object),
+        (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn report(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     Path(id): Path<String>,
@@ -323,20 +410,28 @@ async fn blob(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only scans of this repository.
     #[serde(default)]
     repository: Option<String>,
+    /// At most this many scans (1 to 1000; 100 by default).
     #[serde(default)]
     limit: Option<i64>,
 }
 
-async fn list(
+/// Lists the caller's scans (an admin's: everyone's), newest first.
+#[utoipa::path(get, path = "/api/ferret/v1/scans", operation_id = "listFerretScans", tag = "Ferret",
+    security(("bearer" = [])),
+    params(("Authorization" = String, Header, description = "Bearer <token>"), ListQuery),
+    responses((status = 200, body = ScanList), (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn list(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScanList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -348,7 +443,7 @@ async fn list(
         ..ScanFilter::default()
     };
     let scans = hub.store.scans(&filter, None, limit).await?;
-    Ok(Json(
-        json!({"scans": scans.iter().map(scan_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ScanList {
+        scans: scans.iter().map(ScanView::from).collect(),
+    }))
 }

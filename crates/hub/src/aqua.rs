@@ -24,10 +24,8 @@ pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v2/images", post(register_image))
-        .route(
-            "/api/v2/images/{registry}/{image_name}/{image_tag}",
-            get(get_image),
-        )
+        // One wildcard: a repository name holds `/` (`team/app`), sent raw or as `%2F`.
+        .route("/api/v2/images/{registry}/{*image}", get(get_image))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -178,11 +176,19 @@ async fn register_image(
 async fn get_image(
     State(hub): State<Arc<Hub>>,
     p: Principal,
-    Path((registry, name, tag)): Path<(String, String, String)>,
+    Path((registry, image)): Path<(String, String)>,
 ) -> Result<Json<ImageDetail>, ApiError> {
-    detail(&hub, &p, &registry, &name, &tag, None)
-        .await
-        .map(Json)
+    // A tag holds no `/`: the last segment is the tag, the rest the repository.
+    let Some((name, tag)) = image
+        .rsplit_once('/')
+        .filter(|(n, t)| !n.is_empty() && !t.is_empty())
+    else {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("{image:?}: expected {{image_name}}/{{image_tag}} after the registry"),
+        ));
+    };
+    detail(&hub, &p, &registry, name, tag, None).await.map(Json)
 }
 
 /// The caller's image `registry/name:tag` (the digest registered last for the tag) and its
@@ -201,8 +207,9 @@ async fn detail(
             format!("image {name}:{tag} in registry {registry:?} is not registered"),
         )
     };
+    // Admins see every owner's images, as at the other doors.
     let filter = ImageFilter {
-        owner: Some(p.owner.clone()),
+        owner: p.scope().map(str::to_owned),
         registry: Some(registry.to_owned()),
         repository: Some(name.to_owned()),
     };
@@ -215,10 +222,11 @@ async fn detail(
             Some(d) => i.digest == d,
             None => i.tags.iter().any(|t| t == tag),
         })
-        .max_by_key(|i| i.created_at)
+        // The caller's own first, then the newest.
+        .max_by_key(|i| (i.owner == p.owner, i.created_at))
         .ok_or_else(not_found)?;
     let filter = ScanFilter {
-        owner: Some(p.owner.clone()),
+        owner: p.scope().map(str::to_owned),
         image_id: Some(image.id.clone()),
         ..ScanFilter::default()
     };

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl From<ApiError> for tonic::Status {
 }
 
 /// The REST error body.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The gRPC status code (3 INVALID_ARGUMENT, 5 NOT_FOUND, 16 UNAUTHENTICATED, …).
     pub code: i32,
@@ -114,4 +114,25 @@ impl IntoResponse for ApiError {
         };
         (self.code.http(), Json(body)).into_response()
     }
+}
+
+/// The answer for a path no front door serves.
+pub(crate) async fn unknown_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        Code::NotFound,
+        format!("{method} {}: no such path", uri.path()),
+    )
+}
+
+/// The answer for a known path asked with a method it does not serve.
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let body = ErrorBody {
+        code: tonic::Code::Unimplemented as i32,
+        message: format!("{}: method {method} not allowed", uri.path()),
+        details: Vec::new(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

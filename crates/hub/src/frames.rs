@@ -62,6 +62,57 @@ impl Bytes<'static> {
     }
 }
 
+/// An error frame: the JSON form of an AT Protocol event-stream error frame, whose header
+/// `{"op": -1}` and body `{error, message}` are one object here, as every frame of this
+/// subscription is one JSON object. It carries no `type` or `$type`, so no client takes it
+/// for a message of the union. After `FutureCursor` the hub closes the connection (1008,
+/// the error's name as reason), as AT Protocol subscriptions do; after the others it goes
+/// on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub op: i64,
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+/// The names error frames carry.
+pub mod errors {
+    /// `cursor` is beyond the end of the job log.
+    pub const FUTURE_CURSOR: &str = "FutureCursor";
+    /// A text frame that is not a JSON object of the union, or a binary frame.
+    pub const INVALID_FRAME: &str = "InvalidFrame";
+    /// A `scan_result` that fails the lexicon or disagrees with itself; the attempt of the
+    /// job it names fails.
+    pub const INVALID_RESULT: &str = "InvalidResult";
+    /// A result for a digest this connection does not hold (never leased here, or leased
+    /// to another scanner since); nothing is recorded.
+    pub const NOT_LEASED: &str = "NotLeased";
+    /// The hub could not keep a valid result; the job is queued again.
+    pub const INTERNAL_ERROR: &str = "InternalError";
+}
+
+impl ErrorFrame {
+    pub fn new(error: &str, message: impl Into<String>) -> Self {
+        Self {
+            op: -1,
+            error: error.to_owned(),
+            message: Some(message.into()),
+        }
+    }
+
+    /// Reads an error frame; `None` for any other frame.
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str::<Self>(text)
+            .ok()
+            .filter(|f| f.op == -1)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// A result, as a scanner sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +154,9 @@ fn bad(msg: impl Into<String>) -> FrameError {
 }
 
 impl ScanJob {
-    pub fn new(job: &ferret_store::Job, hold_did: &str) -> Self {
+    /// The frame for a job: pulled from `hold_endpoint` (the hub's distribution endpoint),
+    /// not from the registry the job names.
+    pub fn new(job: &ferret_store::Job, hold_did: &str, hold_endpoint: &str) -> Self {
         Self {
             lex_type: JOB_TYPE.to_owned(),
             kind: "scan_job".to_owned(),
@@ -113,7 +166,7 @@ impl ScanJob {
             tag: job.tag.clone(),
             user_did: job.owner.clone(),
             hold_did: hold_did.to_owned(),
-            hold_endpoint: job.hold_endpoint.clone(),
+            hold_endpoint: hold_endpoint.to_owned(),
             priority: Some(job.priority),
         }
     }
@@ -159,7 +212,8 @@ fn max_len(field: &str, value: &str, max: usize) -> Result<(), FrameError> {
 
 /// Parses and validates a result frame against the lexicon: the discriminators (either one
 /// is enough), lengths, non-negative counts, blobs within the cap, the SBOM an SPDX JSON
-/// document and the report JSON.
+/// document and the report JSON. Both blobs are optional, as the lexicon has them: a
+/// result without a report is counted by its `summary`.
 pub fn parse_result(text: &str) -> Result<ValidResult, FrameError> {
     let frame: ScanResultFrame =
         serde_json::from_str(text).map_err(|e| bad(format!("not a scan_result frame: {e}")))?;
@@ -226,11 +280,6 @@ pub fn parse_result(text: &str) -> Result<ValidResult, FrameError> {
     if let Some(data) = &report {
         serde_json::from_slice::<serde::de::IgnoredAny>(data)
             .map_err(|e| bad(format!("vulnReport: not JSON: {e}")))?;
-    }
-    if frame.error.is_none() && (sbom.is_none() || report.is_none()) {
-        return Err(bad(
-            "a result without error must carry both sbom and vulnReport",
-        ));
     }
     Ok(ValidResult {
         digest: frame.digest,

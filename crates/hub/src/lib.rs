@@ -12,6 +12,7 @@ mod cache;
 pub mod error;
 pub mod frames;
 mod grpc;
+mod hold;
 mod openapi;
 mod queue;
 mod rest;
@@ -34,7 +35,7 @@ use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use openapi::document_value as openapi_document;
-pub use run::{PullOptions, ScanOutput, scan_job, scanner_version};
+pub use run::{PullOptions, PullTarget, ScanOutput, scan_image, scanner_version};
 pub use server::HttpLimits;
 
 /// A registry the hub resolves image references against.
@@ -97,6 +98,9 @@ pub struct HubConfig {
     pub blob_inline_limit: usize,
     /// The hub's DID, sent as `holdDid`.
     pub hub_did: String,
+    /// The hub's URL as scanners reach it (`holdEndpoint`, where they pull images from);
+    /// `http://` and the HTTP address when absent.
+    pub public_url: Option<String>,
     pub registries: Vec<RegistryConfig>,
     /// The first admin's name and password, created when the hub has no account yet.
     pub admin_name: String,
@@ -130,11 +134,30 @@ impl HubConfig {
             blob_store_options: Vec::new(),
             blob_inline_limit: 64 * 1024,
             hub_did: "did:web:localhost".to_owned(),
+            public_url: None,
             registries: Vec::new(),
             admin_name: "admin".to_owned(),
             admin_password: None,
             session_ttl: Duration::from_secs(12 * 3600),
         }
+    }
+
+    /// Where scanners pull a job's image from (`holdEndpoint`): the hub's own read-only
+    /// distribution endpoint, at `public_url` or the HTTP address (loopback when it is the
+    /// unspecified address).
+    pub fn hold_endpoint(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let mut addr = self.http;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}")
     }
 
     /// The database: `database_url`, else SQLite in the data directory.
@@ -318,6 +341,7 @@ impl Hub {
                 "/xrpc/io.atcr.hold.subscribeScanJobs",
                 get(subscription::subscribe),
             )
+            .merge(hold::routes())
             .merge(server::body_timeout(
                 api::routes()
                     .merge(rest::routes())
@@ -325,6 +349,9 @@ impl Hub {
                     .route("/openapi.json", get(openapi::document)),
                 self.config.http_limits.body_timeout,
             ))
+            // Paths and methods no door serves answer from the one error table too.
+            .fallback(error::unknown_path)
+            .method_not_allowed_fallback(error::method_not_allowed)
             .with_state(self.clone())
     }
 

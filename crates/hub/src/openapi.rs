@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Ferret",
-        description = "Ferret's scanning service: the Yandex-compatible ScannerService, ImageService and OperationService over REST, and the Aqua-style on-demand flow for CI."
+        description = "Ferret's scanning service: the Yandex-compatible ScannerService, ImageService and OperationService over REST, the Aqua-style on-demand flow for CI, and Ferret's own scans API (`ferret remote`)."
     ),
     paths(
         crate::aqua::login,
@@ -25,6 +25,11 @@ use utoipa::{Modify, OpenApi};
         crate::rest::get_image,
         crate::rest::get_last,
         crate::rest::get_operation,
+        crate::api::submit,
+        crate::api::list,
+        crate::api::one,
+        crate::api::sbom,
+        crate::api::report,
     ),
     modifiers(&Bearer)
 )]

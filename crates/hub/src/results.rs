@@ -142,20 +142,66 @@ pub(crate) enum Error {
     Blobs(String),
 }
 
-/// What the store keeps for a successful result, with the blobs it names, hashed once.
+/// The counts a result without a report stands for: its `summary`, with what `total`
+/// holds beyond the four rated levels counted as undefined.
+fn summary_counts(s: &crate::frames::VulnSummary) -> Counts {
+    Counts {
+        critical: s.critical,
+        high: s.high,
+        medium: s.medium,
+        low: s.low,
+        negligible: 0,
+        undefined: (s.total - s.critical - s.high - s.medium - s.low).max(0),
+        total: s.total,
+    }
+}
+
+/// Refuses a report whose counts are not the result's `summary`, naming both.
+fn check_summary(summary: &crate::frames::VulnSummary, counts: &Counts) -> Result<(), String> {
+    let s = summary;
+    let agree = s.critical == counts.critical
+        && s.high == counts.high
+        && s.medium == counts.medium
+        && s.low == counts.low
+        && s.total == counts.total;
+    if agree {
+        return Ok(());
+    }
+    Err(format!(
+        "summary (critical {}, high {}, medium {}, low {}, total {}) disagrees with vulnReport (critical {}, high {}, medium {}, low {}, total {})",
+        s.critical,
+        s.high,
+        s.medium,
+        s.low,
+        s.total,
+        counts.critical,
+        counts.high,
+        counts.medium,
+        counts.low,
+        counts.total
+    ))
+}
+
+/// What the store keeps for a successful result, with the digests of the blobs it names
+/// (SBOM, report), hashed once. Both blobs are optional (the lexicon's `scanResult`):
+/// without a report the counts are the summary's and there are no findings rows.
 pub fn scan_result(
     job: &Job,
     result: &ValidResult,
     scanned_at: &str,
-) -> Result<(ScanResult, [String; 2]), String> {
-    let (Some(sbom), Some(report)) = (&result.sbom, &result.report) else {
-        return Err("a result without error must carry both sbom and vulnReport".to_owned());
+) -> Result<(ScanResult, [Option<String>; 2]), String> {
+    let (findings, counts) = match &result.report {
+        Some(report) => {
+            let (findings, counts) = findings(report)?;
+            check_summary(&result.summary, &counts)?;
+            (findings, counts)
+        }
+        None => (Vec::new(), summary_counts(&result.summary)),
     };
-    let (findings, counts) = findings(report)?;
-    let sbom_sha = Sha256::digest(sbom);
-    let report_sha = Sha256::digest(report);
-    let sbom_blob = format!("sha256:{}", hex::encode(sbom_sha));
-    let report_blob = format!("sha256:{}", hex::encode(report_sha));
+    let hashed = |b: &Option<Vec<u8>>| b.as_deref().map(|b| (Sha256::digest(b), b.len()));
+    let (sbom_sha, report_sha) = (hashed(&result.sbom), hashed(&result.report));
+    let name = |(h, _): &(_, usize)| format!("sha256:{}", hex::encode(h));
+    let (sbom_blob, report_blob) = (sbom_sha.as_ref().map(name), report_sha.as_ref().map(name));
     let scanner_version = result
         .scanner_version
         .clone()
@@ -165,7 +211,7 @@ pub fn scan_result(
         .split_once(':')
         .map_or(job.digest.as_str(), |(_, h)| h);
     let s = result.summary;
-    let record = json!({
+    let mut record = json!({
         "$type": "io.atcr.hold.scan",
         "manifest": format!("at://{}/io.atcr.manifest/{hex}", job.owner),
         "repository": job.repository,
@@ -175,16 +221,20 @@ pub fn scan_result(
         "medium": s.medium,
         "low": s.low,
         "total": s.total,
-        "sbomBlob": blob_ref(&sbom_sha, sbom.len(), "application/spdx+json"),
-        "vulnReportBlob": blob_ref(&report_sha, report.len(), "application/vnd.atcr.vulnerabilities+json"),
         "scannerVersion": scanner_version,
         "scannedAt": scanned_at,
     });
+    if let Some((h, len)) = &sbom_sha {
+        record["sbomBlob"] = blob_ref(h, *len, "application/spdx+json");
+    }
+    if let Some((h, len)) = &report_sha {
+        record["vulnReportBlob"] = blob_ref(h, *len, "application/vnd.atcr.vulnerabilities+json");
+    }
     Ok((
         ScanResult {
             scanner_version,
-            sbom_blob: Some(sbom_blob.clone()),
-            report_blob: Some(report_blob.clone()),
+            sbom_blob: sbom_blob.clone(),
+            report_blob: report_blob.clone(),
             counts,
             findings,
             record,
@@ -218,15 +268,11 @@ pub(crate) async fn store_blobs(
         .map_err(|e| Error::Blobs(e.to_string()))?
     };
     let (mut prepared, [sbom_digest, report_digest]) = prepared.map_err(Error::Invalid)?;
-    let (Some(sbom), Some(report)) = blobs else {
-        return Err(Error::Invalid(
-            "a result without error must carry both sbom and vulnReport".to_owned(),
-        ));
-    };
     // Small ones go into the database with the result: a file each would cost more than
     // the rest of the result's write.
     let mut to_store = Vec::new();
-    for (digest, data) in [(sbom_digest, sbom), (report_digest, report)] {
+    let named = [(sbom_digest, blobs.0), (report_digest, blobs.1)];
+    for (digest, data) in named.into_iter().filter_map(|(d, b)| d.zip(b)) {
         match inline(data, hub.config.blob_inline_limit) {
             Ok(text) => prepared.inline_blobs.push((digest, text)),
             Err(data) => to_store.push((digest, data)),

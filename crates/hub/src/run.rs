@@ -1,6 +1,7 @@
 //! Running one job with the engine, as the embedded scanner and `ferret scanner` both do:
-//! pull the image from the job's `holdEndpoint` over the OCI distribution API, catalog,
-//! match, and render the SPDX SBOM and the Grype-compatible report.
+//! pull the image over the OCI distribution API (a remote scanner from the job's
+//! `holdEndpoint`, the hub's pull-through endpoint; the embedded one from the registry
+//! itself), catalog, match, and render the SPDX SBOM and the Grype-compatible report.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use ferret_engine::{MatchOptions, ScanOptions};
 use ferret_image::{ImageSource, RegistryOptions};
 use ferret_report::{DatabaseInfo, SbomFormat, ScanFormat, ScanReport, Tool};
 
-use crate::frames::{ScanJob, VulnSummary};
+use crate::frames::VulnSummary;
 
 /// What a scan of a job produced.
 #[derive(Debug, Clone)]
@@ -35,28 +36,48 @@ pub struct PullOptions {
     pub credentials: Option<ferret_image::Credentials>,
 }
 
-/// The registry reference of a job: `host[:port]/repository@digest`, and whether the
-/// endpoint is plain HTTP.
-pub fn job_reference(job: &ScanJob) -> Result<(String, Option<String>), String> {
-    let url = url::Url::parse(&job.hold_endpoint)
-        .map_err(|e| format!("holdEndpoint {:?}: {e}", job.hold_endpoint))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("holdEndpoint {:?} names no host", job.hold_endpoint))?;
-    let host = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let insecure = (url.scheme() == "http").then(|| host.clone());
-    Ok((
-        format!("{host}/{}@{}", job.repository, job.digest),
-        insecure,
-    ))
+/// An image to pull: the distribution endpoint's URL, the repository and the manifest
+/// digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullTarget {
+    pub endpoint: String,
+    pub repository: String,
+    pub digest: String,
 }
 
-/// Scans the job's image. The error is the reason the result reports.
-pub fn scan_job(job: &ScanJob, db: &Database, pull: &PullOptions) -> Result<ScanOutput, String> {
-    let (reference, insecure) = job_reference(job)?;
+impl PullTarget {
+    /// `host[:port]` of the endpoint.
+    pub fn host(&self) -> Result<String, String> {
+        let url = url::Url::parse(&self.endpoint)
+            .map_err(|e| format!("holdEndpoint {:?}: {e}", self.endpoint))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("holdEndpoint {:?} names no host", self.endpoint))?;
+        Ok(match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        })
+    }
+
+    /// The registry reference: `host[:port]/repository@digest`, and the host when the
+    /// endpoint is plain HTTP.
+    pub fn reference(&self) -> Result<(String, Option<String>), String> {
+        let host = self.host()?;
+        let insecure = self.endpoint.starts_with("http://").then(|| host.clone());
+        Ok((
+            format!("{host}/{}@{}", self.repository, self.digest),
+            insecure,
+        ))
+    }
+}
+
+/// Scans an image. The error is the reason the result reports.
+pub fn scan_image(
+    target: &PullTarget,
+    db: &Database,
+    pull: &PullOptions,
+) -> Result<ScanOutput, String> {
+    let (reference, insecure) = target.reference()?;
     let source = ImageSource::parse(&reference).map_err(|e| e.to_string())?;
     let mut insecure_registries = pull.insecure_registries.clone();
     insecure_registries.extend(insecure);

@@ -12,16 +12,22 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::frames::{self, Bytes, MAX_FRAME, ScanJob, ScanResultFrame, ValidResult, VulnSummary};
-use crate::run::{PullOptions, scan_job, scanner_version};
+use crate::frames::{
+    self, Bytes, ErrorFrame, MAX_FRAME, ScanJob, ScanResultFrame, ValidResult, VulnSummary, errors,
+};
+use crate::run::{PullOptions, PullTarget, scan_image, scanner_version};
 use crate::{Hub, subscription};
 
-/// Runs a job's scan on a blocking thread, opening the advisory database for it.
-async fn scan(job: ScanJob, db: PathBuf, pull: PullOptions) -> Result<crate::ScanOutput, String> {
+/// Runs a scan on a blocking thread, opening the advisory database for it.
+async fn scan(
+    target: PullTarget,
+    db: PathBuf,
+    pull: PullOptions,
+) -> Result<crate::ScanOutput, String> {
     tokio::task::spawn_blocking(move || {
         let db = ferret_advisory::Database::open_file(&db)
             .map_err(|e| format!("advisory database {}: {e}", db.display()))?;
-        scan_job(&job, &db, &pull)
+        scan_image(&target, &db, &pull)
     })
     .await
     .map_err(|e| format!("scan task: {e}"))?
@@ -38,7 +44,28 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// The scanner inside `ferret serve`.
+/// How the embedded scanner reaches a job's registry: with the hub's credentials for it.
+fn embedded_pull(hub: &Hub, job: &ferret_store::Job) -> PullOptions {
+    let registry = hub
+        .config
+        .registries
+        .iter()
+        .find(|r| r.name == job.registry);
+    PullOptions {
+        credentials: registry.and_then(|r| {
+            r.username
+                .clone()
+                .map(|username| ferret_image::Credentials {
+                    username,
+                    password: r.password.clone().unwrap_or_default(),
+                })
+        }),
+        ..PullOptions::default()
+    }
+}
+
+/// The scanner inside `ferret serve`: it takes jobs from the dispatcher, pulls from the
+/// registry itself, and hands the result to the hub as it is, without a frame.
 pub(crate) async fn embedded(hub: Arc<Hub>) {
     let Some(db) = hub.config.advisory_db.clone().filter(|p| p.exists()) else {
         tracing::warn!("embedded scanner off: no advisory database (run `ferret db update`)");
@@ -56,8 +83,13 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
         };
         for job in jobs {
             let started = Instant::now();
-            let frame = ScanJob::new(&job, &hub.config.hub_did);
-            let result = match scan(frame, db.clone(), PullOptions::default()).await {
+            let target = PullTarget {
+                endpoint: job.hold_endpoint.clone(),
+                repository: job.repository.clone(),
+                digest: job.digest.clone(),
+            };
+            let pull = embedded_pull(&hub, &job);
+            let result = match scan(target, db.clone(), pull).await {
                 Ok(out) => ValidResult {
                     digest: job.digest.clone(),
                     summary: out.summary,
@@ -99,6 +131,29 @@ pub enum ScannerError {
     Url(String),
     #[error("the hub refused the secret (InvalidSecret)")]
     InvalidSecret,
+}
+
+/// How `ferret scanner` pulls a job's image: from the hub's own endpoint with its scanner
+/// secret (no registry credentials needed); from anywhere else (a hub that names the
+/// registry itself) with the credentials it was given.
+fn pull_options(config: &ScannerConfig, target: &PullTarget) -> PullOptions {
+    let hub = PullTarget {
+        endpoint: config.hub.clone(),
+        repository: String::new(),
+        digest: String::new(),
+    };
+    let mut pull = config.pull.clone();
+    if hub
+        .host()
+        .is_ok_and(|h| target.host().is_ok_and(|t| t == h))
+    {
+        pull.credentials = Some(ferret_image::Credentials {
+            username: "scanner".to_owned(),
+            password: config.secret.clone(),
+        });
+        pull.docker_config = None;
+    }
+    pull
 }
 
 /// The result frame `ferret scanner` sends for a job's outcome.
@@ -168,19 +223,6 @@ pub async fn run_scanner(
             Err(tungstenite::Error::Http(resp)) if resp.status() == 401 => {
                 return Err(ScannerError::InvalidSecret);
             }
-            // The hub's job log is shorter than what this scanner saw (a new database):
-            // start over from its head.
-            Err(tungstenite::Error::Http(resp))
-                if resp.status() == 400
-                    && resp
-                        .body()
-                        .as_deref()
-                        .is_some_and(|b| String::from_utf8_lossy(b).contains("FutureCursor")) =>
-            {
-                tracing::warn!(cursor = ?cursor, "the hub's job log ends before this cursor: resuming from its head");
-                cursor = None;
-                continue;
-            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the hub");
                 tokio::select! {
@@ -193,9 +235,17 @@ pub async fn run_scanner(
         };
         backoff = Duration::from_millis(500);
         tracing::info!(hub = %config.hub, cursor = ?cursor, "connected");
-        let stopped = session(&config, socket, &mut cursor, &mut stop).await;
-        if stopped {
-            return Ok(());
+        let ended = session(&config, socket, &mut cursor, &mut stop).await;
+        match ended {
+            Ended::Stopped => return Ok(()),
+            // The hub's job log is shorter than what this scanner saw (a new database):
+            // start over from its head, at once.
+            Ended::FutureCursor => {
+                tracing::warn!(cursor = ?cursor, "the hub's job log ends before this cursor: resuming from its head");
+                cursor = None;
+                continue;
+            }
+            Ended::Disconnected => {}
         }
         tracing::warn!(retry_in = ?backoff, "disconnected from the hub");
         tokio::select! {
@@ -206,13 +256,22 @@ pub async fn run_scanner(
     }
 }
 
-/// One connection. Returns `true` when it ended because of `stop`.
+/// How a connection ended.
+enum Ended {
+    /// `stop` resolved and the jobs in hand were finished.
+    Stopped,
+    /// The hub answered the cursor with `FutureCursor`.
+    FutureCursor,
+    Disconnected,
+}
+
+/// One connection.
 async fn session<S>(
     config: &ScannerConfig,
     socket: tokio_tungstenite::WebSocketStream<S>,
     cursor: &mut Option<i64>,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> bool
+) -> Ended
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -225,20 +284,33 @@ where
     loop {
         if stopping && running == 0 {
             let _ = tx.send(Message::Close(None)).await;
-            return true;
+            return Ended::Stopped;
         }
         tokio::select! {
             msg = rx.next(), if !stopping => match msg {
+                Some(Ok(Message::Text(text))) if ErrorFrame::parse(text.as_str()).is_some() => {
+                    let e = ErrorFrame::parse(text.as_str()).expect("guarded");
+                    if e.error == errors::FUTURE_CURSOR {
+                        return Ended::FutureCursor;
+                    }
+                    tracing::warn!(error = %e.error, message = e.message.as_deref().unwrap_or(""), "the hub refused a frame");
+                }
                 Some(Ok(Message::Text(text))) => match frames::parse_job(text.as_str()) {
                     Ok(job) => {
                         *cursor = Some(cursor.map_or(job.seq, |c| c.max(job.seq)));
                         tracing::info!(digest = %job.digest, seq = job.seq, "job received");
                         running += 1;
                         let (out_tx, done_tx, slots) = (out_tx.clone(), done_tx.clone(), slots.clone());
-                        let (db, pull) = (config.advisory_db.clone(), config.pull.clone());
+                        let db = config.advisory_db.clone();
+                        let target = PullTarget {
+                            endpoint: job.hold_endpoint.clone(),
+                            repository: job.repository.clone(),
+                            digest: job.digest.clone(),
+                        };
+                        let pull = pull_options(config, &target);
                         tokio::spawn(async move {
                             let _permit = slots.acquire_owned().await;
-                            let outcome = scan(job.clone(), db, pull).await;
+                            let outcome = scan(target, db, pull).await;
                             if let Err(e) = &outcome {
                                 tracing::warn!(digest = %job.digest, error = %e, "scan failed");
                             }
@@ -248,12 +320,12 @@ where
                     }
                     Err(e) => tracing::warn!(error = %e, "frame ignored"),
                 },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Disconnected,
                 Some(Ok(_)) => {}
             },
             Some(frame) = out_rx.recv() => {
                 if tx.send(Message::Text(frame.into())).await.is_err() {
-                    return false;
+                    return Ended::Disconnected;
                 }
             }
             Some(()) = done_rx.recv() => running -= 1,

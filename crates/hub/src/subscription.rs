@@ -7,8 +7,13 @@
 //!
 //! `cursor` is a position in the job log, not a filter: a resuming scanner is offered
 //! every job that is queued and not leased, in queue order, whatever its `seq`. A cursor
-//! beyond the log's end is refused (`FutureCursor`); `cursor=-1` asks for jobs queued from
-//! now on only.
+//! beyond the log's end is answered, after the upgrade, with a `FutureCursor` error frame
+//! and a close (1008), as AT Protocol subscriptions do; `cursor=-1` asks for jobs queued
+//! from now on only.
+//!
+//! Frames the hub cannot use (not JSON, binary, an invalid result, a result for a job the
+//! connection does not hold) are answered with an error frame (`frames::ErrorFrame`) and
+//! the connection goes on.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -31,7 +36,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::Hub;
 use crate::budget::{Budgeted, Held};
-use crate::frames::{self, MAX_FRAME, ScanJob, ValidResult};
+use crate::frames::{self, ErrorFrame, MAX_FRAME, ScanJob, ValidResult, errors};
 
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
@@ -45,7 +50,7 @@ fn xrpc_error(status: StatusCode, error: &str, message: &str) -> Response {
 
 impl Hub {
     /// Whether `given` is one of the configured secrets, in constant time per secret.
-    fn secret_ok(&self, given: Option<&str>) -> bool {
+    pub(crate) fn secret_ok(&self, given: Option<&str>) -> bool {
         let Some(given) = given else { return false };
         let mut ok = false;
         for s in &self.config.secrets {
@@ -129,6 +134,8 @@ pub(crate) async fn subscribe(
             );
         }
     };
+    // A cursor beyond the log is answered once the connection is upgraded.
+    let mut future = None;
     let floor = match cursor {
         None => None,
         Some(c) => {
@@ -144,11 +151,7 @@ pub(crate) async fn subscribe(
                 }
             };
             if c > head {
-                return xrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    "FutureCursor",
-                    &format!("cursor {c} is beyond the job log's end ({head})"),
-                );
+                future = Some(format!("cursor {c} is beyond the job log's end ({head})"));
             }
             // -1: only what is queued from now on. Any other cursor hides nothing.
             (c == -1).then_some(head)
@@ -180,7 +183,18 @@ pub(crate) async fn subscribe(
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME))
             .max_frame_size(Some(MAX_FRAME));
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        if let Some(message) = future {
+            tracing::info!(%peer, message, "scanner refused: FutureCursor");
+            let frame = ErrorFrame::new(errors::FUTURE_CURSOR, message);
+            let _ = ws.send(Message::Text(frame.to_json().into())).await;
+            refuse(
+                &mut ws,
+                close_frame(CloseCode::Policy, errors::FUTURE_CURSOR),
+            )
+            .await;
+            return;
+        }
         Connection::new(hub, floor, concurrency, held).run(ws).await;
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -275,12 +289,7 @@ impl Connection {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut asking: Option<tokio::sync::oneshot::Receiver<Vec<Job>>> = None;
-        let close = |code: CloseCode, reason: &'static str| {
-            Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }))
-        };
+        let close = close_frame;
         loop {
             if asking.is_none() && self.leased.len() < self.concurrency && !hub.stopping() {
                 asking = Some(hub.dispatcher.ask(
@@ -303,8 +312,11 @@ impl Connection {
                     let outcome = match msg {
                         Some(Ok(Message::Text(text))) => {
                             last_heard = Instant::now();
-                            let jobs = self.on_result(text, asking.is_none()).await;
+                            let (jobs, error) = self.on_result(text, asking.is_none()).await;
                             let mut failed = false;
+                            if let Some(e) = error {
+                                failed |= tx.send(Message::Text(e.to_json().into())).await.is_err();
+                            }
                             for job in jobs {
                                 failed |= !self.send_job(&mut tx, job).await;
                             }
@@ -317,7 +329,10 @@ impl Connection {
                         Some(Ok(Message::Binary(_))) => {
                             last_heard = Instant::now();
                             tracing::warn!(holder = %self.holder, "binary frame ignored: frames are JSON text");
-                            None
+                            metrics::counter!("ferret_results_refused_total", "reason" => "invalid").increment(1);
+                            let e = ErrorFrame::new(errors::INVALID_FRAME, "binary frame ignored: frames of this subscription are JSON text");
+                            tx.send(Message::Text(e.to_json().into())).await.is_err()
+                                .then_some(End { reason: "send failed", scanners_fault: true })
                         }
                         Some(Ok(Message::Frame(_))) => None,
                         Some(Ok(Message::Close(_))) | None => Some(End { reason: "connection closed", scanners_fault: true }),
@@ -368,7 +383,11 @@ impl Connection {
     where
         S: futures_util::Sink<Message> + Unpin,
     {
-        let frame = ScanJob::new(&job, &self.hub.config.hub_did);
+        let frame = ScanJob::new(
+            &job,
+            &self.hub.config.hub_did,
+            &self.hub.config.hold_endpoint(),
+        );
         let text = serde_json::to_string(&frame).unwrap_or_default();
         tracing::debug!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
         self.leased.insert(
@@ -421,8 +440,13 @@ impl Connection {
     }
 
     /// Handles a result frame. With `may_claim` (no ask pending), the jobs that fill the
-    /// slot it frees are claimed in the same commit and returned, to be sent.
-    async fn on_result(&mut self, frame: tungstenite::Utf8Bytes, may_claim: bool) -> Vec<Job> {
+    /// slot it frees are claimed in the same commit and returned, to be sent. A frame the
+    /// hub could not use is answered with an error frame.
+    async fn on_result(
+        &mut self,
+        frame: tungstenite::Utf8Bytes,
+        may_claim: bool,
+    ) -> (Vec<Job>, Option<ErrorFrame>) {
         // A large frame is read on a blocking thread: parsing and checking 100 MiB takes
         // long enough to hold up every other connection on an async worker.
         let parsed = if frame.len() <= crate::results::INLINE_RESULT {
@@ -442,6 +466,12 @@ impl Connection {
                 tracing::warn!(holder = %self.holder, error = %e, "invalid scan_result");
                 metrics::counter!("ferret_results_refused_total", "reason" => "invalid")
                     .increment(1);
+                let not_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_err();
+                let (name, mut message) = if not_json {
+                    (errors::INVALID_FRAME, e.to_string())
+                } else {
+                    (errors::INVALID_RESULT, format!("invalid result: {e}"))
+                };
                 if let Some(lease) = digest.and_then(|d| self.leased.remove(&d)) {
                     let reason = format!("invalid result: {e}");
                     match self
@@ -455,17 +485,22 @@ impl Connection {
                             .ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
                         Err(e) => tracing::error!(error = %e, "refusing a result"),
                     }
+                    message.push_str(&format!(
+                        " (this attempt at {} failed; the lease ended)",
+                        lease.job.digest
+                    ));
                 }
-                return Vec::new();
+                return (Vec::new(), Some(ErrorFrame::new(name, message)));
             }
         };
-        if let Some(lease) = self.leased.remove(&result.digest) {
+        let digest = result.digest.clone();
+        let (recorded, jobs) = if let Some(lease) = self.leased.remove(&result.digest) {
             let free = self.concurrency - self.leased.len();
             let next = (may_claim && !self.hub.stopping()).then_some(Next {
                 floor: self.floor,
                 want: free,
             });
-            let (_, jobs) = record_result(
+            record_result(
                 &self.hub,
                 &lease.job,
                 &self.holder,
@@ -474,8 +509,7 @@ impl Connection {
                 false,
                 next,
             )
-            .await;
-            return jobs;
+            .await
         } else if let Some(i) = self.expired.iter().position(|j| j.digest == result.digest) {
             let job = self.expired.remove(i).expect("found above");
             record_result(
@@ -487,13 +521,35 @@ impl Connection {
                 true,
                 None,
             )
-            .await;
+            .await
         } else {
             metrics::counter!("ferret_results_refused_total", "reason" => "not held").increment(1);
             tracing::info!(digest = %result.digest, holder = %self.holder, "result for a job this connection does not hold: ignored");
-        }
-        Vec::new()
+            let message = format!(
+                "no job for {} is leased to this connection: result ignored",
+                result.digest
+            );
+            return (
+                Vec::new(),
+                Some(ErrorFrame::new(errors::NOT_LEASED, message)),
+            );
+        };
+        let error = match recorded {
+            Recorded::Refused { error, reason } => Some(ErrorFrame::new(
+                error,
+                format!("result for {digest} not kept: {reason}"),
+            )),
+            Recorded::Completed | Recorded::Failed | Recorded::Repeated => None,
+        };
+        (jobs, error)
     }
+}
+
+fn close_frame(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// Sends a closing frame for a refused frame, then keeps the connection (unread) a moment
@@ -512,7 +568,20 @@ pub(crate) enum Recorded {
     Completed,
     Failed,
     Repeated,
-    Refused(String),
+    /// Not kept: the error frame's name (`frames::errors`) and why.
+    Refused {
+        error: &'static str,
+        reason: String,
+    },
+}
+
+impl Recorded {
+    fn refused(error: &'static str, reason: impl Into<String>) -> Self {
+        Self::Refused {
+            error,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Jobs to claim for a slot a result frees, in the result's commit.
@@ -563,11 +632,11 @@ async fn record(
                 metrics::counter!("ferret_results_refused_total", "reason" => "late error")
                     .increment(1);
                 tracing::info!(digest = %job.digest, "an error for a job no longer leased here: ignored");
-                Recorded::Refused("the lease ended before the error came".to_owned())
+                Recorded::refused(errors::NOT_LEASED, "the lease ended before the error came")
             }
             Err(e) => {
                 tracing::error!(error = %e, "recording a failed scan");
-                Recorded::Refused(e.to_string())
+                Recorded::refused(errors::INTERNAL_ERROR, e.to_string())
             }
         };
         return (recorded, Vec::new());
@@ -608,7 +677,10 @@ async fn record(
                 Ok(r) => hub.ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
                 Err(e) => tracing::error!(error = %e, "refusing a result"),
             }
-            return (Recorded::Refused(reason), Vec::new());
+            return (
+                Recorded::refused(errors::INVALID_RESULT, reason),
+                Vec::new(),
+            );
         }
         Err(crate::results::Error::Blobs(e)) => {
             // The hub could not keep the result: not the scanner's fault; the lease ends
@@ -618,7 +690,7 @@ async fn record(
             if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
                 hub.ended(&r.into_iter().collect::<Vec<_>>(), "returned");
             }
-            return (Recorded::Refused(e), Vec::new());
+            return (Recorded::refused(errors::INTERNAL_ERROR, e), Vec::new());
         }
     };
     let stored = match next {
@@ -654,7 +726,10 @@ async fn record(
         Ok((Completion::Refused(reason), next)) => (refused(job, &reason), next),
         Err(e) => {
             tracing::error!(error = %e, "storing a scan");
-            (Recorded::Refused(e.to_string()), Vec::new())
+            (
+                Recorded::refused(errors::INTERNAL_ERROR, e.to_string()),
+                Vec::new(),
+            )
         }
     }
 }
@@ -668,7 +743,7 @@ fn repeated(job: &Job) -> Recorded {
 fn refused(job: &Job, reason: &str) -> Recorded {
     metrics::counter!("ferret_results_refused_total", "reason" => "not leased here").increment(1);
     tracing::info!(digest = %job.digest, reason, "a late result refused");
-    Recorded::Refused(reason.to_owned())
+    Recorded::refused(errors::NOT_LEASED, reason)
 }
 
 /// Now as RFC 3339 UTC with milliseconds.

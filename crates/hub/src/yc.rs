@@ -491,6 +491,14 @@ impl Hub {
             registry: non_empty(&req.registry_id),
             repository: non_empty(&req.repository_name),
         };
+        // The name an Image reports (`local/team/app`, with its registry) names the same
+        // repository as `team/app` does, as ScannerService.List's repository_id accepts.
+        if let (Some(registry), repository) = self.split_name(&req.repository_name)
+            && filter.registry.as_ref().is_none_or(|r| *r == registry)
+        {
+            filter.registry = Some(registry);
+            filter.repository = Some(repository);
+        }
         for (_, value) in parse_filter(&req.paging.filter, &["name"])? {
             let (registry, repository) = self.split_name(&value);
             if registry.is_some() {

@@ -14,7 +14,7 @@ fn the_openapi_document_is_3_1_and_matches_docs() {
         "{}",
         doc["openapi"]
     );
-    // The Aqua workflow names these operations.
+    // The Aqua workflow names these operations; the SDK and `ferret remote` call these.
     let mut ids = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (_, op) in item.as_object().unwrap() {
@@ -41,6 +41,12 @@ fn the_openapi_document_is_3_1_and_matches_docs() {
             "/container-registry/v1/images/{imageId}:lastScanResult",
         ),
         ("operationGet", "/operations/{operationId}"),
+        // Ferret's own scans API, which `ferret remote` speaks.
+        ("submitScan", "/api/ferret/v1/scans"),
+        ("listFerretScans", "/api/ferret/v1/scans"),
+        ("getFerretScan", "/api/ferret/v1/scans/{id}"),
+        ("getFerretScanSbom", "/api/ferret/v1/scans/{id}/sbom"),
+        ("getFerretScanReport", "/api/ferret/v1/scans/{id}/report"),
     ] {
         assert!(
             ids.contains(&(id.to_owned(), path.to_owned())),

@@ -1,7 +1,9 @@
 //! The subscription against a real hub (served on loopback from this process) and real
-//! WebSocket clients (tokio-tungstenite): cursors, leases, disconnects, pings, attempts,
-//! results. Every frame either side sends is then checked by the AT Protocol's own
-//! validator, `@atproto/lexicon` (`tests/lexicon/validate.cjs`).
+//! WebSocket clients (tokio-tungstenite, and a scanner written in Python with `websockets`
+//! from the lexicon alone, `tests/clients/scanner.py`): cursors, leases, disconnects,
+//! pings, attempts, results, error frames, close codes. Every frame either side sends is
+//! then checked by the AT Protocol's own code, `@atproto/lexicon` and
+//! `@atproto/xrpc-server` (`tests/lexicon/validate.cjs`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,6 +27,7 @@ struct TestHub {
     hub: Arc<Hub>,
     addr: String,
     frames: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<Value>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -63,6 +66,7 @@ async fn start_with(max_attempts: i64, ping: Duration, lease_timeout: Duration) 
         hub,
         addr,
         frames: Arc::new(Mutex::new(Vec::new())),
+        errors: Arc::new(Mutex::new(Vec::new())),
         _dir: dir,
     }
 }
@@ -104,7 +108,8 @@ impl TestHub {
         tokio_tungstenite::connect_async(req).await.map(|c| c.0)
     }
 
-    /// The next job frame within `wait`, answering pings on the way.
+    /// The next job frame within `wait`, answering pings on the way; error frames on the
+    /// way are kept (`errors`).
     async fn next_job(&self, ws: &mut Ws, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -112,7 +117,12 @@ impl TestHub {
             match msg.ok()? {
                 Message::Text(t) => {
                     self.frames.lock().unwrap().push(t.to_string());
-                    return Some(serde_json::from_str(t.as_str()).unwrap());
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["op"] == -1 {
+                        self.errors.lock().unwrap().push(v);
+                        continue;
+                    }
+                    return Some(v);
                 }
                 Message::Close(_) => return None,
                 _ => {}
@@ -200,14 +210,13 @@ async fn cursors_deliver_exactly_the_documented_jobs() {
     let j1 = t.submit(1, "did:web:a", 1).await;
     let j2 = t.submit(2, "did:web:a", 1).await;
     let j3 = t.submit(3, "did:web:a", 1).await;
-    // Beyond the log's end: refused before the upgrade.
-    let future = t.try_connect(&format!("?cursor={}", j3.seq + 1)).await;
-    let Err(tokio_tungstenite::tungstenite::Error::Http(resp)) = future else {
-        panic!("a future cursor was accepted: {future:?}")
-    };
-    assert_eq!(resp.status(), 400);
-    let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
-    assert_eq!(body["error"], "FutureCursor");
+    // Beyond the log's end: an error frame, then the close (1008), as AT Protocol
+    // subscriptions answer it.
+    let mut future = t.connect(&format!("?cursor={}", j3.seq + 1)).await;
+    assert!(t.next_job(&mut future, LONG).await.is_none());
+    let errors = t.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["error"], "FutureCursor");
     // -1: nothing already queued, then what is queued afterwards.
     let mut live = t.connect("?cursor=-1&concurrency=5").await;
     assert!(t.next_job(&mut live, SHORT).await.is_none());
@@ -452,4 +461,200 @@ async fn priority_and_fair_share_over_the_wire() {
         ]
     );
     t.validate_frames();
+}
+
+/// The Python scanner (`tests/clients/scanner.py`) running one scenario, its events read
+/// as they come.
+struct PyScanner {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<Value>,
+}
+
+impl PyScanner {
+    /// Starts a scenario; `None` (said loudly, and never in CI) when Python with
+    /// `websockets` is not available.
+    fn start(t: &TestHub, query: &str, scenario: &str, env: &[(&str, &str)]) -> Option<Self> {
+        let python = std::env::var("FERRET_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let has = std::process::Command::new(&python)
+            .args(["-c", "import websockets"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "Python with websockets is required in CI (.ci/run installs it)"
+            );
+            eprintln!("\n*** SKIPPED: Python with websockets is not available ***\n");
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/scanner.py");
+        let url = format!("ws://{}/xrpc/io.atcr.hold.subscribeScanJobs{query}", t.addr);
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .args([url.as_str(), "s3cret", scenario])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        let frames = t.frames.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let event: Value = serde_json::from_str(&line).unwrap();
+                // Every JSON frame either side sent is checked against the lexicon later.
+                for key in ["sent", "received"] {
+                    if let Some(text) = event[key].as_str()
+                        && serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object())
+                    {
+                        frames.lock().unwrap().push(text.to_owned());
+                    }
+                }
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        Some(Self { child, events })
+    }
+
+    /// The next event, within `wait`.
+    fn next(&self, wait: Duration) -> Option<Value> {
+        tokio::task::block_in_place(|| self.events.recv_timeout(wait).ok())
+    }
+
+    /// Every event left, once the scanner has exited (which it must, within a minute).
+    fn finish(mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        while let Some(e) = self.next(Duration::from_secs(60)) {
+            all.push(e);
+        }
+        let status = tokio::task::block_in_place(|| self.child.wait()).unwrap();
+        assert!(status.success(), "the Python scanner failed: {status}");
+        all
+    }
+}
+
+/// The error frames among a scanner's events: (error, message).
+fn error_frames(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| e["received"].as_str())
+        .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+        .filter(|v| v["op"] == -1)
+        .map(|v| {
+            (
+                v["error"].as_str().unwrap_or_default().to_owned(),
+                v["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A scanner written from the lexicon alone: frames the hub cannot use are answered with
+/// error frames and the connection goes on; a report that disagrees with its summary is
+/// refused naming both; a result with neither `sbom` nor `vulnReport` (both optional in the
+/// lexicon) is kept, counted by its summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lexicon_scanner_gets_error_frames_and_its_results_without_blobs_are_kept() {
+    let t = start(3, Duration::from_secs(30)).await;
+    let job = t.submit(1, "did:web:a", 1).await;
+    let Some(py) = PyScanner::start(&t, "", "protocol", &[]) else {
+        return;
+    };
+    let events = py.finish();
+    let errors = error_frames(&events);
+    let names: Vec<&str> = errors.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["InvalidFrame", "InvalidFrame", "NotLeased", "InvalidResult"],
+        "{events:#?}"
+    );
+    let (_, disagree) = &errors[3];
+    assert!(
+        disagree.contains("summary (critical 0, high 0, medium 0, low 0, total 0)")
+            && disagree.contains("vulnReport (critical 0, high 1, medium 0, low 0, total 1)"),
+        "{disagree}"
+    );
+    // The job came back after the refused attempt, and nothing answered the good result.
+    let jobs = events
+        .iter()
+        .filter_map(|e| e["received"].as_str())
+        .filter(|t| t.contains("\"scan_job\""))
+        .count();
+    assert_eq!(jobs, 2, "{events:#?}");
+    assert!(events.iter().any(|e| e["quiet"] == true), "{events:#?}");
+    let scan = t.hub.store.scan(&job.scan_id).await.unwrap().unwrap();
+    assert_eq!(scan.status, ScanStatus::Ready);
+    assert_eq!(
+        (
+            scan.counts.critical,
+            scan.counts.high,
+            scan.counts.undefined,
+            scan.counts.total
+        ),
+        (1, 2, 1, 4)
+    );
+    assert_eq!((scan.sbom_blob, scan.report_blob), (None, None));
+    let latest = t.hub.store.latest(&job.digest).await.unwrap().unwrap();
+    assert_eq!(latest.record["critical"], 1);
+    assert!(latest.record.get("sbomBlob").is_none());
+    t.validate_frames();
+}
+
+/// A cursor beyond the job log: a `FutureCursor` error frame, then the close (1008 with the
+/// error's name), as AT Protocol subscriptions answer it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_cursor_gets_an_error_frame_and_a_close() {
+    let t = start(3, Duration::from_secs(30)).await;
+    let job = t.submit(1, "did:web:a", 1).await;
+    let query = format!("?cursor={}", job.seq + 10);
+    let Some(py) = PyScanner::start(&t, &query, "future-cursor", &[]) else {
+        return;
+    };
+    let events = py.finish();
+    let errors = error_frames(&events);
+    assert_eq!(errors.len(), 1, "{events:#?}");
+    assert_eq!(errors[0].0, "FutureCursor");
+    assert!(
+        errors[0].1.contains("beyond the job log's end"),
+        "{errors:?}"
+    );
+    let closed = events.iter().find(|e| e.get("closed").is_some()).unwrap();
+    assert_eq!(closed["closed"], 1008);
+    assert_eq!(closed["reason"], "FutureCursor");
+    t.validate_frames();
+}
+
+/// Close codes a scanner can act on: 1009 for a frame beyond the cap (two 100 MiB blobs,
+/// base64-encoded: a 210 MiB blob is one), 1001 when the hub shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_close_with_1009_and_shutdown_with_1001() {
+    let t = start(3, Duration::from_secs(30)).await;
+    t.submit(1, "did:web:a", 1).await;
+    let Some(py) = PyScanner::start(&t, "", "oversized", &[("OVERSIZED_MIB", "210")]) else {
+        return;
+    };
+    let events = py.finish();
+    let closed = events.iter().find(|e| e.get("closed").is_some());
+    assert_eq!(
+        closed.map(|c| &c["closed"]),
+        Some(&Value::from(1009)),
+        "{events:#?}"
+    );
+
+    let Some(idle) = PyScanner::start(&t, "?cursor=-1", "idle", &[]) else {
+        return;
+    };
+    assert_eq!(idle.next(LONG).unwrap()["connected"], true);
+    t.hub.stop();
+    let events = idle.finish();
+    let closed = events.iter().find(|e| e.get("closed").is_some());
+    assert_eq!(
+        closed.map(|c| &c["closed"]),
+        Some(&Value::from(1001)),
+        "{events:#?}"
+    );
 }

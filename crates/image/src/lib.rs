@@ -21,7 +21,7 @@ use ferret_model::{Digest, Note};
 
 pub use manifest::{Compression, Config, Descriptor, PlatformSpec};
 pub use reference::{ImageSource, Reference, Selector};
-pub use registry::{Credentials, HttpClient, RegistryOptions};
+pub use registry::{Credentials, HttpClient, RegistryOptions, Repository};
 pub use verify::VerifyingReader;
 
 /// Documents (manifests, indexes) larger than this are refused.

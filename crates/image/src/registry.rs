@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::manifest::{Descriptor, Document, PlatformSpec, media};
 use crate::reference::{DOCKER_HUB, Reference};
-use crate::verify::read_verified;
+use crate::verify::{VerifyingReader, read_verified};
 use crate::{Image, ImageError, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Store, resolve as res};
 
 /// A user name and password (or token) for a registry.
@@ -102,6 +102,50 @@ pub fn is_loopback(host_port: &str) -> bool {
         || host
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A blob's bytes as they arrive, checked against its digest at the end.
+pub type BlobStream = VerifyingReader<Box<dyn Read + Send>>;
+
+/// One repository of a registry, read piece by piece by digest: what a service that relays
+/// a registry's content (the hub's pull-through endpoint) needs. Auth challenges, retries
+/// and redirects are handled as for image pulls; everything read is checked against its
+/// digest.
+#[derive(Debug)]
+pub struct Repository(RepoClient);
+
+impl Repository {
+    /// `registry` is `host[:port]` as references write it.
+    pub fn new(
+        registry: &str,
+        repository: &str,
+        options: &RegistryOptions,
+    ) -> Result<Self, ImageError> {
+        let reference = Reference {
+            registry: registry.to_owned(),
+            repository: repository.to_owned(),
+            tag: None,
+            digest: None,
+        };
+        RepoClient::new(&reference, options).map(Self)
+    }
+
+    /// A manifest or index by digest: its bytes, verified, and its media type.
+    pub fn manifest(&self, digest: &Digest) -> Result<(Vec<u8>, Option<String>), ImageError> {
+        let (bytes, media_type, _) = self.0.manifest(&digest.to_string(), Some(digest))?;
+        Ok((bytes, media_type))
+    }
+
+    /// A blob as a stream that fails at its end unless the bytes match `digest`, and its
+    /// length when the registry says.
+    pub fn blob(&self, digest: &Digest) -> Result<(BlobStream, Option<u64>), ImageError> {
+        let (reader, size) = self.0.open_blob_sized(digest)?;
+        let what = format!("blob {digest}");
+        Ok((
+            VerifyingReader::new(reader, digest.clone(), size, what),
+            size,
+        ))
+    }
 }
 
 /// A client for one repository.
@@ -354,6 +398,14 @@ impl RepoClient {
 
     /// Opens a blob stream (following redirects to blob storage); the caller verifies it.
     pub(crate) fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, ImageError> {
+        self.open_blob_sized(digest).map(|(r, _)| r)
+    }
+
+    /// Opens a blob stream and says its length when the registry does.
+    fn open_blob_sized(
+        &self,
+        digest: &Digest,
+    ) -> Result<(Box<dyn Read + Send>, Option<u64>), ImageError> {
         let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.repository);
         let what = format!("blob {digest}");
         let resp = self.send(&what, |c| c.get(&url))?;
@@ -367,7 +419,8 @@ impl RepoClient {
         if !status.is_success() {
             return Err(self.err(format!("{what}: HTTP {status}")));
         }
-        Ok(Box::new(resp))
+        let size = resp.content_length();
+        Ok((Box::new(resp), size))
     }
 
     fn blob_bytes(&self, d: &Descriptor, limit: u64) -> Result<Vec<u8>, ImageError> {

@@ -294,6 +294,8 @@ pub trait JobStore {
     /// The job queued or leased for a digest.
     async fn active_job(&self, digest: &str) -> Result<Option<Job>>;
     async fn leased_by(&self, holder: &str) -> Result<Vec<Job>>;
+    /// The jobs of a repository that are leased now, oldest first.
+    async fn leased_in(&self, repository: &str) -> Result<Vec<Job>>;
     /// The largest `seq` given so far.
     async fn max_seq(&self) -> Result<i64>;
     /// Queued jobs per priority, most urgent first.
@@ -1068,6 +1070,18 @@ impl JobStore for Store {
             "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND lease_holder = $1 ORDER BY seq"
         )))
         .bind(holder)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(Job::from_row)
+        .collect()
+    }
+
+    async fn leased_in(&self, repository: &str) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND repository = $1 ORDER BY seq"
+        )))
+        .bind(repository)
         .fetch_all(self.pool())
         .await?
         .iter()

@@ -61,6 +61,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             "blobs",
             include_str!("../migrations/0004_blobs.sql").to_owned(),
         ),
+        (
+            5,
+            "hold",
+            include_str!("../migrations/0005_hold.sql").to_owned(),
+        ),
     ]
 }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferret_hub::ScanOutput;
-use ferret_hub::frames::{ScanJob, VulnSummary, parse_job};
+use ferret_hub::frames::{ErrorFrame, ScanJob, VulnSummary, parse_job};
 use ferret_hub::scanner::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -631,11 +631,6 @@ async fn scanner_loop(
             .insert("X-Scanner-Secret", SECRET.parse().unwrap());
         let ws = match tokio_tungstenite::connect_async(req).await {
             Ok((ws, _)) => ws,
-            Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 400 => {
-                // FutureCursor: the log is shorter than we saw (a new database).
-                cursor = None;
-                continue;
-            }
             Err(_) => {
                 next += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -654,6 +649,14 @@ async fn scanner_loop(
             tokio::select! {
                 msg = rx.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
+                        if let Some(e) = ErrorFrame::parse(t.as_str()) {
+                            // FutureCursor: the log is shorter than we saw (a new
+                            // database); the hub closes, and we resume from its head.
+                            if e.error == "FutureCursor" {
+                                cursor = None;
+                            }
+                            continue;
+                        }
                         let Ok(job) = parse_job(t.as_str()) else { continue };
                         cursor = Some(cursor.map_or(job.seq, |c| c.max(job.seq)));
                         seen.jobs.lock().unwrap().push((job.digest.clone(), job.seq, Instant::now()));

@@ -64,6 +64,14 @@ image = listed.images[0]
 check(image.name == "local/app" and image.digest.startswith("sha256:"), f"image {image.name}@{image.digest}")
 got = images.Get(image_service_pb2.GetImageRequest(image_id=image.id), metadata=md(ALICE))
 check(got.id == image.id and "1.0" in got.tags, "ImageService.Get")
+# repository_name as an Image names it (with its registry) and without the prefix alike.
+for name in (image.name, image.name.split("/", 1)[1]):
+    by_name = images.List(image_service_pb2.ListImagesRequest(repository_name=name), metadata=md(ALICE))
+    check([i.id for i in by_name.images] == [image.id], f"ImageService.List repository_name={name!r}")
+    rest = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://{HTTP}/container-registry/v1/images?repositoryName={urllib.parse.quote(name)}",
+        headers={"Authorization": f"Bearer {ALICE}"})).read())
+    check([i["id"] for i in rest.get("images", [])] == [image.id], f"REST images?repositoryName={name!r}")
 
 op = scanner.Scan(scanner_service_pb2.ScanRequest(image_id=image.id), metadata=md(ALICE))
 meta = scanner_service_pb2.ScanMetadata()
