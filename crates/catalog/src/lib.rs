@@ -100,28 +100,7 @@ pub static CATALOGERS: &[&dyn Cataloger] = &[
     &lang::binary::Go,
 ];
 
-/// How a cataloger's run went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// It read every file it was given without a problem (or had none).
-    Succeeded,
-    /// It produced packages but recorded problems.
-    PartiallySucceeded,
-    /// It recorded problems and produced nothing.
-    Failed,
-}
-
-/// The outcome of one cataloger over one image.
-#[derive(Debug, Clone)]
-pub struct CatalogerStatus {
-    pub name: &'static str,
-    pub version: u32,
-    pub files: usize,
-    pub packages: usize,
-    pub notes: usize,
-    pub state: State,
-    pub millis: u128,
-}
+pub use ferret_model::{CatalogerState as State, CatalogerStatus};
 
 /// Everything cataloging found.
 #[derive(Debug, Default)]

@@ -8,10 +8,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferret_catalog::Catalog;
-pub use ferret_catalog::{CatalogerStatus, State as CatalogerState};
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
-use ferret_model::{Digest, Distro, Note, Package};
+pub use ferret_model::{
+    CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
+};
+use ferret_model::{Digest, Distro};
 pub use matches::{MatchOptions, Outcome, PackageMatches, Suppressed, match_inventory};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,52 +67,6 @@ pub enum Event {
     Read(u64),
     /// A layer is finished.
     LayerDone,
-}
-
-/// What was scanned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceKind {
-    Image,
-    Directory,
-    /// An SBOM read instead of an image (`sbom:FILE`).
-    Sbom,
-}
-
-/// The identity of the scanned source.
-#[derive(Debug, Clone)]
-pub struct SourceInfo {
-    pub kind: SourceKind,
-    /// What the user named.
-    pub name: String,
-    /// The image manifest digest; for directories a digest of the cataloged content.
-    pub digest: Digest,
-    pub config_digest: Option<Digest>,
-    pub index_digest: Option<Digest>,
-    pub tags: Vec<String>,
-    pub architecture: Option<String>,
-    pub os: Option<String>,
-    /// When the image was built (from its config), else the fallback time; RFC 3339 UTC.
-    pub created: String,
-    pub layers: Vec<LayerInfo>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LayerInfo {
-    pub index: usize,
-    pub digest: Digest,
-    pub diff_id: Option<Digest>,
-    pub media_type: String,
-    pub size: Option<u64>,
-}
-
-/// The packages of a source: what `ferret sbom` reports.
-#[derive(Debug)]
-pub struct Inventory {
-    pub source: SourceInfo,
-    pub distro: Option<Distro>,
-    pub packages: Vec<Package>,
-    pub notes: Vec<Note>,
-    pub catalogers: Vec<CatalogerStatus>,
 }
 
 /// Catalogs the packages of an image or directory.

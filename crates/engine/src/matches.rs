@@ -2,48 +2,11 @@
 //! transaction for the whole image) and matched.
 
 use ferret_advisory::Database;
-use ferret_matcher::{
-    Finding, Fix, IgnoreRules, SkippedRecord, Unmatched, Vex, findings_with_skips, target,
-};
+use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings_with_skips, target};
+pub use ferret_matcher::{Outcome, PackageMatches, Suppressed};
 use ferret_model::Package;
-use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Inventory};
-
-/// What matching found for one package of the inventory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-pub enum Outcome {
-    /// Looked up: its findings, most severe first (possibly none), and the ones the user's
-    /// rules suppressed.
-    Matched {
-        findings: Vec<Finding>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        suppressed: Vec<Suppressed>,
-        /// Records of this package that could not be evaluated.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        skipped: Vec<SkippedRecord>,
-    },
-    /// Could not be looked up, and why.
-    Unmatched { reason: String },
-}
-
-/// A finding the user's triage rules hide from the report and the gate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Suppressed {
-    pub finding: Finding,
-    /// `ignore` (an ignore-file rule) or `vex` (a VEX statement).
-    pub by: String,
-    pub reason: String,
-}
-
-/// One package's outcome; `package` indexes the inventory's package list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PackageMatches {
-    pub package: usize,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MatchOptions<'a> {

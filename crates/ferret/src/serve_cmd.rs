@@ -475,16 +475,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
         );
     }
     // The hub's counts, gated the way `ferret scan` gates its own summary.
-    let c = scan.counts;
-    let count = |v: i64| u64::try_from(v).unwrap_or(0);
-    let summary = ferret_matcher::Summary {
-        critical: count(c.critical),
-        high: count(c.high),
-        medium: count(c.medium),
-        low: count(c.low),
-        negligible: count(c.negligible),
-        unknown: count(c.undefined),
-    };
+    let summary = ferret_model::Counts::from(scan.counts);
     let tripped = fail_on.is_some_and(|level| summary.at_or_above(level) > 0);
     Ok(if tripped {
         ExitCode::from(EXIT_POLICY)

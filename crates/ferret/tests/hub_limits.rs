@@ -186,8 +186,9 @@ async fn scanners_frames_share_a_memory_budget() {
     let (setup, hub) = hub(dir.path(), &registry, "result_memory_mb = 48");
     let addr = setup.http.clone();
     let (_, _, peak_before) = hub.usage();
+    // Invalid (a negative count), so each is judged and refused once read.
     let big = format!(
-        "{{\"type\":\"scan_result\",\"digest\":\"sha256:00\",\"summary\":{{\"critical\":0,\"high\":0,\"medium\":0,\"low\":0,\"total\":0}},\"x\":\"{}\"}}",
+        "{{\"type\":\"scan_result\",\"digest\":\"sha256:00\",\"summary\":{{\"critical\":-1,\"high\":0,\"medium\":0,\"low\":0,\"total\":0}},\"x\":\"{}\"}}",
         "a".repeat(40 << 20)
     );
     let mut senders = Vec::new();

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferret_hub::auth::{Principal, new_api_token};
-use ferret_hub::frames::{VulnSummary, parse_job};
+use ferret_hub::frames::{AtcrSummary, parse_job};
 use ferret_hub::scanner::result_frame;
 use ferret_hub::yc::Paging;
 use ferret_hub::{Hub, HubConfig, RegistryConfig, ScanOutput};
@@ -119,7 +119,7 @@ async fn main() {
         sbom_blob: None,
         report_blob: None,
         counts: Counts {
-            total: 5000,
+            unknown: 5000,
             ..Counts::default()
         },
         findings,
@@ -334,7 +334,7 @@ async fn dispatch(hub: &Arc<Hub>, http: std::net::SocketAddr, first: u64, n: u64
         let out = ScanOutput {
             sbom: br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),
             report: br#"{"matches":[]}"#.to_vec(),
-            summary: VulnSummary::default(),
+            summary: AtcrSummary::default(),
         };
         ws.send(Message::Text(result_frame(&job, Ok(out)).into()))
             .await

@@ -45,18 +45,44 @@ pub struct SubmitRequest {
     pub owner: Option<String>,
 }
 
-/// Findings per severity (the shape of the counts in [`ScanView`]; documentation only).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct CountsSchema {
-    critical: i64,
-    high: i64,
-    medium: i64,
-    low: i64,
-    negligible: i64,
-    /// Findings no source rated.
-    undefined: i64,
-    total: i64,
+/// Findings per severity, as this API has always shown them (`undefined`: no source rated
+/// them), with their total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CountsView {
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub negligible: u64,
+    pub undefined: u64,
+    pub total: u64,
+}
+
+impl From<ferret_model::Counts> for CountsView {
+    fn from(c: ferret_model::Counts) -> Self {
+        Self {
+            critical: c.critical,
+            high: c.high,
+            medium: c.medium,
+            low: c.low,
+            negligible: c.negligible,
+            undefined: c.unknown,
+            total: c.total(),
+        }
+    }
+}
+
+impl From<CountsView> for ferret_model::Counts {
+    fn from(c: CountsView) -> Self {
+        Self {
+            critical: c.critical,
+            high: c.high,
+            medium: c.medium,
+            low: c.low,
+            negligible: c.negligible,
+            unknown: c.undefined,
+        }
+    }
 }
 
 /// A scan: queued (`RUNNING`), done (`READY`) or failed (`ERROR`).
@@ -79,8 +105,7 @@ pub struct ScanView {
     pub sbom_blob: Option<String>,
     /// The report's digest, read at `/api/ferret/v1/scans/{id}/report`.
     pub report_blob: Option<String>,
-    #[schema(value_type = CountsSchema)]
-    pub counts: ferret_store::Counts,
+    pub counts: CountsView,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub scanned_at: Option<i64>,
@@ -101,7 +126,7 @@ impl From<&Scan> for ScanView {
             scanner_version: s.scanner_version.clone(),
             sbom_blob: s.sbom_blob.clone(),
             report_blob: s.report_blob.clone(),
-            counts: s.counts,
+            counts: s.counts.into(),
             created_at: s.created_at,
             scanned_at: s.scanned_at,
         }

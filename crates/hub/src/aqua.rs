@@ -80,13 +80,13 @@ pub struct RegisterRequest {
 /// Per-severity counts of the image's latest scan.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Vulnerabilities {
-    pub critical: i64,
-    pub high: i64,
-    pub medium: i64,
-    pub low: i64,
-    pub negligible: i64,
-    pub unknown: i64,
-    pub total: i64,
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub negligible: u64,
+    pub unknown: u64,
+    pub total: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,12 +106,12 @@ pub struct ImageDetail {
     pub scan_error: Option<String>,
     pub image_id: String,
     pub scan_result_id: String,
-    pub critical_vulnerabilities: i64,
-    pub high_vulnerabilities: i64,
-    pub medium_vulnerabilities: i64,
-    pub low_vulnerabilities: i64,
-    pub negligible_vulnerabilities: i64,
-    pub total_vulnerabilities: i64,
+    pub critical_vulnerabilities: u64,
+    pub high_vulnerabilities: u64,
+    pub medium_vulnerabilities: u64,
+    pub low_vulnerabilities: u64,
+    pub negligible_vulnerabilities: u64,
+    pub total_vulnerabilities: u64,
 }
 
 /// Splits `name:tag` / `name@digest` (a port in the name is not a tag).
@@ -258,8 +258,8 @@ async fn detail(
             medium: c.medium,
             low: c.low,
             negligible: c.negligible,
-            unknown: c.undefined,
-            total: c.total,
+            unknown: c.unknown,
+            total: c.total(),
         },
         scan_date: scan.scanned_at.map(rfc3339),
         scan_error: scan.error,
@@ -270,7 +270,7 @@ async fn detail(
         medium_vulnerabilities: c.medium,
         low_vulnerabilities: c.low,
         negligible_vulnerabilities: c.negligible,
-        total_vulnerabilities: c.total,
+        total_vulnerabilities: c.total(),
     })
 }
 

@@ -37,14 +37,8 @@ pub struct ScanJob {
     pub priority: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VulnSummary {
-    pub critical: i64,
-    pub high: i64,
-    pub medium: i64,
-    pub low: i64,
-    pub total: i64,
-}
+/// The lexicon's `vulnSummary`.
+pub use ferret_model::AtcrSummary;
 
 /// `{"$bytes": "…"}`. Read borrowing from the frame, so a 100 MiB blob is not copied
 /// before it is decoded.
@@ -122,7 +116,7 @@ pub struct ScanResultFrame<'a> {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
     pub kind: Option<String>,
     pub digest: String,
-    pub summary: VulnSummary,
+    pub summary: AtcrSummary,
     #[serde(skip_serializing_if = "Option::is_none", default, borrow)]
     pub sbom: Option<Bytes<'a>>,
     #[serde(skip_serializing_if = "Option::is_none", default, borrow)]
@@ -137,7 +131,7 @@ pub struct ScanResultFrame<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidResult {
     pub digest: String,
-    pub summary: VulnSummary,
+    pub summary: AtcrSummary,
     pub sbom: Option<Vec<u8>>,
     pub report: Option<Vec<u8>>,
     pub scanner_version: Option<String>,
@@ -174,7 +168,7 @@ impl ScanJob {
 
 impl ScanResultFrame<'_> {
     /// A result frame carrying both discriminators.
-    pub fn new(digest: &str, summary: VulnSummary) -> Self {
+    pub fn new(digest: &str, summary: AtcrSummary) -> Self {
         Self {
             lex_type: Some(RESULT_TYPE.to_owned()),
             kind: Some("scan_result".to_owned()),
@@ -324,7 +318,7 @@ mod tests {
     fn results_are_validated_field_by_field() {
         let sbom = Bytes::encode(br#"{"spdxVersion":"SPDX-2.3"}"#);
         let report = Bytes::encode(b"{\"matches\":[]}");
-        let mut f = ScanResultFrame::new("sha256:ab", VulnSummary::default());
+        let mut f = ScanResultFrame::new("sha256:ab", AtcrSummary::default());
         f.sbom = Some(sbom.clone());
         f.vuln_report = Some(report.clone());
         let ok = parse_result(&serde_json::to_string(&f).unwrap()).unwrap();

@@ -64,13 +64,17 @@ pub(crate) fn scan_result(s: &Scan) -> cr::ScanResult {
         image_id: s.image_id.clone().unwrap_or_default(),
         scanned_at: s.scanned_at.map(timestamp),
         status: status as i32,
-        vulnerabilities: Some(cr::VulnerabilityStats {
-            critical: s.counts.critical,
-            high: s.counts.high,
-            medium: s.counts.medium,
-            low: s.counts.low,
-            negligible: s.counts.negligible,
-            undefined: s.counts.undefined,
+        vulnerabilities: Some({
+            let c = &s.counts;
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            cr::VulnerabilityStats {
+                critical: n(c.critical),
+                high: n(c.high),
+                medium: n(c.medium),
+                low: n(c.low),
+                negligible: n(c.negligible),
+                undefined: n(c.unknown),
+            }
         }),
     }
 }

@@ -87,7 +87,7 @@ impl From<&Scan> for ScanResult {
                 medium: s.counts.medium.to_string(),
                 low: s.counts.low.to_string(),
                 negligible: s.counts.negligible.to_string(),
-                undefined: s.counts.undefined.to_string(),
+                undefined: s.counts.unknown.to_string(),
             },
         }
     }

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use ferret_store::{Counts, Finding, Job, ScanResult};
+use std::str::FromStr;
+
+use ferret_model::{AtcrSummary, Counts, Severity};
+use ferret_store::{Finding, Job, ScanResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -70,15 +73,16 @@ fn package_manager(kind: &str) -> &'static str {
     }
 }
 
-/// Grype's title-case severity as the Yandex API spells it.
-fn severity(s: &str) -> &'static str {
-    match s.to_ascii_lowercase().as_str() {
-        "critical" => "CRITICAL",
-        "high" => "HIGH",
-        "medium" => "MEDIUM",
-        "low" => "LOW",
-        "negligible" => "NEGLIGIBLE",
-        _ => "UNDEFINED",
+/// Grype's title-case severity.
+fn severity(s: &str) -> Severity {
+    Severity::from_str(s).unwrap_or(Severity::Unknown)
+}
+
+/// A severity as the Yandex API (and the findings table) spells it.
+fn yandex_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Unknown => "UNDEFINED",
+        other => other.as_str(),
     }
 }
 
@@ -90,18 +94,10 @@ pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
     let mut out = Vec::with_capacity(doc.matches.len());
     for m in doc.matches {
         let sev = severity(&m.vulnerability.severity);
-        match sev {
-            "CRITICAL" => counts.critical += 1,
-            "HIGH" => counts.high += 1,
-            "MEDIUM" => counts.medium += 1,
-            "LOW" => counts.low += 1,
-            "NEGLIGIBLE" => counts.negligible += 1,
-            _ => counts.undefined += 1,
-        }
-        counts.total += 1;
+        counts.add(sev);
         out.push(Finding {
             vulnerability: m.vulnerability.id,
-            severity: sev.to_owned(),
+            severity: yandex_severity(sev).to_owned(),
             package: m.artifact.name,
             version: m.artifact.version,
             fixed_by: m
@@ -142,43 +138,15 @@ pub(crate) enum Error {
     Blobs(String),
 }
 
-/// The counts a result without a report stands for: its `summary`, with what `total`
-/// holds beyond the four rated levels counted as undefined.
-fn summary_counts(s: &crate::frames::VulnSummary) -> Counts {
-    Counts {
-        critical: s.critical,
-        high: s.high,
-        medium: s.medium,
-        low: s.low,
-        negligible: 0,
-        undefined: (s.total - s.critical - s.high - s.medium - s.low).max(0),
-        total: s.total,
-    }
-}
-
 /// Refuses a report whose counts are not the result's `summary`, naming both.
-fn check_summary(summary: &crate::frames::VulnSummary, counts: &Counts) -> Result<(), String> {
-    let s = summary;
-    let agree = s.critical == counts.critical
-        && s.high == counts.high
-        && s.medium == counts.medium
-        && s.low == counts.low
-        && s.total == counts.total;
-    if agree {
+fn check_summary(summary: &AtcrSummary, counts: &Counts) -> Result<(), String> {
+    let (s, c) = (summary, counts.atcr());
+    if *s == c {
         return Ok(());
     }
     Err(format!(
         "summary (critical {}, high {}, medium {}, low {}, total {}) disagrees with vulnReport (critical {}, high {}, medium {}, low {}, total {})",
-        s.critical,
-        s.high,
-        s.medium,
-        s.low,
-        s.total,
-        counts.critical,
-        counts.high,
-        counts.medium,
-        counts.low,
-        counts.total
+        s.critical, s.high, s.medium, s.low, s.total, c.critical, c.high, c.medium, c.low, c.total
     ))
 }
 
@@ -196,7 +164,7 @@ pub fn scan_result(
             check_summary(&result.summary, &counts)?;
             (findings, counts)
         }
-        None => (Vec::new(), summary_counts(&result.summary)),
+        None => (Vec::new(), Counts::from_atcr(&result.summary)),
     };
     let hashed = |b: &Option<Vec<u8>>| b.as_deref().map(|b| (Sha256::digest(b), b.len()));
     let (sbom_sha, report_sha) = (hashed(&result.sbom), hashed(&result.report));

@@ -10,14 +10,14 @@ use ferret_engine::{MatchOptions, ScanOptions};
 use ferret_image::{ImageSource, RegistryOptions};
 use ferret_report::{DatabaseInfo, SbomFormat, ScanFormat, ScanReport, Tool};
 
-use crate::frames::VulnSummary;
+use crate::frames::AtcrSummary;
 
 /// What a scan of a job produced.
 #[derive(Debug, Clone)]
 pub struct ScanOutput {
     pub sbom: Vec<u8>,
     pub report: Vec<u8>,
-    pub summary: VulnSummary,
+    pub summary: AtcrSummary,
 }
 
 /// `ferret-<version>`, as results name their scanner.
@@ -113,17 +113,9 @@ pub fn scan_image(
     let mut out = Vec::new();
     ferret_report::write_scan(&report, ScanFormat::GrypeJson, &tool, &mut out)
         .map_err(|e| e.to_string())?;
-    let c = report.summary().atcr();
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Ok(ScanOutput {
         sbom,
         report: out,
-        summary: VulnSummary {
-            critical: n(c.critical),
-            high: n(c.high),
-            medium: n(c.medium),
-            low: n(c.low),
-            total: n(c.total),
-        },
+        summary: report.summary().atcr(),
     })
 }

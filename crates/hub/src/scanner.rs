@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::frames::{
-    self, Bytes, ErrorFrame, MAX_FRAME, ScanJob, ScanResultFrame, ValidResult, VulnSummary, errors,
+    self, AtcrSummary, Bytes, ErrorFrame, MAX_FRAME, ScanJob, ScanResultFrame, ValidResult, errors,
 };
 use crate::run::{PullOptions, PullTarget, scan_image, scanner_version};
 use crate::{Hub, subscription};
@@ -100,7 +100,7 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
                 },
                 Err(e) => ValidResult {
                     digest: job.digest.clone(),
-                    summary: VulnSummary::default(),
+                    summary: AtcrSummary::default(),
                     sbom: None,
                     report: None,
                     scanner_version: Some(scanner_version()),
@@ -167,7 +167,7 @@ pub fn result_frame(job: &ScanJob, outcome: Result<crate::ScanOutput, String>) -
             f
         }
         Err(e) => {
-            let mut f = ScanResultFrame::new(&job.digest, VulnSummary::default());
+            let mut f = ScanResultFrame::new(&job.digest, AtcrSummary::default());
             f.scanner_version = Some(scanner_version());
             f.error = Some(truncate(e, 1024));
             f

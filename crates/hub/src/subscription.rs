@@ -719,7 +719,7 @@ async fn record(
             }
             metrics::histogram!("ferret_scan_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
-            tracing::debug!(digest = %job.digest, total = prepared.counts.total, "scan stored");
+            tracing::debug!(digest = %job.digest, total = prepared.counts.total(), "scan stored");
             (Recorded::Completed, next)
         }
         Ok((Completion::AlreadyDone, next)) => (repeated(job), next),

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferret_hub::frames::{ScanJob, VulnSummary};
+use ferret_hub::frames::{AtcrSummary, ScanJob};
 use ferret_hub::scanner::result_frame;
 use ferret_hub::{Hub, HubConfig, ScanOutput};
 use ferret_store::{JobRequest, JobState, JobStore, ScanStatus, ScanStore};
@@ -189,10 +189,10 @@ fn good_result(job: &ScanJob) -> String {
         Ok(ScanOutput {
             sbom: br#"{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT"}"#.to_vec(),
             report: serde_json::to_vec(&report).unwrap(),
-            summary: VulnSummary {
+            summary: AtcrSummary {
                 high: 1,
                 total: 1,
-                ..VulnSummary::default()
+                ..AtcrSummary::default()
             },
         }),
     )
@@ -592,8 +592,8 @@ async fn a_lexicon_scanner_gets_error_frames_and_its_results_without_blobs_are_k
         (
             scan.counts.critical,
             scan.counts.high,
-            scan.counts.undefined,
-            scan.counts.total
+            scan.counts.unknown,
+            scan.counts.total()
         ),
         (1, 2, 1, 4)
     );

@@ -1,24 +1,26 @@
 //! Stage ⑤ of the pipeline: matching packages to advisories. Pure functions, no I/O:
 //! whether an installed version is affected by an advisory's entry and why
 //! ([`evaluate`]), how severe a finding is ([`rate`]), and how many there are
-//! ([`Summary`]); and which findings a user's triage rules ignore ([`IgnoreRules`],
+//! ([`Counts`]); and which findings a user's triage rules ignore ([`IgnoreRules`],
 //! [`Vex`]).
 
 mod evaluate;
 mod ignore;
+mod outcome;
 mod package;
 mod severity;
-mod summary;
 mod vex;
 
 pub use evaluate::{Fix, Reason, Verdict, evaluate};
+pub use ferret_advisory::FeedKind;
+pub use ferret_model::{AtcrSummary, Counts};
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
+pub use outcome::{Outcome, PackageMatches, Suppressed};
 pub use package::{
     Finding, MatchDetail, SkippedRecord, Target, Unmatched, findings, findings_with_skips,
     source_version, target,
 };
 pub use severity::{Basis, CvssScore, Rating, Severity, rate};
-pub use summary::{AtcrCounts, Summary, YandexStats};
 pub use vex::{Vex, VexError};
 
 #[cfg(test)]

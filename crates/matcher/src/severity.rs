@@ -1,101 +1,11 @@
 //! Severity ratings: the distro's own rating for its packages, else the CVSS base score of
 //! the newest CVSS version the record carries, else a qualitative severity, else UNKNOWN.
 
-use std::fmt;
 use std::str::FromStr;
 
 use ferret_advisory::{Score, ScoreKind};
+pub use ferret_model::Severity;
 use serde::{Deserialize, Serialize};
-
-/// A finding's severity, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Severity {
-    Unknown,
-    Negligible,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    /// Most severe first, for tables and summaries.
-    pub const DESCENDING: [Severity; 6] = [
-        Self::Critical,
-        Self::High,
-        Self::Medium,
-        Self::Low,
-        Self::Negligible,
-        Self::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unknown => "UNKNOWN",
-            Self::Negligible => "NEGLIGIBLE",
-            Self::Low => "LOW",
-            Self::Medium => "MEDIUM",
-            Self::High => "HIGH",
-            Self::Critical => "CRITICAL",
-        }
-    }
-
-    /// The usual CVSS bands: ≥ 9 critical, ≥ 7 high, ≥ 4 medium, > 0 low; a score of 0
-    /// (CVSS's "none") is negligible.
-    pub fn from_cvss(score: f64) -> Self {
-        if score >= 9.0 {
-            Self::Critical
-        } else if score >= 7.0 {
-            Self::High
-        } else if score >= 4.0 {
-            Self::Medium
-        } else if score > 0.0 {
-            Self::Low
-        } else {
-            Self::Negligible
-        }
-    }
-
-    /// A qualitative rating as feeds write it: Debian urgencies (`unimportant`, `low`,
-    /// `medium`, `high`), Ubuntu priorities (`negligible` … `critical`), GHSA severities
-    /// (`MODERATE`). Ratings that say nothing (`not yet assigned`, `untriaged`,
-    /// `end-of-life`) give `None`.
-    pub fn from_qualitative(rating: &str) -> Option<Self> {
-        // The tracker marks some urgencies with asterisks (`low**`).
-        let r = rating.trim().trim_end_matches('*').to_ascii_lowercase();
-        Some(match r.as_str() {
-            "critical" => Self::Critical,
-            "high" | "important" => Self::High,
-            "medium" | "moderate" => Self::Medium,
-            "low" => Self::Low,
-            "negligible" | "unimportant" => Self::Negligible,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-
-    /// The names as printed, any case (`--fail-on high`).
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::DESCENDING
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown severity {s:?}; expected one of critical, high, medium, low, negligible, unknown"
-                )
-            })
-    }
-}
 
 /// A CVSS vector of a record with its base score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ferret_advisory::{Database, FeedKind, Validators, import_feeds};
-use ferret_matcher::{Fix, Severity, Summary, findings, target};
+use ferret_matcher::{Counts, Fix, Severity, findings, target};
 use ferret_model::{Distro, DpkgMetadata, Location, Package, PackageKind, PackageMetadata};
 
 fn testdata() -> PathBuf {
@@ -83,6 +83,6 @@ fn debian_tracker_findings() {
     // The tracker's urgency is "not yet assigned": no rating of Debian's, and the sample
     // carries no CVSS, so the finding is UNKNOWN and counted as such.
     assert_eq!(unfixed.rating.severity, Severity::Unknown);
-    let summary = Summary::of(all[0].iter().map(|f| f.rating.severity));
+    let summary = Counts::of(all[0].iter().map(|f| f.rating.severity));
     assert_eq!(summary.total(), all[0].len() as u64);
 }

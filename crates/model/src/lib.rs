@@ -4,15 +4,21 @@
 
 mod digest;
 mod distro;
+mod inventory;
 mod package;
+mod severity;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
+pub use inventory::{
+    CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
+};
 pub use package::{
     ApkMetadata, DpkgMetadata, JavaMetadata, LangMetadata, LayerRef, Location, NpmMetadata,
     NpmRole, Package, PackageKind, PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata,
     SourcePackage,
 };
+pub use severity::{AtcrSummary, Counts, Severity};
 
 use serde::{Deserialize, Serialize};
 

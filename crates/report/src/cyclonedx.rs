@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ferret_engine::{Inventory, SourceKind};
 use ferret_matcher::{Finding, Fix, Severity};
+use ferret_model::{Inventory, SourceKind};
 use serde_json::{Value, json};
 
 use crate::Tool;

@@ -2,8 +2,8 @@
 //! names and types, filled from Ferret's findings. Data Ferret does not have (EPSS, known
 //! exploitation, Grype's risk score) is left out rather than made up.
 
-use ferret_engine::{Inventory, SourceKind};
 use ferret_matcher::{Finding, Fix, MatchDetail, Reason, Severity};
+use ferret_model::{Inventory, SourceKind};
 use ferret_model::{Package, PackageKind};
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ fn fix(f: &Fix) -> Value {
 /// Where a record can be read.
 pub(crate) fn data_source(m: &MatchDetail) -> String {
     match m.feed {
-        ferret_advisory::FeedKind::DebianTracker => {
+        ferret_matcher::FeedKind::DebianTracker => {
             format!("https://security-tracker.debian.org/tracker/{}", m.record)
         }
         _ => format!("https://osv.dev/vulnerability/{}", m.record),

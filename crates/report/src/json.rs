@@ -1,7 +1,7 @@
 //! Ferret's own JSON inventory, schema `ferret.inventory/v1` (documented in
 //! `docs/json-schema.md`; fields are only ever added within a version).
 
-use ferret_engine::{Inventory, SourceKind};
+use ferret_model::{Inventory, SourceKind};
 use serde_json::{Value, json};
 
 use crate::Tool;

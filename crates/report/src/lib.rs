@@ -14,7 +14,7 @@ mod table;
 
 use std::io::Write;
 
-use ferret_engine::Inventory;
+use ferret_model::Inventory;
 
 pub use ids::package_id;
 pub use scan::{DatabaseInfo, ScanFormat, ScanReport, write_scan};

@@ -5,8 +5,9 @@ use std::io::Write;
 
 use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Table};
-use ferret_engine::{Inventory, Outcome, PackageMatches};
-use ferret_matcher::{Finding, Fix, Severity, Summary};
+use ferret_matcher::{Counts, Finding, Fix, Severity};
+use ferret_matcher::{Outcome, PackageMatches, Suppressed};
+use ferret_model::Inventory;
 use serde_json::{Value, json};
 
 use crate::{ReportError, Tool, write_json};
@@ -61,12 +62,12 @@ impl ScanReport<'_> {
         })
     }
 
-    pub fn summary(&self) -> Summary {
-        Summary::of(self.findings().map(|(_, f)| f.rating.severity))
+    pub fn summary(&self) -> Counts {
+        Counts::of(self.findings().map(|(_, f)| f.rating.severity))
     }
 
     /// Findings the user's rules suppressed, with their package index.
-    pub fn suppressed(&self) -> impl Iterator<Item = (usize, &ferret_engine::Suppressed)> {
+    pub fn suppressed(&self) -> impl Iterator<Item = (usize, &Suppressed)> {
         self.matches.iter().flat_map(|m| match &m.outcome {
             Outcome::Matched { suppressed, .. } => {
                 suppressed.iter().map(|s| (m.package, s)).collect()

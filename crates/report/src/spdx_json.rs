@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ferret_engine::{Inventory, SourceKind};
+use ferret_model::{Inventory, SourceKind};
 use serde_json::{Value, json};
 
 use crate::Tool;

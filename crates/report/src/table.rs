@@ -2,7 +2,7 @@ use std::io::Write;
 
 use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Table};
-use ferret_engine::Inventory;
+use ferret_model::Inventory;
 
 pub(crate) fn write(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<()> {
     let mut table = Table::new();

@@ -1,6 +1,7 @@
 //! Images the hub knows, scans with their findings, and the latest finished scan per
 //! digest (the `io.atcr.hold.scan` record).
 
+pub use ferret_model::Counts;
 use sqlx::Row;
 
 use crate::row::Columns;
@@ -283,18 +284,6 @@ impl ScanStatus {
     }
 }
 
-/// Findings per severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counts {
-    pub critical: i64,
-    pub high: i64,
-    pub medium: i64,
-    pub low: i64,
-    pub negligible: i64,
-    pub undefined: i64,
-    pub total: i64,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
     pub id: String,
@@ -334,14 +323,14 @@ impl Scan {
             scanner_version: r.col("scanner_version")?,
             sbom_blob: r.col("sbom_blob")?,
             report_blob: r.col("report_blob")?,
+            // `total` is kept as a column for queries; it is the sum of the others.
             counts: Counts {
-                critical: r.col("critical")?,
-                high: r.col("high")?,
-                medium: r.col("medium")?,
-                low: r.col("low")?,
-                negligible: r.col("negligible")?,
-                undefined: r.col("undefined")?,
-                total: r.col("total")?,
+                critical: count(r.col("critical")?),
+                high: count(r.col("high")?),
+                medium: count(r.col("medium")?),
+                low: count(r.col("low")?),
+                negligible: count(r.col("negligible")?),
+                unknown: count(r.col("undefined")?),
             },
             created_at: r.col("created_at")?,
             scanned_at: r.col("scanned_at")?,
@@ -627,23 +616,43 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds what both ways of storing a result set, as `$1` … `$12`: scanner version, SBOM
 /// and report blobs, the six counts and the total, the time, and the job.
+/// A stored count (BIGINT, never negative) as a count.
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The counts as their columns hold them: critical, high, medium, low, negligible,
+/// undefined, total.
+pub(crate) fn column_counts(c: &Counts) -> [i64; 7] {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    [
+        n(c.critical),
+        n(c.high),
+        n(c.medium),
+        n(c.low),
+        n(c.negligible),
+        n(c.unknown),
+        n(c.total()),
+    ]
+}
+
 fn bind_result<'q>(
     q: AnyQuery<'q>,
     result: &'q ScanResult,
     now: i64,
     job_id: &'q str,
 ) -> AnyQuery<'q> {
-    let c = &result.counts;
+    let c = column_counts(&result.counts);
     q.bind(&result.scanner_version)
         .bind(&result.sbom_blob)
         .bind(&result.report_blob)
-        .bind(c.critical)
-        .bind(c.high)
-        .bind(c.medium)
-        .bind(c.low)
-        .bind(c.negligible)
-        .bind(c.undefined)
-        .bind(c.total)
+        .bind(c[0])
+        .bind(c[1])
+        .bind(c[2])
+        .bind(c[3])
+        .bind(c[4])
+        .bind(c[5])
+        .bind(c[6])
         .bind(now)
         .bind(job_id)
 }

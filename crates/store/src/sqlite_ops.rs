@@ -236,7 +236,7 @@ fn store_result(
     scan_id: &str,
     result: &ScanResult,
 ) -> Result<Scan> {
-    let c = &result.counts;
+    let c = crate::scans::column_counts(&result.counts);
     let mut st = tx.prepare_cached(&format!(
         "UPDATE scans SET status = 'READY', error = NULL, scanner_version = ?1, sbom_blob = ?2, report_blob = ?3,
          critical = ?4, high = ?5, medium = ?6, low = ?7, negligible = ?8, undefined = ?9, total = ?10, scanned_at = ?11
@@ -246,13 +246,13 @@ fn store_result(
         result.scanner_version,
         result.sbom_blob,
         result.report_blob,
-        c.critical,
-        c.high,
-        c.medium,
-        c.low,
-        c.negligible,
-        c.undefined,
-        c.total,
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        c[5],
+        c[6],
         now_ms(),
         job_id
     ])?;

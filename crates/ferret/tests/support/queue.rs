@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferret_hub::ScanOutput;
-use ferret_hub::frames::{ErrorFrame, ScanJob, VulnSummary, parse_job};
+use ferret_hub::frames::{AtcrSummary, ErrorFrame, ScanJob, parse_job};
 use ferret_hub::scanner::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -600,10 +600,10 @@ pub fn fake_result(job: &ScanJob) -> String {
         Ok(ScanOutput {
             sbom: serde_json::to_vec(&sbom).unwrap(),
             report: serde_json::to_vec(&report).unwrap(),
-            summary: VulnSummary {
+            summary: AtcrSummary {
                 high: 1,
                 total: 1,
-                ..VulnSummary::default()
+                ..AtcrSummary::default()
             },
         }),
     )
