@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use ferret_hub::{HubConfig, PullOptions, RegistryConfig};
+use ferret_hub::{HubConfig, RegistryConfig};
+use ferret_worker::PullOptions;
 use serde::Deserialize;
 
 use crate::{EXIT_POLICY, db_cmd, env};
@@ -330,7 +331,7 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
             })?,
         }),
     };
-    let config = ferret_hub::scanner::ScannerConfig {
+    let config = ferret_worker::remote::ScannerConfig {
         hub: args.hub,
         secret: args.secret,
         concurrency: args.concurrency,
@@ -342,29 +343,9 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         },
     };
     runtime()?.block_on(async {
-        ferret_hub::scanner::run_scanner(config, shutdown_signal()).await?;
+        ferret_worker::remote::run_scanner(config, ferret_worker::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,14 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferret_hub::auth::{Principal, new_api_token};
-use ferret_hub::frames::{AtcrSummary, parse_job};
-use ferret_hub::scanner::result_frame;
 use ferret_hub::yc::Paging;
-use ferret_hub::{Hub, HubConfig, RegistryConfig, ScanOutput};
+use ferret_hub::{Hub, HubConfig, RegistryConfig};
 use ferret_store::{
     AccountStore, Counts, Finding, ImageStore, JobRequest, JobStore, Lessee, ScanResult,
     ScanStatus, ScanStore,
 };
+use ferret_worker::ScanOutput;
+use ferret_worker::frames::{AtcrSummary, parse_job};
+use ferret_worker::remote::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -10,15 +10,13 @@ pub mod auth;
 mod budget;
 mod cache;
 pub mod error;
-pub mod frames;
 mod grpc;
 mod hold;
 mod openapi;
 mod queue;
 mod rest;
 pub mod results;
-pub mod run;
-pub mod scanner;
+mod scanner;
 mod server;
 mod subscription;
 mod throttle;
@@ -35,7 +33,6 @@ use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use openapi::document_value as openapi_document;
-pub use run::{PullOptions, PullTarget, ScanOutput, scan_image, scanner_version};
 pub use server::HttpLimits;
 
 /// A registry the hub resolves image references against.
@@ -549,21 +546,8 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     let signals = {
         let hub = hub.clone();
         async move {
-            let term = async {
-                #[cfg(unix)]
-                {
-                    if let Ok(mut s) =
-                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        s.recv().await;
-                    }
-                }
-                #[cfg(not(unix))]
-                std::future::pending::<()>().await;
-            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = term => {}
+                () = ferret_worker::shutdown_signal() => {}
                 () = hub.stopped() => {}
             }
             tracing::info!("shutting down");

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::Hub;
-use crate::frames::ValidResult;
+use ferret_worker::frames::ValidResult;
 
 #[derive(Deserialize)]
 struct Report {

@@ -36,7 +36,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::Hub;
 use crate::budget::{Budgeted, Held};
-use crate::frames::{self, ErrorFrame, MAX_FRAME, ScanJob, ValidResult, errors};
+use ferret_worker::frames::{self, ErrorFrame, MAX_FRAME, ScanJob, ValidResult, errors};
 
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
@@ -383,7 +383,7 @@ impl Connection {
     where
         S: futures_util::Sink<Message> + Unpin,
     {
-        let frame = ScanJob::new(
+        let frame = job_frame(
             &job,
             &self.hub.config.hub_did,
             &self.hub.config.hold_endpoint(),
@@ -744,6 +744,23 @@ fn refused(job: &Job, reason: &str) -> Recorded {
     metrics::counter!("ferret_results_refused_total", "reason" => "not leased here").increment(1);
     tracing::info!(digest = %job.digest, reason, "a late result refused");
     Recorded::refused(errors::NOT_LEASED, reason)
+}
+
+/// The frame for a job: pulled from `hold_endpoint` (the hub's distribution endpoint),
+/// not from the registry the job names.
+pub(crate) fn job_frame(job: &Job, hold_did: &str, hold_endpoint: &str) -> ScanJob {
+    ScanJob {
+        lex_type: frames::JOB_TYPE.to_owned(),
+        kind: "scan_job".to_owned(),
+        seq: job.seq,
+        digest: job.digest.clone(),
+        repository: job.repository.clone(),
+        tag: job.tag.clone(),
+        user_did: job.owner.clone(),
+        hold_did: hold_did.to_owned(),
+        hold_endpoint: hold_endpoint.to_owned(),
+        priority: Some(job.priority),
+    }
 }
 
 /// Now as RFC 3339 UTC with milliseconds.

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferret_hub::frames::{AtcrSummary, ScanJob};
-use ferret_hub::scanner::result_frame;
-use ferret_hub::{Hub, HubConfig, ScanOutput};
+use ferret_hub::{Hub, HubConfig};
 use ferret_store::{JobRequest, JobState, JobStore, ScanStatus, ScanStore};
+use ferret_worker::ScanOutput;
+use ferret_worker::frames::{AtcrSummary, ScanJob};
+use ferret_worker::remote::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -372,7 +373,7 @@ async fn results_errors_invalid_results_and_attempts() {
     assert_eq!(scan.counts.high, 1);
     assert_eq!(
         scan.scanner_version.as_deref(),
-        Some(ferret_hub::scanner_version().as_str())
+        Some(ferret_worker::scanner_version().as_str())
     );
     let latest = t.hub.store.latest(&job.digest).await.unwrap().unwrap();
     assert_eq!(latest.record["$type"], "io.atcr.hold.scan");

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferret_hub::ScanOutput;
-use ferret_hub::frames::{AtcrSummary, ErrorFrame, ScanJob, parse_job};
-use ferret_hub::scanner::result_frame;
+use ferret_worker::ScanOutput;
+use ferret_worker::frames::{AtcrSummary, ErrorFrame, ScanJob, parse_job};
+use ferret_worker::remote::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};

@@ -147,25 +147,6 @@ fn bad(msg: impl Into<String>) -> FrameError {
     FrameError(msg.into())
 }
 
-impl ScanJob {
-    /// The frame for a job: pulled from `hold_endpoint` (the hub's distribution endpoint),
-    /// not from the registry the job names.
-    pub fn new(job: &ferret_store::Job, hold_did: &str, hold_endpoint: &str) -> Self {
-        Self {
-            lex_type: JOB_TYPE.to_owned(),
-            kind: "scan_job".to_owned(),
-            seq: job.seq,
-            digest: job.digest.clone(),
-            repository: job.repository.clone(),
-            tag: job.tag.clone(),
-            user_did: job.owner.clone(),
-            hold_did: hold_did.to_owned(),
-            hold_endpoint: hold_endpoint.to_owned(),
-            priority: Some(job.priority),
-        }
-    }
-}
-
 impl ScanResultFrame<'_> {
     /// A result frame carrying both discriminators.
     pub fn new(digest: &str, summary: AtcrSummary) -> Self {

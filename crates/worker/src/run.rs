@@ -119,3 +119,18 @@ pub fn scan_image(
         summary: report.summary().atcr(),
     })
 }
+
+/// Runs a scan on a blocking thread, opening the advisory database for it.
+pub async fn scan(
+    target: PullTarget,
+    db: PathBuf,
+    pull: PullOptions,
+) -> Result<ScanOutput, String> {
+    tokio::task::spawn_blocking(move || {
+        let db = ferret_advisory::Database::open_file(&db)
+            .map_err(|e| format!("advisory database {}: {e}", db.display()))?;
+        scan_image(&target, &db, &pull)
+    })
+    .await
+    .map_err(|e| format!("scan task: {e}"))?
+}
