@@ -52,6 +52,7 @@ const RULES: &[(&str, &[&str])] = &[
         &[
             "ferret-model",
             "ferret-image",
+            "ferret-report",
             "ferret-store",
             "ferret-worker",
         ],
@@ -77,7 +78,13 @@ const RULES: &[(&str, &[&str])] = &[
 #[test]
 fn crates_depend_only_on_what_architecture_md_allows() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

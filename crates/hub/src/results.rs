@@ -7,53 +7,13 @@ use std::sync::Arc;
 use std::str::FromStr;
 
 use ferret_model::{AtcrSummary, Counts, Severity};
+use ferret_report::grype;
 use ferret_store::{Finding, Job, ScanResult};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::Hub;
 use ferret_worker::frames::ValidResult;
-
-#[derive(Deserialize)]
-struct Report {
-    #[serde(default)]
-    matches: Vec<Match>,
-}
-
-#[derive(Deserialize)]
-struct Match {
-    vulnerability: Vulnerability,
-    artifact: Artifact,
-}
-
-#[derive(Deserialize)]
-struct Vulnerability {
-    id: String,
-    #[serde(default)]
-    severity: String,
-    #[serde(default, rename = "dataSource")]
-    data_source: String,
-    #[serde(default)]
-    fix: Option<Fix>,
-}
-
-#[derive(Deserialize)]
-struct Fix {
-    #[serde(default)]
-    versions: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Artifact {
-    name: String,
-    #[serde(default)]
-    version: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-    #[serde(default)]
-    purl: String,
-}
 
 /// The package manager a package type belongs to, as the Yandex API names `source`.
 fn package_manager(kind: &str) -> &'static str {
@@ -88,26 +48,26 @@ fn yandex_severity(s: Severity) -> &'static str {
 
 /// The findings of a Grype-compatible report, in its order, and their counts.
 pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
-    let doc: Report = serde_json::from_slice(report)
+    let doc: grype::Document = serde_json::from_slice(report)
         .map_err(|e| format!("vulnReport: not a Grype report: {e}"))?;
     let mut counts = Counts::default();
     let mut out = Vec::with_capacity(doc.matches.len());
     for m in doc.matches {
         let sev = severity(&m.vulnerability.severity);
         counts.add(sev);
+        let (artifact, vulnerability) = (m.artifact, m.vulnerability);
         out.push(Finding {
-            vulnerability: m.vulnerability.id,
+            vulnerability: vulnerability.id,
             severity: yandex_severity(sev).to_owned(),
-            package: m.artifact.name,
-            version: m.artifact.version,
-            fixed_by: m
-                .vulnerability
+            package: artifact.name,
+            version: artifact.version,
+            fixed_by: vulnerability
                 .fix
                 .and_then(|f| f.versions.into_iter().next()),
-            source: package_manager(&m.artifact.kind).to_owned(),
-            link: Some(m.vulnerability.data_source).filter(|s| !s.is_empty()),
-            origin: Some(m.artifact.purl).filter(|s| !s.is_empty()),
-            kind: Some(m.artifact.kind).filter(|s| !s.is_empty()),
+            source: package_manager(&artifact.kind).to_owned(),
+            link: Some(vulnerability.data_source).filter(|s| !s.is_empty()),
+            origin: Some(artifact.purl).filter(|s| !s.is_empty()),
+            kind: Some(artifact.kind).filter(|s| !s.is_empty()),
         });
     }
     Ok((out, counts))

@@ -1,11 +1,13 @@
-//! Grype-compatible JSON (the `vulnReport` blob the ATCR protocol carries): Grype's field
-//! names and types, filled from Ferret's findings. Data Ferret does not have (EPSS, known
-//! exploitation, Grype's risk score) is left out rather than made up.
+//! Grype-compatible JSON (the `vulnReport` blob the ATCR protocol carries) as typed
+//! structs: Grype's field names and types, filled from Ferret's findings by the writer,
+//! and read back by the hub from any scanner's result. Data Ferret does not have (EPSS,
+//! known exploitation, Grype's risk score) is left out rather than made up.
 
-use ferret_matcher::{Finding, Fix, MatchDetail, Reason, Severity};
+use ferret_matcher::{Finding, Fix, Reason, Severity};
 use ferret_model::{Inventory, SourceKind};
 use ferret_model::{Package, PackageKind};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::scan::ScanReport;
 use crate::{Tool, package_id};
@@ -22,16 +24,20 @@ fn severity(s: Severity) -> &'static str {
     }
 }
 
-fn fix(f: &Fix) -> Value {
-    match f {
-        Fix::Fixed(v) => json!({"versions": v, "state": "fixed"}),
-        Fix::NotFixed => json!({"versions": [], "state": "not-fixed"}),
-        Fix::WillNotFix => json!({"versions": [], "state": "wont-fix"}),
+fn fix(f: &Fix) -> FixInfo {
+    let (versions, state) = match f {
+        Fix::Fixed(v) => (v.clone(), "fixed"),
+        Fix::NotFixed => (Vec::new(), "not-fixed"),
+        Fix::WillNotFix => (Vec::new(), "wont-fix"),
+    };
+    FixInfo {
+        state: state.to_owned(),
+        versions,
     }
 }
 
 /// Where a record can be read.
-pub(crate) fn data_source(m: &MatchDetail) -> String {
+pub(crate) fn data_source(m: &ferret_matcher::MatchDetail) -> String {
     match m.feed {
         ferret_matcher::FeedKind::DebianTracker => {
             format!("https://security-tracker.debian.org/tracker/{}", m.record)
@@ -41,7 +47,7 @@ pub(crate) fn data_source(m: &MatchDetail) -> String {
 }
 
 /// Grype's namespace shape: `debian:distro:debian:12`, or the ecosystem for languages.
-fn namespace(m: &MatchDetail) -> String {
+fn namespace(m: &ferret_matcher::MatchDetail) -> String {
     match m.namespace.split_once(':') {
         Some((eco, release)) => {
             let d = eco.to_lowercase().replace(' ', "");
@@ -82,24 +88,24 @@ fn language(p: &Package) -> &'static str {
     }
 }
 
-fn cvss(f: &Finding) -> Vec<Value> {
+fn cvss(f: &Finding) -> Vec<Cvss> {
     f.rating
         .cvss
         .iter()
-        .map(|c| {
-            json!({
-                "source": "",
-                "type": "Primary",
-                "version": c.version,
-                "vector": c.vector,
-                "metrics": {"baseScore": c.base_score},
-                "vendorMetadata": {},
-            })
+        .map(|c| Cvss {
+            metrics: CvssMetrics {
+                base_score: c.base_score,
+            },
+            source: String::new(),
+            kind: "Primary".to_owned(),
+            vendor_metadata: serde_json::Map::new().into(),
+            vector: c.vector.clone(),
+            version: c.version.clone(),
         })
         .collect()
 }
 
-fn one_match(p: &Package, f: &Finding, distro: &Value) -> Value {
+fn one_match(p: &Package, f: &Finding, distro: Option<&SearchedDistro>) -> Match {
     let primary = f
         .matches
         .iter()
@@ -107,7 +113,7 @@ fn one_match(p: &Package, f: &Finding, distro: &Value) -> Value {
         .unwrap_or(&f.matches[0]);
     let urls: Vec<String> = f.matches.iter().map(data_source).collect();
     let upstream = p.source.as_ref().filter(|s| s.name != p.name);
-    let details: Vec<Value> = f
+    let match_details = f
         .matches
         .iter()
         .map(|m| {
@@ -120,125 +126,466 @@ fn one_match(p: &Package, f: &Finding, distro: &Value) -> Value {
                 },
                 Reason::Listed => "listed version".to_owned(),
             };
-            let suggested = match &m.fix {
+            let suggested_version = match &m.fix {
                 Fix::Fixed(v) => v.first().cloned().unwrap_or_default(),
                 _ => String::new(),
             };
-            json!({
-                "type": if upstream.is_some() { "exact-indirect-match" } else { "exact-direct-match" },
-                "matcher": matcher(p),
-                "searchedBy": {
-                    "distro": distro,
-                    "namespace": namespace(m),
-                    "package": {"name": m.package, "version": p.source.as_ref().map_or(&p.version, |s| &s.version)},
+            let kind = if upstream.is_some() {
+                "exact-indirect-match"
+            } else {
+                "exact-direct-match"
+            };
+            MatchDetail {
+                fix: SuggestedFix { suggested_version },
+                found: Found {
+                    constraint,
+                    vulnerability_id: m.record.clone(),
                 },
-                "found": {"vulnerabilityID": m.record, "constraint": constraint},
-                "fix": {"suggestedVersion": suggested},
-            })
+                matcher: matcher(p).to_owned(),
+                searched_by: SearchedBy {
+                    distro: distro.cloned(),
+                    namespace: namespace(m),
+                    package: NameVersion {
+                        name: m.package.clone(),
+                        version: p.source.as_ref().map_or(&p.version, |s| &s.version).clone(),
+                    },
+                },
+                kind: kind.to_owned(),
+            }
         })
         .collect();
-    json!({
-        "vulnerability": {
-            "id": f.id,
-            "dataSource": data_source(primary),
-            "namespace": namespace(primary),
-            "severity": severity(f.rating.severity),
-            "urls": urls,
-            "description": "",
-            "cvss": cvss(f),
-            "fix": fix(&f.fix),
-            "advisories": [],
-        },
-        "relatedVulnerabilities": f.related.iter().map(|id| json!({
-            "id": id,
-            "dataSource": "",
-            "namespace": namespace(primary),
-            "severity": severity(f.rating.severity),
-            "urls": [],
-            "description": "",
-            "cvss": [],
-        })).collect::<Vec<_>>(),
-        "matchDetails": details,
-        "artifact": {
-            "id": package_id(p),
-            "name": p.name,
-            "version": p.version,
-            "type": p.kind.as_str(),
-            "locations": [{
-                "path": format!("/{}", p.location.path),
-                "accessPath": format!("/{}", p.location.path),
-                "layerID": p.location.layer.as_ref().and_then(|l| l.digest.as_ref()).map(ToString::to_string).unwrap_or_default(),
+    let path = format!("/{}", p.location.path);
+    Match {
+        artifact: Artifact {
+            cpes: Vec::new(),
+            id: package_id(p),
+            language: language(p).to_owned(),
+            licenses: p.licenses.clone(),
+            locations: vec![ArtifactLocation {
+                access_path: path.clone(),
+                layer_id: p
+                    .location
+                    .layer
+                    .as_ref()
+                    .and_then(|l| l.digest.as_ref())
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                path,
             }],
-            "language": language(p),
-            "licenses": p.licenses,
-            "cpes": [],
-            "purl": p.purl,
-            "upstreams": upstream.map(|s| vec![json!({"name": s.name, "version": s.version})]).unwrap_or_default(),
+            name: p.name.clone(),
+            purl: p.purl.clone(),
+            kind: p.kind.as_str().to_owned(),
+            upstreams: upstream
+                .map(|s| {
+                    vec![NameVersion {
+                        name: s.name.clone(),
+                        version: s.version.clone(),
+                    }]
+                })
+                .unwrap_or_default(),
+            version: p.version.clone(),
         },
-    })
-}
-
-fn source(inv: &Inventory) -> Value {
-    let s = &inv.source;
-    match s.kind {
-        SourceKind::Sbom => json!({
-            "type": "file",
-            "target": s.name.strip_prefix("sbom:").unwrap_or(&s.name),
-        }),
-        SourceKind::Directory => json!({
-            "type": "directory",
-            "target": s.name.strip_prefix("dir:").unwrap_or(&s.name),
-        }),
-        SourceKind::Image => json!({
-            "type": "image",
-            "target": {
-                "userInput": s.name,
-                "imageID": s.config_digest.as_ref().map(ToString::to_string).unwrap_or_default(),
-                "manifestDigest": s.digest.to_string(),
-                "mediaType": "",
-                "tags": s.tags,
-                "imageSize": s.layers.iter().filter_map(|l| l.size).sum::<u64>(),
-                "layers": s.layers.iter().map(|l| json!({
-                    "mediaType": l.media_type,
-                    "digest": l.diff_id.as_ref().unwrap_or(&l.digest).to_string(),
-                    "size": l.size.unwrap_or(0),
-                })).collect::<Vec<_>>(),
-                "manifest": null,
-                "config": null,
-                "repoDigests": [],
-                "architecture": s.architecture.clone().unwrap_or_default(),
-                "os": s.os.clone().unwrap_or_default(),
-            },
-        }),
+        match_details,
+        related_vulnerabilities: f
+            .related
+            .iter()
+            .map(|id| RelatedVulnerability {
+                cvss: Vec::new(),
+                data_source: String::new(),
+                description: String::new(),
+                id: id.clone(),
+                namespace: namespace(primary),
+                severity: severity(f.rating.severity).to_owned(),
+                urls: Vec::new(),
+            })
+            .collect(),
+        vulnerability: Vulnerability {
+            advisories: Vec::new(),
+            cvss: cvss(f),
+            data_source: data_source(primary),
+            description: String::new(),
+            fix: Some(fix(&f.fix)),
+            id: f.id.clone(),
+            namespace: namespace(primary),
+            severity: severity(f.rating.severity).to_owned(),
+            urls,
+        },
     }
 }
 
-pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
-    let inv = report.inventory;
-    let distro = inv.distro.as_ref().map_or_else(
-        || json!({"name": "", "version": "", "idLike": [], "channels": []}),
-        |d| json!({"name": d.id, "version": d.version_id, "idLike": d.id_like, "channels": []}),
-    );
-    let searched = inv.distro.as_ref().map_or(
-        Value::Null,
-        |d| json!({"type": d.id, "version": d.version_id}),
-    );
-    let matches: Vec<Value> = report
-        .findings()
-        .map(|(p, f)| one_match(&inv.packages[p], f, &searched))
-        .collect();
-    json!({
-        "matches": matches,
-        "source": source(inv),
-        "distro": distro,
-        "descriptor": {
-            "name": tool.name,
-            "version": tool.version,
-            "db": {
-                "snapshot": report.database.snapshot,
-                "schemaVersion": report.database.schema_version,
-            },
-            "timestamp": inv.source.created,
+fn source(inv: &Inventory) -> Source {
+    let s = &inv.source;
+    let path = |kind: &str, prefix: &str| Source {
+        target: SourceTarget::Path(s.name.strip_prefix(prefix).unwrap_or(&s.name).to_owned()),
+        kind: kind.to_owned(),
+    };
+    match s.kind {
+        SourceKind::Sbom => path("file", "sbom:"),
+        SourceKind::Directory => path("directory", "dir:"),
+        SourceKind::Image => Source {
+            target: SourceTarget::Image(Box::new(ImageTarget {
+                architecture: s.architecture.clone().unwrap_or_default(),
+                config: Value::Null,
+                image_id: s
+                    .config_digest
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                image_size: s.layers.iter().filter_map(|l| l.size).sum::<u64>(),
+                layers: s
+                    .layers
+                    .iter()
+                    .map(|l| ImageLayer {
+                        digest: l.diff_id.as_ref().unwrap_or(&l.digest).to_string(),
+                        media_type: l.media_type.clone(),
+                        size: l.size.unwrap_or(0),
+                    })
+                    .collect(),
+                manifest: Value::Null,
+                manifest_digest: s.digest.to_string(),
+                media_type: String::new(),
+                os: s.os.clone().unwrap_or_default(),
+                repo_digests: Vec::new(),
+                tags: s.tags.clone(),
+                user_input: s.name.clone(),
+            })),
+            kind: "image".to_owned(),
         },
-    })
+    }
+}
+
+/// The document for a scan report.
+pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
+    let inv = report.inventory;
+    let distro = inv
+        .distro
+        .as_ref()
+        .map_or_else(Distro::default, |d| Distro {
+            channels: Vec::new(),
+            id_like: d.id_like.clone(),
+            name: d.id.clone(),
+            version: d.version_id.clone(),
+        });
+    let searched = inv.distro.as_ref().map(|d| SearchedDistro {
+        kind: d.id.clone(),
+        version: d.version_id.clone(),
+    });
+    let matches = report
+        .findings()
+        .map(|(p, f)| one_match(&inv.packages[p], f, searched.as_ref()))
+        .collect();
+    Document {
+        descriptor: Descriptor {
+            db: Db {
+                schema_version: report.database.schema_version,
+                snapshot: report.database.snapshot.clone(),
+            },
+            name: tool.name.to_owned(),
+            timestamp: inv.source.created.clone(),
+            version: tool.version.to_owned(),
+        },
+        distro,
+        matches,
+        source: Some(source(inv)),
+    }
+}
+
+// The document's types. Fields are declared in the order Grype's JSON (sorted keys) has
+// them, so the writer's output is stable; reading is lenient (every field but a match's
+// vulnerability id and artifact name may be missing, unknown fields are skipped), so
+// reports from Grype itself and from other scanners read too.
+
+/// A Grype JSON report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    #[serde(default)]
+    pub descriptor: Descriptor,
+    #[serde(default)]
+    pub distro: Distro,
+    #[serde(default)]
+    pub matches: Vec<Match>,
+    #[serde(default)]
+    pub source: Option<Source>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(default)]
+    pub db: Db,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Db {
+    #[serde(rename = "schemaVersion", default)]
+    pub schema_version: u32,
+    #[serde(default)]
+    pub snapshot: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distro {
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(rename = "idLike", default)]
+    pub id_like: Vec<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// One finding: a vulnerability in an artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    pub artifact: Artifact,
+    #[serde(rename = "matchDetails", default)]
+    pub match_details: Vec<MatchDetail>,
+    #[serde(rename = "relatedVulnerabilities", default)]
+    pub related_vulnerabilities: Vec<RelatedVulnerability>,
+    pub vulnerability: Vulnerability,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    #[serde(default)]
+    pub cpes: Vec<String>,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default, deserialize_with = "licenses")]
+    pub licenses: Vec<String>,
+    #[serde(default)]
+    pub locations: Vec<ArtifactLocation>,
+    pub name: String,
+    #[serde(default)]
+    pub purl: String,
+    /// `deb`, `apk`, `python`, …
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub upstreams: Vec<NameVersion>,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// Grype writes licenses as strings; newer Syft-based output as objects with a `value`.
+fn licenses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum License {
+        Name(String),
+        Object {
+            #[serde(default)]
+            value: String,
+        },
+    }
+    Ok(Vec::<License>::deserialize(d)?
+        .into_iter()
+        .map(|l| match l {
+            License::Name(n) | License::Object { value: n } => n,
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactLocation {
+    #[serde(rename = "accessPath", default)]
+    pub access_path: String,
+    #[serde(rename = "layerID", default)]
+    pub layer_id: String,
+    #[serde(default)]
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NameVersion {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchDetail {
+    #[serde(default)]
+    pub fix: SuggestedFix,
+    #[serde(default)]
+    pub found: Found,
+    #[serde(default)]
+    pub matcher: String,
+    #[serde(rename = "searchedBy", default)]
+    pub searched_by: SearchedBy,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Found {
+    #[serde(default)]
+    pub constraint: String,
+    #[serde(rename = "vulnerabilityID", default)]
+    pub vulnerability_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuggestedFix {
+    #[serde(rename = "suggestedVersion", default)]
+    pub suggested_version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchedBy {
+    /// `null` for language packages.
+    #[serde(default)]
+    pub distro: Option<SearchedDistro>,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub package: NameVersion,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchedDistro {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    #[serde(default)]
+    pub advisories: Vec<Value>,
+    #[serde(default)]
+    pub cvss: Vec<Cvss>,
+    #[serde(rename = "dataSource", default)]
+    pub data_source: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub fix: Option<FixInfo>,
+    pub id: String,
+    #[serde(default)]
+    pub namespace: String,
+    /// Title case: `Critical`, `High`, `Medium`, `Low`, `Negligible`, `Unknown`.
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelatedVulnerability {
+    #[serde(default)]
+    pub cvss: Vec<Cvss>,
+    #[serde(rename = "dataSource", default)]
+    pub data_source: String,
+    #[serde(default)]
+    pub description: String,
+    pub id: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cvss {
+    #[serde(default)]
+    pub metrics: CvssMetrics,
+    #[serde(default)]
+    pub source: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(rename = "vendorMetadata", default)]
+    pub vendor_metadata: Value,
+    #[serde(default)]
+    pub vector: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CvssMetrics {
+    #[serde(rename = "baseScore", default)]
+    pub base_score: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FixInfo {
+    /// `fixed`, `not-fixed`, `wont-fix`, `unknown`.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub versions: Vec<String>,
+}
+
+/// `{type, target}`: a path for files and directories, the image's details for images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    #[serde(default)]
+    pub target: SourceTarget,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SourceTarget {
+    Image(Box<ImageTarget>),
+    Path(String),
+    Other(Value),
+}
+
+impl Default for SourceTarget {
+    fn default() -> Self {
+        Self::Other(Value::Null)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageTarget {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub config: Value,
+    #[serde(rename = "imageID", default)]
+    pub image_id: String,
+    #[serde(rename = "imageSize", default)]
+    pub image_size: u64,
+    #[serde(default)]
+    pub layers: Vec<ImageLayer>,
+    #[serde(default)]
+    pub manifest: Value,
+    #[serde(rename = "manifestDigest", default)]
+    pub manifest_digest: String,
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(rename = "repoDigests", default)]
+    pub repo_digests: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(rename = "userInput", default)]
+    pub user_input: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageLayer {
+    #[serde(default)]
+    pub digest: String,
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    #[serde(default)]
+    pub size: u64,
 }

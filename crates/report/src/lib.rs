@@ -3,7 +3,7 @@
 //! image gives the same bytes.
 
 mod cyclonedx;
-mod grype;
+pub mod grype;
 mod ids;
 mod json;
 mod license;
@@ -77,7 +77,7 @@ pub fn write_sbom(
     Ok(())
 }
 
-fn write_json(value: &serde_json::Value, out: &mut dyn Write) -> Result<(), ReportError> {
+fn write_json(value: &impl serde::Serialize, out: &mut dyn Write) -> Result<(), ReportError> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     out.write_all(b"\n")?;
     Ok(())
