@@ -403,7 +403,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()?;
-    let request = ferret_hub::api::SubmitRequest {
+    let request = ferret_hub::api::native::SubmitRequest {
         registry: registry.to_owned(),
         repository: repository.to_owned(),
         tag: tag.map(str::to_owned),
@@ -420,11 +420,11 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     let status = resp.status();
     if !status.is_success() {
         let reason = resp
-            .json::<ferret_hub::error::ErrorBody>()
+            .json::<ferret_hub::api::error::ErrorBody>()
             .map_or_else(|_| "no reason given".to_owned(), |b| b.message);
         bail!("the hub refused the scan ({status}): {reason}");
     }
-    let submitted: ferret_hub::api::SubmittedView =
+    let submitted: ferret_hub::api::native::SubmittedView =
         resp.json().context("reading the hub's answer")?;
     let id = submitted.scan.id.clone();
     eprintln!("ferret: scan {id} of {} queued", submitted.scan.digest);
@@ -434,7 +434,7 @@ pub(crate) fn remote(cmd: RemoteCommand) -> anyhow::Result<ExitCode> {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
     let scan = loop {
-        let s: ferret_hub::api::ScanView = client
+        let s: ferret_hub::api::native::ScanView = client
             .get(format!("{base}/api/ferret/v1/scans/{id}"))
             .bearer_auth(&args.token)
             .send()?

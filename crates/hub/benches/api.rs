@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferret_hub::auth::{Principal, new_api_token};
-use ferret_hub::yc::Paging;
+use ferret_hub::service::Paging;
 use ferret_hub::{Hub, HubConfig, RegistryConfig};
 use ferret_store::{
     AccountStore, Counts, Finding, ImageStore, JobRequest, JobStore, Lessee, ScanResult,

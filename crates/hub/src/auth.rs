@@ -13,8 +13,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::Cache;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::service::cache::Cache;
 
 /// API tokens start with this, so that a leaked one is recognisable (and told apart from
 /// a JWT at a glance).
@@ -269,7 +269,7 @@ impl crate::Hub {
         }
         match self.auth.authenticate(&self.store, header).await {
             // A missing header is not a guess; a wrong token is.
-            Err(e) if e.code == crate::error::Code::Unauthenticated && header.is_some() => {
+            Err(e) if e.code == crate::api::error::Code::Unauthenticated && header.is_some() => {
                 if let Some(ip) = ip {
                     self.throttle.failed("api", ip);
                 }
@@ -291,7 +291,7 @@ impl crate::Hub {
         }
         let r = login(&self.store, name, password).await;
         if let (Err(e), Some(ip)) = (&r, ip)
-            && e.code == crate::error::Code::Unauthenticated
+            && e.code == crate::api::error::Code::Unauthenticated
         {
             self.throttle.failed("login", ip);
         }
@@ -301,7 +301,7 @@ impl crate::Hub {
 
 fn throttled(wait: std::time::Duration) -> ApiError {
     ApiError::new(
-        crate::error::Code::ResourceExhausted,
+        crate::api::error::Code::ResourceExhausted,
         format!(
             "too many failed authentications from this address; try again in {} s",
             wait.as_secs().max(1)

@@ -1,169 +1,31 @@
-//! The scanning service (`ferret serve`): the store's durable job queue, the
-//! `io.atcr.hold.subscribeScanJobs` subscription over which scanners take jobs and return
-//! results, the Yandex-compatible ScannerService over gRPC and REST, the Aqua-style CI flow,
-//! the native REST API under `/api/ferret/v1`, accounts, the OpenAPI document, health and
-//! Prometheus metrics, an embedded scanner, and the remote scanner (`ferret scanner`).
+//! The scanning service (`ferret serve`), laid out by role: its configuration
+//! (`config.rs`); the server (`server/`: the HTTP listener, throttling, gRPC, metrics,
+//! signals); the queue's dispatcher (`queue.rs`); one service layer every front door calls
+//! (`service/`: reading scans, images and operations for a caller, submitting scans,
+//! storing results); the doors as thin adapters (`api/`: Yandex over REST and gRPC, Aqua,
+//! the native API, the pull-through endpoint scanners pull from, the OpenAPI document, the
+//! one error table; `ws/`: the scanner subscription); accounts (`auth.rs`); and the
+//! embedded scanner (`scanner.rs`).
 
 pub mod api;
-mod aqua;
 pub mod auth;
-mod budget;
-mod cache;
-pub mod error;
-mod grpc;
-mod hold;
-mod openapi;
+mod config;
 mod queue;
-mod rest;
-pub mod results;
 mod scanner;
 mod server;
-mod subscription;
-mod throttle;
-pub mod yc;
+pub mod service;
+mod ws;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
 use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-pub use openapi::document_value as openapi_document;
-pub use server::HttpLimits;
-
-/// A registry the hub resolves image references against.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct RegistryConfig {
-    /// The name users give (`registry` in requests).
-    pub name: String,
-    /// Base URL, e.g. `http://127.0.0.1:5000`.
-    pub url: String,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-}
-
-/// Everything `ferret serve` is configured with, resolved once at start.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    pub data_dir: PathBuf,
-    /// `sqlite:…` or `postgres://…`; SQLite in the data directory when absent.
-    pub database_url: Option<String>,
-    pub http: SocketAddr,
-    pub grpc: SocketAddr,
-    /// Shared secrets scanners authenticate with (several, for rotation).
-    pub secrets: Vec<String>,
-    pub embedded_scanner: bool,
-    /// The advisory database the embedded scanner reads.
-    pub advisory_db: Option<PathBuf>,
-    /// Results refused as invalid before a scan ends in ERROR.
-    pub max_attempts: i64,
-    /// Leases lost (scanner gone or silent, lease timeout, hub died) before a scan ends in
-    /// ERROR.
-    pub max_interruptions: i64,
-    /// The longest a scanner may hold a job.
-    pub lease_timeout: Duration,
-    pub ping_interval: Duration,
-    /// How often this hub records that it is alive; other hubs take its leases back once
-    /// it has been silent for `hub_liveness`.
-    pub heartbeat: Duration,
-    pub hub_liveness: Duration,
-    /// Limits on HTTP clients.
-    pub http_limits: HttpLimits,
-    /// Bytes of scanners' frames held in memory at once, across all connections.
-    pub result_memory: u64,
-    /// How long a frame may wait for room in `result_memory` before its connection is
-    /// closed (1013, try again later).
-    pub result_memory_wait: Duration,
-    /// Failed authentications per client address within `auth_window` before that address
-    /// is refused until the window ends.
-    pub auth_failures: u32,
-    pub auth_window: Duration,
-    /// Where SBOMs and reports go: `s3://bucket/prefix`, a directory (`file:///path` or a
-    /// path), or the data directory's `blobs` when absent.
-    pub blob_store: Option<String>,
-    /// `object_store` S3 options for `blob_store` (the lower-cased names of the `AWS_*`
-    /// variables).
-    pub blob_store_options: Vec<(String, String)>,
-    /// SBOMs and reports up to this many bytes are kept in the database with their result
-    /// instead of the blob store (0: all go to the blob store).
-    pub blob_inline_limit: usize,
-    /// The hub's DID, sent as `holdDid`.
-    pub hub_did: String,
-    /// The hub's URL as scanners reach it (`holdEndpoint`, where they pull images from);
-    /// `http://` and the HTTP address when absent.
-    pub public_url: Option<String>,
-    pub registries: Vec<RegistryConfig>,
-    /// The first admin's name and password, created when the hub has no account yet.
-    pub admin_name: String,
-    pub admin_password: Option<String>,
-    /// How long a session token from `/api/v1/login` lasts.
-    pub session_ttl: Duration,
-}
-
-impl HubConfig {
-    pub fn new(data_dir: PathBuf) -> Self {
-        Self {
-            data_dir,
-            database_url: None,
-            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            grpc: SocketAddr::from(([127, 0, 0, 1], 9090)),
-            secrets: Vec::new(),
-            embedded_scanner: true,
-            advisory_db: None,
-            max_attempts: 3,
-            max_interruptions: 5,
-            lease_timeout: Duration::from_secs(30 * 60),
-            ping_interval: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(1),
-            hub_liveness: Duration::from_secs(5),
-            http_limits: HttpLimits::default(),
-            result_memory: 512 << 20,
-            result_memory_wait: Duration::from_secs(30),
-            auth_failures: 20,
-            auth_window: Duration::from_secs(60),
-            blob_store: None,
-            blob_store_options: Vec::new(),
-            blob_inline_limit: 64 * 1024,
-            hub_did: "did:web:localhost".to_owned(),
-            public_url: None,
-            registries: Vec::new(),
-            admin_name: "admin".to_owned(),
-            admin_password: None,
-            session_ttl: Duration::from_secs(12 * 3600),
-        }
-    }
-
-    /// Where scanners pull a job's image from (`holdEndpoint`): the hub's own read-only
-    /// distribution endpoint, at `public_url` or the HTTP address (loopback when it is the
-    /// unspecified address).
-    pub fn hold_endpoint(&self) -> String {
-        if let Some(url) = &self.public_url {
-            return url.trim_end_matches('/').to_owned();
-        }
-        let mut addr = self.http;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(if addr.is_ipv4() {
-                std::net::Ipv4Addr::LOCALHOST.into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        format!("http://{addr}")
-    }
-
-    /// The database: `database_url`, else SQLite in the data directory.
-    pub fn store_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("ferret.db").display()))
-    }
-}
+pub use api::openapi::document_value as openapi_document;
+pub use config::{HubConfig, RegistryConfig};
+pub use server::{HttpLimits, serve};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -195,15 +57,15 @@ pub struct Hub {
     /// Hands queued jobs to the scanners with free slots.
     pub(crate) dispatcher: queue::Dispatcher,
     /// Refuses addresses that fail to authenticate too often.
-    pub(crate) throttle: throttle::Throttle,
+    pub(crate) throttle: server::throttle::Throttle,
     /// Room for scanners' frames.
-    pub(crate) budget: budget::Budget,
+    pub(crate) budget: ws::budget::Budget,
     /// The HTTP client every enqueue resolves images with.
     pub(crate) registry_http: ferret_image::HttpClient,
     /// Tells who calls; its keys sign session tokens and page tokens.
     pub auth: auth::Authenticator,
     /// Operations as last read, and when (see `yc_get_operation`).
-    operations: cache::Cache<String, (std::time::Instant, yc::OperationView)>,
+    operations: service::cache::Cache<String, (std::time::Instant, service::OperationView)>,
     metrics: PrometheusHandle,
     shutdown: tokio_util_shutdown::Shutdown,
 }
@@ -236,28 +98,6 @@ mod tokio_util_shutdown {
     }
 }
 
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(
-                        "ferret_scan_duration_seconds".to_owned(),
-                    ),
-                    &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
-                )
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            match builder.install_recorder() {
-                Ok(h) => h,
-                // Another recorder is installed (tests embedding several hubs): keep our
-                // own handle unregistered.
-                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-            }
-        })
-        .clone()
-}
-
 impl Hub {
     /// Opens the store and blob store and releases what an earlier run of a SQLite hub
     /// left leased (no other hub can share its database).
@@ -288,16 +128,16 @@ impl Hub {
             .map_err(|e| HubError::Config(e.to_string()))?;
         let hub = Arc::new(Self {
             auth: auth::Authenticator::new(keys),
-            operations: cache::Cache::new(None, 100_000),
+            operations: service::cache::Cache::new(None, 100_000),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             dispatcher: queue::Dispatcher::default(),
-            throttle: throttle::Throttle::new(config.auth_failures, config.auth_window),
-            budget: budget::Budget::new(config.result_memory, config.result_memory_wait),
+            throttle: server::throttle::Throttle::new(config.auth_failures, config.auth_window),
+            budget: ws::budget::Budget::new(config.result_memory, config.result_memory_wait),
             registry_http,
             config,
             store,
             blobs,
-            metrics: metrics_handle(),
+            metrics: server::metrics_handle(),
             shutdown: tokio_util_shutdown::Shutdown::new(),
         });
         // Alive before anything is leased.
@@ -331,25 +171,7 @@ impl Hub {
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route("/metrics", get(metrics_page))
-            .route(
-                "/xrpc/io.atcr.hold.subscribeScanJobs",
-                get(subscription::subscribe),
-            )
-            .merge(hold::routes())
-            .merge(server::body_timeout(
-                api::routes()
-                    .merge(rest::routes())
-                    .merge(aqua::routes())
-                    .route("/openapi.json", get(openapi::document)),
-                self.config.http_limits.body_timeout,
-            ))
-            // Paths and methods no door serves answer from the one error table too.
-            .fallback(error::unknown_path)
-            .method_not_allowed_fallback(error::method_not_allowed)
-            .with_state(self.clone())
+        api::router(self)
     }
 
     /// Records what became of jobs whose leases ended (or were taken back) without a
@@ -460,46 +282,6 @@ impl Hub {
     }
 }
 
-async fn metrics_page(
-    axum::extract::State(hub): axum::extract::State<Arc<Hub>>,
-) -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        hub.metrics.render(),
-    )
-}
-
-/// The gRPC port: the standard health service (`grpc.health.v1.Health`) and the
-/// Yandex-compatible ScannerService, ImageService and OperationService.
-async fn grpc_server(hub: &Arc<Hub>) -> Result<tokio::task::JoinHandle<()>, HubError> {
-    let listener = server::listen(hub.config.grpc).map_err(|source| HubError::Io {
-        what: format!("listening on {} (gRPC)", hub.config.grpc),
-        source,
-    })?;
-    tracing::info!(grpc = %hub.config.grpc, "gRPC listening");
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    let hub = hub.clone();
-    Ok(tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let result = tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(grpc::scanner_service(hub.clone()))
-            .add_service(grpc::image_service(hub.clone()))
-            .add_service(grpc::operation_service(hub.clone()))
-            .serve_with_incoming_shutdown(incoming, hub.stopped())
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "gRPC server");
-        }
-    }))
-}
-
 /// Counts `n` leases of this hub ended, by how.
 pub(crate) fn lease_ended(how: &'static str, n: usize) {
     if n > 0 {
@@ -510,71 +292,4 @@ pub(crate) fn lease_ended(how: &'static str, n: usize) {
 /// Milliseconds of a duration, for the store.
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Serves until SIGTERM or SIGINT (or [`Hub::stop`]), then gives this process's leases
-/// back.
-pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
-    let listener = server::listen(hub.config.http).map_err(|source| HubError::Io {
-        what: format!("listening on {}", hub.config.http),
-        source,
-    })?;
-    tracing::info!(http = %hub.config.http, instance = %hub.instance, blobs = %hub.blobs.location(), "ferret hub listening");
-    // Gauges that exist before anything happens, so scrapes see zeros.
-    metrics::gauge!("ferret_connected_scanners").set(0.0);
-    for name in [
-        "ferret_jobs_dispatched_total",
-        "ferret_jobs_completed_total",
-        "ferret_jobs_failed_total",
-        "ferret_jobs_requeued_total",
-        "ferret_lease_expiries_total",
-        "ferret_leases_reclaimed_total",
-        "ferret_results_repeated_total",
-    ] {
-        metrics::counter!(name).increment(0);
-    }
-    for how in ["completed", "failed", "invalid", "lost", "returned"] {
-        metrics::counter!("ferret_leases_ended_total", "how" => how).increment(0);
-    }
-    tokio::spawn(hub.clone().maintain());
-    tokio::spawn(queue::dispatch(hub.clone()));
-    tokio::spawn(queue::poll(hub.clone()));
-    tokio::spawn(queue::cross_hub(hub.clone()));
-    if hub.config.embedded_scanner {
-        tokio::spawn(scanner::embedded(hub.clone()));
-    }
-    let signals = {
-        let hub = hub.clone();
-        async move {
-            tokio::select! {
-                () = ferret_worker::shutdown_signal() => {}
-                () = hub.stopped() => {}
-            }
-            tracing::info!("shutting down");
-            hub.stop();
-        }
-    };
-    let grpc = grpc_server(&hub).await?;
-    server::serve(
-        listener,
-        hub.router(),
-        hub.config.http_limits.clone(),
-        signals,
-        Duration::from_secs(5),
-    )
-    .await;
-    // Open gRPC connections are given a moment to finish their calls, not forever.
-    let abort = grpc.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), grpc)
-        .await
-        .is_err()
-    {
-        abort.abort();
-    }
-    // Connections give their own leases back as they close; whatever is left goes back,
-    // and other hubs learn at once that this one is gone.
-    let back = hub.store.retire(&hub.instance, "hub shut down").await?;
-    hub.ended(&back, "returned");
-    hub.store.close().await;
-    Ok(())
 }

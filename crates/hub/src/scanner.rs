@@ -9,7 +9,8 @@ use ferret_worker::frames::{AtcrSummary, ValidResult};
 use ferret_worker::remote::truncate;
 use ferret_worker::{PullOptions, PullTarget, scan, scanner_version};
 
-use crate::{Hub, subscription};
+use crate::Hub;
+use crate::service::results::record_result;
 
 /// How the embedded scanner reaches a job's registry: with the hub's credentials for it.
 fn embedded_pull(hub: &Hub, job: &ferret_store::Job) -> PullOptions {
@@ -75,7 +76,7 @@ pub(crate) async fn embedded(hub: Arc<Hub>) {
                 },
             };
             // The lease may have timed out meanwhile: treated as late.
-            subscription::record_result(&hub, &job, &holder, result, started, true, None).await;
+            record_result(&hub, &job, &holder, result, started, true, None).await;
         }
     }
 }

@@ -24,7 +24,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferret_store::{Completion, Job, JobStore, LeaseEnd, Lessee};
+use ferret_store::{Job, JobStore, LeaseEnd};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -35,8 +35,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::Hub;
-use crate::budget::{Budgeted, Held};
-use ferret_worker::frames::{self, ErrorFrame, MAX_FRAME, ScanJob, ValidResult, errors};
+use crate::service::results::{Next, Recorded, record_result};
+use crate::ws::budget::{Budgeted, Held};
+use ferret_worker::frames::{self, ErrorFrame, MAX_FRAME, ScanJob, errors};
 
 /// The most jobs one connection may hold at once.
 const MAX_CONCURRENCY: usize = 64;
@@ -449,7 +450,7 @@ impl Connection {
     ) -> (Vec<Job>, Option<ErrorFrame>) {
         // A large frame is read on a blocking thread: parsing and checking 100 MiB takes
         // long enough to hold up every other connection on an async worker.
-        let parsed = if frame.len() <= crate::results::INLINE_RESULT {
+        let parsed = if frame.len() <= crate::service::results::INLINE_RESULT {
             frames::parse_result(frame.as_str())
         } else {
             let owned = frame.clone();
@@ -562,190 +563,6 @@ where
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
-/// What became of a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Recorded {
-    Completed,
-    Failed,
-    Repeated,
-    /// Not kept: the error frame's name (`frames::errors`) and why.
-    Refused {
-        error: &'static str,
-        reason: String,
-    },
-}
-
-impl Recorded {
-    fn refused(error: &'static str, reason: impl Into<String>) -> Self {
-        Self::Refused {
-            error,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Jobs to claim for a slot a result frees, in the result's commit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Next {
-    pub floor: Option<i64>,
-    pub want: usize,
-}
-
-/// Stores a result for a job `holder` holds or held: the scan and its findings, or the
-/// scanner's error. One outcome per job: the store decides under the job's lock. With
-/// `next`, also claims the jobs for the freed slot and returns them.
-pub(crate) async fn record_result(
-    hub: &Arc<Hub>,
-    job: &Job,
-    holder: &str,
-    result: ValidResult,
-    started: Instant,
-    late: bool,
-    next: Option<Next>,
-) -> (Recorded, Vec<Job>) {
-    let recorded = record(hub, job, holder, result, started, late, next).await;
-    if !recorded.1.is_empty() {
-        metrics::counter!("ferret_jobs_dispatched_total").increment(recorded.1.len() as u64);
-    }
-    recorded
-}
-
-async fn record(
-    hub: &Arc<Hub>,
-    job: &Job,
-    holder: &str,
-    result: ValidResult,
-    started: Instant,
-    late: bool,
-    next: Option<Next>,
-) -> (Recorded, Vec<Job>) {
-    if let Some(error) = &result.error {
-        let recorded = match hub.store.fail(&job.id, holder, error).await {
-            Ok(Some(_)) => {
-                metrics::counter!("ferret_jobs_failed_total").increment(1);
-                crate::lease_ended("failed", 1);
-                tracing::warn!(digest = %job.digest, error = %error, "scan failed");
-                Recorded::Failed
-            }
-            Ok(None) => {
-                // The lease ended first; another try may still succeed.
-                metrics::counter!("ferret_results_refused_total", "reason" => "late error")
-                    .increment(1);
-                tracing::info!(digest = %job.digest, "an error for a job no longer leased here: ignored");
-                Recorded::refused(errors::NOT_LEASED, "the lease ended before the error came")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "recording a failed scan");
-                Recorded::refused(errors::INTERNAL_ERROR, e.to_string())
-            }
-        };
-        return (recorded, Vec::new());
-    }
-    // A late result: do no work for a job that has its outcome or another scanner.
-    if late {
-        match hub.store.job(&job.id).await {
-            Ok(Some(now)) => match now.state {
-                ferret_store::JobState::Done => return (repeated(job), Vec::new()),
-                ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
-                    return (
-                        refused(
-                            job,
-                            "the job is leased to another scanner since this lease ended",
-                        ),
-                        Vec::new(),
-                    );
-                }
-                ferret_store::JobState::Error => {
-                    return (refused(job, "the job ended in error"), Vec::new());
-                }
-                _ => {}
-            },
-            Ok(None) => return (refused(job, "no such job"), Vec::new()),
-            Err(e) => tracing::warn!(error = %e, "reading a job"),
-        }
-    }
-    let prepared = match crate::results::store_blobs(hub, job, result).await {
-        Ok(r) => r,
-        Err(crate::results::Error::Invalid(reason)) => {
-            let reason = format!("invalid result: {reason}");
-            metrics::counter!("ferret_results_refused_total", "reason" => "invalid").increment(1);
-            match hub
-                .store
-                .reject(&job.id, holder, &reason, hub.limits())
-                .await
-            {
-                Ok(r) => hub.ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
-                Err(e) => tracing::error!(error = %e, "refusing a result"),
-            }
-            return (
-                Recorded::refused(errors::INVALID_RESULT, reason),
-                Vec::new(),
-            );
-        }
-        Err(crate::results::Error::Blobs(e)) => {
-            // The hub could not keep the result: not the scanner's fault; the lease ends
-            // with it and the job is scanned again.
-            tracing::error!(digest = %job.digest, error = %e, "storing a result's blobs");
-            let end = LeaseEnd::Returned(format!("the hub could not store the result: {e}"));
-            if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
-                hub.ended(&r.into_iter().collect::<Vec<_>>(), "returned");
-            }
-            return (Recorded::refused(errors::INTERNAL_ERROR, e), Vec::new());
-        }
-    };
-    let stored = match next {
-        Some(n) => {
-            let lessee = Lessee {
-                hub: &hub.instance,
-                holder,
-            };
-            let lease_ms = i64::try_from(hub.config.lease_timeout.as_millis()).unwrap_or(i64::MAX);
-            let want = i64::try_from(n.want).unwrap_or(1);
-            hub.store
-                .complete_and_claim(&job.id, &prepared, lessee, n.floor, want, lease_ms)
-                .await
-        }
-        None => hub
-            .store
-            .complete(&job.id, holder, &prepared)
-            .await
-            .map(|c| (c, Vec::new())),
-    };
-    match stored {
-        Ok((Completion::Completed { held, .. }, next)) => {
-            metrics::counter!("ferret_jobs_completed_total").increment(1);
-            if held {
-                crate::lease_ended("completed", 1);
-            }
-            metrics::histogram!("ferret_scan_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            tracing::debug!(digest = %job.digest, total = prepared.counts.total(), "scan stored");
-            (Recorded::Completed, next)
-        }
-        Ok((Completion::AlreadyDone, next)) => (repeated(job), next),
-        Ok((Completion::Refused(reason), next)) => (refused(job, &reason), next),
-        Err(e) => {
-            tracing::error!(error = %e, "storing a scan");
-            (
-                Recorded::refused(errors::INTERNAL_ERROR, e.to_string()),
-                Vec::new(),
-            )
-        }
-    }
-}
-
-fn repeated(job: &Job) -> Recorded {
-    metrics::counter!("ferret_results_repeated_total").increment(1);
-    tracing::info!(digest = %job.digest, "a result for a finished job: ignored");
-    Recorded::Repeated
-}
-
-fn refused(job: &Job, reason: &str) -> Recorded {
-    metrics::counter!("ferret_results_refused_total", "reason" => "not leased here").increment(1);
-    tracing::info!(digest = %job.digest, reason, "a late result refused");
-    Recorded::refused(errors::NOT_LEASED, reason)
-}
-
 /// The frame for a job: pulled from `hold_endpoint` (the hub's distribution endpoint),
 /// not from the registry the job names.
 pub(crate) fn job_frame(job: &Job, hold_did: &str, hold_endpoint: &str) -> ScanJob {
@@ -761,9 +578,4 @@ pub(crate) fn job_frame(job: &Job, hold_did: &str, hold_endpoint: &str) -> ScanJ
         hold_endpoint: hold_endpoint.to_owned(),
         priority: Some(job.priority),
     }
-}
-
-/// Now as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

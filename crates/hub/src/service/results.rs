@@ -1,19 +1,20 @@
-//! Turning a scanner's validated result into what the store keeps: the blobs, the
-//! findings row by row (read from the Grype-compatible report), and the digest's latest
-//! record shaped like `io.atcr.hold.scan`.
-
-use std::sync::Arc;
+//! Storing a scanner's validated result, whichever scanner sent it: what the store keeps
+//! (the blobs, the findings row by row read from the Grype-compatible report, and the
+//! digest's latest record shaped like `io.atcr.hold.scan`), and the one outcome of the
+//! job, decided by the store under the job's lock.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use ferret_model::{AtcrSummary, Counts, Severity};
 use ferret_report::grype;
-use ferret_store::{Finding, Job, ScanResult};
+use ferret_store::{Completion, Finding, Job, JobStore, LeaseEnd, Lessee, ScanResult};
+use ferret_worker::frames::{ValidResult, errors};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::Hub;
-use ferret_worker::frames::ValidResult;
 
 /// The package manager a package type belongs to, as the Yandex API names `source`.
 fn package_manager(kind: &str) -> &'static str {
@@ -179,7 +180,7 @@ pub(crate) async fn store_blobs(
     job: &Job,
     result: ValidResult,
 ) -> Result<ScanResult, Error> {
-    let scanned_at = crate::subscription::rfc3339_now();
+    let scanned_at = rfc3339_now();
     let size =
         result.sbom.as_ref().map_or(0, Vec::len) + result.report.as_ref().map_or(0, Vec::len);
     // Small results are read in place; a hop to a blocking thread costs more than that.
@@ -231,4 +232,193 @@ pub(crate) async fn read_blob(hub: &Hub, digest: &str) -> Result<Option<Vec<u8>>
         return Ok(Some(data));
     }
     hub.blobs.get(digest).await.map_err(|e| e.to_string())
+}
+
+/// What became of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    Completed,
+    Failed,
+    Repeated,
+    /// Not kept: the error frame's name (`frames::errors`) and why.
+    Refused {
+        error: &'static str,
+        reason: String,
+    },
+}
+
+impl Recorded {
+    fn refused(error: &'static str, reason: impl Into<String>) -> Self {
+        Self::Refused {
+            error,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Jobs to claim for a slot a result frees, in the result's commit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Next {
+    pub floor: Option<i64>,
+    pub want: usize,
+}
+
+/// Stores a result for a job `holder` holds or held: the scan and its findings, or the
+/// scanner's error. One outcome per job: the store decides under the job's lock. With
+/// `next`, also claims the jobs for the freed slot and returns them.
+pub(crate) async fn record_result(
+    hub: &Arc<Hub>,
+    job: &Job,
+    holder: &str,
+    result: ValidResult,
+    started: Instant,
+    late: bool,
+    next: Option<Next>,
+) -> (Recorded, Vec<Job>) {
+    let recorded = record(hub, job, holder, result, started, late, next).await;
+    if !recorded.1.is_empty() {
+        metrics::counter!("ferret_jobs_dispatched_total").increment(recorded.1.len() as u64);
+    }
+    recorded
+}
+
+async fn record(
+    hub: &Arc<Hub>,
+    job: &Job,
+    holder: &str,
+    result: ValidResult,
+    started: Instant,
+    late: bool,
+    next: Option<Next>,
+) -> (Recorded, Vec<Job>) {
+    if let Some(error) = &result.error {
+        let recorded = match hub.store.fail(&job.id, holder, error).await {
+            Ok(Some(_)) => {
+                metrics::counter!("ferret_jobs_failed_total").increment(1);
+                crate::lease_ended("failed", 1);
+                tracing::warn!(digest = %job.digest, error = %error, "scan failed");
+                Recorded::Failed
+            }
+            Ok(None) => {
+                // The lease ended first; another try may still succeed.
+                metrics::counter!("ferret_results_refused_total", "reason" => "late error")
+                    .increment(1);
+                tracing::info!(digest = %job.digest, "an error for a job no longer leased here: ignored");
+                Recorded::refused(errors::NOT_LEASED, "the lease ended before the error came")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording a failed scan");
+                Recorded::refused(errors::INTERNAL_ERROR, e.to_string())
+            }
+        };
+        return (recorded, Vec::new());
+    }
+    // A late result: do no work for a job that has its outcome or another scanner.
+    if late {
+        match hub.store.job(&job.id).await {
+            Ok(Some(now)) => match now.state {
+                ferret_store::JobState::Done => return (repeated(job), Vec::new()),
+                ferret_store::JobState::Leased if now.lease_holder.as_deref() != Some(holder) => {
+                    return (
+                        refused(
+                            job,
+                            "the job is leased to another scanner since this lease ended",
+                        ),
+                        Vec::new(),
+                    );
+                }
+                ferret_store::JobState::Error => {
+                    return (refused(job, "the job ended in error"), Vec::new());
+                }
+                _ => {}
+            },
+            Ok(None) => return (refused(job, "no such job"), Vec::new()),
+            Err(e) => tracing::warn!(error = %e, "reading a job"),
+        }
+    }
+    let prepared = match store_blobs(hub, job, result).await {
+        Ok(r) => r,
+        Err(Error::Invalid(reason)) => {
+            let reason = format!("invalid result: {reason}");
+            metrics::counter!("ferret_results_refused_total", "reason" => "invalid").increment(1);
+            match hub
+                .store
+                .reject(&job.id, holder, &reason, hub.limits())
+                .await
+            {
+                Ok(r) => hub.ended(&r.into_iter().collect::<Vec<_>>(), "invalid"),
+                Err(e) => tracing::error!(error = %e, "refusing a result"),
+            }
+            return (
+                Recorded::refused(errors::INVALID_RESULT, reason),
+                Vec::new(),
+            );
+        }
+        Err(Error::Blobs(e)) => {
+            // The hub could not keep the result: not the scanner's fault; the lease ends
+            // with it and the job is scanned again.
+            tracing::error!(digest = %job.digest, error = %e, "storing a result's blobs");
+            let end = LeaseEnd::Returned(format!("the hub could not store the result: {e}"));
+            if let Ok(r) = hub.store.release(&job.id, holder, &end, hub.limits()).await {
+                hub.ended(&r.into_iter().collect::<Vec<_>>(), "returned");
+            }
+            return (Recorded::refused(errors::INTERNAL_ERROR, e), Vec::new());
+        }
+    };
+    let stored = match next {
+        Some(n) => {
+            let lessee = Lessee {
+                hub: &hub.instance,
+                holder,
+            };
+            let lease_ms = i64::try_from(hub.config.lease_timeout.as_millis()).unwrap_or(i64::MAX);
+            let want = i64::try_from(n.want).unwrap_or(1);
+            hub.store
+                .complete_and_claim(&job.id, &prepared, lessee, n.floor, want, lease_ms)
+                .await
+        }
+        None => hub
+            .store
+            .complete(&job.id, holder, &prepared)
+            .await
+            .map(|c| (c, Vec::new())),
+    };
+    match stored {
+        Ok((Completion::Completed { held, .. }, next)) => {
+            metrics::counter!("ferret_jobs_completed_total").increment(1);
+            if held {
+                crate::lease_ended("completed", 1);
+            }
+            metrics::histogram!("ferret_scan_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            tracing::debug!(digest = %job.digest, total = prepared.counts.total(), "scan stored");
+            (Recorded::Completed, next)
+        }
+        Ok((Completion::AlreadyDone, next)) => (repeated(job), next),
+        Ok((Completion::Refused(reason), next)) => (refused(job, &reason), next),
+        Err(e) => {
+            tracing::error!(error = %e, "storing a scan");
+            (
+                Recorded::refused(errors::INTERNAL_ERROR, e.to_string()),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+fn repeated(job: &Job) -> Recorded {
+    metrics::counter!("ferret_results_repeated_total").increment(1);
+    tracing::info!(digest = %job.digest, "a result for a finished job: ignored");
+    Recorded::Repeated
+}
+
+fn refused(job: &Job, reason: &str) -> Recorded {
+    metrics::counter!("ferret_results_refused_total", "reason" => "not leased here").increment(1);
+    tracing::info!(digest = %job.digest, reason, "a late result refused");
+    Recorded::refused(errors::NOT_LEASED, reason)
+}
+
+/// Now as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -10,14 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ferret_image::{Credentials, ImageSource, RegistryOptions, ResolveOptions};
-use ferret_store::{ImageStore, JobRequest, JobStore, Scan, ScanFilter, ScanStore, Submitted};
+use ferret_store::{Scan, ScanStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Hub;
+use crate::api::error::{ApiError, Code, ErrorBody};
 use crate::auth::Principal;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::{Hub, RegistryConfig};
+use crate::service::submit::{register, resolve};
 
 pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
@@ -151,139 +151,6 @@ pub struct ScanList {
     pub scans: Vec<ScanView>,
 }
 
-/// An image resolved in a configured registry, ready to register and queue.
-pub(crate) struct Resolved {
-    pub registry: RegistryConfig,
-    pub digest: String,
-    /// The layers' stored (compressed) size.
-    pub size: i64,
-}
-
-/// Resolves `repository` at `tag` or `digest` in the configured registry `registry_name`.
-pub(crate) async fn resolve(
-    hub: &Hub,
-    registry_name: &str,
-    repository: &str,
-    tag: Option<&str>,
-    digest: Option<&str>,
-) -> Result<Resolved, ApiError> {
-    let Some(registry) = hub
-        .config
-        .registries
-        .iter()
-        .find(|r| r.name == registry_name)
-        .cloned()
-    else {
-        return Err(ApiError::invalid(
-            "registry",
-            format!("{registry_name:?} is not configured"),
-        ));
-    };
-    if repository.is_empty() || repository.len() > 256 {
-        return Err(ApiError::invalid(
-            "repository",
-            "expected 1 to 256 characters",
-        ));
-    }
-    let url = url::Url::parse(&registry.url)
-        .map_err(|e| ApiError::internal(format!("registry {} url: {e}", registry.name)))?;
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => {
-            return Err(ApiError::internal(format!(
-                "registry {} url names no host",
-                registry.name
-            )));
-        }
-    };
-    let selector = match (digest, tag) {
-        (Some(d), _) => format!("@{d}"),
-        (None, Some(t)) => format!(":{t}"),
-        (None, None) => ":latest".to_owned(),
-    };
-    let reference = format!("{host}/{repository}{selector}");
-    let source = match ImageSource::parse(&reference) {
-        Ok(ImageSource::Registry(r)) => ImageSource::Registry(r),
-        Ok(_) | Err(_) => {
-            return Err(ApiError::invalid(
-                "image",
-                format!("{repository}{selector} is not an image reference"),
-            ));
-        }
-    };
-    let options = ResolveOptions {
-        platform: None,
-        registry: RegistryOptions {
-            http: Some(hub.registry_http.clone()),
-            credentials: registry.username.clone().map(|username| Credentials {
-                username,
-                password: registry.password.clone().unwrap_or_default(),
-            }),
-            insecure_registries: if url.scheme() == "http" {
-                vec![host.clone()]
-            } else {
-                Vec::new()
-            },
-            ..RegistryOptions::default()
-        },
-    };
-    let image =
-        tokio::task::spawn_blocking(move || ferret_image::Image::resolve(&source, &options))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| {
-                ApiError::new(
-                    Code::NotFound,
-                    format!("image {repository}{selector} in registry {registry_name}: {e}"),
-                )
-            })?;
-    let size = image.layers.iter().filter_map(|l| l.size).sum::<u64>();
-    Ok(Resolved {
-        registry,
-        digest: image.manifest_digest.to_string(),
-        size: i64::try_from(size).unwrap_or(i64::MAX),
-    })
-}
-
-/// Records the image for `owner` and queues its scan.
-pub(crate) async fn register(
-    hub: &Hub,
-    owner: &str,
-    resolved: &Resolved,
-    repository: &str,
-    tag: Option<&str>,
-    priority: i64,
-) -> Result<Submitted, ApiError> {
-    hub.store
-        .upsert_image(
-            owner,
-            &resolved.registry.name,
-            repository,
-            &resolved.digest,
-            tag,
-            resolved.size,
-        )
-        .await?;
-    let submitted = hub
-        .store
-        .submit(&JobRequest {
-            digest: resolved.digest.clone(),
-            registry: resolved.registry.name.clone(),
-            repository: repository.to_owned(),
-            tag: tag.map(str::to_owned),
-            owner: owner.to_owned(),
-            hold_did: hub.config.hub_did.clone(),
-            hold_endpoint: resolved.registry.url.trim_end_matches('/').to_owned(),
-            priority,
-        })
-        .await?;
-    if submitted.created {
-        hub.queued();
-    }
-    Ok(submitted)
-}
-
 /// Submits a scan of an image in a configured registry.
 #[utoipa::path(post, path = "/api/ferret/v1/scans", operation_id = "submitScan", tag = "Ferret",
     request_body = SubmitRequest, security(("bearer" = [])),
@@ -355,10 +222,9 @@ pub(crate) async fn one(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<ScanView>, ApiError> {
-    match hub.store.scan(&id).await? {
-        Some(s) if p.may_see(&s.owner) => Ok(Json(ScanView::from(&s))),
-        _ => Err(ApiError::not_found("scan", &id)),
-    }
+    hub.visible_scan(&p, &id)
+        .await
+        .map(|s| Json(ScanView::from(&s)))
 }
 
 /// A finished scan's SBOM (SPDX JSON), from the blob store, whichever hub stored it.
@@ -398,10 +264,7 @@ async fn blob(
     which: &str,
     content_type: &'static str,
 ) -> Result<Response, ApiError> {
-    let scan = match hub.store.scan(id).await? {
-        Some(s) if p.may_see(&s.owner) => s,
-        _ => return Err(ApiError::not_found("scan", id)),
-    };
+    let scan = hub.visible_scan(p, id).await?;
     let digest = match which {
         "sbom" => scan.sbom_blob,
         _ => scan.report_blob,
@@ -415,7 +278,7 @@ async fn blob(
             ),
         )
     })?;
-    let data = crate::results::read_blob(hub, &digest)
+    let data = crate::service::results::read_blob(hub, &digest)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal(format!("blob {digest} of scan {id} is missing")))?;
@@ -462,12 +325,7 @@ pub(crate) async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "expected 1 to 1000"));
     }
-    let filter = ScanFilter {
-        owner: p.scope().map(str::to_owned),
-        repository: q.repository,
-        ..ScanFilter::default()
-    };
-    let scans = hub.store.scans(&filter, None, limit).await?;
+    let scans = hub.recent_scans(&p, q.repository, limit).await?;
     Ok(Json(ScanList {
         scans: scans.iter().map(ScanView::from).collect(),
     }))

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Hub;
 use crate::auth::Principal;
-use crate::yc::{ListImages, ListScans, OperationView, Paging};
+use crate::service::{ListImages, ListScans, OperationView, Paging};
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod pb {

@@ -8,17 +8,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ferret_store::{
-    ImageFilter, ImageStore, JobState, JobStore, ScanFilter, ScanStatus, ScanStore,
-};
+use ferret_store::ScanStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Hub;
-use crate::api::{register, resolve};
+use crate::api::error::{ApiError, Code, ErrorBody};
+use crate::api::yandex_rest::rfc3339;
 use crate::auth::Principal;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::rest::rfc3339;
+use crate::service::Progress;
+use crate::service::submit::{register, resolve};
 
 pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
@@ -201,49 +200,12 @@ async fn detail(
     tag: &str,
     digest: Option<&str>,
 ) -> Result<ImageDetail, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            Code::NotFound,
-            format!("image {name}:{tag} in registry {registry:?} is not registered"),
-        )
-    };
-    // Admins see every owner's images, as at the other doors.
-    let filter = ImageFilter {
-        owner: p.scope().map(str::to_owned),
-        registry: Some(registry.to_owned()),
-        repository: Some(name.to_owned()),
-    };
-    let image = hub
-        .store
-        .find_images(&filter, None, i64::MAX)
-        .await?
-        .into_iter()
-        .filter(|i| match digest {
-            Some(d) => i.digest == d,
-            None => i.tags.iter().any(|t| t == tag),
-        })
-        // The caller's own first, then the newest.
-        .max_by_key(|i| (i.owner == p.owner, i.created_at))
-        .ok_or_else(not_found)?;
-    let filter = ScanFilter {
-        owner: p.scope().map(str::to_owned),
-        image_id: Some(image.id.clone()),
-        ..ScanFilter::default()
-    };
-    let scan = hub
-        .store
-        .scans(&filter, None, 1)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(not_found)?;
-    let status = match scan.status {
-        ScanStatus::Ready => "completed",
-        ScanStatus::Error => "failed",
-        ScanStatus::Running => match hub.store.job(&scan.job_id).await? {
-            Some(j) if j.state == JobState::Leased => "in-progress",
-            _ => "pending",
-        },
+    let (image, scan, progress) = hub.image_scan(p, registry, name, tag, digest).await?;
+    let status = match (scan.status, progress) {
+        (ScanStatus::Ready, _) => "completed",
+        (ScanStatus::Error, _) => "failed",
+        (ScanStatus::Running, Progress::Scanning) => "in-progress",
+        (ScanStatus::Running, Progress::Queued) => "pending",
     };
     let c = scan.counts;
     Ok(ImageDetail {

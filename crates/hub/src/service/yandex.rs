@@ -6,14 +6,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ferret_store::{
-    Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, JobRequest, JobStore,
-    Operation, OperationStore, Scan, ScanFilter, ScanKey, ScanStatus, ScanStore,
+    Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, Operation, OperationStore,
+    Scan, ScanFilter, ScanKey, ScanStatus, ScanStore,
 };
 use sha2::{Digest, Sha256};
 
 use crate::Hub;
+use crate::api::error::{ApiError, Code};
 use crate::auth::Principal;
-use crate::error::{ApiError, Code};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 100;
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -273,22 +273,16 @@ impl Hub {
                     ),
                 )
             })?;
-        let submitted = self
-            .store
-            .submit(&JobRequest {
-                digest: image.digest.clone(),
-                registry: image.registry.clone(),
-                repository: image.repository.clone(),
-                tag: image.tags.first().cloned(),
-                owner: image.owner.clone(),
-                hold_did: self.config.hub_did.clone(),
-                hold_endpoint: registry.url.trim_end_matches('/').to_owned(),
-                priority: 0,
-            })
-            .await?;
-        if submitted.created {
-            self.queued();
-        }
+        let submitted = super::submit::queue_scan(
+            self,
+            &image.owner,
+            registry,
+            &image.repository,
+            &image.digest,
+            image.tags.first().map(String::as_str),
+            0,
+        )
+        .await?;
         let operation = self
             .store
             .create_operation(

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::Hub;
+use crate::api::error::{ApiError, ErrorBody};
 use crate::auth::Principal;
-use crate::error::{ApiError, ErrorBody};
-use crate::yc::{ListImages, ListScans, OperationView, Paging};
+use crate::service::{ListImages, ListScans, OperationView, Paging};
 
 pub(crate) fn routes() -> Router<Arc<Hub>> {
     Router::new()
@@ -400,7 +400,7 @@ async fn scan_path(
             .await
             .map(IntoResponse::into_response),
         Some((_, verb)) => Err(ApiError::new(
-            crate::error::Code::NotFound,
+            crate::api::error::Code::NotFound,
             format!("no method {verb:?} on scans"),
         )),
     }
@@ -524,7 +524,7 @@ async fn image_path(
             .await
             .map(IntoResponse::into_response),
         Some((_, verb)) => Err(ApiError::new(
-            crate::error::Code::NotFound,
+            crate::api::error::Code::NotFound,
             format!("no method {verb:?} on images"),
         )),
     }

@@ -1,0 +1,138 @@
+//! Everything `ferret serve` is configured with, resolved once at start (the binary reads
+//! flags, the environment and the config file into it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::server::HttpLimits;
+
+/// A registry the hub resolves image references against.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RegistryConfig {
+    /// The name users give (`registry` in requests).
+    pub name: String,
+    /// Base URL, e.g. `http://127.0.0.1:5000`.
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Everything `ferret serve` is configured with, resolved once at start.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; SQLite in the data directory when absent.
+    pub database_url: Option<String>,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    /// Shared secrets scanners authenticate with (several, for rotation).
+    pub secrets: Vec<String>,
+    pub embedded_scanner: bool,
+    /// The advisory database the embedded scanner reads.
+    pub advisory_db: Option<PathBuf>,
+    /// Results refused as invalid before a scan ends in ERROR.
+    pub max_attempts: i64,
+    /// Leases lost (scanner gone or silent, lease timeout, hub died) before a scan ends in
+    /// ERROR.
+    pub max_interruptions: i64,
+    /// The longest a scanner may hold a job.
+    pub lease_timeout: Duration,
+    pub ping_interval: Duration,
+    /// How often this hub records that it is alive; other hubs take its leases back once
+    /// it has been silent for `hub_liveness`.
+    pub heartbeat: Duration,
+    pub hub_liveness: Duration,
+    /// Limits on HTTP clients.
+    pub http_limits: HttpLimits,
+    /// Bytes of scanners' frames held in memory at once, across all connections.
+    pub result_memory: u64,
+    /// How long a frame may wait for room in `result_memory` before its connection is
+    /// closed (1013, try again later).
+    pub result_memory_wait: Duration,
+    /// Failed authentications per client address within `auth_window` before that address
+    /// is refused until the window ends.
+    pub auth_failures: u32,
+    pub auth_window: Duration,
+    /// Where SBOMs and reports go: `s3://bucket/prefix`, a directory (`file:///path` or a
+    /// path), or the data directory's `blobs` when absent.
+    pub blob_store: Option<String>,
+    /// `object_store` S3 options for `blob_store` (the lower-cased names of the `AWS_*`
+    /// variables).
+    pub blob_store_options: Vec<(String, String)>,
+    /// SBOMs and reports up to this many bytes are kept in the database with their result
+    /// instead of the blob store (0: all go to the blob store).
+    pub blob_inline_limit: usize,
+    /// The hub's DID, sent as `holdDid`.
+    pub hub_did: String,
+    /// The hub's URL as scanners reach it (`holdEndpoint`, where they pull images from);
+    /// `http://` and the HTTP address when absent.
+    pub public_url: Option<String>,
+    pub registries: Vec<RegistryConfig>,
+    /// The first admin's name and password, created when the hub has no account yet.
+    pub admin_name: String,
+    pub admin_password: Option<String>,
+    /// How long a session token from `/api/v1/login` lasts.
+    pub session_ttl: Duration,
+}
+
+impl HubConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            secrets: Vec::new(),
+            embedded_scanner: true,
+            advisory_db: None,
+            max_attempts: 3,
+            max_interruptions: 5,
+            lease_timeout: Duration::from_secs(30 * 60),
+            ping_interval: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(1),
+            hub_liveness: Duration::from_secs(5),
+            http_limits: HttpLimits::default(),
+            result_memory: 512 << 20,
+            result_memory_wait: Duration::from_secs(30),
+            auth_failures: 20,
+            auth_window: Duration::from_secs(60),
+            blob_store: None,
+            blob_store_options: Vec::new(),
+            blob_inline_limit: 64 * 1024,
+            hub_did: "did:web:localhost".to_owned(),
+            public_url: None,
+            registries: Vec::new(),
+            admin_name: "admin".to_owned(),
+            admin_password: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+
+    /// Where scanners pull a job's image from (`holdEndpoint`): the hub's own read-only
+    /// distribution endpoint, at `public_url` or the HTTP address (loopback when it is the
+    /// unspecified address).
+    pub fn hold_endpoint(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let mut addr = self.http;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}")
+    }
+
+    /// The database: `database_url`, else SQLite in the data directory.
+    pub fn store_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("ferret.db").display()))
+    }
+}

@@ -1,0 +1,16 @@
+//! The one service layer every front door calls: what a caller may read of scans, images
+//! and operations, with every request field checked and ownership enforced
+//! (`yandex.rs`, whose shapes the Yandex doors translate; `reads.rs`, for the native and
+//! Aqua doors); submitting scans (`submit.rs`); and storing the results scanners send
+//! (`results.rs`).
+
+pub(crate) mod cache;
+mod reads;
+pub mod results;
+pub(crate) mod submit;
+mod yandex;
+
+pub use reads::Progress;
+pub use yandex::{
+    DEFAULT_PAGE_SIZE, ListImages, ListScans, MAX_PAGE_SIZE, OperationView, Paging, repository_id,
+};
