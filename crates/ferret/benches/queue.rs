@@ -24,12 +24,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::queue::*;
+use ferret_testsupport::queue::*;
 use tokio::io::AsyncWriteExt;
 
 fn wanted(part: &str) -> bool {

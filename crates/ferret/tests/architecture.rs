@@ -37,6 +37,8 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     ("ferret-report", &["ferret-model", "ferret-matcher"]),
     ("ferret-store", &["ferret-model"]),
+    // Test support is a dev-dependency of the others, never a normal one.
+    ("ferret-testsupport", &["ferret-store", "ferret-worker"]),
     (
         "ferret-worker",
         &[

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use ferret_testsupport::*;
 
 fn one_layer(entries: &[Entry], comp: Comp) -> ImageSpec {
     ImageSpec::new(vec![(tar(entries), comp)])

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::*;
+use ferret_testsupport::*;
 
 #[test]
 fn import_status_show() {

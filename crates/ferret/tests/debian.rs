@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::*;
+use ferret_testsupport::*;
 
 #[test]
 fn debootstrap_image_matches_dpkg_query() {

@@ -7,15 +7,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use ferret_testsupport::service::*;
+use ferret_testsupport::*;
 use serde_json::{Value, json};
-use support::service::*;
-use support::*;
 
 /// `ferret user add NAME --password-stdin` on the hub's database.
 fn add_user(conf: &Conf, name: &str, password: &str) {

@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferret_testsupport::service::*;
+use ferret_testsupport::*;
 use serde_json::Value;
-use support::service::*;
-use support::*;
 
 #[test]
 fn a_remote_scanner_scans_what_the_hub_queues() {
@@ -152,7 +150,7 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        support::sha256(body.as_bytes()),
+        ferret_testsupport::sha256(body.as_bytes()),
         done["sbomBlob"].as_str().unwrap()
     );
     let sbom: Value = serde_json::from_str(&body).unwrap();
@@ -610,7 +608,7 @@ fn a_remote_scanner_needs_no_registry_credentials() {
     // credentials) to a secret-holder.
     let (status, body) = http_get(&http, &format!("/v2/team/app/manifests/{digest}"), secret);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(support::sha256(body.as_bytes()), digest);
+    assert_eq!(ferret_testsupport::sha256(body.as_bytes()), digest);
     drop(client);
 
     // No credentials of any kind for the scanner.

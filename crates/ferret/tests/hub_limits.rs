@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use ferret_testsupport::queue::*;
 use futures_util::{SinkExt, StreamExt};
-use support::queue::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;

@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::*;
+use ferret_testsupport::*;
 
 fn edge_image() -> ImageSpec {
     let rpm_db = std::fs::read(

@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use ferret_testsupport::*;
 use serde_json::Value;
-use support::*;
 
 /// The packages of `kind` in an image whose one layer is `root`.
 fn packages_of(root: &Path, kind: &str) -> Vec<Value> {

@@ -15,15 +15,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ferret_testsupport::*;
 use packageurl::PackageUrl;
 use serde_json::{Value, json};
-use support::*;
 
 /// A Python with python3-rpm, python3-semver and python3-packaging (Debian's packages)
 /// and packaging-legacy (PyPI): `$FERRET_ORACLE_PYTHON`, which `.ci/run` sets up, else the

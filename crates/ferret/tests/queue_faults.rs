@@ -9,12 +9,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use support::queue::*;
+use ferret_testsupport::queue::*;
 
 /// (label, database URL): SQLite always, PostgreSQL when the test database is set.
 fn backends(label: &str) -> Vec<(&'static str, Option<String>)> {
@@ -176,9 +174,9 @@ async fn a_resuming_scanner_is_offered_every_queued_job() {
         let d = dir.path();
         // The scanner needs an advisory database; the Debian tracker sample will do.
         let feed = d.join("tracker.json");
-        support::debian_fixture_tracker(&feed);
+        ferret_testsupport::debian_fixture_tracker(&feed);
         let db = d.join("db");
-        support::import(&db, "debian-tracker", &[feed]);
+        ferret_testsupport::import(&db, "debian-tracker", &[feed]);
         let setup = HubSetup::new(
             d,
             "hub",
@@ -199,7 +197,7 @@ async fn a_resuming_scanner_is_offered_every_queued_job() {
             .await;
         let want = digests(&answers);
         let log = std::fs::File::create(d.join("scanner.log")).unwrap();
-        let scanner = support::service::Killed(
+        let scanner = ferret_testsupport::service::Killed(
             std::process::Command::new(env!("CARGO_BIN_EXE_ferret"))
                 .args([
                     "scanner",
@@ -402,8 +400,8 @@ async fn two_hubs_on_one_postgres_survive_one_killed() {
 
 /// `moto` in server mode (PyPI `moto[server]`), an S3-compatible server, on a free port;
 /// `None` (said loudly) when it is not installed.
-fn start_moto(dir: &std::path::Path) -> Option<(support::service::Killed, String)> {
-    if !support::service::have("moto_server") {
+fn start_moto(dir: &std::path::Path) -> Option<(ferret_testsupport::service::Killed, String)> {
+    if !ferret_testsupport::service::have("moto_server") {
         assert!(
             std::env::var_os("CI").is_none(),
             "moto_server is required in CI (.ci/run installs moto[server])"
@@ -411,9 +409,9 @@ fn start_moto(dir: &std::path::Path) -> Option<(support::service::Killed, String
         eprintln!("\n*** SKIPPED: moto_server (PyPI moto[server]) is not installed ***\n");
         return None;
     }
-    let port = support::free_port();
+    let port = ferret_testsupport::free_port();
     let log = std::fs::File::create(dir.join("moto.log")).unwrap();
-    let child = support::service::Killed(
+    let child = ferret_testsupport::service::Killed(
         std::process::Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(log.try_clone().unwrap())
@@ -422,7 +420,7 @@ fn start_moto(dir: &std::path::Path) -> Option<(support::service::Killed, String
             .unwrap(),
     );
     let addr = format!("127.0.0.1:{port}");
-    support::service::wait_for(&addr);
+    ferret_testsupport::service::wait_for(&addr);
     Some((child, addr))
 }
 
@@ -497,7 +495,7 @@ async fn two_hubs_serve_each_others_results_from_s3() {
             let etag = sbom.headers()["etag"].to_str().unwrap().to_owned();
             let body = sbom.bytes().await.unwrap();
             // Content-addressed: the entity tag is the SBOM's own SHA-256.
-            assert_eq!(etag, format!("\"{}\"", support::sha256(&body)));
+            assert_eq!(etag, format!("\"{}\"", ferret_testsupport::sha256(&body)));
             let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(doc["name"], digest, "{hub}: the SBOM the scanner sent");
             let report = http

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use ferret_testsupport::*;
 
 /// Whether a tool is installed; in CI a missing tool fails the test instead of skipping.
 fn have(tool: &str) -> bool {

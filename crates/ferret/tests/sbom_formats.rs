@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use ferret_testsupport::*;
 
 /// A small image written as `img` inside `dir`, referenced by a relative path so that
 /// documents do not depend on where the test runs.

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use ferret_testsupport::*;
 use serde_json::Value;
-use support::*;
 
 type Key = (String, String, String, String, String, String);
 

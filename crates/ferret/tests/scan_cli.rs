@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use ferret_testsupport::*;
 use serde_json::{Value, json};
-use support::*;
 
 struct Fixture {
     _dir: tempfile::TempDir,

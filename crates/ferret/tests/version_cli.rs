@@ -2,12 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::Write;
 use std::process::Stdio;
 
-use support::*;
+use ferret_testsupport::*;
 
 fn batch(scheme: &str, input: &str) -> Vec<String> {
     let mut child = ferret()

@@ -2,7 +2,7 @@
 //! `ferret serve` as a child process, the Debian fixture image pushed to a real registry,
 //! and small HTTP helpers.
 
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::*;
+use crate::*;
 
 pub fn have(tool: &str) -> bool {
     tool_available(

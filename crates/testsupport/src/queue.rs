@@ -7,7 +7,7 @@
 //! only, where thousands of distinct images are needed; the end-to-end tests use the
 //! real one.
 
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,8 +25,8 @@ use sha2::{Digest as _, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::free_port;
-use super::service::wait_for;
+use crate::free_port;
+use crate::service::wait_for;
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -233,7 +233,7 @@ impl HubSetup {
     /// `ferret serve`, logging to `log`, once `/healthz` answers.
     pub fn start(&self, log: &Path) -> HubProcess {
         let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferret"))
+        let child = Command::new(crate::binary())
             .args(self.args())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("FERRET_LOG", "info")
@@ -272,10 +272,7 @@ impl HubSetup {
         if let Some(url) = &self.database {
             args.extend(["--database-url".to_owned(), url.clone()]);
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_ferret"))
-            .args(&args)
-            .output()
-            .unwrap();
+        let out = Command::new(crate::binary()).args(&args).output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -729,7 +726,7 @@ where
 
 /// A fresh schema on the test PostgreSQL, as a URL; `None` (said loudly) without one.
 pub fn postgres(label: &str) -> Option<String> {
-    super::service::postgres_schema_url(label)
+    crate::service::postgres_schema_url(label)
 }
 
 /// The metrics identity every hub keeps: each lease it took ended once or is held.

@@ -1,0 +1,323 @@
+//! Inputs built by the ecosystems' own tools: Python venvs, npm apps, Go and Rust
+//! binaries, jars, and a real debootstrapped Debian.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::*;
+
+/// The real Debian image (`scripts/debian-image.sh`: debootstrap minbase bookworm plus a
+/// second layer), built once per target directory; `None`, said loudly, when this machine
+/// cannot build it (outside CI).
+pub fn debian_image() -> Option<PathBuf> {
+    let out = crate::target_tmp().join("debian-bookworm");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/debian-image.sh");
+    if Command::new("sh")
+        .args([
+            "-c",
+            "command -v debootstrap && command -v umoci && command -v skopeo",
+        ])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "debootstrap, umoci and skopeo are required in CI (.ci/run installs them)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap, umoci or skopeo is not installed; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the real Debian image test needs root in CI"
+        );
+        eprintln!(
+            "\n*** SKIPPED: debootstrap needs root; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .unwrap();
+    if status.code() == Some(77) {
+        eprintln!(
+            "\n*** SKIPPED: Debian's archive cannot be reached; the real Debian image test did not run ***\n"
+        );
+        return None;
+    }
+    assert!(status.success(), "{} failed", script.display());
+    Some(out)
+}
+
+/// Pinned old wheels from PyPI, pure Python, with known advisories.
+pub const OLD_WHEELS: &[&str] = &[
+    "requests==2.19.1",
+    "urllib3==1.23",
+    "idna==2.7",
+    "chardet==3.0.4",
+    "certifi==2018.4.16",
+    "six==1.11.0",
+    "Django==2.0.1",
+    "pytz==2018.3",
+];
+
+/// A virtualenv at `venv` with `pins` installed from PyPI (wheels only, no dependencies
+/// resolved); `false` when it cannot be built here.
+pub fn python_venv(venv: &Path, pins: &[&str]) -> bool {
+    if !setup(
+        Command::new("/usr/bin/python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(venv),
+        "python3 -m venv",
+    ) {
+        return false;
+    }
+    setup(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
+            .args(pins),
+        "pip install from PyPI",
+    )
+}
+
+/// `npm ci` of the pinned lockfile in `tests/data/npm-app` into `app`; `false` when the
+/// npm registry cannot be reached here.
+pub fn npm_app(app: &Path) -> bool {
+    std::fs::create_dir_all(app).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npm-app");
+    for f in ["package.json", "package-lock.json"] {
+        std::fs::copy(data.join(f), app.join(f)).unwrap();
+    }
+    setup(
+        Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--loglevel=error",
+            ])
+            .current_dir(app),
+        "npm ci from the npm registry",
+    )
+}
+
+/// Builds, with Debian's golang-go, a Go program at `binary` against the module of
+/// Debian's `golang-github-google-uuid-dev` sources, vendored (there is no module proxy
+/// here); returns the module's version, `None` when it cannot be built here.
+pub fn go_uuid_binary(work: &Path, binary: &Path) -> Option<String> {
+    let uuid_src = Path::new("/usr/share/gocode/src/github.com/google/uuid");
+    if !setup(Command::new("go").arg("version"), "Debian's golang-go")
+        || !setup(
+            Command::new("test").arg("-d").arg(uuid_src),
+            "golang-github-google-uuid-dev",
+        )
+    {
+        return None;
+    }
+    let deb_version = succeeded(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}", "golang-github-google-uuid-dev"])
+            .output()
+            .unwrap(),
+    );
+    let upstream = String::from_utf8(deb_version.stdout).unwrap();
+    let module_version = format!("v{}", upstream.split(['-', '+', '~']).next().unwrap());
+    let src = work.join("src");
+    let vendored = src.join("vendor/github.com/google/uuid");
+    std::fs::create_dir_all(&vendored).unwrap();
+    for entry in std::fs::read_dir(uuid_src).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".go") && !name.ends_with("_test.go") || name == "go.mod" {
+            std::fs::copy(&p, vendored.join(name)).unwrap();
+        }
+    }
+    std::fs::write(
+        src.join("go.mod"),
+        format!("module example.com/ferretapp\n\ngo 1.19\n\nrequire github.com/google/uuid {module_version}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("vendor/modules.txt"),
+        format!("# github.com/google/uuid {module_version}\n## explicit\ngithub.com/google/uuid\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\nfunc main() { fmt.Println(uuid.NewString()) }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    if !setup(
+        Command::new("go")
+            .args(["build", "-mod=vendor", "-o"])
+            .arg(binary)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=vendor")
+            .env("GOCACHE", work.join("cache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("HOME", work),
+        "go build",
+    ) {
+        return None;
+    }
+    Some(module_version)
+}
+
+/// Builds `ferret-fixture` with `cargo auditable` (from crates.io, as `.ci/run` installs
+/// it) against crates from crates.io, some with advisories: returns its source directory
+/// (with the `Cargo.lock`) and the binary, `None` when it cannot be built here.
+pub fn auditable_binary(work: &Path) -> Option<(PathBuf, PathBuf)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    if !setup(
+        Command::new(&cargo).args(["auditable", "--version"]),
+        "cargo auditable",
+    ) {
+        return None;
+    }
+    let src = work.join("app");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        "[package]\nname = \"ferret-fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"=1.0.9\"\nsmallvec = \"=0.6.10\"\nbumpalo = \"=3.10.0\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("src/main.rs"),
+        "fn main() {\n    let mut b = itoa::Buffer::new();\n    let v: smallvec::SmallVec<[u8; 4]> = smallvec::SmallVec::new();\n    let bump = bumpalo::Bump::new();\n    println!(\"{} {} {}\", b.format(42u8), v.len(), bump.alloc(1u8));\n}\n",
+    )
+    .unwrap();
+    if !setup(
+        Command::new(&cargo)
+            .args(["auditable", "build", "--release", "--quiet"])
+            .current_dir(&src)
+            .env("CARGO_TARGET_DIR", work.join("target")),
+        "cargo auditable build (crates.io)",
+    ) {
+        return None;
+    }
+    Some((src, work.join("target/release/ferret-fixture")))
+}
+
+/// Writes `files` under `dir` and packs them with the JDK's `jar` tool (with `manifest`
+/// as the manifest when given) into `out`.
+pub fn jar_tool(dir: &Path, files: &[(&str, &[u8])], manifest: Option<&str>, out: &Path) -> bool {
+    for (name, body) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    let mut cmd = Command::new("jar");
+    match manifest {
+        Some(mf) => {
+            let mf_path = dir.with_extension("mf");
+            std::fs::write(&mf_path, mf).unwrap();
+            cmd.arg("--create")
+                .arg("--file")
+                .arg(out)
+                .arg("--manifest")
+                .arg(mf_path);
+        }
+        None => {
+            cmd.arg("--create").arg("--file").arg(out);
+        }
+    }
+    cmd.arg("-C").arg(dir).arg(".");
+    setup(&mut cmd, "the JDK's jar tool")
+}
+
+pub fn pom(group: &str, artifact: &str, version: &str) -> (String, Vec<u8>) {
+    (
+        format!("META-INF/maven/{group}/{artifact}/pom.properties"),
+        format!("#Generated by Maven\ngroupId={group}\nartifactId={artifact}\nversion={version}\n")
+            .into_bytes(),
+    )
+}
+
+/// `go version -m`'s listing: the toolchain as `stdlib`, then `mod`, `dep` and `=>` lines.
+pub fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
+    let out = succeeded(
+        Command::new("go")
+            .arg("version")
+            .arg("-m")
+            .arg(binary)
+            .output()
+            .unwrap(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    let mut want = BTreeSet::new();
+    want.insert((
+        "stdlib".to_owned(),
+        first.rsplit(' ').next().unwrap().to_owned(),
+    ));
+    let mut last: Option<(String, String)> = None;
+    for line in lines {
+        let f: Vec<&str> = line.trim_start().split('\t').collect();
+        match f[0] {
+            "mod" | "dep" => {
+                if let Some(l) = last.take() {
+                    want.insert(l);
+                }
+                last = Some((f[1].to_owned(), f[2].to_owned()));
+            }
+            // A replacement with a version stands in for what it replaces.
+            "=>" if f.len() > 2 && !f[2].is_empty() => {
+                last = Some((f[1].to_owned(), f[2].to_owned()))
+            }
+            _ => {}
+        }
+    }
+    want.extend(last);
+    want
+}
+
+/// What `npm ls --all --json` lists in `app`, as (name, version) pairs.
+pub fn npm_ls(app: &Path) -> BTreeSet<(String, String)> {
+    fn walk(deps: &Value, out: &mut BTreeSet<(String, String)>) {
+        for (name, dep) in deps.as_object().into_iter().flatten() {
+            if let Some(v) = dep["version"].as_str() {
+                out.insert((name.clone(), v.to_owned()));
+            }
+            walk(&dep["dependencies"], out);
+        }
+    }
+    let ls = succeeded(
+        Command::new("npm")
+            .args(["ls", "--all", "--json"])
+            .current_dir(app)
+            .output()
+            .unwrap(),
+    );
+    let mut out = BTreeSet::new();
+    walk(
+        &serde_json::from_slice::<Value>(&ls.stdout).unwrap()["dependencies"],
+        &mut out,
+    );
+    out
+}
