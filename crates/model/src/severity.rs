@@ -42,6 +42,34 @@ impl Severity {
         }
     }
 
+    /// The name the Yandex API (and the hub's stored findings) give: as [`Self::as_str`],
+    /// but `UNDEFINED` for unknown.
+    pub fn yandex_name(self) -> &'static str {
+        match self {
+            Self::Unknown => "UNDEFINED",
+            other => other.as_str(),
+        }
+    }
+
+    /// Reads a [`Self::yandex_name`], exactly as written.
+    pub fn from_yandex_name(name: &str) -> Option<Self> {
+        Self::DESCENDING
+            .into_iter()
+            .find(|s| s.yandex_name() == name)
+    }
+
+    /// Sort rank, most severe first: 0 for critical to 5 for unknown.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Critical => 0,
+            Self::High => 1,
+            Self::Medium => 2,
+            Self::Low => 3,
+            Self::Negligible => 4,
+            Self::Unknown => 5,
+        }
+    }
+
     /// The usual CVSS bands: ≥ 9 critical, ≥ 7 high, ≥ 4 medium, > 0 low; a score of 0
     /// (CVSS's "none") is negligible.
     pub fn from_cvss(score: f64) -> Self {
@@ -216,6 +244,11 @@ mod tests {
         );
         assert_eq!(s.at_or_above(High), 3);
         assert_eq!(s.at_or_above(Unknown), 8);
+        for s in Severity::DESCENDING {
+            assert_eq!(Severity::from_yandex_name(s.yandex_name()), Some(s));
+        }
+        assert_eq!(Severity::Unknown.yandex_name(), "UNDEFINED");
+        assert_eq!(Severity::Critical.rank(), 0);
         let back = Counts::from_atcr(&s.atcr());
         assert_eq!((back.unknown, back.total()), (3, 8));
     }

@@ -354,16 +354,9 @@ pub struct Finding {
     pub kind: Option<String>,
 }
 
-/// Sort rank of a severity: the most severe first.
+/// Sort rank of a stored severity (its Yandex name): the most severe first.
 pub fn severity_rank(severity: &str) -> i64 {
-    match severity {
-        "CRITICAL" => 0,
-        "HIGH" => 1,
-        "MEDIUM" => 2,
-        "LOW" => 3,
-        "NEGLIGIBLE" => 4,
-        _ => 5,
-    }
+    ferret_model::Severity::from_yandex_name(severity).map_or(5, ferret_model::Severity::rank)
 }
 
 /// What a scanner returned for a job.

@@ -39,14 +39,6 @@ fn severity(s: &str) -> Severity {
     Severity::from_str(s).unwrap_or(Severity::Unknown)
 }
 
-/// A severity as the Yandex API (and the findings table) spells it.
-fn yandex_severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Unknown => "UNDEFINED",
-        other => other.as_str(),
-    }
-}
-
 /// The findings of a Grype-compatible report, in its order, and their counts.
 pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
     let doc: grype::Document = serde_json::from_slice(report)
@@ -59,7 +51,7 @@ pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
         let (artifact, vulnerability) = (m.artifact, m.vulnerability);
         out.push(Finding {
             vulnerability: vulnerability.id,
-            severity: yandex_severity(sev).to_owned(),
+            severity: sev.yandex_name().to_owned(),
             package: artifact.name,
             version: artifact.version,
             fixed_by: vulnerability

@@ -418,21 +418,14 @@ impl Hub {
         for (field, value) in parse_filter(&paging.filter, &["severity", "name", "package"])? {
             match field.as_str() {
                 "severity" => {
-                    const SEVERITIES: [&str; 6] = [
-                        "CRITICAL",
-                        "HIGH",
-                        "MEDIUM",
-                        "LOW",
-                        "NEGLIGIBLE",
-                        "UNDEFINED",
-                    ];
-                    if !SEVERITIES.contains(&value.as_str()) {
+                    if ferret_model::Severity::from_yandex_name(&value).is_none() {
+                        let names: Vec<&str> = ferret_model::Severity::DESCENDING
+                            .iter()
+                            .map(|s| s.yandex_name())
+                            .collect();
                         return Err(ApiError::invalid(
                             "filter",
-                            format!(
-                                "severity: {value:?} is not one of {}",
-                                SEVERITIES.join(", ")
-                            ),
+                            format!("severity: {value:?} is not one of {}", names.join(", ")),
                         ));
                     }
                     filter.severity = Some(value);
