@@ -128,19 +128,7 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         format!("ferret-{}", env!("CARGO_PKG_VERSION"))
     );
     let c = &done["counts"];
-    for (ours, theirs) in [
-        ("critical", "critical"),
-        ("high", "high"),
-        ("medium", "medium"),
-        ("low", "low"),
-        ("negligible", "negligible"),
-        ("undefined", "unknown"),
-    ] {
-        assert_eq!(
-            c[ours], want[theirs],
-            "{ours}: hub {c} against ferret scan {want}"
-        );
-    }
+    same_counts(c, want);
     assert!(c["total"].as_i64().unwrap() > 0);
     // The SBOM as stored (in the database or the blob store, by its size).
     let (status, body) = http_get(
@@ -189,6 +177,23 @@ fn a_remote_scanner_scans_what_the_hub_queues() {
         !hub_log.contains("s3cret") && !hub_log.contains("rotated"),
         "a secret was logged"
     );
+}
+
+/// The hub's counts of a scan (`ferret remote`'s JSON) equal `ferret scan`'s summary.
+fn same_counts(hub: &Value, local: &Value) {
+    for (ours, theirs) in [
+        ("critical", "critical"),
+        ("high", "high"),
+        ("medium", "medium"),
+        ("low", "low"),
+        ("negligible", "negligible"),
+        ("undefined", "unknown"),
+    ] {
+        assert_eq!(
+            hub[ours], local[theirs],
+            "{ours}: hub {hub} against ferret scan {local}"
+        );
+    }
 }
 
 /// A scanner stand-in on a real WebSocket client: connects with the secret and collects
@@ -641,21 +646,7 @@ fn a_remote_scanner_needs_no_registry_credentials() {
     assert_eq!(code, 0, "{err}\nscanner:\n{scanner_log}");
     let done: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(done["status"], "READY", "{done}\nscanner:\n{scanner_log}");
-    let want = &local["summary"];
-    let c = &done["counts"];
-    for (ours, theirs) in [
-        ("critical", "critical"),
-        ("high", "high"),
-        ("medium", "medium"),
-        ("low", "low"),
-        ("negligible", "negligible"),
-        ("undefined", "unknown"),
-    ] {
-        assert_eq!(
-            c[ours], want[theirs],
-            "{ours}: hub {c} against ferret scan {want}"
-        );
-    }
+    same_counts(&done["counts"], &local["summary"]);
     // Once the job is done, the hold serves nothing of it.
     let (status, _) = http_get(&http, &format!("/v2/team/app/manifests/{digest}"), secret);
     assert_eq!(status, 404);

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ferret_image::{Credentials, HttpClient, RegistryOptions};
+
 use crate::server::HttpLimits;
 
 /// A registry the hub resolves image references against.
@@ -18,6 +20,44 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+}
+
+impl RegistryConfig {
+    /// The hub's credentials for this registry, when configured.
+    pub(crate) fn credentials(&self) -> Option<Credentials> {
+        self.username.clone().map(|username| Credentials {
+            username,
+            password: self.password.clone().unwrap_or_default(),
+        })
+    }
+
+    /// `host[:port]` of the registry and how the hub reaches it: with its credentials,
+    /// over plain HTTP for an `http://` URL, on the hub's one HTTP client.
+    pub(crate) fn reach(&self, http: &HttpClient) -> Result<(String, RegistryOptions), String> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| format!("registry {}: url {:?}: {e}", self.name, self.url))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => {
+                return Err(format!(
+                    "registry {}: url {:?} names no host",
+                    self.name, self.url
+                ));
+            }
+        };
+        let options = RegistryOptions {
+            http: Some(http.clone()),
+            credentials: self.credentials(),
+            insecure_registries: if url.scheme() == "http" {
+                vec![host.clone()]
+            } else {
+                Vec::new()
+            },
+            ..RegistryOptions::default()
+        };
+        Ok((host, options))
+    }
 }
 
 /// Everything `ferret serve` is configured with, resolved once at start.

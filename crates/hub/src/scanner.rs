@@ -20,14 +20,7 @@ fn embedded_pull(hub: &Hub, job: &ferret_store::Job) -> PullOptions {
         .iter()
         .find(|r| r.name == job.registry);
     PullOptions {
-        credentials: registry.and_then(|r| {
-            r.username
-                .clone()
-                .map(|username| ferret_image::Credentials {
-                    username,
-                    password: r.password.clone().unwrap_or_default(),
-                })
-        }),
+        credentials: registry.and_then(crate::RegistryConfig::credentials),
         ..PullOptions::default()
     }
 }

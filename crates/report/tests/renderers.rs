@@ -102,6 +102,17 @@ fn matches() -> Vec<PackageMatches> {
     .unwrap()
 }
 
+fn scan_report<'a>(inventory: &'a Inventory, matches: &'a [PackageMatches]) -> ScanReport<'a> {
+    ScanReport {
+        inventory,
+        matches,
+        database: DatabaseInfo {
+            snapshot: digest(7).to_string(),
+            schema_version: 3,
+        },
+    }
+}
+
 const TOOL: Tool = Tool {
     name: "ferret",
     version: "0.0.0-test",
@@ -128,16 +139,8 @@ fn sbom_renderers_are_pinned() {
 
 #[test]
 fn scan_renderers_are_pinned() {
-    let inv = inventory();
-    let matches = matches();
-    let report = ScanReport {
-        inventory: &inv,
-        matches: &matches,
-        database: DatabaseInfo {
-            snapshot: digest(7).to_string(),
-            schema_version: 3,
-        },
-    };
+    let (inv, matches) = (inventory(), matches());
+    let report = scan_report(&inv, &matches);
     let counts = report.summary();
     assert_eq!(
         (counts.high, counts.medium, counts.unknown, counts.total()),
@@ -160,16 +163,8 @@ fn scan_renderers_are_pinned() {
 /// The Grype document reads back into its types as it was written.
 #[test]
 fn the_grype_document_reads_back() {
-    let inv = inventory();
-    let matches = matches();
-    let report = ScanReport {
-        inventory: &inv,
-        matches: &matches,
-        database: DatabaseInfo {
-            snapshot: digest(7).to_string(),
-            schema_version: 3,
-        },
-    };
+    let (inv, matches) = (inventory(), matches());
+    let report = scan_report(&inv, &matches);
     let mut out = Vec::new();
     ferret_report::write_scan(&report, ScanFormat::GrypeJson, &TOOL, &mut out).unwrap();
     let doc: ferret_report::grype::Document = serde_json::from_slice(&out).unwrap();

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ferret_image::{Credentials, RegistryOptions, Repository};
+use ferret_image::{RegistryOptions, Repository};
 use ferret_model::Digest;
 use ferret_store::{Job, JobStore};
 use serde_json::json;
@@ -157,35 +157,6 @@ fn upstreams<'a>(hub: &'a Hub, jobs: &[Job]) -> Vec<&'a crate::RegistryConfig> {
         .collect()
 }
 
-/// How the hub reaches a configured registry: `host[:port]` and the options with its
-/// credentials.
-fn registry_options(
-    hub: &Hub,
-    registry: &crate::RegistryConfig,
-) -> Result<(String, RegistryOptions), String> {
-    let url = url::Url::parse(&registry.url)
-        .map_err(|e| format!("registry {}: url: {e}", registry.name))?;
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => return Err(format!("registry {}: url names no host", registry.name)),
-    };
-    let options = RegistryOptions {
-        http: Some(hub.registry_http.clone()),
-        credentials: registry.username.clone().map(|username| Credentials {
-            username,
-            password: registry.password.clone().unwrap_or_default(),
-        }),
-        insecure_registries: if url.scheme() == "http" {
-            vec![host.clone()]
-        } else {
-            Vec::new()
-        },
-        ..RegistryOptions::default()
-    };
-    Ok((host, options))
-}
-
 async fn content(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -219,7 +190,7 @@ async fn content(
     }
     let registries: Vec<(String, String, RegistryOptions)> = upstreams(&hub, &jobs)
         .into_iter()
-        .filter_map(|r| match registry_options(&hub, r) {
+        .filter_map(|r| match r.reach(&hub.registry_http) {
             Ok((host, options)) => Some((r.name.clone(), host, options)),
             Err(e) => {
                 tracing::error!(error = %e, "the hold cannot reach a registry");

@@ -2,7 +2,7 @@
 //! record it for its owner, and queue its scan (joining a job already waiting for the
 //! digest).
 
-use ferret_image::{Credentials, ImageSource, RegistryOptions, ResolveOptions};
+use ferret_image::{ImageSource, ResolveOptions};
 use ferret_store::{ImageStore, JobRequest, JobStore, Submitted};
 
 use crate::api::error::{ApiError, Code};
@@ -42,18 +42,9 @@ pub(crate) async fn resolve(
             "expected 1 to 256 characters",
         ));
     }
-    let url = url::Url::parse(&registry.url)
-        .map_err(|e| ApiError::internal(format!("registry {} url: {e}", registry.name)))?;
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => {
-            return Err(ApiError::internal(format!(
-                "registry {} url names no host",
-                registry.name
-            )));
-        }
-    };
+    let (host, registry_options) = registry
+        .reach(&hub.registry_http)
+        .map_err(ApiError::internal)?;
     let selector = match (digest, tag) {
         (Some(d), _) => format!("@{d}"),
         (None, Some(t)) => format!(":{t}"),
@@ -71,19 +62,7 @@ pub(crate) async fn resolve(
     };
     let options = ResolveOptions {
         platform: None,
-        registry: RegistryOptions {
-            http: Some(hub.registry_http.clone()),
-            credentials: registry.username.clone().map(|username| Credentials {
-                username,
-                password: registry.password.clone().unwrap_or_default(),
-            }),
-            insecure_registries: if url.scheme() == "http" {
-                vec![host.clone()]
-            } else {
-                Vec::new()
-            },
-            ..RegistryOptions::default()
-        },
+        registry: registry_options,
     };
     let image =
         tokio::task::spawn_blocking(move || ferret_image::Image::resolve(&source, &options))
