@@ -266,6 +266,15 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(error = %e, "raising the open-file limit");
     }
     let config = hub_config(args)?;
+    if config.public_url.is_none()
+        && config.http.ip().is_unspecified()
+        && !config.secrets.is_empty()
+    {
+        tracing::warn!(
+            hold_endpoint = %config.hold_endpoint(),
+            "public_url is not set: remote scanners are told to pull images from this loopback address; set public_url to where they reach the hub"
+        );
+    }
     if config.secrets.is_empty() {
         tracing::warn!(
             "no scanner secrets configured (scanner_secrets, {}): remote scanners cannot connect",
