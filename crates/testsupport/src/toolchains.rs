@@ -101,11 +101,12 @@ pub fn python_venv(venv: &Path, pins: &[&str]) -> bool {
     )
 }
 
-/// `npm ci` of the pinned lockfile in `tests/data/npm-app` into `app`; `false` when the
-/// npm registry cannot be reached here.
+/// `npm ci` of the pinned lockfile in `crates/ferret/tests/data/npm-app` into `app`;
+/// `false` when the npm registry cannot be reached here.
 pub fn npm_app(app: &Path) -> bool {
     std::fs::create_dir_all(app).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npm-app");
+    // The lockfile lives with the CLI tests that read it.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ferret/tests/data/npm-app");
     for f in ["package.json", "package-lock.json"] {
         std::fs::copy(data.join(f), app.join(f)).unwrap();
     }
