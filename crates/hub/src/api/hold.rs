@@ -198,12 +198,16 @@ async fn content(
             }
         })
         .collect();
+    let missing = match wanted {
+        Wanted::Manifest(_) => "MANIFEST_UNKNOWN",
+        Wanted::Blob(_) => "BLOB_UNKNOWN",
+    };
     let relayed = tokio::task::spawn_blocking(move || relay(&repository, &wanted, &registries))
         .await
         .unwrap_or_else(|e| Err(Relay::Failed(format!("relay task: {e}"))));
     match relayed {
         Ok(response) => response,
-        Err(Relay::NotFound(message)) => oci_error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", &message),
+        Err(Relay::NotFound(message)) => oci_error(StatusCode::NOT_FOUND, missing, &message),
         Err(Relay::Failed(message)) => {
             tracing::warn!(message, "pull-through failed");
             oci_error(StatusCode::BAD_GATEWAY, "UNAVAILABLE", &message)
