@@ -1042,3 +1042,58 @@ async fn a_result_claims_the_next_jobs_for_its_slot() {
         assert!(none.is_empty(), "{name}: no room, no claim");
     }
 }
+
+/// A database at schema 4 (as the hub left it before the pull-through endpoint) opens at
+/// schema 5: migration 5 runs once, the index the hold endpoint reads is there, and the
+/// jobs already leased are found by repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_4_database_upgrades_to_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![(
+        "sqlite",
+        format!("sqlite:{}", dir.path().join("hub.db").display()),
+    )];
+    if let Some(url) = postgres_url().await {
+        urls.push(("postgres", url));
+    }
+    for (name, url) in urls {
+        let s = Store::open(&url).await.unwrap();
+        s.submit(&req(&d(1), "did:web:a", 0)).await.unwrap();
+        let job = lease(&s, "hub1:c1").await.unwrap();
+        s.close().await;
+        // Back to schema 4.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        for sql in [
+            "DROP INDEX jobs_leased_repository",
+            "DELETE FROM _sqlx_migrations WHERE version = 5",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let s = Store::open(&url).await.unwrap();
+        let leased = s.leased_in("app").await.unwrap();
+        assert_eq!(
+            leased.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            [job.id.as_str()],
+            "{name}"
+        );
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let exists = if name == "sqlite" {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'jobs_leased_repository'"
+        } else {
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'jobs_leased_repository' AND schemaname = current_schema()"
+        };
+        let n: i64 = sqlx::query_scalar(exists).fetch_one(&pool).await.unwrap();
+        assert_eq!(n, 1, "{name}");
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 5")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(applied, 1, "{name}");
+        pool.close().await;
+        s.close().await;
+    }
+}
