@@ -55,7 +55,10 @@ struct Bench {
 impl Bench {
     /// A hub of its own: a fresh data directory, or a fresh PostgreSQL schema.
     fn setup(&self, name: &str, extra: &str) -> HubSetup {
-        let database = self.postgres.then(|| fresh_schema(name)).flatten();
+        let database = self
+            .postgres
+            .then(|| postgres(&format!("bench_{name}")))
+            .flatten();
         // BENCH_BLOB_STORE puts the hub's blobs elsewhere (another disk, an S3 bucket).
         let extra = match std::env::var("BENCH_BLOB_STORE") {
             Ok(store) => format!("{extra}\nblob_store = {:?}", format!("{store}/{name}")),
@@ -90,27 +93,6 @@ impl Bench {
             "SQLite"
         }
     }
-}
-
-fn fresh_schema(label: &str) -> Option<String> {
-    let base = std::env::var("FERRET_TEST_POSTGRES_URL").ok()?;
-    let schema = format!("ferret_bench_{label}_{}", std::process::id());
-    let out = std::process::Command::new("psql")
-        .arg(&base)
-        .args([
-            "-q",
-            "-c",
-            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
 
 /// Completed jobs so far, from the hub's metrics.

@@ -313,6 +313,19 @@ async fn job_in(tx: &mut Tx, id: &str) -> Result<Job> {
 }
 
 impl Store {
+    /// The leased jobs whose `column` (one of ours, never input) is `value`, oldest first.
+    async fn leased_where(&self, column: &'static str, value: &str) -> Result<Vec<Job>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND {column} = $1 ORDER BY seq"
+        )))
+        .bind(value)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(Job::from_row)
+        .collect()
+    }
+
     /// A new, larger `seq`.
     async fn next_seq(&self, tx: &mut Tx) -> Result<i64> {
         let sql = match self.backend {
@@ -1066,27 +1079,11 @@ impl JobStore for Store {
     }
 
     async fn leased_by(&self, holder: &str) -> Result<Vec<Job>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND lease_holder = $1 ORDER BY seq"
-        )))
-        .bind(holder)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(Job::from_row)
-        .collect()
+        self.leased_where("lease_holder", holder).await
     }
 
     async fn leased_in(&self, repository: &str) -> Result<Vec<Job>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'leased' AND repository = $1 ORDER BY seq"
-        )))
-        .bind(repository)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(Job::from_row)
-        .collect()
+        self.leased_where("repository", repository).await
     }
 
     async fn max_seq(&self) -> Result<i64> {

@@ -140,11 +140,24 @@ pub struct ValidResult {
 
 /// Why a frame was refused; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FrameError(pub String);
+#[error("{message}")]
+pub struct FrameError {
+    pub message: String,
+    /// The frame is not JSON at all (as opposed to JSON that is not a valid result).
+    pub not_json: bool,
+}
+
+impl FrameError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            not_json: false,
+        }
+    }
+}
 
 fn bad(msg: impl Into<String>) -> FrameError {
-    FrameError(msg.into())
+    FrameError::new(msg)
 }
 
 impl ScanResultFrame<'_> {
@@ -190,8 +203,10 @@ fn max_len(field: &str, value: &str, max: usize) -> Result<(), FrameError> {
 /// document and the report JSON. Both blobs are optional, as the lexicon has them: a
 /// result without a report is counted by its `summary`.
 pub fn parse_result(text: &str) -> Result<ValidResult, FrameError> {
-    let frame: ScanResultFrame =
-        serde_json::from_str(text).map_err(|e| bad(format!("not a scan_result frame: {e}")))?;
+    let frame: ScanResultFrame = serde_json::from_str(text).map_err(|e| FrameError {
+        message: format!("not a scan_result frame: {e}"),
+        not_json: e.is_syntax() || e.is_eof(),
+    })?;
     let typed = frame.kind.as_deref() == Some("scan_result")
         || frame.lex_type.as_deref() == Some(RESULT_TYPE);
     if !typed {
@@ -316,7 +331,7 @@ mod tests {
         assert_eq!(
             parse_result(&serde_json::to_string(&neg).unwrap())
                 .unwrap_err()
-                .0,
+                .message,
             "summary.high: -1 is negative"
         );
         let mut not_spdx = f.clone();
@@ -324,7 +339,7 @@ mod tests {
         assert!(
             parse_result(&serde_json::to_string(&not_spdx).unwrap())
                 .unwrap_err()
-                .0
+                .message
                 .starts_with("sbom: not an SPDX JSON document")
         );
         let mut long = f.clone();

@@ -204,13 +204,6 @@ where
         }
         tokio::select! {
             msg = rx.next(), if !stopping => match msg {
-                Some(Ok(Message::Text(text))) if ErrorFrame::parse(text.as_str()).is_some() => {
-                    let e = ErrorFrame::parse(text.as_str()).expect("guarded");
-                    if e.error == errors::FUTURE_CURSOR {
-                        return Ended::FutureCursor;
-                    }
-                    tracing::warn!(error = %e.error, message = e.message.as_deref().unwrap_or(""), "the hub refused a frame");
-                }
                 Some(Ok(Message::Text(text))) => match frames::parse_job(text.as_str()) {
                     Ok(job) => {
                         *cursor = Some(cursor.map_or(job.seq, |c| c.max(job.seq)));
@@ -234,7 +227,12 @@ where
                             let _ = done_tx.send(());
                         });
                     }
-                    Err(e) => tracing::warn!(error = %e, "frame ignored"),
+                    // Not a job: an error frame from the hub, or a frame we do not read.
+                    Err(e) => match ErrorFrame::parse(text.as_str()) {
+                        Some(f) if f.error == errors::FUTURE_CURSOR => return Ended::FutureCursor,
+                        Some(f) => tracing::warn!(error = %f.error, message = f.message.as_deref().unwrap_or(""), "the hub refused a frame"),
+                        None => tracing::warn!(error = %e, "frame ignored"),
+                    },
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Disconnected,
                 Some(Ok(_)) => {}

@@ -236,11 +236,14 @@ struct Connection {
     leased: BTreeMap<String, Lease>,
     expired: VecDeque<Job>,
     held: Arc<Held>,
+    /// Where this connection's jobs say to pull from (the hub's own endpoint).
+    hold_endpoint: String,
 }
 
 impl Connection {
     fn new(hub: Arc<Hub>, floor: Option<i64>, concurrency: usize, held: Arc<Held>) -> Self {
         let holder = format!("{}:{}", hub.instance, uuid::Uuid::new_v4().simple());
+        let hold_endpoint = hub.config.hold_endpoint();
         Self {
             hub,
             holder,
@@ -249,6 +252,7 @@ impl Connection {
             leased: BTreeMap::new(),
             expired: VecDeque::new(),
             held,
+            hold_endpoint,
         }
     }
 
@@ -384,11 +388,7 @@ impl Connection {
     where
         S: futures_util::Sink<Message> + Unpin,
     {
-        let frame = job_frame(
-            &job,
-            &self.hub.config.hub_did,
-            &self.hub.config.hold_endpoint(),
-        );
+        let frame = job_frame(&job, &self.hub.config.hub_did, &self.hold_endpoint);
         let text = serde_json::to_string(&frame).unwrap_or_default();
         tracing::debug!(digest = %job.digest, seq = job.seq, holder = %self.holder, "job dispatched");
         self.leased.insert(
@@ -456,7 +456,7 @@ impl Connection {
             let owned = frame.clone();
             tokio::task::spawn_blocking(move || frames::parse_result(owned.as_str()))
                 .await
-                .unwrap_or_else(|e| Err(frames::FrameError(format!("reading the frame: {e}"))))
+                .unwrap_or_else(|e| Err(frames::FrameError::new(format!("reading the frame: {e}"))))
         };
         let text = frame.as_str();
         let result = match parsed {
@@ -467,8 +467,7 @@ impl Connection {
                 tracing::warn!(holder = %self.holder, error = %e, "invalid scan_result");
                 metrics::counter!("ferret_results_refused_total", "reason" => "invalid")
                     .increment(1);
-                let not_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_err();
-                let (name, mut message) = if not_json {
+                let (name, mut message) = if e.not_json {
                     (errors::INVALID_FRAME, e.to_string())
                 } else {
                     (errors::INVALID_RESULT, format!("invalid result: {e}"))
