@@ -13,7 +13,7 @@ use crate::model::{Advisory, normalize_name};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 pub const DB_FILE: &str = "advisories.db";
 
 const SCHEMA: &str = "
@@ -33,13 +33,15 @@ CREATE TABLE IF NOT EXISTS feeds (
 );
 -- One row per advisory: `slim` is what matching needs (ids, scores, affected entries), as
 -- MessagePack; the whole record is JSON line `part` of document block `block`. The feed
--- of a row is the one whose seq range holds it.
+-- of a row is the one whose seq range holds it. `ratings` (MessagePack [`StoredRatings`])
+-- holds the record's severity ratings, for findings of other records with the same ids.
 CREATE TABLE IF NOT EXISTS advisories (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL,
     block INTEGER NOT NULL,
     part INTEGER NOT NULL,
-    slim BLOB NOT NULL
+    slim BLOB NOT NULL,
+    ratings BLOB
 );
 -- Whole records, JSON lines of up to BLOCK advisories compressed together (similar records
 -- compress far better together); a block is named by the seq of its first advisory.
@@ -59,6 +61,18 @@ CREATE TABLE IF NOT EXISTS aliases (
     seq INTEGER NOT NULL,
     PRIMARY KEY (key, seq)
 ) WITHOUT ROWID;
+-- What the CVE feeds (NVD, CVE JSON 5, KEV, EPSS) say about an id: key is alias_key(id),
+-- data a MessagePack `CveFact`; `modified` decides between two feeds with the same record.
+CREATE TABLE IF NOT EXISTS facts (
+    key INTEGER NOT NULL,
+    feed TEXT NOT NULL,
+    record TEXT NOT NULL,
+    id TEXT NOT NULL,
+    modified TEXT,
+    data BLOB NOT NULL,
+    PRIMARY KEY (key, feed, record)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS facts_feed ON facts (feed);
 ";
 
 /// Advisories per compressed document block.
@@ -126,6 +140,17 @@ struct PreparedBlock {
     keys: Vec<Vec<i64>>,
     /// Each advisory's alias keys (its own id included), without duplicates.
     alias_keys: Vec<Vec<i64>>,
+    /// Each advisory's ratings, when it has any.
+    ratings: Vec<Option<Vec<u8>>>,
+}
+
+/// The ratings an advisory gives, with the ids they are for; stored beside its slim form.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRatings {
+    ids: Vec<String>,
+    #[serde(default)]
+    modified: Option<String>,
+    ratings: Vec<ferret_model::RawRating>,
 }
 
 /// The `affects` key of a package: the first 8 bytes of SHA-256 over the ecosystem,
@@ -192,6 +217,7 @@ fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
     let mut slims = Vec::with_capacity(advisories.len());
     let mut keys = Vec::with_capacity(advisories.len());
     let mut alias_keys = Vec::with_capacity(advisories.len());
+    let mut ratings = Vec::with_capacity(advisories.len());
     for a in advisories {
         let mut own: Vec<i64> = a
             .affected
@@ -224,6 +250,17 @@ fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
         };
         let packed = rmp_serde::to_vec_named(&slim).map_err(|e| fail(&e))?;
         slims.push(packed);
+        let own = crate::facts::record_ratings(a);
+        ratings.push(if own.is_empty() {
+            None
+        } else {
+            let stored = StoredRatings {
+                ids: std::iter::once(&a.id).chain(&a.aliases).cloned().collect(),
+                modified: a.modified.clone(),
+                ratings: own,
+            };
+            Some(rmp_serde::to_vec_named(&stored).map_err(|e| fail(&e))?)
+        });
     }
     let data = compress(&lines).map_err(|e| e.to_string())?;
     Ok(PreparedBlock {
@@ -231,6 +268,7 @@ fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
         slims,
         keys,
         alias_keys,
+        ratings,
     })
 }
 
@@ -316,26 +354,34 @@ impl Import<'_> {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut rows: Vec<(i64, &str, i64, i64, &[u8])> = Vec::with_capacity(fresh.len());
+        let mut rows: Vec<AdvisoryRow<'_>> = Vec::with_capacity(fresh.len());
         let mut documents: Vec<(i64, &[u8])> = Vec::with_capacity(blocks.len());
         let mut seq = self.next;
         for (chunk, block) in fresh.chunks(BLOCK).zip(&blocks) {
             documents.push((seq, &block.data));
             let first_in_block = seq;
             for (p, a) in chunk.iter().enumerate() {
-                rows.push((seq, &a.id, first_in_block, p as i64, &block.slims[p]));
+                rows.push((
+                    seq,
+                    &a.id,
+                    first_in_block,
+                    p as i64,
+                    &block.slims[p],
+                    block.ratings[p].as_deref(),
+                ));
                 self.affects.extend(block.keys[p].iter().map(|k| (*k, seq)));
                 self.aliases
                     .extend(block.alias_keys[p].iter().map(|k| (*k, seq)));
                 seq += 1;
             }
         }
-        insert_rows(&self.tx, "advisories", 5, &rows, |st, at, r| {
+        insert_rows(&self.tx, "advisories", 6, &rows, |st, at, r| {
             st.raw_bind_parameter(at, r.0)?;
             st.raw_bind_parameter(at + 1, r.1)?;
             st.raw_bind_parameter(at + 2, r.2)?;
             st.raw_bind_parameter(at + 3, r.3)?;
-            st.raw_bind_parameter(at + 4, r.4)
+            st.raw_bind_parameter(at + 4, r.4)?;
+            st.raw_bind_parameter(at + 5, r.5)
         })
         .map_err(&err)?;
         insert_rows(&self.tx, "documents", 2, &documents, |st, at, r| {
@@ -439,6 +485,136 @@ impl Import<'_> {
             first_skipped: feed.first_skipped.to_vec(),
         })
     }
+}
+
+/// An `advisories` row: seq, id, block, part, slim record, ratings.
+type AdvisoryRow<'a> = (i64, &'a str, i64, i64, &'a [u8], Option<&'a [u8]>);
+
+/// A `facts` row before its feed is bound: key, record, id, modified, data.
+type FactRow = (i64, String, String, Option<String>, Vec<u8>);
+
+/// One CVE feed's import in progress (NVD, CVE JSON 5, KEV, EPSS), inside a write
+/// transaction that first removed the feed's old facts.
+#[derive(Debug)]
+pub struct FactImport<'db> {
+    tx: rusqlite::Transaction<'db>,
+    path: PathBuf,
+    name: String,
+    pending: Vec<FactRow>,
+    records: usize,
+}
+
+impl FactImport<'_> {
+    /// Stores one record's fact (buffered, written in chunks).
+    pub fn add(&mut self, record: crate::FactRecord) -> Result<(), AdvisoryError> {
+        let data = rmp_serde::to_vec_named(&record.fact).map_err(|e| AdvisoryError::Feed {
+            path: self.path.clone(),
+            message: format!("{}: {e}", record.record),
+        })?;
+        self.pending.push((
+            alias_key(&record.id),
+            record.record,
+            record.id,
+            record.modified,
+            data,
+        ));
+        self.records += 1;
+        if self.pending.len() >= 16 * INSERT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), AdvisoryError> {
+        let path = self.path.clone();
+        let err = db_err(&path);
+        let name = self.name.clone();
+        let rows = std::mem::take(&mut self.pending);
+        // A record listed twice in one feed: the later one stands.
+        let sql = |n: usize| {
+            format!(
+                "INSERT OR REPLACE INTO facts (key, feed, record, id, modified, data) VALUES {}",
+                vec!["(?,?,?,?,?,?)"; n].join(",")
+            )
+        };
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut stmt = self.tx.prepare_cached(&sql(chunk.len())).map_err(&err)?;
+            for (i, r) in chunk.iter().enumerate() {
+                let at = i * 6 + 1;
+                stmt.raw_bind_parameter(at, r.0).map_err(&err)?;
+                stmt.raw_bind_parameter(at + 1, &name).map_err(&err)?;
+                stmt.raw_bind_parameter(at + 2, &r.1).map_err(&err)?;
+                stmt.raw_bind_parameter(at + 3, &r.2).map_err(&err)?;
+                stmt.raw_bind_parameter(at + 4, &r.3).map_err(&err)?;
+                stmt.raw_bind_parameter(at + 5, &r.4).map_err(&err)?;
+            }
+            stmt.raw_execute().map_err(&err)?;
+        }
+        Ok(())
+    }
+
+    /// Records the feed and commits; a feed with no valid record is refused, and the
+    /// database is left as it was.
+    pub fn finish(
+        mut self,
+        feed: &FeedMeta<'_>,
+        fetched_at: &str,
+        validators: &Validators,
+    ) -> Result<ImportSummary, AdvisoryError> {
+        if self.records == 0 {
+            return Err(AdvisoryError::NoValidRecords {
+                feed: feed.name.to_owned(),
+                skipped: feed.skipped,
+                withdrawn: feed.withdrawn,
+                first_errors: feed
+                    .first_skipped
+                    .iter()
+                    .take(5)
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect(),
+            });
+        }
+        self.flush()?;
+        let path = self.path.clone();
+        let err = db_err(&path);
+        // No advisories: an empty seq range.
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, -1)",
+                params![
+                    feed.name,
+                    feed.kind.name(),
+                    feed.source,
+                    fetched_at,
+                    self.records as i64,
+                    feed.snapshot,
+                    validators.etag,
+                    validators.last_modified,
+                ],
+            )
+            .map_err(&err)?;
+        self.tx.commit().map_err(&err)?;
+        Ok(ImportSummary {
+            feed: feed.name.to_owned(),
+            records: self.records,
+            withdrawn: feed.withdrawn,
+            skipped: feed.skipped,
+            first_skipped: feed.first_skipped.to_vec(),
+        })
+    }
+}
+
+/// What a feed says about an id the database was asked about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownFact {
+    /// The id asked about.
+    pub id: String,
+    /// The feed's name (`nvd-2024`, `kev`, the OSV feed of a GHSA record).
+    pub feed: String,
+    pub kind: crate::FeedKind,
+    /// The record it came from.
+    pub record: String,
+    pub fact: ferret_model::CveFact,
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> AdvisoryError + '_ {
@@ -665,12 +841,155 @@ impl Database {
     fn feed_ranges(&self, conn: &Connection) -> Result<Vec<(i64, i64, String)>, AdvisoryError> {
         let err = db_err(&self.path);
         let mut stmt = conn
-            .prepare_cached("SELECT first_seq, last_seq, name FROM feeds ORDER BY first_seq")
+            .prepare_cached("SELECT first_seq, last_seq, name FROM feeds WHERE last_seq >= first_seq ORDER BY first_seq")
             .map_err(&err)?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(&err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)
+    }
+
+    /// Starts replacing one CVE feed's facts (`kind` is NVD, CVE JSON 5, KEV or EPSS):
+    /// add them with [`FactImport::add`], then [`FactImport::finish`]. Nothing is visible
+    /// until `finish` commits.
+    pub fn begin_facts(&mut self, name: &str) -> Result<FactImport<'_>, AdvisoryError> {
+        let path = self.path.clone();
+        let err = db_err(&path);
+        self.conn
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(&err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        tx.execute("DELETE FROM facts WHERE feed = ?1", [name])
+            .map_err(&err)?;
+        Ok(FactImport {
+            tx,
+            path: self.path.clone(),
+            name: name.to_owned(),
+            pending: Vec::new(),
+            records: 0,
+        })
+    }
+
+    /// Everything the feeds say about each of `ids`: the CVE feeds' facts and the ratings
+    /// of advisories known by the id. Of two feeds of one kind with the same record (NVD's
+    /// yearly and `modified` files), the one with the newer record counts. Sorted by id,
+    /// feed, record.
+    pub fn facts(&self, ids: &[&str]) -> Result<Vec<KnownFact>, AdvisoryError> {
+        let err = db_err(&self.path);
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let kinds: std::collections::HashMap<String, crate::FeedKind> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT name, kind FROM feeds")
+                .map_err(&err)?;
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(&err)?
+                .filter_map(|r| match r {
+                    Ok((n, k)) => crate::FeedKind::parse(&k).map(|k| Ok((n, k))),
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(&err)?
+        };
+        let feeds = self.feed_ranges(&tx)?;
+        let mut from_facts = tx
+            .prepare_cached("SELECT feed, record, id, modified, data FROM facts WHERE key = ?1")
+            .map_err(&err)?;
+        let mut from_records = tx
+            .prepare_cached(
+                "SELECT a.seq, a.id, a.ratings FROM aliases l JOIN advisories a ON a.seq = l.seq
+                 WHERE l.key = ?1 AND a.ratings IS NOT NULL",
+            )
+            .map_err(&err)?;
+        let mut ids: Vec<&str> = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        // (id, kind, record, variant) -> (modified, fact)
+        type Slot = (Option<String>, KnownFact);
+        let mut best: std::collections::BTreeMap<(String, String, String, u8), Slot> =
+            std::collections::BTreeMap::new();
+        let mut keep = |modified: Option<String>, fact: KnownFact| {
+            let variant = match fact.fact {
+                ferret_model::CveFact::Ratings(_) => 0,
+                ferret_model::CveFact::Kev(_) => 1,
+                ferret_model::CveFact::Epss(_) => 2,
+            };
+            let key = (
+                fact.id.clone(),
+                fact.kind.name().to_owned(),
+                fact.record.clone(),
+                variant,
+            );
+            match best.get(&key) {
+                Some((m, f)) if (m, &f.feed) >= (&modified, &fact.feed) => {}
+                _ => {
+                    best.insert(key, (modified, fact));
+                }
+            }
+        };
+        for id in ids {
+            let key = alias_key(id);
+            let mut rows = from_facts.query([key]).map_err(&err)?;
+            while let Some(row) = rows.next().map_err(&err)? {
+                let stored_id: String = row.get(2).map_err(&err)?;
+                if stored_id != id {
+                    continue;
+                }
+                let feed: String = row.get(0).map_err(&err)?;
+                let Some(kind) = kinds.get(&feed).copied() else {
+                    continue;
+                };
+                let data = row
+                    .get_ref(4)
+                    .map_err(&err)?
+                    .as_blob()
+                    .map_err(|e| self.unreadable("fact", e))?;
+                let fact: ferret_model::CveFact =
+                    rmp_serde::from_slice(data).map_err(|e| self.unreadable("fact", e))?;
+                keep(
+                    row.get(3).map_err(&err)?,
+                    KnownFact {
+                        id: id.to_owned(),
+                        feed,
+                        kind,
+                        record: row.get(1).map_err(&err)?,
+                        fact,
+                    },
+                );
+            }
+            let mut rows = from_records.query([key]).map_err(&err)?;
+            while let Some(row) = rows.next().map_err(&err)? {
+                let seq: i64 = row.get(0).map_err(&err)?;
+                let record: String = row.get(1).map_err(&err)?;
+                let data = row
+                    .get_ref(2)
+                    .map_err(&err)?
+                    .as_blob()
+                    .map_err(|e| self.unreadable("ratings", e))?;
+                let stored: StoredRatings =
+                    rmp_serde::from_slice(data).map_err(|e| self.unreadable("ratings", e))?;
+                if !stored.ids.iter().any(|x| x == id) {
+                    continue;
+                }
+                let feed = feed_of(&feeds, seq).to_owned();
+                let kind = kinds.get(&feed).copied().unwrap_or(crate::FeedKind::Osv);
+                keep(
+                    stored.modified,
+                    KnownFact {
+                        id: id.to_owned(),
+                        feed,
+                        kind,
+                        record,
+                        fact: ferret_model::CveFact::Ratings(stored.ratings),
+                    },
+                );
+            }
+        }
+        let mut out: Vec<KnownFact> = best.into_values().map(|(_, f)| f).collect();
+        out.sort_by(|a, b| (&a.id, &a.feed, &a.record).cmp(&(&b.id, &b.feed, &b.record)));
+        Ok(out)
     }
 
     /// Every advisory known under `id`, as its own id or as an alias, from every feed;
@@ -836,7 +1155,7 @@ mod tests {
             3_063_253_907_945_704_601
         );
         assert_eq!(alias_key("CVE-2024-3094"), -4_768_827_727_347_593_343);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn read_limited(
 }
 
 /// The files of a directory input with a feed extension, sorted.
-fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
+pub(crate) fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
     let mut files = Vec::new();
     let mut stack = vec![path.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -90,7 +90,7 @@ fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
 
 /// Calls `each` with every document under `path` in order: zip members, directory files,
 /// or the file itself; a `.jsonl` file is handed over as a reader, so that it streams.
-fn each_input(
+pub(crate) fn each_input(
     path: &Path,
     each: &mut dyn FnMut(&str, InputBody<'_>) -> Result<(), AdvisoryError>,
 ) -> Result<(), AdvisoryError> {
@@ -157,7 +157,7 @@ fn each_zip_member(
     Ok(())
 }
 
-enum InputBody<'a> {
+pub(crate) enum InputBody<'a> {
     Whole(Vec<u8>),
     /// JSON lines, read line by line from the file at the path.
     Lines(&'a mut dyn std::io::BufRead, &'a Path),
@@ -475,6 +475,15 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
     };
     match kind {
         FeedKind::Osv => unreachable!("read above"),
+        FeedKind::Nvd | FeedKind::Cve5 | FeedKind::Kev | FeedKind::Epss => {
+            Err(AdvisoryError::Feed {
+                path: paths.first().cloned().unwrap_or_default(),
+                message: format!(
+                    "{} is a feed about CVEs, not packages: it streams into the database (import_feeds)",
+                    kind.name()
+                ),
+            })
+        }
         FeedKind::DebianTracker => {
             // Several documents given at once form the one `debian` feed; a CVE named in
             // more than one keeps every package entry.
@@ -581,6 +590,9 @@ pub fn import_feeds(
     fetched_at: &str,
     validators: &Validators,
 ) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
+    if kind.is_cve_feed() {
+        return crate::facts::import_facts(db, kind, paths, source, fetched_at, validators);
+    }
     if kind != FeedKind::Osv {
         let mut feeds = read_feeds(kind, paths)?;
         return Ok(feeds

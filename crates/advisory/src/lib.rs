@@ -5,6 +5,7 @@
 
 mod db;
 mod debian;
+mod facts;
 mod feed;
 pub mod model;
 mod osv;
@@ -14,18 +15,22 @@ mod update;
 use std::path::{Path, PathBuf};
 
 pub use db::{
-    DB_FILE, Database, FeedMeta, FeedStatus, Import, ImportSummary, SCHEMA_VERSION, Status,
-    Validators, alias_key, package_key,
+    DB_FILE, Database, FactImport, FeedMeta, FeedStatus, Import, ImportSummary, KnownFact,
+    SCHEMA_VERSION, Status, Validators, alias_key, package_key,
 };
 pub use debian::release_number as debian_release_number;
+pub use facts::{
+    CISA_ADP_ORG_ID, FactRecord, FactsRead, nvd_feed_name, read_cve5, read_epss, read_kev,
+    read_nvd, record_ratings,
+};
 pub use feed::{FIRST_SKIPPED, FeedData, MAX_DOCUMENT, import_feeds, read_feeds};
 pub use model::{
     Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
     normalize_name,
 };
 pub use update::{
-    DEFAULT_ALPINE_BRANCHES, DEFAULT_OSV_ECOSYSTEMS, FeedSource, UpdateOptions, UpdateReport,
-    default_sources, update,
+    DEFAULT_ALPINE_BRANCHES, DEFAULT_OSV_ECOSYSTEMS, FeedSource, NVD_FIRST_YEAR, UpdateOptions,
+    UpdateReport, default_sources, default_sources_until, nvd_sources, update,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,14 @@ pub enum FeedKind {
     Osv,
     DebianTracker,
     Secdb,
+    /// NVD's CVE API 2.0 JSON feed files: CVSS ratings.
+    Nvd,
+    /// CVE JSON 5 records: the CNA's and CISA ADP's ratings.
+    Cve5,
+    /// CISA's Known Exploited Vulnerabilities catalog.
+    Kev,
+    /// FIRST's EPSS scores.
+    Epss,
 }
 
 impl FeedKind {
@@ -17,13 +25,30 @@ impl FeedKind {
             Self::Osv => "osv",
             Self::DebianTracker => "debian-tracker",
             Self::Secdb => "secdb",
+            Self::Nvd => "nvd",
+            Self::Cve5 => "cve5",
+            Self::Kev => "kev",
+            Self::Epss => "epss",
         }
     }
 
+    pub const ALL: [FeedKind; 7] = [
+        Self::Osv,
+        Self::DebianTracker,
+        Self::Secdb,
+        Self::Nvd,
+        Self::Cve5,
+        Self::Kev,
+        Self::Epss,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Osv, Self::DebianTracker, Self::Secdb]
-            .into_iter()
-            .find(|k| k.name() == s)
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Feeds about CVEs (ratings, exploitation), not about packages.
+    pub fn is_cve_feed(self) -> bool {
+        matches!(self, Self::Nvd | Self::Cve5 | Self::Kev | Self::Epss)
     }
 }
 

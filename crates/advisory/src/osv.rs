@@ -255,7 +255,10 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
             severity,
         });
     }
-    if affected.is_empty() {
+    // A record that names no package Ferret matches may still rate its CVE: it is kept for
+    // its ratings (it matches nothing).
+    let rates = !raw.severity.is_empty() || qualitative(&raw.database_specific).is_some();
+    if affected.is_empty() && !rates {
         let reason = if unknown.is_empty() {
             "no affected package".to_owned()
         } else {

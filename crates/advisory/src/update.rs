@@ -40,8 +40,36 @@ pub const DEFAULT_OSV_ECOSYSTEMS: &[&str] = &[
 /// Alpine branches fetched by default.
 pub const DEFAULT_ALPINE_BRANCHES: &[&str] = &["v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge"];
 
-/// The default feeds: osv.dev exports, Debian's tracker JSON, Alpine's secdb JSON.
+/// NVD's first yearly JSON 2.0 feed file (it holds every CVE up to 2002).
+pub const NVD_FIRST_YEAR: u16 = 2002;
+
+/// NVD's JSON 2.0 feed files: one per year up to `year`, and the `modified` file (the
+/// last eight days' changes, which win over the yearly files by record date).
+pub fn nvd_sources(year: u16) -> Vec<FeedSource> {
+    (NVD_FIRST_YEAR..=year)
+        .map(|y| y.to_string())
+        .chain(std::iter::once("modified".to_owned()))
+        .map(|part| FeedSource {
+            kind: FeedKind::Nvd,
+            url: format!("https://nvd.nist.gov/feeds/json/cve/2.0/nvdcve-2.0-{part}.json.gz"),
+        })
+        .collect()
+}
+
+/// The default feeds: osv.dev exports, Debian's tracker JSON, Alpine's secdb JSON, NVD's
+/// JSON 2.0 files up to this year, CISA's KEV catalog and FIRST's EPSS scores.
 pub fn default_sources() -> Vec<FeedSource> {
+    default_sources_until(current_year())
+}
+
+/// The year now, from the system clock (UTC).
+fn current_year() -> u16 {
+    use chrono::Datelike as _;
+    u16::try_from(chrono::Utc::now().year()).unwrap_or(u16::MAX)
+}
+
+/// [`default_sources`] with NVD's yearly files up to `year`.
+pub fn default_sources_until(year: u16) -> Vec<FeedSource> {
     let mut out: Vec<FeedSource> = DEFAULT_OSV_ECOSYSTEMS
         .iter()
         .map(|e| FeedSource {
@@ -64,6 +92,16 @@ pub fn default_sources() -> Vec<FeedSource> {
             });
         }
     }
+    out.extend(nvd_sources(year));
+    out.push(FeedSource {
+        kind: FeedKind::Kev,
+        url: "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+            .to_owned(),
+    });
+    out.push(FeedSource {
+        kind: FeedKind::Epss,
+        url: "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz".to_owned(),
+    });
     out
 }
 
@@ -193,7 +231,7 @@ pub fn update(
             .path()
             .rsplit('.')
             .next()
-            .filter(|e| matches!(*e, "zip" | "json" | "yaml" | "yml" | "jsonl"))
+            .filter(|e| matches!(*e, "zip" | "json" | "yaml" | "yml" | "jsonl" | "gz" | "csv"))
             .unwrap_or("json");
         let download = dir.join(format!("{DB_FILE}.download-{n}.{ext}"));
         let _download_guard = TempPath(Some(download.clone()));

@@ -250,3 +250,106 @@ fn update_rebuilds_a_database_of_another_schema() {
     assert_eq!(status.schema_version, ferret_advisory::SCHEMA_VERSION);
     assert_eq!(status.feeds.len(), 1);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn own(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/advisories")
+        .join(p)
+}
+
+/// NVD (gzip, named as NVD names its yearly files), CVE JSON 5 (a zip), KEV and EPSS
+/// (gzip): first fetch, all 304 the second time, then an NVD download cut short.
+#[test]
+fn cve_feeds_fetch_then_not_modified_then_interrupted() {
+    let nvd = gzip(&std::fs::read(own("nvd/nvdcve-2.0-sample.json")).unwrap());
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for e in std::fs::read_dir(own("cve5")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("CVE-") {
+            w.start_file(
+                format!("cves/{name}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            w.write_all(&std::fs::read(&p).unwrap()).unwrap();
+        }
+    }
+    let cve5 = w.finish().unwrap().into_inner();
+    let kev = std::fs::read(own("kev/known_exploited_vulnerabilities.json")).unwrap();
+    let epss_file = std::fs::read_dir(own("epss"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let epss = gzip(&std::fs::read(epss_file).unwrap());
+    let paths = [
+        (FeedKind::Nvd, "/feeds/json/cve/2.0/nvdcve-2.0-2021.json.gz"),
+        (FeedKind::Cve5, "/cvelistV5/cves.zip"),
+        (FeedKind::Kev, "/feeds/known_exploited_vulnerabilities.json"),
+        (FeedKind::Epss, "/epss_scores-current.csv.gz"),
+    ];
+    let files = |cut_nvd: bool| -> HashMap<String, Served> {
+        [&nvd, &cve5, &kev, &epss]
+            .into_iter()
+            .zip(paths)
+            .enumerate()
+            .map(|(i, (body, (_, p)))| {
+                (
+                    p.to_owned(),
+                    Served {
+                        body: body.clone(),
+                        etag: format!("\"v{i}\""),
+                        cut_at: (cut_nvd && i == 0).then_some(body.len() / 2),
+                    },
+                )
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, log) = serve(files(false));
+    let options = sources(&addr, &paths);
+    let report = update(dir.path(), &options, "2026-12-02T00:00:00Z").unwrap();
+    let mut names: Vec<&str> = report.imported.iter().map(|s| s.feed.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["cve5", "epss", "kev", "nvd-2021"]);
+    assert!(report.imported.iter().all(|s| s.records > 0));
+    let db = Database::open(dir.path()).unwrap();
+    let before = db.status().unwrap();
+    assert!(!db.facts(&["CVE-2021-44228"]).unwrap().is_empty());
+    drop(db);
+
+    let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
+    assert!(report.imported.is_empty());
+    assert_eq!(report.not_modified.len(), 4);
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == 304)
+            .count()
+            == 4
+    );
+
+    // A new NVD file whose download breaks off: the error names it, nothing changes.
+    let (addr, _) = serve(files(true));
+    let mut options = sources(&addr, &paths);
+    options.sources.truncate(1);
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join(ferret_advisory::DB_FILE),
+        fresh.path().join(ferret_advisory::DB_FILE),
+    )
+    .unwrap();
+    // Forget the validators by asking a copy whose feeds came from another address.
+    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
+    assert!(e.to_string().contains("interrupted"), "{e}");
+    let after = Database::open(fresh.path()).unwrap().status().unwrap();
+    assert_eq!(after.snapshot, before.snapshot);
+}

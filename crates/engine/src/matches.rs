@@ -1,6 +1,8 @@
 //! Stage ⑤ wired to the database: every package of an inventory looked up (one read
 //! transaction for the whole image) and matched.
 
+use std::collections::HashMap;
+
 use ferret_advisory::Database;
 use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings_with_skips, target};
 pub use ferret_matcher::{Outcome, PackageMatches, Suppressed};
@@ -45,6 +47,9 @@ fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> V
     suppressed
 }
 
+/// A package's findings and the records that could not be evaluated.
+type Found = (Vec<Finding>, Vec<ferret_matcher::SkippedRecord>);
+
 /// Matches every package of `inventory` against `db`, in the inventory's order.
 pub fn match_inventory(
     inventory: &Inventory,
@@ -66,30 +71,56 @@ pub fn match_inventory(
         .query_many(&keys)
         .map_err(|e| EngineError::Advisory(e.to_string()))?
         .into_iter();
-    let mut out = Vec::with_capacity(targets.len());
-    for ((package, t), p) in targets.into_iter().enumerate().zip(&inventory.packages) {
-        let outcome = match t {
-            Err(u) => Outcome::Unmatched { reason: u.reason },
+    // First every package's findings from its records, then one lookup of what the CVE
+    // feeds say about all their ids (ratings, KEV, EPSS), then the user's triage.
+    let mut matched: Vec<Result<Found, String>> = Vec::with_capacity(targets.len());
+    for (t, p) in targets.iter().zip(&inventory.packages) {
+        matched.push(match t {
+            Err(u) => Err(u.reason.clone()),
             Ok(t) => {
                 let advisories = answers.next().unwrap_or_default();
-                match findings_with_skips(&t, &advisories) {
-                    Ok((mut found, skipped)) => {
-                        for s in &skipped {
-                            tracing::warn!(package = %p.name, record = %s.record, "record skipped: {}", s.reason);
-                        }
-                        if options.ignore_unfixed {
-                            found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
-                        }
-                        let suppressed = triage(&mut found, p, options);
-                        Outcome::Matched {
-                            findings: found,
-                            suppressed,
-                            skipped,
-                        }
-                    }
-                    Err(e) => Outcome::Unmatched {
-                        reason: e.to_string(),
-                    },
+                findings_with_skips(t, &advisories).map_err(|e| e.to_string())
+            }
+        });
+        if let Some(Ok((_, skipped))) = matched.last() {
+            for s in skipped {
+                tracing::warn!(package = %p.name, record = %s.record, "record skipped: {}", s.reason);
+            }
+        }
+    }
+    let ids: Vec<&str> = matched
+        .iter()
+        .filter_map(|m| m.as_ref().ok())
+        .flat_map(|(found, _)| found.iter().flat_map(Finding::ids))
+        .collect();
+    let facts = db
+        .facts(&ids)
+        .map_err(|e| EngineError::Advisory(e.to_string()))?;
+    let mut by_id: HashMap<&str, Vec<&ferret_advisory::KnownFact>> = HashMap::new();
+    for f in &facts {
+        by_id.entry(f.id.as_str()).or_default().push(f);
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    for (package, (m, p)) in matched.into_iter().zip(&inventory.packages).enumerate() {
+        let outcome = match m {
+            Err(reason) => Outcome::Unmatched { reason },
+            Ok((mut found, skipped)) => {
+                for f in &mut found {
+                    let known: Vec<&ferret_advisory::KnownFact> = f
+                        .ids()
+                        .flat_map(|id| by_id.get(id).into_iter().flatten().copied())
+                        .collect();
+                    ferret_matcher::apply_facts(f, known);
+                }
+                ferret_matcher::sort_findings(&mut found);
+                if options.ignore_unfixed {
+                    found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
+                }
+                let suppressed = triage(&mut found, p, options);
+                Outcome::Matched {
+                    findings: found,
+                    suppressed,
+                    skipped,
                 }
             }
         };

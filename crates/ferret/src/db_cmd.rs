@@ -33,7 +33,10 @@ pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         DbCommand::Import { kind, paths } => {
             let kind = FeedKind::parse(&kind).with_context(|| {
-                format!("unknown feed kind {kind:?}; expected osv, debian-tracker or secdb")
+                format!(
+                    "unknown feed kind {kind:?}; expected one of {}",
+                    FeedKind::ALL.map(FeedKind::name).join(", ")
+                )
             })?;
             let mut database = Database::open(&dir)?;
             let results = import_feeds(

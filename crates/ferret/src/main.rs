@@ -172,10 +172,19 @@ struct ScanArgs {
     /// Also write FORMAT to FILE (repeatable); FORMAT alone writes to standard output.
     #[arg(short = 'o', long = "output", value_name = "FORMAT[=FILE]")]
     outputs: Vec<String>,
-    /// Exit 1 when a reported finding is at or above this severity: critical, high,
-    /// medium, low, negligible or unknown.
-    #[arg(long, value_name = "SEVERITY")]
-    fail_on: Option<String>,
+    /// Exit 1 when a reported finding is at or above this severity (critical, high,
+    /// medium, low, negligible or unknown), or with `kev` when one is in CISA's Known
+    /// Exploited Vulnerabilities catalog. Repeatable, or comma-separated: `high,kev`.
+    #[arg(long, value_name = "SEVERITY|kev", value_delimiter = ',')]
+    fail_on: Vec<String>,
+    /// Exit 1 when a reported finding's EPSS score (0 to 1, the probability of exploitation
+    /// in the next 30 days) is at or above this.
+    #[arg(long, value_name = "SCORE")]
+    fail_on_epss: Option<f64>,
+    /// Order of the table and JSON findings: severity (grouped by package, the default)
+    /// or risk (known exploited first, then EPSS × severity).
+    #[arg(long, value_name = "ORDER", default_value = "severity")]
+    sort_by: String,
     /// Hide findings that have no fix (not fixed, will not fix).
     #[arg(long)]
     ignore_unfixed: bool,
@@ -380,7 +389,12 @@ fn sbom(args: SbomArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let outputs = parse_outputs(args.format.as_deref(), &args.outputs, ScanFormat::ALL)?;
-    let fail_on = parse_fail_on(args.fail_on.as_deref())?;
+    let gate = Gate::parse(&args.fail_on, args.fail_on_epss)?;
+    let order = match args.sort_by.as_str() {
+        "severity" => ferret_report::Order::Severity,
+        "risk" => ferret_report::Order::Risk,
+        other => bail!("--sort-by {other:?}: expected severity or risk"),
+    };
     let ignore = match &args.ignore {
         None => None,
         Some(path) => {
@@ -456,18 +470,82 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             snapshot: status.snapshot,
             schema_version: status.schema_version,
         },
+        order,
     };
     let tool = Tool::default();
     write_outputs(&outputs, |format, w| {
         ferret_report::write_scan(&report, format, &tool, w).map_err(Into::into)
     })?;
     // The gate sees exactly the findings the report shows.
-    let failed = fail_on.is_some_and(|level| report.summary().at_or_above(level) > 0);
-    Ok(if failed {
+    let tripped = gate.tripped_by(&report);
+    if !quiet && let Some(why) = &tripped {
+        eprintln!("ferret: --fail-on: {why}");
+    }
+    Ok(if tripped.is_some() {
         ExitCode::from(EXIT_POLICY)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The CI gate of `ferret scan`: `--fail-on SEVERITY`, `--fail-on kev`, `--fail-on-epss`.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Gate {
+    severity: Option<Severity>,
+    kev: bool,
+    epss: Option<f64>,
+}
+
+impl Gate {
+    fn parse(fail_on: &[String], epss: Option<f64>) -> anyhow::Result<Self> {
+        let mut gate = Gate::default();
+        for item in fail_on {
+            if item.trim().eq_ignore_ascii_case("kev") {
+                gate.kev = true;
+            } else {
+                let s = item
+                    .parse::<Severity>()
+                    .map_err(|e| anyhow::anyhow!("--fail-on {item:?}: {e}, or kev"))?;
+                // The lowest level named is the one that counts.
+                gate.severity = Some(gate.severity.map_or(s, |old| old.min(s)));
+            }
+        }
+        if let Some(e) = epss
+            && !(0.0..=1.0).contains(&e)
+        {
+            bail!("--fail-on-epss {e}: an EPSS score is from 0 to 1");
+        }
+        gate.epss = epss;
+        Ok(gate)
+    }
+
+    /// Why the gate trips on this report, if it does.
+    fn tripped_by(&self, report: &ScanReport<'_>) -> Option<String> {
+        if let Some(level) = self.severity {
+            let n = report.summary().at_or_above(level);
+            if n > 0 {
+                return Some(format!("{n} finding(s) at or above {level}"));
+            }
+        }
+        if self.kev {
+            let n = report.findings().filter(|(_, f)| f.kev.is_some()).count();
+            if n > 0 {
+                return Some(format!("{n} finding(s) in CISA's KEV catalog"));
+            }
+        }
+        if let Some(min) = self.epss {
+            let n = report
+                .findings()
+                .filter(|(_, f)| f.epss.as_ref().is_some_and(|e| e.score >= min))
+                .count();
+            if n > 0 {
+                return Some(format!(
+                    "{n} finding(s) with an EPSS score of {min} or more"
+                ));
+            }
+        }
+        None
+    }
 }
 
 /// `--fail-on SEVERITY`.

@@ -18,7 +18,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("ferret-layers", &["ferret-model"]),
     ("ferret-catalog", &["ferret-model", "ferret-layers"]),
     ("ferret-sbom", &["ferret-model"]),
-    ("ferret-advisory", &["ferret-version"]),
+    ("ferret-advisory", &["ferret-model", "ferret-version"]),
     (
         "ferret-matcher",
         &["ferret-model", "ferret-version", "ferret-advisory"],

@@ -30,8 +30,11 @@ fn oracle_python() -> Option<String> {
     let python =
         std::env::var("FERRET_ORACLE_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".to_owned());
     tool_available(
-        Command::new(&python).args(["-c", "import rpm, semver, packaging, packaging_legacy"]),
-        "a Python with python3-rpm, python3-semver, python3-packaging and packaging-legacy",
+        Command::new(&python).args([
+            "-c",
+            "import rpm, semver, packaging, packaging_legacy, cvss",
+        ]),
+        "a Python with python3-rpm, python3-semver, python3-packaging, packaging-legacy and cvss",
     )
     .then_some(python)
 }
@@ -64,6 +67,8 @@ fn run_oracle(
     tracker: &[PathBuf],
     osv: &[PathBuf],
 ) -> (Findings, Skips) {
+    // GitHub's advisories are loaded into every database: they match too.
+    let osv = [osv, &json_files(&rating_sample("ghsa"))].concat();
     let spec = json!({
         "packages": packages.iter().map(|p| json!({
             "id": p.id, "ecosystem": p.ecosystem, "release": p.release,
@@ -71,6 +76,8 @@ fn run_oracle(
         })).collect::<Vec<_>>(),
         "debian_tracker": tracker,
         "osv": osv,
+        "nvd": [rating_sample("nvd").join("nvdcve-2.0-sample.json")],
+        "cve5": json_files(&rating_sample("cve5")),
     });
     let path = dir.join("oracle-input.json");
     std::fs::write(&path, spec.to_string()).unwrap();
@@ -102,12 +109,16 @@ fn run_oracle(
         .unwrap()
         .iter()
         .map(|f| {
-            let records = f["records"]
+            let mut records: BTreeMap<String, Value> = f["records"]
                 .as_object()
                 .unwrap()
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
+            records.insert(
+                SEVERITY.to_owned(),
+                json!({"severity": f["severity"], "source": f["source"]}),
+            );
             (
                 (
                     f["package"].as_str().unwrap().to_owned(),
@@ -162,6 +173,22 @@ fn ferret_findings(report: &Value, key: impl Fn(&Value) -> String, skips: &mut S
             };
             records.insert(record, merged);
         }
+        // The chosen rating, labelled as the oracle does: `debian`, `nvd 3.1`, `ghsa`.
+        let chosen = &f["severitySource"];
+        let source = if chosen.is_null() {
+            Value::Null
+        } else if chosen["source"] == "vendor" {
+            chosen["by"].clone()
+        } else {
+            match chosen["cvss_version"].as_str() {
+                Some(v) => json!(format!("{} {v}", chosen["source"].as_str().unwrap())),
+                None => chosen["source"].clone(),
+            }
+        };
+        records.insert(
+            SEVERITY.to_owned(),
+            json!({"severity": f["severity"], "source": source}),
+        );
         out.insert(
             (key(p), f["id"].as_str().unwrap().to_owned()),
             (strings(&f["related"]), records),
@@ -169,6 +196,9 @@ fn ferret_findings(report: &Value, key: impl Fn(&Value) -> String, skips: &mut S
     }
     out
 }
+
+/// The key under which a finding's chosen severity and its source are compared.
+const SEVERITY: &str = "#severity";
 
 /// Fixed versions compared as sets: both sides order them by their own comparator.
 fn normalise(mut f: Findings) -> Findings {
@@ -235,10 +265,11 @@ fn tracker_for(packages: &[(&str, &str, &str)]) -> Value {
             entry.1.push(version);
         }
     }
+    let pool = rated_cves();
     let mut doc = serde_json::Map::new();
     for (i, (source, (version, binary_versions))) in by_source.into_iter().enumerate() {
         let rel = |status: &str, fixed: Option<String>, extra: Value| {
-            let mut r = json!({"status": status, "urgency": "medium", "repositories": {"bookworm": version}});
+            let mut r = json!({"status": status, "repositories": {"bookworm": version}});
             if let Some(f) = fixed {
                 r["fixed_version"] = json!(f);
             }
@@ -247,7 +278,9 @@ fn tracker_for(packages: &[(&str, &str, &str)]) -> Value {
             }
             json!({"releases": {"bookworm": r}})
         };
-        let n = |k: usize| format!("CVE-2099-{:05}", i * 10 + k);
+        // Real CVE ids that the rating samples rate (or not), so that severities are
+        // decided by the rule: the urgency often says nothing, as in the real tracker.
+        let n = |k: usize| pool[(i * 10 + k) % pool.len()].clone();
         let mut cves = serde_json::Map::new();
         cves.insert(
             n(1),
@@ -272,9 +305,42 @@ fn tracker_for(packages: &[(&str, &str, &str)]) -> Value {
         if let Some(b) = binary_versions.iter().find(|v| v.contains("+b")) {
             cves.insert(n(7), rel("resolved", Some((*b).to_owned()), json!({})));
         }
+        const URGENCIES: [&str; 6] = [
+            "not yet assigned",
+            "not yet assigned",
+            "unimportant",
+            "low**",
+            "medium",
+            "end-of-life",
+        ];
+        for (k, entry) in cves.values_mut().enumerate() {
+            entry["releases"]["bookworm"]["urgency"] = json!(URGENCIES[(i + k) % URGENCIES.len()]);
+        }
         doc.insert(source.to_owned(), Value::Object(cves));
     }
     Value::Object(doc)
+}
+
+/// The CVE ids of the NVD and CVE JSON 5 samples, sorted.
+fn rated_cves() -> Vec<String> {
+    let nvd: Value = serde_json::from_slice(
+        &std::fs::read(rating_sample("nvd").join("nvdcve-2.0-sample.json")).unwrap(),
+    )
+    .unwrap();
+    let mut ids: Vec<String> = nvd["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["cve"]["id"].as_str().unwrap().to_owned())
+        .chain(
+            json_files(&rating_sample("cve5"))
+                .iter()
+                .map(|p| p.file_stem().unwrap().to_str().unwrap().to_owned()),
+        )
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 #[test]
@@ -303,6 +369,7 @@ fn the_debian_image_agrees_with_the_oracle() {
     ];
     let db = dir.path().join("db");
     import(&db, "debian-tracker", &trackers);
+    import_rating_samples(&db);
 
     let report = scan_json(
         &db,
@@ -332,6 +399,24 @@ fn the_debian_image_agrees_with_the_oracle() {
     let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &packages, &trackers, &[]);
     assert_eq!(oracle_skips, Skips::default(), "the oracle skipped");
     assert_agree("debootstrap Debian 12", ferret, oracle);
+    assert!(assert_rated("debootstrap Debian 12", &report) > 0);
+}
+
+/// No finding whose id or alias the samples rate is UNKNOWN; how many were checked.
+fn assert_rated(what: &str, report: &Value) -> usize {
+    let rated = rated_in_samples();
+    let mut checked = 0;
+    for f in report["findings"].as_array().unwrap() {
+        let ids: Vec<String> = std::iter::once(f["id"].as_str().unwrap().to_owned())
+            .chain(strings(&f["related"]))
+            .collect();
+        if ids.iter().any(|i| rated.contains(i)) {
+            checked += 1;
+            assert_ne!(f["severity"], "UNKNOWN", "{what}: {f}");
+        }
+    }
+    eprintln!("{what}: {checked} findings rated by the samples, none UNKNOWN");
+    checked
 }
 
 /// A synthetic package at a version, for one SBOM.
@@ -467,6 +552,7 @@ fn language_and_distro_records_agree_with_the_oracle() {
     .concat();
     let db = dir.path().join("db");
     import(&db, "osv", &osv);
+    import_rating_samples(&db);
     let records = read_records(&osv);
 
     // (SBOM distro, ecosystem prefix in the records, oracle ecosystem, low, high)
@@ -528,6 +614,7 @@ fn language_and_distro_records_agree_with_the_oracle() {
     let mut ferret_skips = Skips::default();
     let mut oracle_packages = Vec::new();
     let mut count = 0;
+    let mut rated = 0;
     for (i, (distro, prefix, ecosystem, low, high)) in groups.into_iter().enumerate() {
         let named = versions_named(&records, prefix);
         let mut synthetic = Vec::new();
@@ -558,6 +645,7 @@ fn language_and_distro_records_agree_with_the_oracle() {
             |p| p["purl"].as_str().unwrap().to_owned(),
             &mut ferret_skips,
         ));
+        rated += assert_rated(prefix, &report);
         for (purl, s) in &with_purls {
             oracle_packages.push(OraclePackage {
                 id: purl.clone(),
@@ -570,6 +658,10 @@ fn language_and_distro_records_agree_with_the_oracle() {
         count += with_purls.len();
     }
     eprintln!("{count} synthetic packages");
+    assert!(
+        rated > 0,
+        "no language or distro finding is rated by the samples"
+    );
     let (oracle, oracle_skips) = run_oracle(&python, dir.path(), &oracle_packages, &[], &osv);
     // Versions that do not parse (legacy PyPI versions such as `0.7.10p1`) are set aside
     // the same way on both sides: the package, or that record for it.
@@ -648,6 +740,7 @@ fn the_shared_dpkg_fixtures_agree_with_the_oracle() {
     std::fs::write(&tracker, tracker_for(&listed).to_string()).unwrap();
     let db = dir.path().join("db");
     import(&db, "debian-tracker", std::slice::from_ref(&tracker));
+    import_rating_samples(&db);
 
     let mut ferret = Findings::new();
     let mut packages = Vec::new();
@@ -733,6 +826,7 @@ fn installed_python_packages_agree_with_the_oracle() {
     let osv = vec![advisories().join("osv/pypi-pysec.jsonl")];
     let db = dir.path().join("db");
     import(&db, "osv", &osv);
+    import_rating_samples(&db);
     let report = scan_json(&db, &format!("dir:{}", root.display()));
     let mut skips = Skips::default();
     let ferret = ferret_findings(
@@ -1066,6 +1160,7 @@ fn installed_language_packages_agree_with_the_oracle() {
     ];
     let db = w.join("db");
     import(&db, "osv", &osv);
+    import_rating_samples(&db);
     let report = scan_json(&db, &format!("dir:{}", root.display()));
     let mut skips = Skips::default();
     let ferret = ferret_findings(&report, lang_key, &mut skips);

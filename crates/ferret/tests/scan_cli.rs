@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::path::Path;
+
 use ferret_testsupport::*;
 use serde_json::{Value, json};
 
@@ -40,7 +42,7 @@ fn findings_fix_states_and_reasons() {
     let (code, out, err) = scan(&f, &["-f", "json"]);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["schema"], "ferret.scan/v1");
+    assert_eq!(doc["schema"], "ferret.scan/v2");
     let packages = doc["packages"].as_array().unwrap();
     let found: Vec<(String, String, String, Value)> = doc["findings"]
         .as_array()
@@ -572,4 +574,165 @@ fn sbom_input_with_a_distro_override() {
     let (code, _, err) = run(&["scan", "-q", "--db-dir", &f.db, "--distro", "debian", &sbom]);
     assert_eq!(code, 2);
     assert!(err.contains("ID:VERSION"), "{err}");
+}
+
+/// KEV and EPSS for the fixture's CVEs, in CISA's and FIRST's formats.
+fn with_signals(f: &Fixture) {
+    let dir = f._dir.path();
+    let kev = dir.join("known_exploited_vulnerabilities.json");
+    std::fs::write(
+        &kev,
+        json!({"title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersion": "2026.12.01",
+               "dateReleased": "2026-12-01T16:00:00.000Z", "count": 1, "vulnerabilities": [
+            {"cveID": "CVE-2024-0001", "vendorProject": "OpenSSL", "product": "OpenSSL",
+             "vulnerabilityName": "OpenSSL test", "dateAdded": "2026-11-20", "shortDescription": "",
+             "requiredAction": "Apply updates.", "dueDate": "2026-12-11",
+             "knownRansomwareCampaignUse": "Known", "notes": "", "cwes": []}]})
+        .to_string(),
+    )
+    .unwrap();
+    let epss = dir.join("epss_scores-2026-12-01.csv");
+    std::fs::write(
+        &epss,
+        "#model_version:v2025.03.14,score_date:2026-12-01T00:00:00+0000\ncve,epss,percentile\nCVE-2024-0001,0.92,0.999\nCVE-2024-0005,0.3,0.97\nCVE-2024-0006,0.6,0.99\n",
+    )
+    .unwrap();
+    import(Path::new(&f.db), "kev", &[kev]);
+    import(Path::new(&f.db), "epss", &[epss]);
+}
+
+#[test]
+fn exploitation_signals_in_every_format_and_the_gates() {
+    let f = fixture();
+    // Without the feeds, the gates have nothing to trip on.
+    assert_eq!(scan(&f, &["--fail-on", "kev"]).0, 0);
+    assert_eq!(scan(&f, &["--fail-on-epss", "0.1"]).0, 0);
+    with_signals(&f);
+
+    let (code, table, err) = scan(&f, &["-f", "table"]);
+    assert_eq!(code, 0, "{err}");
+    let line = table.lines().find(|l| l.contains("CVE-2024-0001")).unwrap();
+    assert!(
+        line.contains("KEV, ransomware") && line.contains("EPSS 92.0% (p99)"),
+        "{table}"
+    );
+
+    let (_, out, _) = scan(&f, &["-f", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let finding = |id: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        finding("CVE-2024-0001")["kev"],
+        json!({"date_added": "2026-11-20", "due_date": "2026-12-11", "ransomware": true})
+    );
+    assert_eq!(
+        finding("CVE-2024-0006")["epss"],
+        json!({"score": 0.6, "percentile": 0.99, "date": "2026-12-01"})
+    );
+    assert!(finding("CVE-2024-0006").get("kev").is_none());
+
+    let (_, out, _) = scan(&f, &["-f", "grype-json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let m = doc["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["vulnerability"]["id"] == "CVE-2024-0001")
+        .unwrap();
+    assert_eq!(
+        m["vulnerability"]["knownExploited"][0]["knownRansomwareCampaignUse"],
+        "Known"
+    );
+    assert_eq!(m["vulnerability"]["epss"][0]["epss"], 0.92);
+
+    let (_, out, _) = scan(&f, &["-f", "sarif"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let rule = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "CVE-2024-0001")
+        .unwrap();
+    assert_eq!(rule["properties"]["kev"]["dateAdded"], "2026-11-20");
+    assert_eq!(rule["properties"]["epss"]["score"], 0.92);
+    let path = f._dir.path().join("signals.sarif");
+    std::fs::write(&path, &out).unwrap();
+    validate_sarif(&path);
+
+    let (_, out, _) = scan(&f, &["-f", "cyclonedx-json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let props = doc["vulnerabilities"][0]["properties"].as_array().unwrap();
+    for (name, value) in [
+        ("ferret:kev:dateAdded", "2026-11-20"),
+        ("ferret:kev:knownRansomwareCampaignUse", "Known"),
+        ("ferret:epss:score", "0.92"),
+    ] {
+        assert!(
+            props
+                .iter()
+                .any(|p| p["name"] == name && p["value"] == value),
+            "{name}: {props:?}"
+        );
+    }
+    let path = f._dir.path().join("signals.cdx.json");
+    std::fs::write(&path, &out).unwrap();
+    validate_cyclonedx(&path);
+
+    // The gates, alone and together with a severity.
+    for (args, expect) in [
+        (&["--fail-on", "kev"][..], 1),
+        (&["--fail-on", "critical,kev"], 1),
+        (&["--fail-on", "critical"], 0),
+        (&["--fail-on-epss", "0.95"], 0),
+        (&["--fail-on-epss", "0.92"], 1),
+        (&["--fail-on-epss", "0.5"], 1),
+        (&["--fail-on-epss", "0.5", "--ignore-unfixed"], 1),
+        (&["--fail-on-epss", "2"], 2),
+        (&["--fail-on", "exploited"], 2),
+    ] {
+        let (code, _, err) = scan(&f, args);
+        assert_eq!(code, expect, "{args:?}: {err}");
+    }
+    // With the fixed KEV finding ignored, the KEV gate has nothing left.
+    let ignore = f._dir.path().join("ignore.yaml");
+    std::fs::write(
+        &ignore,
+        "ignore:\n  - vulnerability: CVE-2024-0001\n    reason: patched in place\n",
+    )
+    .unwrap();
+    let (code, _, err) = scan(
+        &f,
+        &["--fail-on", "kev", "--ignore", ignore.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+
+    // Risk order: KEV first, then EPSS × severity (0.6 × medium; 0.3 × negligible weighs
+    // nothing, as does no EPSS at all, so severity decides: low before negligible).
+    let (_, out, _) = scan(&f, &["-f", "json", "--sort-by", "risk"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "CVE-2024-0001",
+            "CVE-2024-0006",
+            "CVE-2024-0007",
+            "CVE-2024-0005"
+        ]
+    );
+    let (code, _, err) = scan(&f, &["--sort-by", "fear"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected severity or risk"), "{err}");
 }

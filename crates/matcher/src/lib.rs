@@ -18,14 +18,16 @@ pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 pub use outcome::{Outcome, PackageMatches, Suppressed};
 pub use package::{
     Finding, MatchDetail, SkippedRecord, Target, Unmatched, findings, findings_with_skips,
-    source_version, target,
+    sort_findings, source_version, target,
 };
-pub use severity::{Basis, CvssScore, Rating, Severity, rate};
+pub use severity::{
+    Rating, Severity, apply_facts, choose, decide, parse_cvss, record_ratings, vendor_rating,
+};
 pub use vex::{Vex, VexError};
 
 #[cfg(test)]
 mod test_support {
-    use crate::{Basis, Finding, Fix, Rating, Severity};
+    use crate::{Finding, Fix, Rating, Severity};
 
     /// A HIGH, not fixed finding with these ids, for rules to match.
     pub(crate) fn finding(id: &str, related: &[&str]) -> Finding {
@@ -34,11 +36,12 @@ mod test_support {
             related: related.iter().map(|s| s.to_string()).collect(),
             rating: Rating {
                 severity: Severity::High,
-                basis: Basis::Unknown,
-                cvss: Vec::new(),
+                ..Rating::unknown()
             },
             fix: Fix::NotFixed,
             matches: Vec::new(),
+            kev: None,
+            epss: None,
         }
     }
 }

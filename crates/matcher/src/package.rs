@@ -9,7 +9,7 @@ use ferret_model::{Distro, Package, PackageKind, PackageMetadata};
 use ferret_version::{Scheme, VersionError};
 use serde::{Deserialize, Serialize};
 
-use crate::{Fix, Rating, Reason, Verdict, evaluate, rate};
+use crate::{Fix, Rating, Reason, Verdict, evaluate};
 
 /// What the advisory database is asked about a package, and how its version compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +314,19 @@ pub struct Finding {
     pub fix: Fix,
     /// The records that matched, by record id.
     pub matches: Vec<MatchDetail>,
+    /// In CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kev: Option<ferret_model::Kev>,
+    /// FIRST's EPSS score (the highest of the finding's ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss: Option<ferret_model::Epss>,
+}
+
+impl Finding {
+    /// Its id and every related id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.related.iter().map(String::as_str))
+    }
 }
 
 /// The findings for a package from the advisories the database returned for its target;
@@ -393,27 +406,36 @@ pub fn findings_with_skips(
                 .cloned()
                 .unwrap_or_else(|| records[0].0.id.clone());
             let related = all_ids.iter().filter(|i| **i != id).cloned().collect();
-            let vendor = if target.distro {
-                records
-                    .iter()
-                    .filter_map(|r| r.1.severity.as_deref())
-                    .max_by_key(|r| crate::Severity::from_qualitative(r))
-            } else {
-                None
-            };
-            let scores: Vec<_> = records
-                .iter()
-                .flat_map(|r| r.0.severity.iter().cloned())
-                .collect();
-            let qualitative = records.iter().find_map(|r| {
-                let entry = if target.distro {
-                    None
-                } else {
-                    r.1.severity.as_deref()
-                };
-                entry.or(r.0.database_severity.as_deref())
-            });
-            let rating = rate(vendor, &scores, qualitative);
+            let mut ratings = Vec::new();
+            for (a, entry, ..) in &records {
+                match entry.severity.as_deref() {
+                    // The distro's rating of this package.
+                    Some(r) if target.distro => ratings.extend(crate::severity::vendor_rating(
+                        &target.ecosystem.to_lowercase(),
+                        &a.id,
+                        r,
+                    )),
+                    // A language record's rating of this package (GHSA's, PyPA's).
+                    Some(r) => ratings.extend(crate::severity::decide(
+                        &a.id,
+                        &ferret_model::RawRating {
+                            source: if a.id.starts_with("GHSA-") {
+                                ferret_model::RatingSource::Ghsa
+                            } else {
+                                ferret_model::RatingSource::Osv
+                            },
+                            by: a.id.clone(),
+                            cvss_version: None,
+                            vector: None,
+                            score: None,
+                            qualitative: Some(r.to_owned()),
+                        },
+                    )),
+                    None => {}
+                }
+                ratings.extend(crate::severity::record_ratings(a));
+            }
+            let rating = crate::severity::choose(ratings);
             let fix = merge_fixes(target.scheme, records.iter().map(|r| &r.3));
             let matches = records
                 .iter()
@@ -436,16 +458,23 @@ pub fn findings_with_skips(
                 rating,
                 fix,
                 matches,
+                kev: None,
+                epss: None,
             }
         })
         .collect();
-    out.sort_by(|a, b| {
+    sort_findings(&mut out);
+    Ok((out, skipped))
+}
+
+/// Most severe first, then by id.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         b.rating
             .severity
             .cmp(&a.rating.severity)
             .then_with(|| a.id.cmp(&b.id))
     });
-    Ok((out, skipped))
 }
 
 /// A fix anywhere wins (the package can be upgraded); then the vendor's "will not fix";
@@ -595,7 +624,8 @@ mod tests {
         assert_eq!(f.related, vec!["DSA-5000-1".to_string()]);
         // The distro's rating wins over the record's CVSS 9.8.
         assert_eq!(f.rating.severity, crate::Severity::Low);
-        assert_eq!(f.rating.cvss[0].base_score, 9.8);
+        assert_eq!(f.rating.chosen.as_ref().unwrap().label(), "debian");
+        assert_eq!(f.rating.cvss().next().unwrap().score, Some(9.8));
         assert_eq!(
             f.fix,
             Fix::Fixed(vec!["3.0.12-1".into(), "3.0.13-1".into()])

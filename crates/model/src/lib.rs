@@ -6,6 +6,7 @@ mod digest;
 mod distro;
 mod inventory;
 mod package;
+mod rating;
 mod severity;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
@@ -18,6 +19,7 @@ pub use package::{
     NpmRole, Package, PackageKind, PackageMetadata, PythonMetadata, RpmMetadata, SbomMetadata,
     SourcePackage,
 };
+pub use rating::{CveFact, Epss, Kev, RatingSource, RawRating, SourceRating};
 pub use severity::{AtcrSummary, Counts, Severity};
 
 use serde::{Deserialize, Serialize};

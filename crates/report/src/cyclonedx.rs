@@ -138,33 +138,59 @@ fn cvss_method(version: &str) -> &'static str {
     }
 }
 
+/// One rating per source that rated the vulnerability (CycloneDX `ratings[]`); the chosen
+/// one first.
 fn ratings(f: &Finding) -> Vec<Value> {
-    let mut out = Vec::new();
-    match &f.rating.basis {
-        ferret_matcher::Basis::Vendor { rating }
-        | ferret_matcher::Basis::Qualitative { rating } => {
-            let source = f.matches.first().map_or("", |m| m.namespace.as_str());
-            out.push(json!({
-                "source": {"name": source},
-                "severity": severity(f.rating.severity),
-                "method": "other",
-                "justification": format!("rated {rating}"),
-            }));
-        }
-        ferret_matcher::Basis::Cvss { .. } | ferret_matcher::Basis::Unknown => {}
-    }
-    for c in &f.rating.cvss {
-        out.push(json!({
-            "score": c.base_score,
-            "severity": severity(Severity::from_cvss(c.base_score)),
-            "method": cvss_method(&c.version),
-            "vector": c.vector,
-        }));
-    }
+    let mut out: Vec<Value> = f
+        .rating
+        .ratings
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "source": {"name": r.by},
+                "severity": severity(r.severity),
+                "method": r.cvss_version.as_deref().map_or("other", cvss_method),
+            });
+            if let Some(score) = r.score {
+                v["score"] = json!(score);
+            }
+            if let Some(vector) = &r.vector {
+                v["vector"] = json!(vector);
+            }
+            if r.vector.is_none()
+                && let Some(q) = &r.qualitative
+            {
+                v["justification"] = json!(format!("{} rates it {q}", r.source));
+            }
+            v
+        })
+        .collect();
     if out.is_empty() {
         out.push(json!({"severity": "unknown"}));
     }
     out
+}
+
+/// KEV and EPSS as CycloneDX properties of a vulnerability (the format has no fields for
+/// them), named in Ferret's namespace.
+fn signal_properties(f: &Finding) -> Vec<Value> {
+    let mut props = Vec::new();
+    if let Some(c) = &f.rating.chosen {
+        props.push(json!({"name": "ferret:severity:source", "value": c.label()}));
+    }
+    if let Some(k) = &f.kev {
+        props.push(json!({"name": "ferret:kev:dateAdded", "value": k.date_added}));
+        if let Some(d) = &k.due_date {
+            props.push(json!({"name": "ferret:kev:dueDate", "value": d}));
+        }
+        props.push(json!({"name": "ferret:kev:knownRansomwareCampaignUse", "value": if k.ransomware { "Known" } else { "Unknown" }}));
+    }
+    if let Some(e) = &f.epss {
+        props.push(json!({"name": "ferret:epss:score", "value": format!("{}", e.score)}));
+        props.push(json!({"name": "ferret:epss:percentile", "value": format!("{}", e.percentile)}));
+        props.push(json!({"name": "ferret:epss:date", "value": e.date}));
+    }
+    props
 }
 
 /// The SBOM plus a `vulnerabilities` section: one entry per vulnerability, affecting every
@@ -225,7 +251,7 @@ pub(crate) fn scan_document(report: &ScanReport<'_>, tool: &Tool) -> Value {
                 .collect();
             advice.sort();
             advice.dedup();
-            json!({
+            let mut v = json!({
                 "bom-ref": format!("vuln-{id}"),
                 "id": id,
                 "source": {
@@ -242,7 +268,12 @@ pub(crate) fn scan_document(report: &ScanReport<'_>, tool: &Tool) -> Value {
                     "ref": r,
                     "versions": [{"version": version, "status": "affected"}],
                 })).collect::<Vec<_>>(),
-            })
+            });
+            let props = signal_properties(first);
+            if !props.is_empty() {
+                v["properties"] = Value::Array(props);
+            }
+            v
         })
         .collect();
     doc["vulnerabilities"] = Value::Array(vulnerabilities);

@@ -1,7 +1,8 @@
 //! Grype-compatible JSON (the `vulnReport` blob the ATCR protocol carries) as typed
 //! structs: Grype's field names and types, filled from Ferret's findings by the writer,
-//! and read back by the hub from any scanner's result. Data Ferret does not have (EPSS,
-//! known exploitation, Grype's risk score) is left out rather than made up.
+//! and read back by the hub from any scanner's result. Grype's risk score, a formula of
+//! its own, is left out rather than made up; EPSS and KEV are Grype's `epss` and
+//! `knownExploited`.
 
 use ferret_matcher::{Finding, Fix, Reason, Severity};
 use ferret_model::{Inventory, SourceKind};
@@ -88,19 +89,26 @@ fn language(p: &Package) -> &'static str {
     }
 }
 
-fn cvss(f: &Finding) -> Vec<Cvss> {
+/// The CVSS ratings of one id of a finding, as Grype lists them: NVD's own as `Primary`,
+/// the others as `Secondary`, each named by who rated it.
+fn cvss(f: &Finding, id: &str) -> Vec<Cvss> {
     f.rating
-        .cvss
-        .iter()
-        .map(|c| Cvss {
+        .cvss()
+        .filter(|r| r.id == id)
+        .map(|r| Cvss {
             metrics: CvssMetrics {
-                base_score: c.base_score,
+                base_score: r.score.unwrap_or_default(),
             },
-            source: String::new(),
-            kind: "Primary".to_owned(),
+            source: r.by.clone(),
+            kind: if r.source == ferret_model::RatingSource::Nvd {
+                "Primary"
+            } else {
+                "Secondary"
+            }
+            .to_owned(),
             vendor_metadata: serde_json::Map::new().into(),
-            vector: c.vector.clone(),
-            version: c.version.clone(),
+            vector: r.vector.clone().unwrap_or_default(),
+            version: r.cvss_version.clone().unwrap_or_default(),
         })
         .collect()
 }
@@ -190,7 +198,7 @@ fn one_match(p: &Package, f: &Finding, distro: Option<&SearchedDistro>) -> Match
             .related
             .iter()
             .map(|id| RelatedVulnerability {
-                cvss: Vec::new(),
+                cvss: cvss(f, id),
                 data_source: String::new(),
                 description: String::new(),
                 id: id.clone(),
@@ -201,7 +209,28 @@ fn one_match(p: &Package, f: &Finding, distro: Option<&SearchedDistro>) -> Match
             .collect(),
         vulnerability: Vulnerability {
             advisories: Vec::new(),
-            cvss: cvss(f),
+            cvss: cvss(f, &f.id),
+            epss: f
+                .epss
+                .iter()
+                .map(|e| Epss {
+                    cve: f.id.clone(),
+                    epss: e.score,
+                    percentile: e.percentile,
+                    date: e.date.clone(),
+                })
+                .collect(),
+            known_exploited: f
+                .kev
+                .iter()
+                .map(|k| KnownExploited {
+                    cve: f.id.clone(),
+                    date_added: k.date_added.clone(),
+                    due_date: k.due_date.clone().unwrap_or_default(),
+                    known_ransomware_campaign_use: if k.ransomware { "Known" } else { "Unknown" }
+                        .to_owned(),
+                })
+                .collect(),
             data_source: data_source(primary),
             description: String::new(),
             fix: Some(fix(&f.fix)),
@@ -465,6 +494,14 @@ pub struct Vulnerability {
     pub advisories: Vec<Value>,
     #[serde(default)]
     pub cvss: Vec<Cvss>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epss: Vec<Epss>,
+    #[serde(
+        rename = "knownExploited",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub known_exploited: Vec<KnownExploited>,
     #[serde(rename = "dataSource", default)]
     pub data_source: String,
     #[serde(default)]
@@ -512,6 +549,32 @@ pub struct Cvss {
     pub vector: String,
     #[serde(default)]
     pub version: String,
+}
+
+/// Grype's `vulnerability.epss[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Epss {
+    #[serde(default)]
+    pub cve: String,
+    #[serde(default)]
+    pub epss: f64,
+    #[serde(default)]
+    pub percentile: f64,
+    #[serde(default)]
+    pub date: String,
+}
+
+/// Grype's `vulnerability.knownExploited[]` (CISA KEV).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownExploited {
+    #[serde(default)]
+    pub cve: String,
+    #[serde(rename = "dateAdded", default)]
+    pub date_added: String,
+    #[serde(rename = "dueDate", default)]
+    pub due_date: String,
+    #[serde(rename = "knownRansomwareCampaignUse", default)]
+    pub known_ransomware_campaign_use: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use std::io::Write;
 use ferret_model::Inventory;
 
 pub use ids::package_id;
-pub use scan::{DatabaseInfo, ScanFormat, ScanReport, write_scan};
+pub use scan::{DatabaseInfo, Order, ScanFormat, ScanReport, risk, write_scan};
 
 /// Output formats of `ferret sbom`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

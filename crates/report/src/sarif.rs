@@ -33,9 +33,36 @@ fn fix_text(f: &Fix) -> String {
 fn rule(f: &Finding) -> Value {
     let severity = f.rating.severity.as_str().to_lowercase();
     let mut properties = json!({"tags": ["security", "vulnerability", severity]});
-    // GitHub code scanning reads `security-severity` as a CVSS-like number.
-    if let Some(best) = f.rating.cvss.first() {
-        properties["security-severity"] = json!(format!("{:.1}", best.base_score));
+    // GitHub code scanning reads `security-severity` as a CVSS-like number: the chosen
+    // rating's score, else the middle of its severity's band.
+    let score = f
+        .rating
+        .chosen
+        .as_ref()
+        .and_then(|c| c.score)
+        .or(match f.rating.severity {
+            Severity::Critical => Some(9.5),
+            Severity::High => Some(8.0),
+            Severity::Medium => Some(5.5),
+            Severity::Low => Some(2.0),
+            Severity::Negligible => Some(0.0),
+            Severity::Unknown => None,
+        });
+    if let Some(score) = score {
+        properties["security-severity"] = json!(format!("{score:.1}"));
+    }
+    if let Some(c) = &f.rating.chosen {
+        properties["ferret-severity-source"] = json!(c.label());
+    }
+    if let Some(k) = &f.kev {
+        properties["kev"] = json!({"dateAdded": k.date_added, "dueDate": k.due_date, "knownRansomwareCampaignUse": if k.ransomware { "Known" } else { "Unknown" }});
+        properties["tags"]
+            .as_array_mut()
+            .expect("an array")
+            .push(json!("known-exploited"));
+    }
+    if let Some(e) = &f.epss {
+        properties["epss"] = json!({"score": e.score, "percentile": e.percentile, "date": e.date});
     }
     let related = if f.related.is_empty() {
         String::new()

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::{ReportError, Tool, write_json};
 
-pub const SCHEMA: &str = "ferret.scan/v1";
+pub const SCHEMA: &str = "ferret.scan/v2";
 
 /// Output formats of `ferret scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +51,61 @@ pub struct ScanReport<'a> {
     pub inventory: &'a Inventory,
     pub matches: &'a [PackageMatches],
     pub database: DatabaseInfo,
+    /// How the table and Ferret JSON order findings.
+    pub order: Order,
+}
+
+/// The order of findings in the table and Ferret JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Packages with the most severe findings first, each package's findings most severe
+    /// first.
+    #[default]
+    Severity,
+    /// Every finding by risk: known exploited (KEV) first, then EPSS × severity, then
+    /// severity.
+    Risk,
+}
+
+/// A finding's weight for [`Order::Risk`]: its chosen CVSS score, else the middle of its
+/// severity's band (an unrated finding weighs as a medium one: unknown is not harmless).
+pub fn risk(f: &Finding) -> (bool, f64) {
+    let weight =
+        f.rating
+            .chosen
+            .as_ref()
+            .and_then(|c| c.score)
+            .unwrap_or(match f.rating.severity {
+                Severity::Critical => 9.5,
+                Severity::High => 8.0,
+                Severity::Medium | Severity::Unknown => 5.5,
+                Severity::Low => 2.0,
+                Severity::Negligible => 0.0,
+            });
+    (
+        f.kev.is_some(),
+        f.epss.as_ref().map_or(0.0, |e| e.score) * weight,
+    )
 }
 
 impl ScanReport<'_> {
+    /// [`Self::findings`] in the report's [`Order`].
+    pub fn findings_in_order(&self) -> Vec<(usize, &Finding)> {
+        let mut all: Vec<(usize, &Finding)> = self.findings().collect();
+        if self.order == Order::Risk {
+            all.sort_by(|(pa, a), (pb, b)| {
+                let (ka, ra) = risk(a);
+                let (kb, rb) = risk(b);
+                kb.cmp(&ka)
+                    .then(rb.total_cmp(&ra))
+                    .then(b.rating.severity.cmp(&a.rating.severity))
+                    .then_with(|| a.id.cmp(&b.id))
+                    .then(pa.cmp(pb))
+            });
+        }
+        all
+    }
+
     /// Every finding with its package index.
     pub fn findings(&self) -> impl Iterator<Item = (usize, &Finding)> {
         self.matches.iter().flat_map(|m| match &m.outcome {
@@ -121,6 +173,30 @@ fn fix_text(fix: &Fix) -> (String, &'static str) {
     }
 }
 
+/// `KEV` for a known exploited vulnerability (`KEV, ransomware` when used so), and the
+/// EPSS score as a percentage with its percentile.
+fn exploitation(f: &Finding) -> String {
+    let mut parts = Vec::new();
+    if let Some(k) = &f.kev {
+        parts.push(
+            if k.ransomware {
+                "KEV, ransomware"
+            } else {
+                "KEV"
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(e) = &f.epss {
+        parts.push(format!(
+            "EPSS {:.1}% (p{:.0})",
+            e.score * 100.0,
+            (e.percentile * 100.0).floor()
+        ));
+    }
+    parts.join("; ")
+}
+
 /// Grouped by package, the packages with the most severe findings first; each package's
 /// findings most severe first; then the summary line.
 fn table(report: &ScanReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
@@ -149,22 +225,37 @@ fn table(report: &ScanReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         "INSTALLED",
         "VULNERABILITY",
         "SEVERITY",
+        "RATED BY",
         "FIXED IN",
         "STATE",
+        "EXPLOITATION",
     ]);
-    for (p, findings) in &groups {
-        let pkg = &packages[*p];
-        for f in *findings {
-            let (fixed, state) = fix_text(&f.fix);
-            t.add_row(vec![
-                Cell::new(&pkg.name),
-                Cell::new(&pkg.version),
-                Cell::new(&f.id),
-                Cell::new(f.rating.severity.as_str()),
-                Cell::new(fixed),
-                Cell::new(state),
-            ]);
-        }
+    let rows: Vec<(usize, &Finding)> = match report.order {
+        Order::Severity => groups
+            .iter()
+            .flat_map(|(p, fs)| fs.iter().map(move |f| (*p, f)))
+            .collect(),
+        Order::Risk => report.findings_in_order(),
+    };
+    for (p, f) in rows {
+        let pkg = &packages[p];
+        let (fixed, state) = fix_text(&f.fix);
+        t.add_row(vec![
+            Cell::new(&pkg.name),
+            Cell::new(&pkg.version),
+            Cell::new(&f.id),
+            Cell::new(f.rating.severity.as_str()),
+            Cell::new(
+                f.rating
+                    .chosen
+                    .as_ref()
+                    .map(|c| c.label())
+                    .unwrap_or_default(),
+            ),
+            Cell::new(fixed),
+            Cell::new(state),
+            Cell::new(exploitation(f)),
+        ]);
     }
     if !groups.is_empty() {
         writeln!(out, "{t}")?;
@@ -214,15 +305,30 @@ fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
             "schemaVersion": report.database.schema_version,
         },
         "packages": inv.packages,
-        "findings": report.findings().map(|(p, f)| json!({
-            "package": p,
-            "id": f.id,
-            "related": f.related,
-            "severity": f.rating.severity,
-            "rating": {"basis": f.rating.basis, "cvss": f.rating.cvss},
-            "fix": f.fix,
-            "matches": f.matches,
-        })).collect::<Vec<_>>(),
+        "findings": report.findings_in_order().into_iter().map(|(p, f)| {
+            let mut v = json!({
+                "package": p,
+                "id": f.id,
+                "related": f.related,
+                "severity": f.rating.severity,
+                "ratings": f.rating.ratings,
+                "fix": f.fix,
+                "matches": f.matches,
+            });
+            // Present only when known, as the other optional fields.
+            for (key, value) in [
+                ("severitySource", serde_json::to_value(&f.rating.chosen)),
+                ("kev", serde_json::to_value(&f.kev)),
+                ("epss", serde_json::to_value(&f.epss)),
+            ] {
+                if let Ok(value) = value
+                    && !value.is_null()
+                {
+                    v[key] = value;
+                }
+            }
+            v
+        }).collect::<Vec<_>>(),
         "suppressed": report.suppressed().map(|(p, x)| json!({
             "package": p,
             "id": x.finding.id,

@@ -10,7 +10,7 @@ use ferret_model::{
     CatalogerState, CatalogerStatus, Digest, Distro, Inventory, LayerInfo, Package, SourceInfo,
     SourceKind,
 };
-use ferret_report::{DatabaseInfo, SbomFormat, ScanFormat, ScanReport, Tool};
+use ferret_report::{DatabaseInfo, Order, SbomFormat, ScanFormat, ScanReport, Tool};
 use serde_json::json;
 
 fn digest(n: u8) -> Digest {
@@ -77,14 +77,26 @@ fn matches() -> Vec<PackageMatches> {
     serde_json::from_value(json!([
         {"package": 0, "outcome": "matched", "findings": [
             {"id": "CVE-2024-0727", "related": ["DSA-5639-1"],
-             "rating": {"severity": "HIGH", "basis": {"kind": "cvss", "version": "3.1", "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"},
-                        "cvss": [{"version": "3.1", "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "base_score": 7.5}]},
+             "rating": {"severity": "HIGH",
+                        "chosen": {"source": "nvd", "by": "nvd@nist.gov", "id": "CVE-2024-0727", "severity": "HIGH", "cvss_version": "3.1",
+                                   "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "score": 7.5, "qualitative": "HIGH"},
+                        "ratings": [
+                            {"source": "nvd", "by": "nvd@nist.gov", "id": "CVE-2024-0727", "severity": "HIGH", "cvss_version": "3.1",
+                             "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "score": 7.5, "qualitative": "HIGH"},
+                            {"source": "cna", "by": "openssl", "id": "CVE-2024-0727", "severity": "LOW", "qualitative": "Low"},
+                            {"source": "ghsa", "by": "GHSA-9v9h-cgj8-h64p", "id": "DSA-5639-1", "severity": "MEDIUM", "cvss_version": "3.1",
+                             "vector": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H", "score": 5.5}]},
+             "kev": {"date_added": "2024-03-01", "due_date": "2024-03-22", "ransomware": false},
+             "epss": {"score": 0.0213, "percentile": 0.874, "date": "2025-03-14"},
              "fix": {"state": "fixed", "versions": ["3.0.13-1~deb12u1"]},
              "matches": [{"record": "CVE-2024-0727", "feed": "debian-tracker", "namespace": "Debian:12", "package": "openssl",
                           "reason": {"kind": "range", "range_type": "ECOSYSTEM", "introduced": "0", "until": "fixed 3.0.13-1~deb12u1"},
                           "fix": {"state": "fixed", "versions": ["3.0.13-1~deb12u1"]}}]},
             {"id": "CVE-2023-50782", "related": [],
-             "rating": {"severity": "MEDIUM", "basis": {"kind": "vendor", "rating": "medium"}, "cvss": []},
+             "rating": {"severity": "MEDIUM",
+                        "chosen": {"source": "vendor", "by": "debian", "id": "CVE-2023-50782", "severity": "MEDIUM", "qualitative": "medium"},
+                        "ratings": [{"source": "vendor", "by": "debian", "id": "CVE-2023-50782", "severity": "MEDIUM", "qualitative": "medium"}]},
+             "epss": {"score": 0.5, "percentile": 0.98, "date": "2025-03-14"},
              "fix": {"state": "not-fixed"},
              "matches": [{"record": "CVE-2023-50782", "feed": "debian-tracker", "namespace": "Debian:12", "package": "openssl",
                           "reason": {"kind": "range", "range_type": "ECOSYSTEM", "introduced": "0"},
@@ -92,7 +104,7 @@ fn matches() -> Vec<PackageMatches> {
         ]},
         {"package": 1, "outcome": "matched", "findings": [
             {"id": "CVE-2023-45853", "related": [],
-             "rating": {"severity": "UNKNOWN", "basis": {"kind": "unknown"}, "cvss": []},
+             "rating": {"severity": "UNKNOWN", "ratings": []},
              "fix": {"state": "will-not-fix"},
              "matches": [{"record": "CVE-2023-45853", "feed": "debian-tracker", "namespace": "Debian:12", "package": "zlib",
                           "reason": {"kind": "range", "range_type": "ECOSYSTEM", "introduced": "0"},
@@ -110,6 +122,7 @@ fn scan_report<'a>(inventory: &'a Inventory, matches: &'a [PackageMatches]) -> S
             snapshot: digest(7).to_string(),
             schema_version: 3,
         },
+        order: Order::Severity,
     }
 }
 

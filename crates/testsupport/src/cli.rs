@@ -113,6 +113,12 @@ pub fn testdata() -> PathBuf {
     )
 }
 
+/// Test data kept in this repository (`testdata/`): feed samples curated for Ferret, each
+/// folder with a MANIFEST of its sources.
+pub fn own_testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
 /// `ferret db import --db-dir DB KIND FILES…`, which must succeed.
 pub fn import(db: &Path, kind: &str, files: &[PathBuf]) {
     let mut args = vec![

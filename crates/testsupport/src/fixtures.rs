@@ -1,8 +1,9 @@
-//! The Debian example image's root and its advisory feed.
+//! The Debian example image's root and its advisory feed; the rating feed samples.
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -59,4 +60,86 @@ pub fn debian_fixture_tracker(path: &Path) {
         },
     });
     std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// Ferret's own samples of the rating feeds (NVD, CVE JSON 5, GitHub's advisories):
+/// `testdata/advisories/<feed>`.
+pub fn rating_sample(feed: &str) -> PathBuf {
+    crate::own_testdata().join("advisories").join(feed)
+}
+
+/// The `.json` files of a directory, sorted.
+fn json_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Loads the rating samples (NVD, CVE JSON 5, GitHub's advisories) into a database.
+pub fn import_rating_samples(db: &Path) {
+    crate::import(
+        db,
+        "nvd",
+        &[rating_sample("nvd").join("nvdcve-2.0-sample.json")],
+    );
+    crate::import(db, "cve5", &[rating_sample("cve5")]);
+    crate::import(db, "osv", &json_in(&rating_sample("ghsa")));
+}
+
+/// Every id the rating samples rate with a CVSS vector or a qualitative rating: NVD
+/// records with metrics, CVE JSON 5 records with CNA or CISA ADP metrics, GitHub
+/// advisories with a severity (under their aliases too).
+pub fn rated_in_samples() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let nvd: Value = serde_json::from_slice(
+        &std::fs::read(rating_sample("nvd").join("nvdcve-2.0-sample.json")).unwrap(),
+    )
+    .unwrap();
+    for v in nvd["vulnerabilities"].as_array().unwrap() {
+        let metrics = v["cve"]["metrics"].as_object();
+        if v["cve"]["vulnStatus"] != "Rejected"
+            && metrics.is_some_and(|m| m.keys().any(|k| k.starts_with("cvssMetric")))
+        {
+            out.insert(v["cve"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    for f in json_in(&rating_sample("cve5")) {
+        let r: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        let cvss = |c: &Value| {
+            c["metrics"].as_array().into_iter().flatten().any(|m| {
+                ["cvssV4_0", "cvssV3_1", "cvssV3_0", "cvssV2_0"]
+                    .iter()
+                    .any(|k| m.get(*k).is_some())
+            })
+        };
+        let adp = r["containers"]["adp"].as_array().into_iter().flatten();
+        if r["cveMetadata"]["state"] != "REJECTED"
+            && (cvss(&r["containers"]["cna"])
+                || adp
+                    .filter(|a| a["providerMetadata"]["shortName"] == "CISA-ADP")
+                    .any(cvss))
+        {
+            out.insert(r["cveMetadata"]["cveId"].as_str().unwrap().to_owned());
+        }
+    }
+    for f in json_in(&rating_sample("ghsa")) {
+        let r: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        let rated = r["severity"].as_array().is_some_and(|s| !s.is_empty())
+            || r["database_specific"]["severity"].is_string();
+        if rated && r.get("withdrawn").is_none() {
+            out.insert(r["id"].as_str().unwrap().to_owned());
+            out.extend(
+                r["aliases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned)),
+            );
+        }
+    }
+    out
 }

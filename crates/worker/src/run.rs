@@ -105,6 +105,7 @@ pub fn scan_image(
             snapshot: status.snapshot,
             schema_version: status.schema_version,
         },
+        order: ferret_report::Order::Severity,
     };
     let tool = Tool::default();
     let mut sbom = Vec::new();

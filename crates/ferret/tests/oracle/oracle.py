@@ -9,7 +9,8 @@ and Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK
 no code with Ferret.
 
 Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"}],
-"debian_tracker": [paths], "osv": [paths]}.
+"debian_tracker": [paths], "osv": [paths], "nvd": [NVD JSON 2.0 files],
+"cve5": [CVE JSON 5 record files], "ratings_osv": [OSV files read for ratings only]}.
 Output (stdout): {"findings": [{"package", "id", "related", "records": {record: fix}}],
 "skipped": [{"package", "record"}] (a version in the record does not parse),
 "unparsable": [package ids] (the installed version does not parse)} where fix is {"state": "fixed", "versions": [...]},
@@ -29,6 +30,14 @@ Rules, from the formats:
   the distro's own builds are separate streams: a record of one never applies to the other.
 - One finding per vulnerability: records sharing an id or alias are one finding, named by
   its CVE when it has one, else the lowest record id.
+- Severity (each finding's "severity" and "source"): the Debian urgency of the matched
+  tracker entries when one is a rating ("not yet assigned" and "end-of-life" are not;
+  "unimportant" is NEGLIGIBLE; the highest wins); else, over every id of the finding, the
+  first source in the order NVD (Primary metrics), CNA (NVD Secondary metrics not from
+  CISA's ADP, CVE 5 CNA container), CISA ADP, GitHub (GHSA OSV records), other OSV
+  records: within it the newest CVSS version (major, then minor), then the highest base
+  score (as stated, else computed by the `cvss` package), else its highest qualitative
+  rating; else UNKNOWN. Source is printed "nvd 3.1", "cna 4.0", "ghsa", "debian".
 """
 
 import functools
@@ -38,6 +47,7 @@ import re
 import subprocess
 import sys
 
+import cvss
 import rpm
 import semver
 from packaging.utils import canonicalize_name
@@ -203,6 +213,136 @@ def osv_verdict(ecosystem, v, entry):
     return {"state": "not-fixed"}
 
 
+QUALITATIVE = {"critical": "CRITICAL", "high": "HIGH", "important": "HIGH", "medium": "MEDIUM",
+               "moderate": "MEDIUM", "low": "LOW", "negligible": "NEGLIGIBLE",
+               "unimportant": "NEGLIGIBLE"}
+RANK = ["UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+SOURCES = ["vendor", "nvd", "cna", "cisa-adp", "ghsa", "osv"]
+CISA_ADP = "134c704f-9b21-4f2e-91b3-4a467353bcc0"
+
+
+def qualitative(text):
+    if not isinstance(text, str):
+        return None
+    return QUALITATIVE.get(text.strip().rstrip("*").lower())
+
+
+def band(score):
+    if score >= 9.0:
+        return "CRITICAL"
+    if score >= 7.0:
+        return "HIGH"
+    if score >= 4.0:
+        return "MEDIUM"
+    if score > 0.0:
+        return "LOW"
+    return "NEGLIGIBLE"
+
+
+def vector_score(vector):
+    """(version, base score) of a vector, computed by the cvss package; None if invalid."""
+    v = vector.strip()
+    try:
+        if v.startswith("CVSS:4"):
+            return "4.0", float(cvss.CVSS4(v).base_score)
+        if v.startswith("CVSS:3"):
+            c = cvss.CVSS3(v)
+            return v[5:8], float(c.scores()[0])
+        v = v.removeprefix("CVSS:2.0/").strip("()")
+        return "2.0", float(cvss.CVSS2(v).scores()[0])
+    except Exception:
+        return None
+
+
+def rating(source, version, score, qual):
+    """A rating as (source, version or None, score or None, severity)."""
+    if score is not None:
+        return (source, version, score, band(score))
+    q = qualitative(qual)
+    return (source, None, None, q) if q else None
+
+
+def load_ratings(spec, osv_records):
+    """id -> [rating]."""
+    out = {}
+    for path in spec.get("nvd", []):
+        doc = json.load(open(path))
+        for item in doc["vulnerabilities"]:
+            cve = item["cve"]
+            if cve.get("vulnStatus") == "Rejected":
+                continue
+            for kind, metrics in cve.get("metrics", {}).items():
+                if not kind.startswith("cvssMetricV"):
+                    continue
+                for m in metrics:
+                    src = "nvd" if m["type"] == "Primary" else \
+                        "cisa-adp" if m["source"] == CISA_ADP else "cna"
+                    data = m["cvssData"]
+                    r = rating(src, data["version"], float(data["baseScore"]), None)
+                    out.setdefault(cve["id"], []).append(r)
+    for path in spec.get("cve5", []):
+        rec = json.load(open(path))
+        if rec["cveMetadata"].get("state") == "REJECTED":
+            continue
+        cid = rec["cveMetadata"]["cveId"]
+        containers = [("cna", rec["containers"].get("cna", {}))]
+        containers += [("cisa-adp", a) for a in rec["containers"].get("adp", [])
+                       if a.get("providerMetadata", {}).get("shortName") == "CISA-ADP"]
+        for src, c in containers:
+            for m in c.get("metrics", []):
+                for key in ("cvssV4_0", "cvssV3_1", "cvssV3_0", "cvssV2_0"):
+                    if key in m:
+                        d = m[key]
+                        score = d.get("baseScore")
+                        if score is None:
+                            parsed = vector_score(d["vectorString"])
+                            score = parsed and parsed[1]
+                        r = rating(src, d["version"], score, d.get("baseSeverity"))
+                        if r:
+                            out.setdefault(cid, []).append(r)
+                content = (m.get("other") or {}).get("content")
+                if isinstance(content, dict):
+                    for k in ("value", "text", "other"):
+                        if isinstance(content.get(k), str):
+                            r = rating(src, None, None, content[k])
+                            if r:
+                                out.setdefault(cid, []).append(r)
+                            break
+    for rec in osv_records:
+        src = "ghsa" if rec["id"].startswith("GHSA-") else "osv"
+        found = []
+        for sev in rec.get("severity", []):
+            if sev["type"] in ("CVSS_V2", "CVSS_V3", "CVSS_V4"):
+                parsed = vector_score(sev["score"])
+                if parsed:
+                    found.append(rating(src, parsed[0], parsed[1], None))
+        r = rating(src, None, None, (rec.get("database_specific") or {}).get("severity"))
+        if r:
+            found.append(r)
+        for i in {rec["id"], *rec.get("aliases", [])}:
+            out.setdefault(i, []).extend(found)
+    return out
+
+
+def choose(vendor, ids, ratings):
+    """(severity, source label) by the rule."""
+    if vendor:
+        return max(vendor, key=RANK.index), "debian"
+    candidates = [r for i in ids for r in ratings.get(i, [])]
+    for src in SOURCES[1:]:
+        mine = [r for r in candidates if r[0] == src]
+        scored = [r for r in mine if r[2] is not None]
+        if scored:
+            def key(r):
+                major, minor = (int(x) for x in r[1].split("."))
+                return (major, minor, r[2])
+            best = max(scored, key=key)
+            return best[3], f"{src} {best[1]}"
+        if mine:
+            return max((r[3] for r in mine), key=RANK.index), src
+    return "UNKNOWN", None
+
+
 def read_osv(paths):
     for path in paths:
         with open(path) as f:
@@ -237,6 +377,8 @@ def main():
     # (package id) -> {record id: (ids, fix)}
     hits = {}
     skipped = []
+    # (package id, record id) -> the distro's ratings
+    vendor = {}
 
     def record_hit(p, rec_id, ids, fix):
         slot = hits.setdefault(p["id"], {})
@@ -278,6 +420,9 @@ def main():
                         else:
                             continue
                         record_hit(p, cve, {cve}, fix)
+                        q = qualitative(r.get("urgency"))
+                        if q:
+                            vendor.setdefault((p["id"], cve), []).append(q)
 
     records = list(read_osv(spec.get("osv", [])))
     maven_versions = [p["version"] for (eco, _, _), ps in by_key.items() if eco == "Maven" for p in ps]
@@ -308,6 +453,7 @@ def main():
                 if fix is not None:
                     record_hit(p, rec["id"], ids, fix)
 
+    ratings = load_ratings(spec, records + list(read_osv(spec.get("ratings_osv", []))))
     findings = []
     for pid, records in sorted(hits.items()):
         # Union records through shared ids.
@@ -326,11 +472,15 @@ def main():
         for ids, members in groups:
             cves = sorted(i for i in ids if i.startswith("CVE-"))
             primary = cves[0] if cves else min(members)
+            own = [q for rec in members for q in vendor.get((pid, rec), [])]
+            severity, source = choose(own, ids, ratings)
             findings.append({
                 "package": pid,
                 "id": primary,
                 "related": sorted(ids - {primary}),
                 "records": members,
+                "severity": severity,
+                "source": source,
             })
     findings.sort(key=lambda f: (f["package"], f["id"]))
     json.dump({"findings": findings,
