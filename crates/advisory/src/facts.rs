@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::db::FeedMeta;
 use crate::model::{FeedKind, Skipped};
-use crate::{AdvisoryError, Database, ImportSummary, Validators};
+use crate::{AdvisoryError, Database, FeedEvent, ImportSummary, Progress, Validators};
 
 /// What one record of a fact feed says about one id.
 #[derive(Debug, Clone, PartialEq)]
@@ -636,6 +636,7 @@ pub(crate) fn import_facts(
     source: Option<&str>,
     fetched_at: &str,
     validators: &Validators,
+    progress: Progress<'_>,
 ) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
     let groups: Vec<(String, Vec<PathBuf>)> = match kind {
         FeedKind::Nvd => paths
@@ -652,8 +653,15 @@ pub(crate) fn import_facts(
         let snapshot = snapshot(&files)?;
         let mut import = db.begin_facts(&name)?;
         let mut read = FactsRead::default();
+        let mut count = 0u64;
         for f in &files {
-            let mut each = |r: FactRecord| import.add(r);
+            let mut each = |r: FactRecord| {
+                count += 1;
+                if count % crate::progress::RECORDS_EVERY == 0 {
+                    progress(FeedEvent::Records(count));
+                }
+                import.add(r)
+            };
             let one = match kind {
                 FeedKind::Nvd => read_nvd(f, &mut each),
                 FeedKind::Kev => read_kev(f, &mut each),

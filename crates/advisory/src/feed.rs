@@ -12,7 +12,9 @@ use rayon::prelude::*;
 
 use crate::db::FeedMeta;
 use crate::osv::{RawRecord, Rejection, convert};
-use crate::{AdvisoryError, Database, ImportSummary, Validators, debian, secdb};
+use crate::{
+    AdvisoryError, Database, FeedEvent, ImportSummary, Progress, Validators, debian, secdb,
+};
 
 /// Largest single record or document read (a zip member declaring more is refused).
 pub const MAX_DOCUMENT: u64 = 512 << 20;
@@ -577,11 +579,7 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
     }
 }
 
-/// Reads feed inputs and imports them. OSV inputs stream through in chunks, so memory stays
-/// bounded whatever the feed's size; Debian tracker and secdb documents are read whole.
-/// `source` replaces the recorded source (`update` records the URL). One result per feed:
-/// a failed secdb feed leaves the others imported. A failure while reading OSV inputs
-/// fails the whole call, with the database unchanged.
+/// [`import_feeds_with`], reporting nothing.
 pub fn import_feeds(
     db: &mut Database,
     kind: FeedKind,
@@ -590,8 +588,66 @@ pub fn import_feeds(
     fetched_at: &str,
     validators: &Validators,
 ) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
+    import_feeds_with(
+        db,
+        kind,
+        paths,
+        source,
+        fetched_at,
+        validators,
+        &crate::no_progress,
+    )
+}
+
+/// Reads feed inputs and imports them. OSV inputs stream through in chunks, so memory stays
+/// bounded whatever the feed's size; Debian tracker and secdb documents are read whole.
+/// `source` replaces the recorded source (`update` records the URL). One result per feed:
+/// a failed secdb feed leaves the others imported. A failure while reading OSV inputs
+/// fails the whole call, with the database unchanged.
+pub fn import_feeds_with(
+    db: &mut Database,
+    kind: FeedKind,
+    paths: &[PathBuf],
+    source: Option<&str>,
+    fetched_at: &str,
+    validators: &Validators,
+    progress: Progress<'_>,
+) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
+    let shown = source.map_or_else(
+        || {
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        str::to_owned,
+    );
+    progress(FeedEvent::Import { source: &shown });
+    let results = import_inner(db, kind, paths, source, fetched_at, validators, progress)?;
+    for s in results.iter().flatten() {
+        tracing::info!(feed = %s.feed, records = s.records, "imported");
+        progress(FeedEvent::Imported {
+            feed: &s.feed,
+            records: s.records as u64,
+        });
+    }
+    Ok(results)
+}
+
+fn import_inner(
+    db: &mut Database,
+    kind: FeedKind,
+    paths: &[PathBuf],
+    source: Option<&str>,
+    fetched_at: &str,
+    validators: &Validators,
+    progress: Progress<'_>,
+) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
     if kind.is_cve_feed() {
-        return crate::facts::import_facts(db, kind, paths, source, fetched_at, validators);
+        return crate::facts::import_facts(
+            db, kind, paths, source, fetched_at, validators, progress,
+        );
     }
     if kind != FeedKind::Osv {
         let mut feeds = read_feeds(kind, paths)?;
@@ -606,7 +662,12 @@ pub fn import_feeds(
             .collect());
     }
     let mut import = db.begin_import()?;
-    let read = stream_osv(paths, &mut |chunk| import.add(&chunk))?;
+    let mut records = 0u64;
+    let read = stream_osv(paths, &mut |chunk| {
+        records += chunk.len() as u64;
+        progress(FeedEvent::Records(records));
+        import.add(&chunk)
+    })?;
     let summary = import.finish(
         &FeedMeta {
             kind,

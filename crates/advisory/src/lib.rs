@@ -9,6 +9,7 @@ mod facts;
 mod feed;
 pub mod model;
 mod osv;
+mod progress;
 mod secdb;
 mod update;
 
@@ -23,14 +24,17 @@ pub use facts::{
     CISA_ADP_ORG_ID, FactRecord, FactsRead, nvd_feed_name, read_cve5, read_epss, read_kev,
     read_nvd, record_ratings,
 };
-pub use feed::{FIRST_SKIPPED, FeedData, MAX_DOCUMENT, import_feeds, read_feeds};
+pub use feed::{
+    FIRST_SKIPPED, FeedData, MAX_DOCUMENT, import_feeds, import_feeds_with, read_feeds,
+};
 pub use model::{
     Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
     normalize_name,
 };
+pub use progress::{FeedEvent, Progress, no_progress};
 pub use update::{
     DEFAULT_ALPINE_BRANCHES, DEFAULT_OSV_ECOSYSTEMS, FeedSource, NVD_FIRST_YEAR, UpdateOptions,
-    UpdateReport, default_sources, default_sources_until, nvd_sources, update,
+    UpdateReport, default_sources, default_sources_until, nvd_sources, update, update_with,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,8 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
 use crate::db::{DB_FILE, Database, ImportSummary, Validators};
-use crate::{AdvisoryError, FeedKind, import_feeds};
+use crate::progress::Counting;
+use crate::{AdvisoryError, FeedEvent, FeedKind, Progress, import_feeds_with};
 
 /// A feed to fetch: its kind and URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,11 +152,22 @@ impl Drop for TempPath {
     }
 }
 
-/// Fetches and imports every source, then swaps the new database in.
+/// [`update_with`], reporting nothing.
 pub fn update(
     dir: &Path,
     options: &UpdateOptions,
     now: &str,
+) -> Result<UpdateReport, AdvisoryError> {
+    update_with(dir, options, now, &crate::no_progress)
+}
+
+/// Fetches and imports every source, then swaps the new database in; each download and
+/// import reports to `progress` and logs at info level.
+pub fn update_with(
+    dir: &Path,
+    options: &UpdateOptions,
+    now: &str,
+    progress: Progress<'_>,
 ) -> Result<UpdateReport, AdvisoryError> {
     std::fs::create_dir_all(dir).map_err(|e| AdvisoryError::io(dir, e))?;
     let live = dir.join(DB_FILE);
@@ -202,6 +214,7 @@ pub fn update(
         }
         let mut resp = request.send().map_err(|e| fetch_err(e.to_string()))?;
         if resp.status() == StatusCode::NOT_MODIFIED {
+            tracing::info!(url = %source.url, "not modified");
             report.not_modified.push(source.url.clone());
             continue;
         }
@@ -238,7 +251,15 @@ pub fn update(
         {
             let mut file =
                 std::fs::File::create(&download).map_err(|e| AdvisoryError::io(&download, e))?;
-            let copied = std::io::copy(&mut (&mut resp).take(options.max_bytes + 1), &mut file)
+            progress(FeedEvent::Download {
+                url: &source.url,
+                total: declared,
+            });
+            let mut counted = Counting {
+                inner: (&mut resp).take(options.max_bytes + 1),
+                progress,
+            };
+            let copied = std::io::copy(&mut counted, &mut file)
                 .map_err(|e| fetch_err(format!("download interrupted: {e}")))?;
             if copied > options.max_bytes {
                 return Err(fetch_err(format!(
@@ -254,14 +275,20 @@ pub fn update(
                 )));
             }
             file.flush().map_err(|e| AdvisoryError::io(&download, e))?;
+            tracing::info!(url = %source.url, bytes = copied, "fetched");
+            progress(FeedEvent::Fetched {
+                url: &source.url,
+                bytes: copied,
+            });
         }
-        for imported in import_feeds(
+        for imported in import_feeds_with(
             &mut db,
             source.kind,
             std::slice::from_ref(&download),
             Some(&source.url),
             now,
             &validators,
+            progress,
         )? {
             report.imported.push(imported?);
         }

@@ -1,11 +1,12 @@
 //! `ferret db`: import feeds, show what the advisory database holds.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use ferret_advisory::{Database, FeedKind, Validators, import_feeds};
+use ferret_advisory::{Database, FeedEvent, FeedKind, Validators, import_feeds_with};
 
 use crate::{DbArgs, DbCommand, EXIT_ERROR, env};
 
@@ -25,7 +26,97 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
+/// Progress bars for downloads (bytes of total, rate) and imports (records), on a
+/// terminal's standard error; nothing under `-q` or when standard error is not a terminal.
+struct FeedBars {
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl FeedBars {
+    fn new() -> Self {
+        Self {
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn start(&self, bar: indicatif::ProgressBar) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        // Drawn at once: a small feed may be done before the first tick.
+        bar.tick();
+        if let Some(old) = self.lock().replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+        self.bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn event(&self, event: FeedEvent<'_>) {
+        let style = |template: &str| {
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+        };
+        match event {
+            FeedEvent::Download { url, total } => {
+                let bar = match total {
+                    Some(t) => indicatif::ProgressBar::new(t).with_style(style(
+                        "{spinner} {msg} {bytes}/{total_bytes} {bytes_per_sec}",
+                    )),
+                    None => indicatif::ProgressBar::no_length()
+                        .with_style(style("{spinner} {msg} {bytes} {bytes_per_sec}")),
+                };
+                bar.set_message(format!("fetching {}", short(url)));
+                self.start(bar);
+            }
+            FeedEvent::Downloaded(n) => {
+                if let Some(b) = self.lock().as_ref() {
+                    b.inc(n);
+                }
+            }
+            FeedEvent::Import { source } => {
+                let bar = indicatif::ProgressBar::no_length()
+                    .with_style(style("{spinner} importing {msg}: {human_pos} records"));
+                bar.set_message(short(source).to_owned());
+                self.start(bar);
+            }
+            FeedEvent::Records(n) => {
+                if let Some(b) = self.lock().as_ref() {
+                    b.set_position(n);
+                }
+            }
+            FeedEvent::Fetched { .. } | FeedEvent::Imported { .. } => {
+                if let Some(b) = self.lock().take() {
+                    b.finish_and_clear();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FeedBars {
+    fn drop(&mut self) {
+        if let Some(b) = self.lock().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The last part of a URL or path: what a progress line has room for.
+fn short(s: &str) -> &str {
+    s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
+}
+
+pub(crate) fn run(args: DbArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let bars = (!quiet && std::io::stderr().is_terminal()).then(FeedBars::new);
+    let on_event = |e: FeedEvent<'_>| {
+        if let Some(b) = &bars {
+            b.event(e);
+        }
+    };
     let dir = db_dir(args.db_dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -39,13 +130,14 @@ pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
                 )
             })?;
             let mut database = Database::open(&dir)?;
-            let results = import_feeds(
+            let results = import_feeds_with(
                 &mut database,
                 kind,
                 &paths,
                 None,
                 &now(),
                 &Validators::default(),
+                &on_event,
             )?;
             let mut failed = false;
             for result in results {
@@ -136,7 +228,8 @@ pub(crate) fn run(args: DbArgs) -> anyhow::Result<ExitCode> {
                     })
                     .collect::<anyhow::Result<_>>()?;
             }
-            let report = ferret_advisory::update(&dir, &options, &now())?;
+            let report = ferret_advisory::update_with(&dir, &options, &now(), &on_event)?;
+            drop(bars);
             for url in &report.not_modified {
                 writeln!(out, "not modified: {url}")?;
             }

@@ -250,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             b,
             batch,
         }) => version_compare(&scheme, a, b, batch),
-        Command::Db(args) => db_cmd::run(args),
+        Command::Db(args) => db_cmd::run(args, cli.quiet),
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Scanner(args) => serve_cmd::scanner(args),
         Command::Remote(cmd) => serve_cmd::remote(cmd),

@@ -70,7 +70,64 @@ fn import_status_show() {
         status["feeds"]
     );
 
-    let (code, _, err) = run(&["db", "--db-dir", db, "import", "nvd", "x"]);
+    let (code, _, err) = run(&["db", "--db-dir", db, "import", "ovaltine", "x"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown feed kind"), "{err}");
+    assert!(
+        err.contains("unknown feed kind") && err.contains("osv, debian-tracker, secdb, nvd"),
+        "{err}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), an import shows its
+/// records as it goes; under `-q`, and with standard error not a terminal, nothing.
+#[test]
+fn imports_show_progress_only_on_a_terminal() {
+    if !tool_available(
+        std::process::Command::new("script").arg("--version"),
+        "util-linux's script (a pseudo-terminal)",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nvd = own_testdata().join("advisories/nvd/nvdcve-2.0-sample.json");
+    let on_tty = |quiet: bool| {
+        let cmd = format!(
+            "{} {}db --db-dir {} import nvd {}",
+            binary().display(),
+            if quiet { "-q " } else { "" },
+            dir.path().join("db").display(),
+            nvd.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_tty(false);
+    assert!(
+        shown.contains("importing nvdcve-2.0-sample.json"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("imported nvd-sample: 107 records"),
+        "{shown}"
+    );
+    let quiet = on_tty(true);
+    assert!(!quiet.contains("importing"), "{quiet}");
+    assert!(quiet.contains("imported nvd-sample"), "{quiet}");
+    // Not a terminal: the summary only.
+    let (code, out, err) = run(&[
+        "db",
+        "--db-dir",
+        dir.path().join("db").to_str().unwrap(),
+        "import",
+        "nvd",
+        nvd.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported nvd-sample: 107 records"), "{out}");
+    assert!(!err.contains("importing"), "{err}");
 }
