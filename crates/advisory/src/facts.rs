@@ -657,7 +657,7 @@ pub(crate) fn import_facts(
         for f in &files {
             let mut each = |r: FactRecord| {
                 count += 1;
-                if count % crate::progress::RECORDS_EVERY == 0 {
+                if count.is_multiple_of(crate::progress::RECORDS_EVERY) {
                     progress(FeedEvent::Records(count));
                 }
                 import.add(r)
