@@ -8,6 +8,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod support;
+use support::peak_rss_mib;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -169,16 +172,4 @@ fn lookup_child(dir: &Path) {
         hits = answers.iter().map(Vec::len).sum::<usize>();
     }
     println!("{:.3} {:.3} {hits}", times[0], times[2]);
-}
-
-/// The process's peak resident set so far (VmHWM), in MiB; 0 where /proc is missing.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -8,6 +8,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod support;
+use support::peak_rss_mib;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -103,16 +106,4 @@ fn child(file: &Path) {
         (summary.records + summary.withdrawn) as f64 / secs,
         peak_rss_mib()
     );
-}
-
-/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is missing.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -272,18 +272,19 @@ fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
     })
 }
 
-/// Inserts `rows` into `table` with one statement per [`INSERT_CHUNK`] rows; `bind` binds
-/// one row's `width` values from parameter index `at` on.
+/// Inserts `rows` with one statement per [`INSERT_CHUNK`] rows; `head` is the statement up
+/// to `VALUES` (`INSERT INTO affects`); `bind` binds one row's `width` values from
+/// parameter index `at` on.
 fn insert_rows<R>(
     conn: &Connection,
-    table: &str,
+    head: &str,
     width: usize,
     rows: &[R],
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
     let sql = |n: usize| {
         let one = format!("({})", vec!["?"; width].join(","));
-        format!("INSERT INTO {table} VALUES {}", vec![one; n].join(","))
+        format!("{head} VALUES {}", vec![one; n].join(","))
     };
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut stmt = conn.prepare_cached(&sql(chunk.len()))?;
@@ -318,6 +319,23 @@ pub struct FeedMeta<'a> {
     pub withdrawn: usize,
     pub skipped: usize,
     pub first_skipped: &'a [crate::model::Skipped],
+}
+
+impl FeedMeta<'_> {
+    /// The error for a feed that gave no valid record, naming the first ones skipped.
+    fn no_valid_records(&self) -> AdvisoryError {
+        AdvisoryError::NoValidRecords {
+            feed: self.name.to_owned(),
+            skipped: self.skipped,
+            withdrawn: self.withdrawn,
+            first_errors: self
+                .first_skipped
+                .iter()
+                .take(5)
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect(),
+        }
+    }
 }
 
 /// One feed's import in progress, inside a write transaction: advisories get consecutive
@@ -375,7 +393,7 @@ impl Import<'_> {
                 seq += 1;
             }
         }
-        insert_rows(&self.tx, "advisories", 6, &rows, |st, at, r| {
+        insert_rows(&self.tx, "INSERT INTO advisories", 6, &rows, |st, at, r| {
             st.raw_bind_parameter(at, r.0)?;
             st.raw_bind_parameter(at + 1, r.1)?;
             st.raw_bind_parameter(at + 2, r.2)?;
@@ -384,10 +402,16 @@ impl Import<'_> {
             st.raw_bind_parameter(at + 5, r.5)
         })
         .map_err(&err)?;
-        insert_rows(&self.tx, "documents", 2, &documents, |st, at, r| {
-            st.raw_bind_parameter(at, r.0)?;
-            st.raw_bind_parameter(at + 1, r.1)
-        })
+        insert_rows(
+            &self.tx,
+            "INSERT INTO documents",
+            2,
+            &documents,
+            |st, at, r| {
+                st.raw_bind_parameter(at, r.0)?;
+                st.raw_bind_parameter(at + 1, r.1)
+            },
+        )
         .map_err(&err)?;
         self.next = seq;
         Ok(())
@@ -404,17 +428,7 @@ impl Import<'_> {
         let empty_secdb = feed.kind == crate::FeedKind::Secdb && feed.skipped == 0;
         if records == 0 && !empty_secdb {
             // Dropping the transaction rolls it back.
-            return Err(AdvisoryError::NoValidRecords {
-                feed: feed.name.to_owned(),
-                skipped: feed.skipped,
-                withdrawn: feed.withdrawn,
-                first_errors: feed
-                    .first_skipped
-                    .iter()
-                    .take(5)
-                    .map(|(id, why)| format!("{id}: {why}"))
-                    .collect(),
-            });
+            return Err(feed.no_valid_records());
         }
         let path = self.path.clone();
         let err = db_err(&path);
@@ -452,8 +466,11 @@ impl Import<'_> {
             || aliases.par_sort_unstable(),
         );
         aliases.dedup();
-        for (table, rows) in [("affects", &affects), ("aliases", &aliases)] {
-            insert_rows(&self.tx, table, 2, rows, |st, at, r| {
+        for (head, rows) in [
+            ("INSERT INTO affects", &affects),
+            ("INSERT INTO aliases", &aliases),
+        ] {
+            insert_rows(&self.tx, head, 2, rows, |st, at, r| {
                 st.raw_bind_parameter(at, r.0)?;
                 st.raw_bind_parameter(at + 1, r.1)
             })
@@ -531,25 +548,21 @@ impl FactImport<'_> {
         let name = self.name.clone();
         let rows = std::mem::take(&mut self.pending);
         // A record listed twice in one feed: the later one stands.
-        let sql = |n: usize| {
-            format!(
-                "INSERT OR REPLACE INTO facts (key, feed, record, id, modified, data) VALUES {}",
-                vec!["(?,?,?,?,?,?)"; n].join(",")
-            )
-        };
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut stmt = self.tx.prepare_cached(&sql(chunk.len())).map_err(&err)?;
-            for (i, r) in chunk.iter().enumerate() {
-                let at = i * 6 + 1;
-                stmt.raw_bind_parameter(at, r.0).map_err(&err)?;
-                stmt.raw_bind_parameter(at + 1, &name).map_err(&err)?;
-                stmt.raw_bind_parameter(at + 2, &r.1).map_err(&err)?;
-                stmt.raw_bind_parameter(at + 3, &r.2).map_err(&err)?;
-                stmt.raw_bind_parameter(at + 4, &r.3).map_err(&err)?;
-                stmt.raw_bind_parameter(at + 5, &r.4).map_err(&err)?;
-            }
-            stmt.raw_execute().map_err(&err)?;
-        }
+        insert_rows(
+            &self.tx,
+            "INSERT OR REPLACE INTO facts (key, feed, record, id, modified, data)",
+            6,
+            &rows,
+            |st, at, r| {
+                st.raw_bind_parameter(at, r.0)?;
+                st.raw_bind_parameter(at + 1, &name)?;
+                st.raw_bind_parameter(at + 2, &r.1)?;
+                st.raw_bind_parameter(at + 3, &r.2)?;
+                st.raw_bind_parameter(at + 4, &r.3)?;
+                st.raw_bind_parameter(at + 5, &r.4)
+            },
+        )
+        .map_err(&err)?;
         Ok(())
     }
 
@@ -562,17 +575,7 @@ impl FactImport<'_> {
         validators: &Validators,
     ) -> Result<ImportSummary, AdvisoryError> {
         if self.records == 0 {
-            return Err(AdvisoryError::NoValidRecords {
-                feed: feed.name.to_owned(),
-                skipped: feed.skipped,
-                withdrawn: feed.withdrawn,
-                first_errors: feed
-                    .first_skipped
-                    .iter()
-                    .take(5)
-                    .map(|(id, why)| format!("{id}: {why}"))
-                    .collect(),
-            });
+            return Err(feed.no_valid_records());
         }
         self.flush()?;
         let path = self.path.clone();

@@ -499,14 +499,9 @@ pub fn read_kev(path: &Path, each: &mut Each<'_>) -> Result<FactsRead, AdvisoryE
     Ok(read)
 }
 
+/// `YYYY-MM-DD`, a real day.
 fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
 // --- FIRST EPSS ----------------------------------------------------------------------------
