@@ -13,7 +13,7 @@ use crate::model::{Advisory, normalize_name};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 pub const DB_FILE: &str = "advisories.db";
 
 const SCHEMA: &str = "
@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (key, feed, record)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS facts_feed ON facts (feed);
+-- The (ecosystem, release) pairs a feed's records name: an image of a distro release no
+-- feed covers is reported as unmatched, not as free of vulnerabilities.
+CREATE TABLE IF NOT EXISTS coverage (
+    feed TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    release TEXT NOT NULL,
+    PRIMARY KEY (feed, ecosystem, release)
+) WITHOUT ROWID;
 ";
 
 /// Advisories per compressed document block.
@@ -350,6 +358,8 @@ pub struct Import<'db> {
     seen: HashSet<String>,
     affects: Vec<(i64, i64)>,
     aliases: Vec<(i64, i64)>,
+    /// (ecosystem, release) of every affected entry stored.
+    coverage: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Import<'_> {
@@ -361,6 +371,14 @@ impl Import<'_> {
             .iter()
             .filter(|a| self.seen.insert(a.id.clone()))
             .collect();
+        for a in &fresh {
+            for x in &a.affected {
+                let key = (x.ecosystem.name.clone(), x.ecosystem.release.clone());
+                if !self.coverage.contains(&key) {
+                    self.coverage.insert(key);
+                }
+            }
+        }
         // Serialising and compressing are the costly part: done in parallel, then stored
         // by this (single) writer.
         let blocks: Vec<PreparedBlock> = fresh
@@ -475,6 +493,17 @@ impl Import<'_> {
                 st.raw_bind_parameter(at + 1, r.1)
             })
             .map_err(&err)?;
+        }
+        self.tx
+            .execute("DELETE FROM coverage WHERE feed = ?1", [feed.name])
+            .map_err(&err)?;
+        for (ecosystem, release) in &self.coverage {
+            self.tx
+                .execute(
+                    "INSERT INTO coverage (feed, ecosystem, release) VALUES (?1, ?2, ?3)",
+                    params![feed.name, ecosystem, release],
+                )
+                .map_err(&err)?;
         }
         self.tx
             .execute(
@@ -771,7 +800,21 @@ impl Database {
             seen: HashSet::new(),
             affects: Vec::new(),
             aliases: Vec::new(),
+            coverage: std::collections::BTreeSet::new(),
         })
+    }
+
+    /// The (ecosystem, release) pairs the imported feeds cover (`("Oracle Linux", "8")`).
+    pub fn coverage(&self) -> Result<std::collections::BTreeSet<(String, String)>, AdvisoryError> {
+        let err = db_err(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT ecosystem, release FROM coverage")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
     }
 
     pub fn status(&self) -> Result<Status, AdvisoryError> {
@@ -1158,7 +1201,7 @@ mod tests {
             3_063_253_907_945_704_601
         );
         assert_eq!(alias_key("CVE-2024-3094"), -4_768_827_727_347_593_343);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
     }
 
     #[test]

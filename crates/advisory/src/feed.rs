@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use crate::db::FeedMeta;
 use crate::osv::{RawRecord, Rejection, convert};
 use crate::{
-    AdvisoryError, Database, FeedEvent, ImportSummary, Progress, Validators, debian, secdb,
+    AdvisoryError, Database, FeedEvent, ImportSummary, Progress, Validators, debian, oval, secdb,
+    updateinfo,
 };
 
 /// Largest single record or document read (a zip member declaring more is refused).
@@ -44,9 +45,9 @@ fn first_of(mut skipped: Vec<Skipped>) -> Vec<Skipped> {
     skipped
 }
 
-struct Input {
-    name: String,
-    bytes: Vec<u8>,
+pub(crate) struct Input {
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 fn read_limited(
@@ -80,8 +81,9 @@ pub(crate) fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
                 stack.push(p);
             } else if matches!(
                 p.extension().and_then(|e| e.to_str()),
-                Some("json" | "yaml" | "yml" | "jsonl")
-            ) {
+                Some("json" | "yaml" | "yml" | "jsonl" | "xml")
+            ) || p.to_string_lossy().ends_with(".xml.gz")
+            {
                 files.push(p);
             }
         }
@@ -527,56 +529,98 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
                 first_skipped: first_of(skipped_all),
             }])
         }
-        FeedKind::Secdb => {
-            let mut by_name: BTreeMap<String, FeedData> = BTreeMap::new();
-            for (path, input) in &all_inputs {
-                let (name, advisories, skipped) =
-                    secdb::parse(&input.bytes).map_err(|message| AdvisoryError::Feed {
-                        path: path.clone(),
-                        message: format!("{}: {message}", input.name),
-                    })?;
-                // Two documents of the same branch and repository form one feed.
-                match by_name.get_mut(&name) {
-                    Some(existing) => {
-                        existing.source.push(' ');
-                        existing.source.push_str(&input.name);
-                        existing.snapshot = snapshot_of(&[input]) + &existing.snapshot;
-                        existing.skipped += skipped.len();
-                        existing.first_skipped.extend(skipped);
-                        existing.first_skipped.truncate(FIRST_SKIPPED);
-                        for a in advisories {
-                            match existing.advisories.iter_mut().find(|x| x.id == a.id) {
-                                Some(x) => {
-                                    for aff in a.affected {
-                                        if !x.affected.contains(&aff) {
-                                            x.affected.push(aff);
-                                        }
-                                    }
+        FeedKind::Secdb => per_document(kind, &all_inputs, &snapshot_of, secdb::parse),
+        FeedKind::Oval => per_document(kind, &all_inputs, &snapshot_of, |b| {
+            oval::parse(&gunzip(b)?)
+        }),
+        FeedKind::Alas => per_document(kind, &all_inputs, &snapshot_of, |b| {
+            updateinfo::parse(&gunzip(b)?)
+        }),
+    }
+}
+
+/// Gzip input (by its magic bytes), decompressed up to [`MAX_DOCUMENT`] bytes.
+fn gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(MAX_DOCUMENT + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("not readable gzip: {e}"))?;
+    if out.len() as u64 > MAX_DOCUMENT {
+        return Err(format!("decompresses to more than {MAX_DOCUMENT} bytes"));
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+type DocumentParser<'p> =
+    &'p dyn Fn(&[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>), String>;
+
+/// Feeds whose every document names its own feed (a secdb branch and repository, an OVAL
+/// vendor and release, an updateinfo release): documents with the same name form one feed,
+/// a record named in several keeps every package entry.
+fn per_document(
+    kind: FeedKind,
+    all_inputs: &[(PathBuf, Input)],
+    snapshot_of: &dyn Fn(&[&Input]) -> String,
+    parse: impl Fn(&[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>), String>,
+) -> Result<Vec<FeedData>, AdvisoryError> {
+    let parse: DocumentParser<'_> = &parse;
+    let mut by_name: BTreeMap<String, FeedData> = BTreeMap::new();
+    for (path, input) in all_inputs {
+        let (name, advisories, skipped) =
+            parse(&input.bytes).map_err(|message| AdvisoryError::Feed {
+                path: path.clone(),
+                message: format!("{}: {message}", input.name),
+            })?;
+        match by_name.get_mut(&name) {
+            Some(existing) => {
+                existing.source.push(' ');
+                existing.source.push_str(&input.name);
+                existing.snapshot = snapshot_of(&[input]) + &existing.snapshot;
+                existing.skipped += skipped.len();
+                existing.first_skipped.extend(skipped);
+                existing.first_skipped.truncate(FIRST_SKIPPED);
+                for a in advisories {
+                    match existing.advisories.iter_mut().find(|x| x.id == a.id) {
+                        Some(x) => {
+                            for aff in a.affected {
+                                if !x.affected.contains(&aff) {
+                                    x.affected.push(aff);
                                 }
-                                None => existing.advisories.push(a),
                             }
+                            for r in a.related {
+                                if !x.related.contains(&r) {
+                                    x.related.push(r);
+                                }
+                            }
+                            x.related.sort();
                         }
-                    }
-                    None => {
-                        by_name.insert(
-                            name.clone(),
-                            FeedData {
-                                kind,
-                                name,
-                                source: input.name.clone(),
-                                snapshot: snapshot_of(&[input]),
-                                advisories,
-                                withdrawn: 0,
-                                skipped: skipped.len(),
-                                first_skipped: first_of(skipped),
-                            },
-                        );
+                        None => existing.advisories.push(a),
                     }
                 }
             }
-            Ok(by_name.into_values().collect())
+            None => {
+                let skipped_count = skipped.len();
+                by_name.insert(
+                    name.clone(),
+                    FeedData {
+                        kind,
+                        name,
+                        source: input.name.clone(),
+                        snapshot: snapshot_of(&[input]),
+                        advisories,
+                        withdrawn: 0,
+                        skipped: skipped_count,
+                        first_skipped: first_of(skipped),
+                    },
+                );
+            }
         }
     }
+    Ok(by_name.into_values().collect())
 }
 
 /// [`import_feeds_with`], reporting nothing.

@@ -9,9 +9,12 @@ mod facts;
 mod feed;
 pub mod model;
 mod osv;
+mod oval;
 mod progress;
 mod secdb;
 mod update;
+mod updateinfo;
+mod xml;
 
 use std::path::{Path, PathBuf};
 

@@ -17,6 +17,11 @@ pub enum FeedKind {
     Kev,
     /// FIRST's EPSS scores.
     Epss,
+    /// OVAL definitions of RPM distros: Oracle Linux (ELSA), Azure Linux and CBL-Mariner,
+    /// Photon OS (PHSA).
+    Oval,
+    /// Amazon Linux's ALAS advisories, as the repositories' `updateinfo.xml` holds them.
+    Alas,
 }
 
 impl FeedKind {
@@ -29,13 +34,17 @@ impl FeedKind {
             Self::Cve5 => "cve5",
             Self::Kev => "kev",
             Self::Epss => "epss",
+            Self::Oval => "oval",
+            Self::Alas => "alas",
         }
     }
 
-    pub const ALL: [FeedKind; 7] = [
+    pub const ALL: [FeedKind; 9] = [
         Self::Osv,
         Self::DebianTracker,
         Self::Secdb,
+        Self::Oval,
+        Self::Alas,
         Self::Nvd,
         Self::Cve5,
         Self::Kev,
@@ -91,6 +100,9 @@ pub const KNOWN_ECOSYSTEMS: &[&str] = &[
     "openEuler",
     "Azure Linux",
     "Photon OS",
+    "CBL-Mariner",
+    "Amazon Linux",
+    "Oracle Linux",
     "Alpaquita",
     "BellSoft Hardened Containers",
     "Bitnami",
@@ -189,6 +201,10 @@ pub struct Affected {
     /// priority, GHSA severity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+    /// The machine architectures the entry is for (an OVAL definition's per-arch branch);
+    /// empty: every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

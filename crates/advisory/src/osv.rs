@@ -253,6 +253,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
             versions: a.versions,
             fix_state: None,
             severity,
+            arches: Vec::new(),
         });
     }
     // A record that names no package Ferret matches may still rate its CVE: it is kept for

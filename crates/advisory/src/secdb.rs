@@ -109,6 +109,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                         versions: Vec::new(),
                         fix_state: Some(state.clone()),
                         severity: None,
+                        arches: Vec::new(),
                     });
                 }
             }

@@ -47,6 +47,18 @@ fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> V
     suppressed
 }
 
+/// Why a distro package went unmatched when no feed covers its release.
+fn uncovered(t: &ferret_matcher::Target) -> String {
+    let release = if t.release.is_empty() {
+        t.ecosystem.clone()
+    } else {
+        format!("{} {}", t.ecosystem, t.release)
+    };
+    format!(
+        "the advisory database holds no feed for {release} (`ferret db status` lists the feeds; `ferret db update` or `ferret db import` adds one)"
+    )
+}
+
 /// A package's findings and the records that could not be evaluated.
 type Found = (Vec<Finding>, Vec<ferret_matcher::SkippedRecord>);
 
@@ -57,10 +69,25 @@ pub fn match_inventory(
     options: MatchOptions<'_>,
 ) -> Result<Vec<PackageMatches>, EngineError> {
     let distro = inventory.distro.as_ref();
+    let coverage = db
+        .coverage()
+        .map_err(|e| EngineError::Advisory(e.to_string()))?;
+    // A distro release no feed covers has no answer: its packages are unmatched, with the
+    // reason, rather than reported free of vulnerabilities.
     let targets: Vec<Result<ferret_matcher::Target, Unmatched>> = inventory
         .packages
         .iter()
-        .map(|p| target(p, distro))
+        .map(|p| {
+            target(p, distro).and_then(|t| {
+                if t.distro && !coverage.contains(&(t.ecosystem.clone(), t.release.clone())) {
+                    Err(Unmatched {
+                        reason: uncovered(&t),
+                    })
+                } else {
+                    Ok(t)
+                }
+            })
+        })
         .collect();
     let keys: Vec<(&str, &str, &str)> = targets
         .iter()

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 
 use ferret_testsupport::*;
 use packageurl::PackageUrl;
@@ -79,6 +80,11 @@ fn run_oracle(
         "nvd": [rating_sample("nvd").join("nvdcve-2.0-sample.json")],
         "cve5": json_files(&rating_sample("cve5")),
     });
+    run_oracle_spec(python, dir, &spec)
+}
+
+/// Runs the oracle on an input document (see `oracle.py`).
+fn run_oracle_spec(python: &str, dir: &Path, spec: &Value) -> (Findings, Skips) {
     let path = dir.join("oracle-input.json");
     std::fs::write(&path, spec.to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
@@ -1195,4 +1201,231 @@ fn installed_language_packages_agree_with_the_oracle() {
         );
     }
     assert_agree("language packages installed by their tools", ferret, oracle);
+}
+
+/// One RPM distro release for the oracle: its os-release, its ecosystem and release as the
+/// feeds name them, and the feed files.
+struct RpmDistro {
+    os_release: &'static str,
+    ecosystem: &'static str,
+    release: &'static str,
+    /// Microsoft's OVAL names source packages: the installed binaries get other names.
+    by_source: bool,
+    /// Also install every version for aarch64 (per-architecture definitions).
+    both_arches: bool,
+}
+
+/// Images of every RPM family with an OVAL or updateinfo feed, their rpm databases written
+/// by Debian's rpm: every package the samples name, at every version they name, one below
+/// and one above; Ferret scans the roots and must agree with the oracle, which reads the
+/// same XML with its own OVAL evaluation and `rpm -qa`'s package list.
+#[test]
+fn rpm_distro_images_agree_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    if !rpm_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let own = own_testdata().join("advisories");
+    let xml = |sub: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(own.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        v.sort();
+        v
+    };
+    let oval = [
+        xml("oracle/oval"),
+        xml("azurelinux/oval"),
+        xml("photon/oval"),
+    ]
+    .concat();
+    let updateinfo = xml("amazon/updateinfo");
+    let db = dir.path().join("db");
+    import(&db, "oval", &oval);
+    import(&db, "alas", &updateinfo);
+    import_rating_samples(&db);
+    let feeds = json!({"oval": oval, "updateinfo": updateinfo});
+    let named_path = dir.path().join("named.json");
+    std::fs::write(&named_path, feeds.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
+    let out = succeeded(
+        Command::new(&python)
+            .arg(&script)
+            .arg("--named")
+            .arg(&named_path)
+            .output()
+            .unwrap(),
+    );
+    let named: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let os = |id: &str, version: &str, pretty: &str| {
+        format!("ID={id}\nVERSION_ID=\"{version}\"\nPRETTY_NAME=\"{pretty}\"\n")
+    };
+    let distros = [
+        RpmDistro {
+            os_release: "ol|5.11|Oracle Linux Server 5.11",
+            ecosystem: "Oracle Linux",
+            release: "5",
+            by_source: false,
+            both_arches: true,
+        },
+        RpmDistro {
+            os_release: "ol|8.9|Oracle Linux Server 8.9",
+            ecosystem: "Oracle Linux",
+            release: "8",
+            by_source: false,
+            both_arches: true,
+        },
+        RpmDistro {
+            os_release: "amzn|2018.03|Amazon Linux AMI 2018.03",
+            ecosystem: "Amazon Linux",
+            release: "1",
+            by_source: false,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "amzn|2|Amazon Linux 2",
+            ecosystem: "Amazon Linux",
+            release: "2",
+            by_source: false,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "amzn|2022|Amazon Linux 2022",
+            ecosystem: "Amazon Linux",
+            release: "2022",
+            by_source: false,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "amzn|2023|Amazon Linux 2023.6.20241212",
+            ecosystem: "Amazon Linux",
+            release: "2023",
+            by_source: false,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "azurelinux|3.0|Microsoft Azure Linux 3.0",
+            ecosystem: "Azure Linux",
+            release: "3",
+            by_source: true,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "mariner|2.0|CBL-Mariner/Linux",
+            ecosystem: "CBL-Mariner",
+            release: "2",
+            by_source: true,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "mariner|1.0|CBL-Mariner/Linux",
+            ecosystem: "CBL-Mariner",
+            release: "1",
+            by_source: true,
+            both_arches: false,
+        },
+        RpmDistro {
+            os_release: "photon|3.0|VMware Photon OS/Linux",
+            ecosystem: "Photon OS",
+            release: "3",
+            by_source: false,
+            both_arches: false,
+        },
+    ];
+    let mut ferret = Findings::new();
+    let mut ferret_skips = Skips::default();
+    let mut oracle_packages = Vec::new();
+    let mut rated = 0;
+    for (i, d) in distros.iter().enumerate() {
+        let names = &named[d.ecosystem][d.release];
+        let names = names
+            .as_object()
+            .unwrap_or_else(|| panic!("the samples name no {} {}", d.ecosystem, d.release));
+        let mut packages = Vec::new();
+        let arches: &[&str] = if d.both_arches {
+            &["x86_64", "aarch64"]
+        } else {
+            &["x86_64"]
+        };
+        for (name, versions) in names {
+            let mut versions = strings(versions);
+            versions.extend(["0.1-1".to_owned(), "99:1-1".to_owned()]);
+            for v in versions {
+                for arch in arches {
+                    if d.by_source {
+                        // The source's own binary and one named otherwise.
+                        packages.push(RpmPackage::new(name, &v, arch, name));
+                        packages.push(RpmPackage::new(&format!("{name}-libs"), &v, arch, name));
+                    } else {
+                        packages.push(RpmPackage::new(name, &v, arch, name));
+                    }
+                }
+            }
+        }
+        let root = dir.path().join(format!("root-{i}"));
+        let fields: Vec<&str> = d.os_release.split('|').collect();
+        rpm_root(&root, &os(fields[0], fields[1], fields[2]), &packages);
+        let tag = format!("{}-{}", fields[0], fields[1]);
+        let report = scan_json(&db, &format!("dir:{}", root.display()));
+        let key = |p: &Value| {
+            let purl = PackageUrl::from_str(p["purl"].as_str().unwrap()).unwrap();
+            let arch = purl
+                .qualifiers()
+                .get("arch")
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            format!(
+                "{tag} {} {} {arch}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        };
+        assert_eq!(
+            report["packages"].as_array().unwrap().len(),
+            packages.len(),
+            "{}: {}",
+            d.os_release,
+            report["notes"]
+        );
+        ferret.extend(ferret_findings(&report, key, &mut ferret_skips));
+        rated += assert_rated(d.os_release, &report);
+        for (name, evr, arch, srpm) in rpm_query(&root) {
+            let source = srpm
+                .strip_suffix(".src.rpm")
+                .and_then(|b| b.rsplitn(3, '-').nth(2))
+                .unwrap()
+                .to_owned();
+            oracle_packages.push(json!({
+                "id": format!("{tag} {name} {evr} {arch}"),
+                "ecosystem": d.ecosystem, "release": d.release,
+                "name": name, "version": evr, "arch": arch, "source": source,
+            }));
+        }
+    }
+    assert!(
+        ferret_skips.packages.is_empty(),
+        "{:?}",
+        ferret_skips.packages
+    );
+    assert!(rated > 0, "no RPM distro finding is rated by the samples");
+    let spec = json!({
+        "packages": oracle_packages,
+        "oval": oval,
+        "updateinfo": updateinfo,
+        "osv": json_files(&rating_sample("ghsa")),
+        "nvd": [rating_sample("nvd").join("nvdcve-2.0-sample.json")],
+        "cve5": json_files(&rating_sample("cve5")),
+    });
+    let (oracle, oracle_skips) = run_oracle_spec(&python, dir.path(), &spec);
+    assert_eq!(oracle_skips, Skips::default());
+    assert_agree(
+        "Oracle Linux, Amazon Linux, Azure Linux, CBL-Mariner, Photon OS",
+        ferret,
+        oracle,
+    );
 }

@@ -190,6 +190,7 @@ mod tests {
             versions: versions.iter().map(|s| s.to_string()).collect(),
             fix_state: state,
             severity: None,
+            arches: Vec::new(),
         }
     }
 

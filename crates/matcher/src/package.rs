@@ -29,6 +29,45 @@ pub struct Target {
     /// An RPM built for a module stream (it has a modularity label, or `.module` in its
     /// release): only records for module builds apply to it, and only those to it.
     pub modular: bool,
+    /// An Oracle Linux Ksplice userspace build (`.ksplice1.` in its release): only records
+    /// fixed in Ksplice builds apply to it, and only those to it.
+    pub ksplice: bool,
+    /// The package's architecture, for records that hold for some architectures only.
+    pub arch: Option<String>,
+}
+
+/// `…-15.ksplice1.el8_3`: Oracle's Ksplice-patched userspace builds are fixed apart.
+fn is_ksplice_build(version: &str) -> bool {
+    version.contains(".ksplice")
+}
+
+fn record_is_ksplice(entry: &Affected) -> bool {
+    entry_versions(entry).any(is_ksplice_build)
+}
+
+fn entry_versions(entry: &Affected) -> impl Iterator<Item = &str> {
+    entry
+        .ranges
+        .iter()
+        .flat_map(|r| &r.events)
+        .map(|e| match e {
+            ferret_advisory::Event::Introduced(v)
+            | ferret_advisory::Event::Fixed(v)
+            | ferret_advisory::Event::LastAffected(v)
+            | ferret_advisory::Event::Limit(v) => v.as_str(),
+        })
+        .chain(entry.versions.iter().map(String::as_str))
+}
+
+/// Whether a record entry restricted to some architectures leaves this package out
+/// (`noarch` packages are in every architecture's branch).
+fn other_arch(entry: &Affected, arch: Option<&str>) -> bool {
+    match arch {
+        Some(a) if !entry.arches.is_empty() && a != "noarch" => {
+            !entry.arches.iter().any(|x| x == a)
+        }
+        _ => false,
+    }
 }
 
 /// `.module+el9.4.0+…` (RHEL 9 and clones) or `.module_el8.…` (RHEL 8) in an RPM release.
@@ -39,17 +78,7 @@ fn is_module_build(version: &str) -> bool {
 /// Whether an RPM record's versions are module builds: the streams of a module are built
 /// and fixed apart from the distro's own package of the same name.
 fn record_is_modular(entry: &Affected) -> bool {
-    entry
-        .ranges
-        .iter()
-        .flat_map(|r| &r.events)
-        .any(|e| match e {
-            ferret_advisory::Event::Introduced(v)
-            | ferret_advisory::Event::Fixed(v)
-            | ferret_advisory::Event::LastAffected(v)
-            | ferret_advisory::Event::Limit(v) => is_module_build(v),
-        })
-        || entry.versions.iter().any(|v| is_module_build(v))
+    entry_versions(entry).any(is_module_build)
 }
 
 /// Why a package cannot be matched; it is reported, never dropped.
@@ -171,6 +200,8 @@ fn language_target(
         scheme,
         distro: false,
         modular: false,
+        ksplice: false,
+        arch: None,
     })
 }
 
@@ -266,6 +297,42 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 Scheme::Rpm,
             )
         }
+        (PackageKind::Rpm, "amzn") => {
+            // Amazon Linux 1 gives its AMI release (`2018.03`) as VERSION_ID.
+            let release = match distro.version_id.as_str() {
+                "" => return Err(missing_release()),
+                v if v.contains('.') => "1".to_owned(),
+                v => v.to_owned(),
+            };
+            // ALAS advisories name binary packages.
+            (
+                "Amazon Linux",
+                release,
+                package.name.as_str(),
+                package.version.as_str(),
+                Scheme::Rpm,
+            )
+        }
+        (PackageKind::Rpm, "ol" | "photon" | "azurelinux" | "mariner") => {
+            if distro.version_id.is_empty() {
+                return Err(missing_release());
+            }
+            let (ecosystem, name) = match id {
+                // ELSA and PHSA definitions name binary packages.
+                "ol" => ("Oracle Linux", package.name.as_str()),
+                "photon" => ("Photon OS", package.name.as_str()),
+                // Microsoft's OVAL names source packages (spec names).
+                "azurelinux" => ("Azure Linux", source_name),
+                _ => ("CBL-Mariner", source_name),
+            };
+            (
+                ecosystem,
+                release_prefix(&distro.version_id, 1),
+                name,
+                package.version.as_str(),
+                Scheme::Rpm,
+            )
+        }
         (kind, _) => {
             return Err(unmatched(format!(
                 "no advisory feed covers {} packages of {}",
@@ -286,6 +353,8 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
         modular: scheme == Scheme::Rpm
             && (is_module_build(version)
                 || matches!(&package.metadata, PackageMetadata::Rpm(m) if m.modularity_label.as_deref().is_some_and(|l| !l.is_empty()))),
+        ksplice: scheme == Scheme::Rpm && is_ksplice_build(version),
+        arch: package.architecture.clone(),
         scheme,
         distro: true,
     })
@@ -355,7 +424,13 @@ pub fn findings_with_skips(
     let mut skipped = Vec::new();
     for a in advisories {
         for entry in &a.affected {
-            if target.scheme == Scheme::Rpm && record_is_modular(entry) != target.modular {
+            if target.scheme == Scheme::Rpm
+                && (record_is_modular(entry) != target.modular
+                    || record_is_ksplice(entry) != target.ksplice)
+            {
+                continue;
+            }
+            if other_arch(entry, target.arch.as_deref()) {
                 continue;
             }
             match evaluate(target.scheme, &target.version, entry) {
@@ -555,6 +630,7 @@ mod tests {
             versions: Vec::new(),
             fix_state: state,
             severity: None,
+            arches: Vec::new(),
         });
         a
     }

@@ -47,6 +47,8 @@ import re
 import subprocess
 import sys
 
+import xml.etree.ElementTree as ET
+
 import cvss
 import rpm
 import semver
@@ -132,9 +134,12 @@ def maven_cmp(a, b):
     return MAVEN_ORDER[(a, b)]
 
 
+RPM_DISTROS = ("Rocky Linux", "AlmaLinux", "Oracle Linux", "Amazon Linux", "Azure Linux",
+               "CBL-Mariner", "Photon OS")
+
 SCHEMES = {
     "Debian": dpkg_cmp, "Ubuntu": dpkg_cmp,
-    "Rocky Linux": rpm_cmp, "AlmaLinux": rpm_cmp,
+    **{d: rpm_cmp for d in RPM_DISTROS},
     "PyPI": pep440_cmp, "crates.io": semver_cmp, "Go": semver_cmp, "npm": semver_cmp,
     "Maven": maven_cmp,
 }
@@ -325,9 +330,10 @@ def load_ratings(spec, osv_records):
 
 
 def choose(vendor, ids, ratings):
-    """(severity, source label) by the rule."""
+    """(severity, source label) by the rule; vendor: [(severity, distro label)]."""
     if vendor:
-        return max(vendor, key=RANK.index), "debian"
+        best = max(vendor, key=lambda v: (RANK.index(v[0]), v[1]))
+        return best
     candidates = [r for i in ids for r in ratings.get(i, [])]
     for src in SOURCES[1:]:
         mine = [r for r in candidates if r[0] == src]
@@ -343,6 +349,276 @@ def choose(vendor, ids, ratings):
     return "UNKNOWN", None
 
 
+def is_ksplice(v):
+    return ".ksplice" in v
+
+
+def xml_local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+OVAL_VENDORS = {"com.oracle.elsa": "Oracle Linux", "com.microsoft.azurelinux": "Azure Linux",
+                "com.microsoft.cbl-mariner": "CBL-Mariner", "com.vmware.phsa": "Photon OS"}
+
+
+def dist_tag(evr):
+    """`0:2.6.7-3.azl3` → "3", `…-1.cm2` → "2"; None without such a tag."""
+    release = evr.rsplit("-", 1)[-1] if "-" in evr else ""
+    for part in release.split("."):
+        m = re.fullmatch(r"(?:azl|cm)(\d+)", part)
+        if m:
+            return m.group(1)
+    return None
+
+
+def oval_hits(path, packages, record_hit, vendor_rating):
+    """Evaluates every definition of an OVAL document for every package, as an OVAL
+    interpreter would on a machine holding just that package (and its release package)."""
+    root = ET.parse(path).getroot()
+    by_local = {}
+    for el in root.iter():
+        if el.get("id"):
+            by_local[el.get("id")] = el
+    objects = {}
+    for el in root.iter():
+        if xml_local(el.tag) == "rpminfo_object":
+            name = next((c.text for c in el if xml_local(c.tag) == "name"), None)
+            objects[el.get("id")] = (name or "").strip()
+    # Azure Linux and CBL-Mariner name no release: their versions' dist tags do, and a
+    # version without one takes the document's most common.
+    tags = {}
+    for el in root.iter():
+        if xml_local(el.tag) == "evr" and el.text:
+            t = dist_tag(el.text.strip())
+            if t:
+                tags[t] = tags.get(t, 0) + 1
+    doc_release = max(tags, key=tags.get) if tags else None
+
+    def state_holds(state, p, version, env):
+        """Every field of the state holds for the package (env: a release package)."""
+        out = None
+        for f in state:
+            field, op, value = xml_local(f.tag), f.get("operation", "equals"), (f.text or "").strip()
+            if field == "signature_keyid":
+                continue
+            if field == "evr":
+                if env:
+                    return False, None
+                c = rpm_cmp(version, value)
+                if op == "less than":
+                    ok, out = c < 0, ("fixed", value)
+                elif op == "less than or equal":
+                    ok, out = c <= 0, ("not-fixed", value)
+                else:
+                    return False, None
+                if not ok:
+                    return False, None
+            elif field == "arch":
+                arch = p.get("arch")
+                # A noarch package is in every architecture's branch.
+                if arch != "noarch" and not re.search(value, arch or ""):
+                    return False, None
+            elif field == "version":
+                target = (p["release"] + ".0") if env else version.split(":")[-1].rsplit("-", 1)[0]
+                if not re.search(value, target):
+                    return False, None
+            elif field == "release":
+                if not re.search(value, version.rsplit("-", 1)[-1]):
+                    return False, None
+            else:
+                return False, None
+        return True, out
+
+    def criterion(el, p, name, version):
+        test = by_local[el.get("test_ref")]
+        obj_ref = next((c.get("object_ref") for c in test if xml_local(c.tag) == "object"), None)
+        states = [by_local[c.get("state_ref")] for c in test if xml_local(c.tag) == "state"]
+        if obj_ref not in objects:
+            # Module and file checks: the module rule below decides streams.
+            return True, []
+        obj = objects[obj_ref]
+        env = obj != name and obj.endswith("-release")
+        if obj != name and not env:
+            return False, []
+        fixes = []
+        for st in states:
+            ok, fix = state_holds(st, p, version, env)
+            if not ok:
+                return False, []
+            if fix:
+                fixes.append(fix)
+        return True, fixes
+
+    def evaluate(el, p, name, version):
+        kind = xml_local(el.tag)
+        if kind == "criterion":
+            ok, fixes = criterion(el, p, name, version)
+        else:
+            results = [evaluate(c, p, name, version) for c in el
+                       if xml_local(c.tag) in ("criteria", "criterion")]
+            if el.get("operator", "AND").upper() == "OR":
+                ok = any(r[0] for r in results)
+                fixes = [f for r in results if r[0] for f in r[1]]
+            else:
+                ok = all(r[0] for r in results)
+                fixes = [f for r in results for f in r[1]] if ok else []
+        if el.get("negate") == "true":
+            return (not ok), []
+        return ok, fixes
+
+    for d in root.iter():
+        if xml_local(d.tag) != "definition":
+            continue
+        ecosystem = OVAL_VENDORS.get(d.get("id", "").split(":")[1] if ":" in d.get("id", "") else "")
+        if ecosystem is None:
+            continue
+        meta = next(c for c in d if xml_local(c.tag) == "metadata")
+        title = next((c.text or "" for c in meta if xml_local(c.tag) == "title"), "").strip()
+        severity = next((x.text for x in meta.iter() if xml_local(x.tag) == "severity"), None)
+        cves = set()
+        for x in meta.iter():
+            if xml_local(x.tag) == "cve" and (x.text or "").strip().startswith("CVE-"):
+                cves.add(x.text.strip())
+            if xml_local(x.tag) == "reference" and x.get("source", "").upper() == "CVE":
+                m = re.search(r"CVE-\d+-\d+", x.get("ref_id", ""))
+                if m:
+                    cves.add(m.group(0))
+        if not cves:
+            first = title.split()[0].rstrip(":") if title else ""
+            cves = {first} if first.startswith(("ELSA-", "PHSA-")) else set()
+        criteria = next((c for c in d if xml_local(c.tag) == "criteria"), None)
+        if criteria is None or not cves:
+            continue
+        for p in packages:
+            if p["ecosystem"] != ecosystem:
+                continue
+            # Microsoft's OVAL names source packages; Oracle's and VMware's binary ones.
+            name = p.get("source") if ecosystem in ("Azure Linux", "CBL-Mariner") else p["name"]
+            version = p["version"]
+            ok, fixes = evaluate(criteria, p, name, version)
+            kept = []
+            for state, evr in fixes:
+                if ecosystem in ("Azure Linux", "CBL-Mariner") and \
+                        (dist_tag(evr) or doc_release) != p["release"]:
+                    continue
+                # RPM module builds, Ksplice builds and the distro's own builds are
+                # separate streams: a fix in one never applies to another.
+                if is_module(evr) != is_module(version) or is_ksplice(evr) != is_ksplice(version):
+                    continue
+                kept.append((state, evr.removeprefix("0:")))
+            if not ok or not kept:
+                continue
+            fixed = sorted({evr for state, evr in kept if state == "fixed"})
+            fix = {"state": "fixed", "versions": fixed} if fixed else {"state": "not-fixed"}
+            for cve in sorted(cves):
+                record_hit(p, cve, {cve}, fix)
+                vendor_rating(p, cve, severity)
+
+
+def alas_release(alas_id):
+    """(release, extras topic version) of an ALAS id, by Amazon's naming."""
+    m = re.fullmatch(r"ALAS(2022|2023|2)?([A-Z0-9.]*(?:-[0-9.]+)?)?-(\d{4})-(\d+)", alas_id)
+    if not m:
+        return None
+    release = m.group(1) or "1"
+    topic = (m.group(2) or "").lstrip("-")
+    v = re.search(r"([0-9][0-9.]*)$", topic)
+    return release, (v.group(1).strip(".") if v else None)
+
+
+def updateinfo_hits(path, packages, record_hit, vendor_rating):
+    """Amazon's updateinfo: a security update fixes its CVEs in the packages it lists."""
+    root = ET.parse(path).getroot()
+    for u in root.iter("update"):
+        if u.get("type") != "security":
+            continue
+        alas = u.findtext("id").strip()
+        parsed = alas_release(alas)
+        if not parsed:
+            continue
+        release, topic = parsed
+        cves = {r.get("id") for r in u.iter("reference")
+                if r.get("type") == "cve" and r.get("id", "").startswith("CVE-")} or {alas}
+        severity = u.findtext("severity")
+        fixed = {}
+        for pkg in u.iter("package"):
+            epoch = pkg.get("epoch") or "0"
+            evr = ("" if epoch == "0" else epoch + ":") + pkg.get("version") + "-" + pkg.get("release")
+            fixed.setdefault(pkg.get("name"), set()).add(evr)
+        for p in packages:
+            if p["ecosystem"] != "Amazon Linux" or p["release"] != release:
+                continue
+            for evr in sorted(fixed.get(p["name"], ())):
+                # An extras topic (kernel-5.15) holds the versions of its line: a package
+                # fixed within the line is not in the topic below the line's version.
+                if topic and rpm_cmp(topic, evr) <= 0 and rpm_cmp(p["version"], topic) < 0:
+                    continue
+                if rpm_cmp(p["version"], evr) < 0:
+                    for cve in sorted(cves):
+                        record_hit(p, cve, {cve}, {"state": "fixed", "versions": [evr]})
+                        vendor_rating(p, cve, severity)
+
+
+def named_versions(spec):
+    """{ecosystem: {release: {package name: [versions]}}}: the packages and versions the OVAL
+    and updateinfo files name, for a test to install."""
+    out = {}
+
+    def add(eco, release, name, version):
+        out.setdefault(eco, {}).setdefault(release, {}).setdefault(name, set()).add(version)
+
+    for path in spec.get("oval", []):
+        root = ET.parse(path).getroot()
+        ids = {el.get("id"): el for el in root.iter() if el.get("id")}
+        names = {el.get("id"): (next((c.text for c in el if xml_local(c.tag) == "name"), "") or "").strip()
+                 for el in root.iter() if xml_local(el.tag) == "rpminfo_object"}
+        tags = {}
+        for el in root.iter():
+            if xml_local(el.tag) == "evr" and el.text and dist_tag(el.text.strip()):
+                t = dist_tag(el.text.strip())
+                tags[t] = tags.get(t, 0) + 1
+        doc_release = max(tags, key=tags.get) if tags else None
+        for d in root.iter():
+            if xml_local(d.tag) != "definition":
+                continue
+            eco = OVAL_VENDORS.get(d.get("id", ":").split(":")[1])
+            if eco is None:
+                continue
+            pairs, release = [], None
+            for c in d.iter():
+                if xml_local(c.tag) != "criterion":
+                    continue
+                test = ids[c.get("test_ref")]
+                obj = next((x.get("object_ref") for x in test if xml_local(x.tag) == "object"), None)
+                for st in test:
+                    if xml_local(st.tag) != "state":
+                        continue
+                    state = ids.get(st.get("state_ref"))
+                    for f in state if state is not None else []:
+                        text = (f.text or "").strip()
+                        if xml_local(f.tag) == "evr" and obj in names:
+                            pairs.append((names[obj], text.removeprefix("0:")))
+                        elif xml_local(f.tag) == "version" and names.get(obj, "").endswith("-release"):
+                            m = re.match(r"\^(\d+)", text)
+                            release = m.group(1) if m else release
+            for name, version in pairs:
+                r = release if eco in ("Oracle Linux", "Photon OS") else (dist_tag(version) or doc_release)
+                if r:
+                    add(eco, r, name, version)
+    for path in spec.get("updateinfo", []):
+        root = ET.parse(path).getroot()
+        for u in root.iter("update"):
+            parsed = alas_release(u.findtext("id").strip())
+            if not parsed or u.get("type") != "security":
+                continue
+            for pkg in u.iter("package"):
+                epoch = pkg.get("epoch") or "0"
+                evr = ("" if epoch == "0" else epoch + ":") + pkg.get("version") + "-" + pkg.get("release")
+                add("Amazon Linux", parsed[0], pkg.get("name"), evr)
+    return {e: {r: {n: sorted(v) for n, v in names.items()} for r, names in rs.items()}
+            for e, rs in out.items()}
+
+
 def read_osv(paths):
     for path in paths:
         with open(path) as f:
@@ -355,6 +631,9 @@ def read_osv(paths):
 
 
 def main():
+    if sys.argv[1] == "--named":
+        json.dump(named_versions(json.load(open(sys.argv[2]))), sys.stdout, indent=1, sort_keys=True)
+        return
     spec = json.load(open(sys.argv[1]))
     packages = spec["packages"]
     by_key = {}
@@ -390,6 +669,11 @@ def main():
                 fix = old
         slot[rec_id] = (ids, fix)
 
+    def vendor_rating(p, rec, severity):
+        q = qualitative(severity)
+        if q:
+            vendor.setdefault((p["id"], rec), []).append((q, p["ecosystem"].lower()))
+
     for path in spec.get("debian_tracker", []):
         tracker = json.load(open(path))
         for source, cves in tracker.items():
@@ -420,9 +704,13 @@ def main():
                         else:
                             continue
                         record_hit(p, cve, {cve}, fix)
-                        q = qualitative(r.get("urgency"))
-                        if q:
-                            vendor.setdefault((p["id"], cve), []).append(q)
+                        vendor_rating(p, cve, r.get("urgency"))
+
+    all_packages = [p for ps in by_key.values() for p in ps]
+    for path in spec.get("oval", []):
+        oval_hits(path, all_packages, record_hit, vendor_rating)
+    for path in spec.get("updateinfo", []):
+        updateinfo_hits(path, all_packages, record_hit, vendor_rating)
 
     records = list(read_osv(spec.get("osv", [])))
     maven_versions = [p["version"] for (eco, _, _), ps in by_key.items() if eco == "Maven" for p in ps]
