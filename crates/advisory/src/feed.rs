@@ -82,7 +82,9 @@ pub(crate) fn dir_files(path: &Path) -> Result<Vec<PathBuf>, AdvisoryError> {
             } else if matches!(
                 p.extension().and_then(|e| e.to_str()),
                 Some("json" | "yaml" | "yml" | "jsonl" | "xml")
-            ) || p.to_string_lossy().ends_with(".xml.gz")
+            ) || [".xml.gz", ".xml.bz2"]
+                .iter()
+                .any(|x| p.to_string_lossy().ends_with(x))
             {
                 files.push(p);
             }
@@ -531,24 +533,31 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
         }
         FeedKind::Secdb => per_document(kind, &all_inputs, &snapshot_of, secdb::parse),
         FeedKind::Oval => per_document(kind, &all_inputs, &snapshot_of, |b| {
-            oval::parse(&gunzip(b)?)
+            oval::parse(&decompress(b)?)
         }),
         FeedKind::Alas => per_document(kind, &all_inputs, &snapshot_of, |b| {
-            updateinfo::parse(&gunzip(b)?)
+            updateinfo::parse(&decompress(b)?)
         }),
     }
 }
 
-/// Gzip input (by its magic bytes), decompressed up to [`MAX_DOCUMENT`] bytes.
-fn gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
+/// Gzip or bzip2 input (by its magic bytes, as Amazon and Oracle publish their XML),
+/// decompressed up to [`MAX_DOCUMENT`] bytes.
+fn decompress(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let mut out = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("not readable gzip: {e}"))?;
+    } else if bytes.starts_with(b"BZh") {
+        bzip2::read::MultiBzDecoder::new(bytes)
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("not readable bzip2: {e}"))?;
+    } else {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(MAX_DOCUMENT + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("not readable gzip: {e}"))?;
     if out.len() as u64 > MAX_DOCUMENT {
         return Err(format!("decompresses to more than {MAX_DOCUMENT} bytes"));
     }
@@ -573,7 +582,12 @@ fn per_document(
         let (name, advisories, skipped) =
             parse(&input.bytes).map_err(|message| AdvisoryError::Feed {
                 path: path.clone(),
-                message: format!("{}: {message}", input.name),
+                // A zip member or a directory's file is named; a file given is the path.
+                message: if Path::new(&input.name) == path.as_path() {
+                    message
+                } else {
+                    format!("{}: {message}", input.name)
+                },
             })?;
         match by_name.get_mut(&name) {
             Some(existing) => {

@@ -1,5 +1,6 @@
 //! Stage ④ of the pipeline: advisories. Feeds are read in their native formats (OSV, the
-//! Debian security tracker, Alpine/Wolfi/Chainguard secdb), normalised into one model
+//! Debian security tracker, Alpine/Wolfi/Chainguard secdb, the OVAL of Oracle Linux, Azure
+//! Linux, CBL-Mariner and Photon OS, Amazon Linux's updateinfo), normalised into one model
 //! (OSV schema 1.6 plus the vendor's fix state), and stored in an embedded SQLite database
 //! indexed by (ecosystem, release, normalised package name).
 
@@ -37,7 +38,8 @@ pub use model::{
 pub use progress::{FeedEvent, Progress, no_progress};
 pub use update::{
     DEFAULT_ALPINE_BRANCHES, DEFAULT_OSV_ECOSYSTEMS, FeedSource, NVD_FIRST_YEAR, UpdateOptions,
-    UpdateReport, default_sources, default_sources_until, nvd_sources, update, update_with,
+    UpdateReport, default_sources, default_sources_until, distro_sources, nvd_sources, update,
+    update_with,
 };
 
 #[derive(Debug, thiserror::Error)]

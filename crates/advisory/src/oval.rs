@@ -601,7 +601,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
         return Err(if doc.definitions.is_empty() {
             "the OVAL document holds no definitions".to_owned()
         } else {
-            "no Oracle Linux, Azure Linux, CBL-Mariner or Photon OS definition: Ferret reads Red Hat's data as CSAF VEX and SUSE's as OSV".to_owned()
+            "no Oracle Linux, Azure Linux, CBL-Mariner or Photon OS definition (Ferret reads the OVAL of those vendors; SUSE's data as OSV)".to_owned()
         });
     };
     if vendors.len() > 1 {

@@ -94,6 +94,7 @@ pub fn default_sources_until(year: u16) -> Vec<FeedSource> {
         }
     }
     out.extend(nvd_sources(year));
+    out.extend(distro_sources());
     out.push(FeedSource {
         kind: FeedKind::Kev,
         url: "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
@@ -103,6 +104,45 @@ pub fn default_sources_until(year: u16) -> Vec<FeedSource> {
         kind: FeedKind::Epss,
         url: "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz".to_owned(),
     });
+    out
+}
+
+/// The RPM distros' own feeds: Oracle's ELSA OVAL (every release, bzip2), Microsoft's
+/// Azure Linux and CBL-Mariner OVAL, VMware's Photon OS OVAL, and Amazon Linux's
+/// updateinfo, reached through each repository's `mirror.list` (AL2 core and its kernel
+/// extras, AL2023).
+pub fn distro_sources() -> Vec<FeedSource> {
+    let mut out = vec![FeedSource {
+        kind: FeedKind::Oval,
+        url: "https://linux.oracle.com/security/oval/com.oracle.elsa-all.xml.bz2".to_owned(),
+    }];
+    for file in ["azurelinux-3.0-oval.xml", "cbl-mariner-2.0-oval.xml"] {
+        out.push(FeedSource {
+            kind: FeedKind::Oval,
+            url: format!(
+                "https://raw.githubusercontent.com/microsoft/AzureLinuxVulnerabilityData/main/{file}"
+            ),
+        });
+    }
+    for release in ["3", "4", "5"] {
+        out.push(FeedSource {
+            kind: FeedKind::Oval,
+            url: format!(
+                "https://packages.vmware.com/photon/photon_oval_definitions/com.vmware.phsa-photon{release}.xml"
+            ),
+        });
+    }
+    for repo in [
+        "2/core/latest",
+        "2/extras/kernel-5.10/latest",
+        "2/extras/kernel-5.15/latest",
+        "al2023/core/mirrors/latest",
+    ] {
+        out.push(FeedSource {
+            kind: FeedKind::Alas,
+            url: format!("https://cdn.amazonlinux.com/{repo}/x86_64/mirror.list"),
+        });
+    }
     out
 }
 
@@ -138,6 +178,57 @@ fn is_loopback_url(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// A small document fetched whole (a mirror list, a repomd.xml).
+fn fetch_small(http: &reqwest::blocking::Client, url: &reqwest::Url) -> Result<String, String> {
+    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback_url(url)) {
+        return Err(format!(
+            "{url}: feeds are fetched over HTTPS (plain HTTP only from this machine)"
+        ));
+    }
+    let resp = http
+        .get(url.clone())
+        .send()
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    let mut body = Vec::new();
+    resp.take(SMALL_DOCUMENT + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    if body.len() as u64 > SMALL_DOCUMENT {
+        return Err(format!("{url}: larger than {SMALL_DOCUMENT} bytes"));
+    }
+    String::from_utf8(body).map_err(|_| format!("{url}: not UTF-8 text"))
+}
+
+/// Largest mirror list or repomd.xml read.
+const SMALL_DOCUMENT: u64 = 4 << 20;
+
+/// The updateinfo file of an Amazon Linux repository: the first mirror of its mirror list,
+/// then the `updateinfo` entry of that mirror's `repodata/repomd.xml`.
+fn updateinfo_url(
+    http: &reqwest::blocking::Client,
+    mirror_list: &reqwest::Url,
+) -> Result<reqwest::Url, String> {
+    let list = fetch_small(http, mirror_list)?;
+    let first = list
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| format!("{mirror_list}: the mirror list names no mirror"))?;
+    let base = format!("{}/", first.trim_end_matches('/'));
+    let base = reqwest::Url::parse(&base).map_err(|e| format!("mirror {first}: {e}"))?;
+    let repomd_url = base
+        .join("repodata/repomd.xml")
+        .map_err(|e| format!("{base}: {e}"))?;
+    let repomd = fetch_small(http, &repomd_url)?;
+    let href = crate::updateinfo::repomd_location(repomd.as_bytes())
+        .map_err(|e| format!("{repomd_url}: {e}"))?;
+    base.join(&href)
+        .map_err(|e| format!("{repomd_url}: {href}: {e}"))
 }
 
 /// Removes a file when dropped, unless kept.
@@ -205,6 +296,13 @@ pub fn update_with(
             ));
         }
         let known = db.validators(&source.url)?;
+        // Amazon's repositories name their current updateinfo file in repomd.xml, found
+        // through the mirror list: the feed stays known by the mirror list's URL.
+        let url = if source.kind == FeedKind::Alas && url.path().ends_with("/mirror.list") {
+            updateinfo_url(&http, &url).map_err(fetch_err)?
+        } else {
+            url
+        };
         let mut request = http.get(url.clone());
         if let Some(etag) = &known.etag {
             request = request.header(IF_NONE_MATCH, etag);
@@ -244,7 +342,12 @@ pub fn update_with(
             .path()
             .rsplit('.')
             .next()
-            .filter(|e| matches!(*e, "zip" | "json" | "yaml" | "yml" | "jsonl" | "gz" | "csv"))
+            .filter(|e| {
+                matches!(
+                    *e,
+                    "zip" | "json" | "yaml" | "yml" | "jsonl" | "gz" | "csv" | "xml" | "bz2"
+                )
+            })
             .unwrap_or("json");
         let download = dir.join(format!("{DB_FILE}.download-{n}.{ext}"));
         let _download_guard = TempPath(Some(download.clone()));

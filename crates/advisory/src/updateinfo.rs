@@ -67,6 +67,32 @@ pub(crate) fn release_of(id: &str) -> Option<(&'static str, Option<String>)> {
     Some((release, version))
 }
 
+/// The location of the `updateinfo` data a repository's `repomd.xml` lists.
+pub(crate) fn repomd_location(bytes: &[u8]) -> Result<String, String> {
+    let mut in_updateinfo = false;
+    let mut found = None;
+    walk(bytes, &mut |_path, event| {
+        match event {
+            XmlEvent::Open {
+                name: "data",
+                attrs,
+            } => {
+                in_updateinfo = attr(attrs, "type") == Some("updateinfo");
+            }
+            XmlEvent::Open {
+                name: "location",
+                attrs,
+            } if in_updateinfo && found.is_none() => {
+                found = attr(attrs, "href").map(str::to_owned);
+            }
+            XmlEvent::Close { name: "data" } => in_updateinfo = false,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    found.ok_or_else(|| "repomd.xml lists no updateinfo".to_owned())
+}
+
 fn read_updates(bytes: &[u8]) -> Result<Vec<Update>, String> {
     let mut updates = Vec::new();
     let mut current: Option<Update> = None;

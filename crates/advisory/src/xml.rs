@@ -52,10 +52,7 @@ pub(crate) type Visitor<'v> = dyn FnMut(&[String], XmlEvent<'_>) -> Result<(), S
 
 /// Calls `each` for every element and text of the document, in order. The element's
 /// ancestors are in `path` (local names, outermost first) when `each` runs.
-pub(crate) fn walk(
-    bytes: &[u8],
-    each: &mut Visitor<'_>,
-) -> Result<(), String> {
+pub(crate) fn walk(bytes: &[u8], each: &mut Visitor<'_>) -> Result<(), String> {
     let mut reader = quick_xml::Reader::from_reader(bytes);
     reader.config_mut().trim_text(true);
     let mut buf = Vec::new();

@@ -32,6 +32,18 @@ type RequestLog = Arc<Mutex<Vec<(String, u16)>>>;
 fn serve(files: HashMap<String, Served>) -> (String, RequestLog) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    // Documents that point at others (a mirror list) name the server as `@ADDR@`.
+    let files: HashMap<String, Served> = files
+        .into_iter()
+        .map(|(path, mut f)| {
+            if let Ok(text) = std::str::from_utf8(&f.body)
+                && text.contains("@ADDR@")
+            {
+                f.body = text.replace("@ADDR@", &addr).into_bytes();
+            }
+            (path, f)
+        })
+        .collect();
     let log = Arc::new(Mutex::new(Vec::new()));
     let seen = log.clone();
     std::thread::spawn(move || {
@@ -350,6 +362,153 @@ fn cve_feeds_fetch_then_not_modified_then_interrupted() {
     // Forget the validators by asking a copy whose feeds came from another address.
     let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
     assert!(e.to_string().contains("interrupted"), "{e}");
+    let after = Database::open(fresh.path()).unwrap().status().unwrap();
+    assert_eq!(after.snapshot, before.snapshot);
+}
+
+/// The RPM distros' feeds: Oracle's OVAL as bzip2, Microsoft's and VMware's OVAL as XML,
+/// and Amazon's updateinfo (gzip) found through its mirror list and repomd.xml.
+#[test]
+fn distro_feeds_fetch_then_not_modified_then_interrupted() {
+    let oracle = {
+        let raw = std::fs::read(own("oracle/oval/com.oracle.elsa-all.sample.xml")).unwrap();
+        let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        enc.write_all(&raw).unwrap();
+        enc.finish().unwrap()
+    };
+    let azure = std::fs::read(own("azurelinux/oval/azurelinux-3.0-oval.trimmed.xml")).unwrap();
+    let photon = std::fs::read(own("photon/oval/com.vmware.phsa-photon3.trimmed.xml")).unwrap();
+    let updateinfo = gzip(
+        &std::fs::read(own(
+            "amazon/updateinfo/al2_ALAS2-2018-942_949.updateinfo.xml",
+        ))
+        .unwrap(),
+    );
+    let mirror = b"http://@ADDR@/2/core/2.0.20241203.0/x86_64/abcdef/\n".to_vec();
+    let repomd = br#"<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1733270000</revision>
+  <data type="primary"><location href="repodata/primary.sqlite.gz"/></data>
+  <data type="updateinfo">
+    <checksum type="sha256">0123</checksum>
+    <location href="repodata/0123-updateinfo.xml.gz"/>
+  </data>
+</repomd>
+"#
+    .to_vec();
+    let paths = [
+        (FeedKind::Oval, "/security/oval/com.oracle.elsa-all.xml.bz2"),
+        (FeedKind::Oval, "/azurelinux-3.0-oval.xml"),
+        (
+            FeedKind::Oval,
+            "/photon_oval_definitions/com.vmware.phsa-photon3.xml",
+        ),
+        (FeedKind::Alas, "/2/core/latest/x86_64/mirror.list"),
+    ];
+    let files = |cut_oracle: bool| -> HashMap<String, Served> {
+        let mut m: HashMap<String, Served> = [&oracle, &azure, &photon, &mirror]
+            .into_iter()
+            .zip(paths)
+            .enumerate()
+            .map(|(i, (body, (_, p)))| {
+                (
+                    p.to_owned(),
+                    Served {
+                        body: body.clone(),
+                        etag: format!("\"v{i}\""),
+                        cut_at: (cut_oracle && i == 0).then_some(body.len() / 2),
+                    },
+                )
+            })
+            .collect();
+        for (p, body) in [
+            (
+                "/2/core/2.0.20241203.0/x86_64/abcdef/repodata/repomd.xml",
+                &repomd,
+            ),
+            (
+                "/2/core/2.0.20241203.0/x86_64/abcdef/repodata/0123-updateinfo.xml.gz",
+                &updateinfo,
+            ),
+        ] {
+            m.insert(
+                p.to_owned(),
+                Served {
+                    body: body.clone(),
+                    etag: "\"u\"".to_owned(),
+                    cut_at: None,
+                },
+            );
+        }
+        m
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, log) = serve(files(false));
+    let options = sources(&addr, &paths);
+    let report = update(dir.path(), &options, "2026-12-02T00:00:00Z").unwrap();
+    let mut names: Vec<&str> = report.imported.iter().map(|s| s.feed.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "alas-2",
+            "oval-azure-linux-3",
+            "oval-oracle-linux",
+            "oval-photon-os-3"
+        ]
+    );
+    assert!(report.imported.iter().all(|s| s.records > 0));
+    let db = Database::open(dir.path()).unwrap();
+    let before = db.status().unwrap();
+    // The feed is known by its mirror list, whatever file the mirror named.
+    assert!(
+        before
+            .feeds
+            .iter()
+            .any(|f| f.source.ends_with("/mirror.list"))
+    );
+    assert!(!db.show("CVE-2018-2677").unwrap().is_empty());
+    let coverage = db.coverage().unwrap();
+    for (e, r) in [
+        ("Amazon Linux", "2"),
+        ("Azure Linux", "3"),
+        ("Oracle Linux", "5"),
+        ("Photon OS", "3"),
+    ] {
+        assert!(
+            coverage.contains(&(e.to_owned(), r.to_owned())),
+            "{e} {r}: {coverage:?}"
+        );
+    }
+    drop(db);
+
+    let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
+    assert!(report.imported.is_empty());
+    assert_eq!(report.not_modified.len(), 4);
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == 304)
+            .count(),
+        4
+    );
+
+    // A new Oracle file whose download breaks off: the error names it, nothing changes.
+    let (addr, _) = serve(files(true));
+    let mut options = sources(&addr, &paths);
+    options.sources.truncate(1);
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join(ferret_advisory::DB_FILE),
+        fresh.path().join(ferret_advisory::DB_FILE),
+    )
+    .unwrap();
+    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
+    assert!(
+        e.to_string().contains("interrupted") && e.to_string().contains("elsa"),
+        "{e}"
+    );
     let after = Database::open(fresh.path()).unwrap().status().unwrap();
     assert_eq!(after.snapshot, before.snapshot);
 }

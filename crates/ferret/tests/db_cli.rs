@@ -73,7 +73,8 @@ fn import_status_show() {
     let (code, _, err) = run(&["db", "--db-dir", db, "import", "ovaltine", "x"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("unknown feed kind") && err.contains("osv, debian-tracker, secdb, nvd"),
+        err.contains("unknown feed kind")
+            && err.contains("osv, debian-tracker, secdb, oval, alas, nvd"),
         "{err}"
     );
 }

@@ -289,8 +289,33 @@ fn table(report: &ScanReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             )
         }
     )?;
+    // The commonest reasons, so that "0 vulnerabilities" never hides "nothing to match
+    // against" (a distro release no feed covers).
+    let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (_, reason) in report.unmatched() {
+        *reasons.entry(reason).or_default() += 1;
+    }
+    let mut reasons: Vec<(&str, usize)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (reason, n) in reasons.iter().take(MAX_REASONS) {
+        writeln!(
+            out,
+            "  not matched: {n} package{}: {reason}",
+            if *n == 1 { "" } else { "s" }
+        )?;
+    }
+    if reasons.len() > MAX_REASONS {
+        writeln!(
+            out,
+            "  not matched: {} other reasons (see the JSON report)",
+            reasons.len() - MAX_REASONS
+        )?;
+    }
     Ok(())
 }
+
+/// Reasons for unmatched packages the table lists.
+const MAX_REASONS: usize = 3;
 
 fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
     let inv = report.inventory;

@@ -8,9 +8,12 @@ formats' own rules give, compared with the reference implementations: `dpkg
 and Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK). It shares
 no code with Ferret.
 
-Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"}],
-"debian_tracker": [paths], "osv": [paths], "nvd": [NVD JSON 2.0 files],
+Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"[, "arch",
+"source"]}], "debian_tracker": [paths], "osv": [paths], "oval": [OVAL XML files],
+"updateinfo": [Amazon updateinfo.xml files], "nvd": [NVD JSON 2.0 files],
 "cve5": [CVE JSON 5 record files], "ratings_osv": [OSV files read for ratings only]}.
+`oracle.py --named FILE` prints instead the packages and versions the OVAL and updateinfo
+files of FILE name, per ecosystem and release, for a test to install.
 Output (stdout): {"findings": [{"package", "id", "related", "records": {record: fix}}],
 "skipped": [{"package", "record"}] (a version in the record does not parse),
 "unparsable": [package ids] (the installed version does not parse)} where fix is {"state": "fixed", "versions": [...]},
@@ -28,10 +31,25 @@ Rules, from the formats:
   closes above it. The fix versions are the `fixed` events above the installed version of
   the ranges that contain it. RPM module builds (`.module+`/`.module_` in the release) and
   the distro's own builds are separate streams: a record of one never applies to the other.
+- OVAL (Oracle Linux, Azure Linux, CBL-Mariner, Photon OS): each definition is evaluated
+  as an OVAL interpreter would on a machine holding the package and its distro's release
+  package: `rpminfo` tests on the package compare its EVR with the state's (`less than`:
+  fixed in that version; `less than or equal`: affected, no fix), tests on the
+  `*-release` package match the release (`^8`) and the machine's architecture (the
+  package's own; `noarch` is in every architecture), signature and module tests hold.
+  Microsoft's definitions name source packages and their release is the `.azlN`/`.cmN`
+  tag of the versions. Every CVE of a true definition is a record (else its ELSA/PHSA
+  id), rated by the definition's severity. Module builds, Oracle's Ksplice builds
+  (`.ksplice`) and the distro's own builds are separate streams.
+- Amazon updateinfo: a `security` update fixes its CVEs in the binary packages it lists,
+  in the release its ALAS id names (`ALAS-` 1, `ALAS2` 2, `ALAS2022`, `ALAS2023`); an
+  extras topic's version (`ALAS2KERNEL-5.15-…`) is a lower bound for packages fixed
+  within that version line.
 - One finding per vulnerability: records sharing an id or alias are one finding, named by
   its CVE when it has one, else the lowest record id.
-- Severity (each finding's "severity" and "source"): the Debian urgency of the matched
-  tracker entries when one is a rating ("not yet assigned" and "end-of-life" are not;
+- Severity (each finding's "severity" and "source"): the distro's rating of the matched
+  records (Debian urgency, the OVAL definition's or ALAS update's severity) when one is a
+  rating ("not yet assigned" and "end-of-life" are not;
   "unimportant" is NEGLIGIBLE; the highest wins); else, over every id of the finding, the
   first source in the order NVD (Primary metrics), CNA (NVD Secondary metrics not from
   CISA's ADP, CVE 5 CNA container), CISA ADP, GitHub (GHSA OSV records), other OSV
