@@ -151,6 +151,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<Advisory>, Vec<Skipped>), Strin
                         .map(|u| u.trim_end_matches('*').to_owned())
                         .filter(|u| !u.is_empty()),
                     arches: Vec::new(),
+                    platforms: Vec::new(),
                 });
             }
         }

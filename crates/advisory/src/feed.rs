@@ -111,6 +111,8 @@ pub(crate) fn each_input(
         let name = f.display().to_string();
         if f.extension().and_then(|e| e.to_str()) == Some("zip") {
             each_zip_member(&f, file, each)?;
+        } else if is_tar(&name) {
+            each_tar_member(&f, tar_decoder(&name, file, &f)?, each)?;
         } else if name.ends_with(".jsonl") {
             let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
             each(&name, InputBody::Lines(&mut reader, &f))?;
@@ -121,6 +123,74 @@ pub(crate) fn each_input(
                 InputBody::Whole(read_limited(file, size, &f, "file")?),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// A tar archive, plain or compressed, by its name (as the vendors name their archives).
+fn is_tar(name: &str) -> bool {
+    [".tar", ".tar.zst", ".tar.bz2", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|x| name.ends_with(x))
+}
+
+/// A reader of the tar stream inside `.tar`, `.tar.zst`, `.tar.bz2` or `.tar.gz`.
+fn tar_decoder(
+    name: &str,
+    file: std::fs::File,
+    path: &Path,
+) -> Result<Box<dyn Read>, AdvisoryError> {
+    let file = std::io::BufReader::new(file);
+    Ok(if name.ends_with(".tar") {
+        Box::new(file)
+    } else if name.ends_with(".tar.zst") {
+        Box::new(zstd::Decoder::with_buffer(file).map_err(|e| AdvisoryError::io(path, e))?)
+    } else if name.ends_with(".tar.bz2") {
+        Box::new(bzip2::bufread::MultiBzDecoder::new(file))
+    } else {
+        Box::new(flate2::bufread::MultiGzDecoder::new(file))
+    })
+}
+
+/// Calls `each` with every `.json` member of a tar stream, one at a time.
+fn each_tar_member(
+    path: &Path,
+    reader: Box<dyn Read>,
+    each: &mut dyn FnMut(&str, InputBody<'_>) -> Result<(), AdvisoryError>,
+) -> Result<(), AdvisoryError> {
+    let tar_err = |e: std::io::Error| AdvisoryError::Feed {
+        path: path.to_owned(),
+        message: format!("not a readable tar archive: {e}"),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut members = 0usize;
+    for entry in archive.entries().map_err(tar_err)? {
+        let entry = entry.map_err(tar_err)?;
+        members += 1;
+        if members > MAX_ZIP_MEMBERS {
+            return Err(AdvisoryError::Feed {
+                path: path.to_owned(),
+                message: format!("more than {MAX_ZIP_MEMBERS} members"),
+            });
+        }
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(tar_err)?.display().to_string();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let size = entry.size();
+        if size > MAX_DOCUMENT {
+            return Err(AdvisoryError::Feed {
+                path: path.to_owned(),
+                message: format!(
+                    "member {name} declares {size} bytes, more than the {MAX_DOCUMENT}-byte limit"
+                ),
+            });
+        }
+        let bytes = read_limited(entry, size, path, &format!("member {name}"))?;
+        each(&name, InputBody::Whole(bytes))?;
     }
     Ok(())
 }
@@ -443,6 +513,81 @@ pub(crate) fn stream_osv(
     Ok(read)
 }
 
+/// Advisories handed to the sink at once while streaming CSAF VEX documents.
+const CSAF_CHUNK: usize = 512;
+
+/// Reads CSAF VEX documents (a directory, a zip, a `.tar.zst`/`.tar.bz2`/`.tar.gz` archive
+/// as the vendors publish them, or single files) one at a time, handing their advisories
+/// to `sink` in chunks: Red Hat's archive is gigabytes, so nothing is held whole. The feed
+/// is named after the vendors (`csaf-vex-redhat`).
+pub(crate) fn stream_csaf(
+    paths: &[PathBuf],
+    sink: &mut dyn FnMut(Vec<Advisory>) -> Result<(), AdvisoryError>,
+) -> Result<OsvRead, AdvisoryError> {
+    let mut read = OsvRead {
+        source: paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        ..OsvRead::default()
+    };
+    let mut hasher = Sha256::new();
+    let mut vendors = BTreeSet::new();
+    let mut pending: Vec<Advisory> = Vec::new();
+    for p in paths {
+        each_input(p, &mut |name, body| {
+            let bytes = match body {
+                InputBody::Whole(b) => b,
+                InputBody::Lines(reader, at) => read_limited(reader, 0, at, "file")?,
+            };
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(&bytes);
+            match crate::csaf::parse(&bytes) {
+                Ok((vendor, advisories, skipped)) => {
+                    vendors.insert(vendor);
+                    for s in skipped {
+                        read.skipped += 1;
+                        if read.first_skipped.len() < FIRST_SKIPPED {
+                            read.first_skipped.push(s);
+                        }
+                    }
+                    pending.extend(advisories);
+                }
+                // One unreadable document of thousands is skipped and named, as OSV's are.
+                Err(why) => {
+                    read.skipped += 1;
+                    if read.first_skipped.len() < FIRST_SKIPPED {
+                        read.first_skipped.push((name.to_owned(), why));
+                    }
+                }
+            }
+            if pending.len() >= CSAF_CHUNK {
+                sink(std::mem::take(&mut pending))?;
+            }
+            Ok(())
+        })?;
+    }
+    if !pending.is_empty() {
+        sink(pending)?;
+    }
+    read.snapshot = hex::encode(hasher.finalize());
+    read.name = if vendors.is_empty() {
+        "csaf-vex".to_owned()
+    } else {
+        format!(
+            "csaf-vex-{}",
+            vendors
+                .iter()
+                .map(|v| v.slug())
+                .collect::<Vec<_>>()
+                .join("+")
+        )
+    };
+    Ok(read)
+}
+
 /// Reads the inputs of one import. OSV inputs form one feed, named after the ecosystems
 /// they cover; each secdb document is its own feed (`alpine-3.10-main`); the Debian
 /// tracker is the feed `debian`.
@@ -460,6 +605,23 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
             snapshot: read.snapshot,
             advisories,
             withdrawn: read.withdrawn,
+            skipped: read.skipped,
+            first_skipped: read.first_skipped,
+        }]);
+    }
+    if kind == FeedKind::CsafVex {
+        let mut advisories = Vec::new();
+        let read = stream_csaf(paths, &mut |chunk| {
+            advisories.extend(chunk);
+            Ok(())
+        })?;
+        return Ok(vec![FeedData {
+            kind,
+            name: read.name,
+            source: read.source,
+            snapshot: read.snapshot,
+            advisories,
+            withdrawn: 0,
             skipped: read.skipped,
             first_skipped: read.first_skipped,
         }]);
@@ -535,6 +697,7 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
         FeedKind::Oval => per_document(kind, &all_inputs, &snapshot_of, |b| {
             oval::parse(&decompress(b)?)
         }),
+        FeedKind::CsafVex => unreachable!("read above"),
         FeedKind::Alas => per_document(kind, &all_inputs, &snapshot_of, |b| {
             updateinfo::parse(&decompress(b)?)
         }),
@@ -706,6 +869,29 @@ fn import_inner(
         return crate::facts::import_facts(
             db, kind, paths, source, fetched_at, validators, progress,
         );
+    }
+    if kind == FeedKind::CsafVex {
+        let mut import = db.begin_import()?;
+        let mut records = 0u64;
+        let read = stream_csaf(paths, &mut |chunk| {
+            records += chunk.len() as u64;
+            progress(FeedEvent::Records(records));
+            import.add(&chunk)
+        })?;
+        let summary = import.finish(
+            &FeedMeta {
+                kind,
+                name: &read.name,
+                source: source.unwrap_or(&read.source),
+                snapshot: &read.snapshot,
+                withdrawn: 0,
+                skipped: read.skipped,
+                first_skipped: &read.first_skipped,
+            },
+            fetched_at,
+            validators,
+        );
+        return Ok(vec![summary]);
     }
     if kind != FeedKind::Osv {
         let mut feeds = read_feeds(kind, paths)?;

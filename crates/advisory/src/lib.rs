@@ -4,6 +4,7 @@
 //! (OSV schema 1.6 plus the vendor's fix state), and stored in an embedded SQLite database
 //! indexed by (ecosystem, release, normalised package name).
 
+mod csaf;
 mod db;
 mod debian;
 mod facts;

@@ -22,6 +22,8 @@ pub enum FeedKind {
     Oval,
     /// Amazon Linux's ALAS advisories, as the repositories' `updateinfo.xml` holds them.
     Alas,
+    /// CSAF VEX documents, one per CVE: Red Hat's and SUSE's.
+    CsafVex,
 }
 
 impl FeedKind {
@@ -36,15 +38,17 @@ impl FeedKind {
             Self::Epss => "epss",
             Self::Oval => "oval",
             Self::Alas => "alas",
+            Self::CsafVex => "csaf-vex",
         }
     }
 
-    pub const ALL: [FeedKind; 9] = [
+    pub const ALL: [FeedKind; 10] = [
         Self::Osv,
         Self::DebianTracker,
         Self::Secdb,
         Self::Oval,
         Self::Alas,
+        Self::CsafVex,
         Self::Nvd,
         Self::Cve5,
         Self::Kev,
@@ -205,6 +209,10 @@ pub struct Affected {
     /// empty: every one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arches: Vec<String>,
+    /// The product streams the entry is for, as CPEs (a CSAF VEX platform:
+    /// `cpe:/a:redhat:enterprise_linux:9::appstream`); empty: the whole release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

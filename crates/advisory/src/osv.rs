@@ -254,6 +254,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
             fix_state: None,
             severity,
             arches: Vec::new(),
+            platforms: Vec::new(),
         });
     }
     // A record that names no package Ferret matches may still rate its CVE: it is kept for

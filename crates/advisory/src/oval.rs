@@ -561,6 +561,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 fix_state: Some(state),
                 severity: d.severity.clone(),
                 arches,
+                platforms: Vec::new(),
             };
             if !affected.contains(&entry) {
                 affected.push(entry);

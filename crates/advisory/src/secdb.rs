@@ -110,6 +110,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                         fix_state: Some(state.clone()),
                         severity: None,
                         arches: Vec::new(),
+                        platforms: Vec::new(),
                     });
                 }
             }

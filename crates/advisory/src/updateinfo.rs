@@ -208,6 +208,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 fix_state: Some(FixState::Fixed(evr)),
                 severity: u.severity.clone(),
                 arches: Vec::new(),
+                platforms: Vec::new(),
             };
             // One entry per package, whatever its architectures.
             if !entries.contains(&entry) {

@@ -1394,7 +1394,7 @@ fn rpm_distro_images_agree_with_the_oracle() {
         );
         ferret.extend(ferret_findings(&report, key, &mut ferret_skips));
         rated += assert_rated(d.os_release, &report);
-        for (name, evr, arch, srpm) in rpm_query(&root) {
+        for (name, evr, arch, srpm, _) in rpm_query(&root) {
             let source = srpm
                 .strip_suffix(".src.rpm")
                 .and_then(|b| b.rsplitn(3, '-').nth(2))
@@ -1425,6 +1425,199 @@ fn rpm_distro_images_agree_with_the_oracle() {
     assert_eq!(oracle_skips, Skips::default());
     assert_agree(
         "Oracle Linux, Amazon Linux, Azure Linux, CBL-Mariner, Photon OS",
+        ferret,
+        oracle,
+    );
+}
+
+/// Images of Red Hat Enterprise Linux and SUSE releases with real rpm databases (module
+/// builds carry their modularity label), matched against Red Hat's and SUSE's CSAF VEX:
+/// every package the documents name for the release's product streams, at every fixed
+/// build they name, one below and one above; Red Hat's packages installed as binaries of
+/// their source (`curl` and `curl-libs` of `curl`). The oracle reads the VEX itself.
+#[test]
+fn csaf_vex_images_agree_with_the_oracle() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    if !rpm_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let own = own_testdata().join("advisories");
+    let vex = [
+        json_files(&own.join("redhat/vex")),
+        json_files(&own.join("suse/csaf-vex")),
+    ]
+    .concat();
+    let db = dir.path().join("db");
+    import(&db, "csaf-vex", &vex);
+    import_rating_samples(&db);
+    let named_path = dir.path().join("named.json");
+    std::fs::write(&named_path, json!({"csaf_vex": vex}).to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
+    let out = succeeded(
+        Command::new(&python)
+            .arg(&script)
+            .arg("--named")
+            .arg(&named_path)
+            .output()
+            .unwrap(),
+    );
+    let named: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // (os-release ID, VERSION_ID, PRETTY_NAME, vendor, which product stream CPEs it installs from)
+    type Image = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&str) -> bool,
+    );
+    let images: [Image; 5] = [
+        (
+            "rhel",
+            "9.3",
+            "Red Hat Enterprise Linux 9.3 (Plow)",
+            "Red Hat",
+            |c| {
+                c.starts_with("cpe:/o:redhat:enterprise_linux:9")
+                    || c.starts_with("cpe:/a:redhat:enterprise_linux:9")
+            },
+        ),
+        (
+            "rhel",
+            "8.10",
+            "Red Hat Enterprise Linux 8.10 (Ootpa)",
+            "Red Hat",
+            |c| {
+                c.starts_with("cpe:/o:redhat:enterprise_linux:8")
+                    || c.starts_with("cpe:/a:redhat:enterprise_linux:8")
+            },
+        ),
+        (
+            "rhel",
+            "7.9",
+            "Red Hat Enterprise Linux Server 7.9 (Maipo)",
+            "Red Hat",
+            |c| {
+                c.starts_with("cpe:/o:redhat:enterprise_linux:7")
+                    || c.starts_with("cpe:/a:redhat:enterprise_linux:7")
+            },
+        ),
+        ("sl-micro", "6.0", "SUSE Linux Micro 6.0", "SUSE", |c| {
+            c == "cpe:/o:suse:sl-micro:6.0"
+        }),
+        (
+            "opensuse-tumbleweed",
+            "20231101",
+            "openSUSE Tumbleweed",
+            "SUSE",
+            |c| c == "cpe:/o:opensuse:tumbleweed",
+        ),
+    ];
+    let mut ferret = Findings::new();
+    let mut ferret_skips = Skips::default();
+    let mut oracle_packages = Vec::new();
+    for (id, version_id, pretty, vendor, installs) in images {
+        // name key → versions, over the release's product streams.
+        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (cpe, names) in named[vendor].as_object().unwrap() {
+            if !installs(cpe) {
+                continue;
+            }
+            for (key, versions) in names.as_object().unwrap() {
+                wanted
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(strings(versions));
+            }
+        }
+        assert!(!wanted.is_empty(), "the samples name nothing for {pretty}");
+        let major = version_id.split('.').next().unwrap();
+        let mut packages = Vec::new();
+        for (n, (key, mut versions)) in wanted.into_iter().enumerate() {
+            let (module, name) = match key.split_once('/') {
+                Some((m, n)) if vendor == "Red Hat" => {
+                    (Some(m.to_owned()).filter(|m| !m.is_empty()), n.to_owned())
+                }
+                _ => (None, key.clone()),
+            };
+            // Below and above every build, in the same stream (module builds stay modular).
+            if module.is_some() {
+                // Each stream its own builds: rpm keeps one package per NEVRA.
+                versions.insert(format!("0.1-1.module+el{major}.0.0+{n}+00000000"));
+                versions.insert(format!("99:1-1.module+el{major}.99.0+{n}+ffffffff"));
+            } else {
+                versions.insert("0.1-1".to_owned());
+                versions.insert("99:1-1".to_owned());
+            }
+            for v in versions {
+                let binaries = if vendor == "Red Hat" {
+                    vec![name.clone(), format!("{name}-libs")]
+                } else {
+                    vec![name.clone()]
+                };
+                for b in binaries {
+                    let p = RpmPackage::new(&b, &v, "x86_64", &name);
+                    packages.push(match &module {
+                        Some(m) => p.in_module(m),
+                        None => p,
+                    });
+                }
+            }
+        }
+        let root = dir.path().join(format!("{id}-{version_id}"));
+        rpm_root(
+            &root,
+            &format!("ID=\"{id}\"\nVERSION_ID=\"{version_id}\"\nPRETTY_NAME=\"{pretty}\"\n"),
+            &packages,
+        );
+        let tag = format!("{id}-{version_id}");
+        let report = scan_json(&db, &format!("dir:{}", root.display()));
+        assert_eq!(
+            report["packages"].as_array().unwrap().len(),
+            packages.len(),
+            "{pretty}: {}",
+            report["notes"]
+        );
+        let key = |p: &Value| {
+            format!(
+                "{tag} {} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        };
+        ferret.extend(ferret_findings(&report, key, &mut ferret_skips));
+        for (name, evr, _, srpm, module) in rpm_query(&root) {
+            let source = srpm
+                .strip_suffix(".src.rpm")
+                .and_then(|b| b.rsplitn(3, '-').nth(2))
+                .unwrap()
+                .to_owned();
+            oracle_packages.push(json!({
+                "id": format!("{tag} {name} {evr}"),
+                "ecosystem": vendor, "release": "",
+                "name": name, "version": evr, "arch": "x86_64", "source": source,
+                "module": module, "os_id": id, "version_id": version_id,
+            }));
+        }
+    }
+    assert!(
+        ferret_skips.packages.is_empty(),
+        "{:?}",
+        ferret_skips.packages
+    );
+    let spec = json!({
+        "packages": oracle_packages,
+        "csaf_vex": vex,
+        "osv": json_files(&rating_sample("ghsa")),
+        "nvd": [rating_sample("nvd").join("nvdcve-2.0-sample.json")],
+        "cve5": json_files(&rating_sample("cve5")),
+    });
+    let (oracle, oracle_skips) = run_oracle_spec(&python, dir.path(), &spec);
+    assert_eq!(oracle_skips, Skips::default());
+    assert_agree(
+        "Red Hat Enterprise Linux 7, 8, 9, SLE Micro, openSUSE Tumbleweed (CSAF VEX)",
         ferret,
         oracle,
     );

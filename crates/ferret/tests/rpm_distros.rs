@@ -230,6 +230,128 @@ fn each_family_matches_as_its_vendor_keys_it() {
     );
 }
 
+fn vex_samples() -> Vec<PathBuf> {
+    let own = own_testdata().join("advisories");
+    let mut v = Vec::new();
+    for dir in ["redhat/vex", "suse/csaf-vex"] {
+        for e in std::fs::read_dir(own.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "json") {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Red Hat's VEX: source packages, the release's own product streams (not EUS), module
+/// streams apart, "will not fix" and "affected" statuses; SUSE's: binary packages of the
+/// image's product.
+#[test]
+fn red_hat_and_suse_images_match_their_vex() {
+    if !rpm_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    import(&db, "csaf-vex", &vex_samples());
+
+    let root = dir.path().join("rhel9");
+    rpm_root(
+        &root,
+        &os_release("rhel", "9.3", "Red Hat Enterprise Linux 9.3 (Plow)"),
+        &[
+            RpmPackage::new("libcurl", "7.76.1-26.el9_3.1", "x86_64", "curl"),
+            RpmPackage::new("postgresql-server", "13.15-1.el9_4", "x86_64", "postgresql"),
+            RpmPackage::new("openssl-libs", "1:3.0.7-26.el9", "x86_64", "openssl"),
+            RpmPackage::new("edk2-ovmf", "20231122-6.el9", "noarch", "edk2"),
+        ],
+    );
+    let found = findings(&scan(&db, &root));
+    // 9.3's own stream fixed it in -26.el9_3.2; 9.0 EUS's fix is not this image's.
+    assert_eq!(
+        has(&found, "libcurl x86_64", "CVE-2023-38545"),
+        Some((
+            "fixed".into(),
+            vec!["7.76.1-26.el9_3.2".into()],
+            "HIGH".into(),
+            "red hat".into()
+        ))
+    );
+    assert_eq!(
+        has(&found, "postgresql-server x86_64", "CVE-2024-7348").map(|f| f.1),
+        Some(vec!["13.16-1.el9_4".into()])
+    );
+    assert_eq!(
+        has(&found, "openssl-libs x86_64", "CVE-2023-6237").map(|f| f.1),
+        Some(vec!["1:3.0.7-27.el9".into()])
+    );
+    assert_eq!(
+        has(&found, "edk2-ovmf noarch", "CVE-2023-6237").map(|f| f.0),
+        Some("not-fixed".into())
+    );
+
+    // RHEL 8: the postgresql:15 module's build is judged by that stream's fix only.
+    let root = dir.path().join("rhel8");
+    rpm_root(
+        &root,
+        &os_release("rhel", "8.10", "Red Hat Enterprise Linux 8.10 (Ootpa)"),
+        &[
+            RpmPackage::new(
+                "postgresql-server",
+                "15.7-1.module+el8.10.0+21000+00000000",
+                "x86_64",
+                "postgresql",
+            )
+            .in_module("postgresql:15:8100020240814101911:489197e6"),
+            RpmPackage::new(
+                "compat-libtiff3",
+                "3.9.4-13.el8",
+                "x86_64",
+                "compat-libtiff3",
+            ),
+            RpmPackage::new("libtiff", "4.0.9-29.el8", "x86_64", "libtiff"),
+        ],
+    );
+    let found = findings(&scan(&db, &root));
+    assert_eq!(
+        has(&found, "postgresql-server x86_64", "CVE-2024-7348").map(|f| f.1),
+        Some(vec!["15.8-1.module+el8.10.0+22212+a51fe170".into()])
+    );
+    assert_eq!(
+        has(&found, "compat-libtiff3 x86_64", "CVE-2023-6228").map(|f| f.0),
+        Some("will-not-fix".into())
+    );
+    assert_eq!(
+        has(&found, "libtiff x86_64", "CVE-2023-6228").map(|f| f.0),
+        Some("not-fixed".into())
+    );
+
+    // SUSE Linux Micro 6.0: the binary package of its own product.
+    let root = dir.path().join("slmicro");
+    rpm_root(
+        &root,
+        &os_release("sl-micro", "6.0", "SUSE Linux Micro 6.0"),
+        &[RpmPackage::new(
+            "samba-client-libs",
+            "4.19.4+git.339.acf1ccaa02-1.21",
+            "x86_64",
+            "samba",
+        )],
+    );
+    let found = findings(&scan(&db, &root));
+    assert_eq!(
+        has(&found, "samba-client-libs x86_64", "CVE-2023-5568"),
+        Some((
+            "fixed".into(),
+            vec!["4.19.4+git.339.acf1ccaa02-1.22".into()],
+            "MEDIUM".into(),
+            "suse".into()
+        ))
+    );
+}
+
 #[test]
 fn a_family_with_no_feed_in_the_database_is_unmatched_with_the_reason() {
     if !rpm_tools() {

@@ -191,6 +191,7 @@ mod tests {
             fix_state: state,
             severity: None,
             arches: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 

@@ -34,6 +34,74 @@ pub struct Target {
     pub ksplice: bool,
     /// The package's architecture, for records that hold for some architectures only.
     pub arch: Option<String>,
+    /// The product streams the image is of, as CPE patterns (Red Hat, SUSE): a record
+    /// entry for product streams applies when one of its CPEs matches one of these.
+    pub platforms: Vec<String>,
+}
+
+/// The parts of a CPE 2.2 URI after `cpe:/` (part, vendor, product, version, update,
+/// edition, …).
+fn cpe_parts(cpe: &str) -> Vec<&str> {
+    cpe.strip_prefix("cpe:/")
+        .map(|rest| rest.split(':').collect())
+        .unwrap_or_default()
+}
+
+/// Whether a product CPE matches a pattern: every part the pattern gives (non-empty) must
+/// be equal, `*` matches any part, and a part ending in `*` matches by prefix.
+pub fn cpe_matches(pattern: &str, cpe: &str) -> bool {
+    let (pattern, cpe) = (cpe_parts(pattern), cpe_parts(cpe));
+    !pattern.is_empty()
+        && pattern.iter().enumerate().all(|(i, p)| {
+            let c = cpe.get(i).copied().unwrap_or("");
+            match p.strip_suffix('*') {
+                _ if p.is_empty() => true,
+                Some(prefix) => c.starts_with(prefix),
+                None => *p == c,
+            }
+        })
+}
+
+/// Whether a record entry for product streams leaves out an image of these streams.
+fn other_platform(entry: &Affected, platforms: &[String]) -> bool {
+    !entry.platforms.is_empty()
+        && !platforms.is_empty()
+        && !entry
+            .platforms
+            .iter()
+            .any(|cpe| platforms.iter().any(|p| cpe_matches(p, cpe)))
+}
+
+/// The product streams of a Red Hat Enterprise Linux (or UBI, CentOS Stream) release: every
+/// stream of the major release (BaseOS, AppStream, CRB, …), not the extended-support ones
+/// (`rhel_eus`, `rhel_e4s`, …), which only their own subscriptions install.
+fn redhat_platforms(major: &str) -> Vec<String> {
+    vec![
+        format!("cpe:/o:redhat:enterprise_linux:{major}"),
+        format!("cpe:/a:redhat:enterprise_linux:{major}"),
+    ]
+}
+
+/// The product streams of a SUSE image from its os-release: SUSE Linux Enterprise's
+/// products and modules of the service pack (`cpe:/o:suse:sle*:15:sp5`), openSUSE Leap's
+/// release, Tumbleweed, SLE Micro's and SUSE Linux Micro's release.
+fn suse_platforms(id: &str, version_id: &str) -> Option<Vec<String>> {
+    Some(match id {
+        "sles" | "sled" | "sles_sap" => {
+            let (major, sp) = version_id.split_once('.').unwrap_or((version_id, "0"));
+            let update = if sp == "0" {
+                String::new()
+            } else {
+                format!("sp{sp}")
+            };
+            vec![format!("cpe:/o:suse:sle*:{major}:{update}")]
+        }
+        "opensuse-leap" => vec![format!("cpe:/o:opensuse:leap:{version_id}")],
+        "opensuse-tumbleweed" => vec!["cpe:/o:opensuse:tumbleweed".to_owned()],
+        // SLE Micro up to 5.5; SUSE Linux Micro from 6.0.
+        "sle-micro" | "sl-micro" => vec![format!("cpe:/o:suse:{id}:{version_id}")],
+        _ => return None,
+    })
 }
 
 /// `…-15.ksplice1.el8_3`: Oracle's Ksplice-patched userspace builds are fixed apart.
@@ -202,6 +270,7 @@ fn language_target(
         modular: false,
         ksplice: false,
         arch: None,
+        platforms: Vec::new(),
     })
 }
 
@@ -224,6 +293,8 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             "{id} gives no release (VERSION_ID) to match advisories against"
         ))
     };
+    let mut platforms = Vec::new();
+    let owned_name: String;
     let (ecosystem, release, name, version, scheme) = match (package.kind, id) {
         (PackageKind::Deb, "debian") => {
             let release = if distro.version_id.is_empty() {
@@ -333,6 +404,51 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 Scheme::Rpm,
             )
         }
+        (PackageKind::Rpm, "rhel" | "centos") => {
+            if distro.version_id.is_empty() {
+                return Err(missing_release());
+            }
+            platforms = redhat_platforms(&release_prefix(&distro.version_id, 1));
+            // Red Hat's VEX names source packages; a module's as `module:stream/name`.
+            let stream = match &package.metadata {
+                PackageMetadata::Rpm(m) => m.modularity_label.as_deref().and_then(|l| {
+                    let mut parts = l.split(':');
+                    Some(format!("{}:{}", parts.next()?, parts.next()?))
+                }),
+                _ => None,
+            };
+            owned_name = match stream {
+                Some(s) => format!("{s}/{source_name}"),
+                None => source_name.to_owned(),
+            };
+            (
+                "Red Hat",
+                String::new(),
+                owned_name.as_str(),
+                package.version.as_str(),
+                Scheme::Rpm,
+            )
+        }
+        (
+            PackageKind::Rpm,
+            "sles"
+            | "sled"
+            | "sles_sap"
+            | "opensuse-leap"
+            | "opensuse-tumbleweed"
+            | "sle-micro"
+            | "sl-micro",
+        ) => {
+            platforms = suse_platforms(id, &distro.version_id).ok_or_else(missing_release)?;
+            // SUSE's VEX names binary packages.
+            (
+                "SUSE",
+                String::new(),
+                package.name.as_str(),
+                package.version.as_str(),
+                Scheme::Rpm,
+            )
+        }
         (kind, _) => {
             return Err(unmatched(format!(
                 "no advisory feed covers {} packages of {}",
@@ -355,6 +471,7 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 || matches!(&package.metadata, PackageMetadata::Rpm(m) if m.modularity_label.as_deref().is_some_and(|l| !l.is_empty()))),
         ksplice: scheme == Scheme::Rpm && is_ksplice_build(version),
         arch: package.architecture.clone(),
+        platforms,
         scheme,
         distro: true,
     })
@@ -424,13 +541,19 @@ pub fn findings_with_skips(
     let mut skipped = Vec::new();
     for a in advisories {
         for entry in &a.affected {
+            // A VEX entry that names no version (known affected) says nothing of builds:
+            // its name carries the module stream already.
+            let versionless_vex =
+                !entry.platforms.is_empty() && entry_versions(entry).all(|v| v == "0");
             if target.scheme == Scheme::Rpm
+                && !versionless_vex
                 && (record_is_modular(entry) != target.modular
                     || record_is_ksplice(entry) != target.ksplice)
             {
                 continue;
             }
-            if other_arch(entry, target.arch.as_deref()) {
+            if other_arch(entry, target.arch.as_deref()) || other_platform(entry, &target.platforms)
+            {
                 continue;
             }
             match evaluate(target.scheme, &target.version, entry) {
@@ -631,6 +754,7 @@ mod tests {
             fix_state: state,
             severity: None,
             arches: Vec::new(),
+            platforms: Vec::new(),
         });
         a
     }

@@ -19,6 +19,8 @@ pub struct RpmPackage {
     pub evr: String,
     pub arch: String,
     pub source: String,
+    /// The modularity label of a module stream's build (`postgresql:15:8100…:489197e6`).
+    pub module: Option<String>,
 }
 
 impl RpmPackage {
@@ -28,7 +30,14 @@ impl RpmPackage {
             evr: evr.to_owned(),
             arch: arch.to_owned(),
             source: source.to_owned(),
+            module: None,
         }
+    }
+
+    /// The package as a build of a module stream.
+    pub fn in_module(mut self, label: &str) -> Self {
+        self.module = Some(label.to_owned());
+        self
     }
 }
 
@@ -55,19 +64,23 @@ pub fn rpm_root(root: &Path, os_release: &str, packages: &[RpmPackage]) {
     std::fs::write(root.join("etc/os-release"), os_release).unwrap();
     let work = tempfile::tempdir().unwrap();
     // One spec per source build: its binaries are subpackages.
-    let mut builds: BTreeMap<(&str, &str, &str), Vec<&str>> = BTreeMap::new();
+    type Build<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+    let mut builds: BTreeMap<Build<'_>, Vec<&str>> = BTreeMap::new();
     for p in packages {
         builds
-            .entry((&p.source, &p.evr, &p.arch))
+            .entry((&p.source, &p.evr, &p.arch, p.module.as_deref()))
             .or_default()
             .push(&p.name);
     }
     let top = work.path().join("top");
     let mut specs: BTreeMap<&str, Vec<std::path::PathBuf>> = BTreeMap::new();
-    for (i, ((source, evr, arch), binaries)) in builds.iter().enumerate() {
+    for (i, ((source, evr, arch, module), binaries)) in builds.iter().enumerate() {
         let (epoch, version, release) = split_evr(evr);
         let mut spec = format!(
-            "Name: {source}\n{}Version: {version}\nRelease: {release}\nSummary: test\nLicense: MIT\n%description\ntest\n",
+            "{}Name: {source}\n{}Version: {version}\nRelease: {release}\nSummary: test\nLicense: MIT\n%description\ntest\n",
+            module
+                .map(|m| format!("%define modularitylabel {m}\n"))
+                .unwrap_or_default(),
             epoch.map(|e| format!("Epoch: {e}\n")).unwrap_or_default()
         );
         for b in binaries {
@@ -140,8 +153,8 @@ pub fn rpm_root(root: &Path, os_release: &str, packages: &[RpmPackage]) {
 }
 
 /// The packages of the rpm database under `root`, as rpm itself lists them:
-/// (name, `[epoch:]version-release`, architecture, source RPM).
-pub fn rpm_query(root: &Path) -> Vec<(String, String, String, String)> {
+/// (name, `[epoch:]version-release`, architecture, source RPM, modularity label or empty).
+pub fn rpm_query(root: &Path) -> Vec<(String, String, String, String, String)> {
     let out = Command::new("rpm")
         .arg("--root")
         .arg(root)
@@ -150,12 +163,12 @@ pub fn rpm_query(root: &Path) -> Vec<(String, String, String, String)> {
             "/var/lib/rpm",
             "-qa",
             "--qf",
-            "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n",
+            "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%|MODULARITYLABEL?{%{MODULARITYLABEL}}:{}|\\n",
         ])
         .output()
         .unwrap();
     assert!(out.status.success(), "rpm -qa: {out:?}");
-    let mut rows: Vec<(String, String, String, String)> = String::from_utf8(out.stdout)
+    let mut rows: Vec<(String, String, String, String, String)> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
@@ -165,6 +178,7 @@ pub fn rpm_query(root: &Path) -> Vec<(String, String, String, String)> {
                 f[1].to_owned(),
                 f[2].to_owned(),
                 f[3].to_owned(),
+                f.get(4).copied().unwrap_or_default().to_owned(),
             )
         })
         .collect();

@@ -9,8 +9,8 @@ and Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK
 no code with Ferret.
 
 Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"[, "arch",
-"source"]}], "debian_tracker": [paths], "osv": [paths], "oval": [OVAL XML files],
-"updateinfo": [Amazon updateinfo.xml files], "nvd": [NVD JSON 2.0 files],
+"source", "module", "os_id", "version_id"]}], "debian_tracker": [paths], "osv": [paths], "oval": [OVAL XML files],
+"updateinfo": [Amazon updateinfo.xml files], "csaf_vex": [CSAF VEX files], "nvd": [NVD JSON 2.0 files],
 "cve5": [CVE JSON 5 record files], "ratings_osv": [OSV files read for ratings only]}.
 `oracle.py --named FILE` prints instead the packages and versions the OVAL and updateinfo
 files of FILE name, per ecosystem and release, for a test to install.
@@ -41,6 +41,15 @@ Rules, from the formats:
   tag of the versions. Every CVE of a true definition is a record (else its ELSA/PHSA
   id), rated by the definition's severity. Module builds, Oracle's Ksplice builds
   (`.ksplice`) and the distro's own builds are separate streams.
+- CSAF VEX (Red Hat, SUSE): a status entry is a component of a product stream (a
+  platform with a CPE), or of a module of one. It applies to an image whose os-release
+  installs from that stream: Red Hat Enterprise Linux N from the `enterprise_linux:N`
+  streams (not EUS/E4S/AUS/TUS), SLES N SPm from SUSE's `sle*` products of `N:spm`,
+  openSUSE Leap, Tumbleweed and SLE Micro from their own. Red Hat's `fixed` source builds
+  (`name-E:V-R.src`) fix the package built from that source, in its module stream
+  (`module:stream/name`) if it is a module's; SUSE's `recommended` builds fix the binary
+  package of that name. `known_affected`: affected, no fix, "will not fix" when the
+  remediation is `no_fix_planned`. The `impact` threat is the vendor's rating.
 - Amazon updateinfo: a `security` update fixes its CVEs in the binary packages it lists,
   in the release its ALAS id names (`ALAS-` 1, `ALAS2` 2, `ALAS2022`, `ALAS2023`); an
   extras topic's version (`ALAS2KERNEL-5.15-…`) is a lower bound for packages fixed
@@ -153,7 +162,7 @@ def maven_cmp(a, b):
 
 
 RPM_DISTROS = ("Rocky Linux", "AlmaLinux", "Oracle Linux", "Amazon Linux", "Azure Linux",
-               "CBL-Mariner", "Photon OS")
+               "CBL-Mariner", "Photon OS", "Red Hat", "SUSE")
 
 SCHEMES = {
     "Debian": dpkg_cmp, "Ubuntu": dpkg_cmp,
@@ -633,8 +642,158 @@ def named_versions(spec):
                 epoch = pkg.get("epoch") or "0"
                 evr = ("" if epoch == "0" else epoch + ":") + pkg.get("version") + "-" + pkg.get("release")
                 add("Amazon Linux", parsed[0], pkg.get("name"), evr)
+    # CSAF VEX: per product stream CPE, "module id/name" (Red Hat: source packages; the
+    # module id empty outside modules) or the binary name (SUSE).
+    for path in spec.get("csaf_vex", []):
+        for vendor, _, status, component, module, cpe, _, _ in csaf_statuses(path):
+            if status == "fixed":
+                parsed = csaf_component(vendor, component)
+                if not parsed:
+                    continue
+                name, evr = parsed
+            else:
+                name, evr = component, None
+            if "/" in name:
+                continue
+            key = ((module or "") + "/" + name) if vendor == "Red Hat" else name
+            slot = out.setdefault(vendor, {}).setdefault(cpe, {}).setdefault(key, set())
+            if evr:
+                slot.add(evr)
     return {e: {r: {n: sorted(v) for n, v in names.items()} for r, names in rs.items()}
             for e, rs in out.items()}
+
+
+def cpe_fields(cpe):
+    """`cpe:/o:redhat:enterprise_linux:9::baseos` → ["o", "redhat", "enterprise_linux", "9", "", "baseos"]."""
+    return cpe[len("cpe:/"):].split(":") if cpe.startswith("cpe:/") else []
+
+
+def field(parts, i):
+    return parts[i] if i < len(parts) else ""
+
+
+def platform_holds(p, cpe):
+    """Whether an image of the package's os-release installs from this product stream."""
+    c = cpe_fields(cpe)
+    os_id, version_id = p["os_id"], p["version_id"]
+    if os_id in ("rhel", "centos"):
+        # The release's own streams (BaseOS, AppStream, CRB, …); EUS/E4S/AUS/TUS are others.
+        return field(c, 1) == "redhat" and field(c, 2) == "enterprise_linux" and \
+            field(c, 3) == version_id.split(".")[0]
+    if os_id in ("sles", "sled", "sles_sap"):
+        major, _, sp = version_id.partition(".")
+        return field(c, 1) == "suse" and field(c, 2).startswith("sle") and \
+            field(c, 3) == major and field(c, 4) == ("" if sp in ("", "0") else "sp" + sp)
+    if os_id == "opensuse-leap":
+        return field(c, 1) == "opensuse" and field(c, 2) == "leap" and field(c, 3) == version_id
+    if os_id == "opensuse-tumbleweed":
+        return field(c, 1) == "opensuse" and field(c, 2) == "tumbleweed"
+    if os_id in ("sle-micro", "sl-micro"):
+        return field(c, 1) == "suse" and field(c, 2) == os_id and field(c, 3) == version_id
+    return False
+
+
+def csaf_statuses(path):
+    """(vendor, cve, status, component, module id or None, platform CPE, remediation
+    category, impact) for every product status entry of a CSAF VEX document."""
+    doc = json.load(open(path))
+    namespace = doc["document"]["publisher"].get("namespace", "")
+    vendor = "Red Hat" if "redhat.com" in namespace else "SUSE" if "suse.com" in namespace else None
+    if vendor is None or doc["document"].get("category") != "csaf_vex":
+        return
+    cpes = {}
+
+    def walk(branches):
+        for b in branches:
+            prod = b.get("product")
+            if prod and "cpe" in prod.get("product_identification_helper", {}):
+                cpes[prod["product_id"]] = prod["product_identification_helper"]["cpe"]
+            walk(b.get("branches", []))
+    walk(doc.get("product_tree", {}).get("branches", []))
+    rel = {r["full_product_name"]["product_id"]: (r["product_reference"], r["relates_to_product_reference"])
+           for r in doc.get("product_tree", {}).get("relationships", [])}
+    for v in doc.get("vulnerabilities", []):
+        cve = v.get("cve")
+        if not cve:
+            continue
+        impact_all, impact = None, {}
+        for t in v.get("threats", []):
+            if t.get("category") == "impact":
+                if "product_ids" in t:
+                    impact.update({i: t["details"] for i in t["product_ids"]})
+                else:
+                    impact_all = t["details"]
+        remediation = {}
+        for r in v.get("remediations", []):
+            for i in r.get("product_ids", []):
+                if r["category"] in ("no_fix_planned", "none_available"):
+                    remediation[i] = r["category"]
+        ps = v.get("product_status", {})
+        for status, ids in (("fixed", ps.get("fixed", []) + ps.get("recommended", [])),
+                            ("affected", ps.get("known_affected", []))):
+            for pid in ids:
+                if pid not in rel:
+                    continue
+                component, parent = rel[pid]
+                module = None
+                if parent in rel:
+                    module, parent = rel[parent]
+                if parent not in cpes:
+                    continue
+                yield (vendor, cve, status, component, module, cpes[parent],
+                       remediation.get(pid), impact.get(pid, impact_all))
+
+
+def csaf_component(vendor, component):
+    """(name, evr) of a fixed component: Red Hat's source builds `name-E:V-R.src` (None for
+    other arches), SUSE's `name-V-R`."""
+    if vendor == "Red Hat":
+        m = re.fullmatch(r"(.+)-(\d+):([^-]+)-([^-]+)\.([^.]+)", component)
+        if not m or m.group(5) != "src":
+            return None
+        epoch = m.group(2)
+        return m.group(1), ("" if epoch == "0" else epoch + ":") + m.group(3) + "-" + m.group(4)
+    m = re.fullmatch(r"(.+)-([^-]+)-([^-]+)", component)
+    return (m.group(1), m.group(2) + "-" + m.group(3)) if m else None
+
+
+def stream_of(label):
+    parts = (label or "").split(":")
+    return parts[0] + ":" + parts[1] if len(parts) >= 2 and parts[0] and parts[1] else None
+
+
+def csaf_hits(path, packages, record_hit, vendor_rating):
+    """CSAF VEX: a package of an image is affected by a status entry of its product streams:
+    below the fixed build (Red Hat by source package and module stream, SUSE by binary
+    package), or known affected (no fix; "will not fix" where no fix is planned)."""
+    for vendor, cve, status, component, module, cpe, remediation, impact in csaf_statuses(path):
+        if status == "fixed":
+            parsed = csaf_component(vendor, component)
+            if not parsed:
+                continue
+            name, evr = parsed
+        else:
+            name, evr = component, None
+        if vendor == "Red Hat" and module and "/" not in name:
+            name = stream_of(module) + "/" + name
+        for p in packages:
+            if p["ecosystem"] != vendor or not platform_holds(p, cpe):
+                continue
+            if vendor == "Red Hat":
+                stream = stream_of(p.get("module"))
+                key = (stream + "/" if stream else "") + p["source"]
+            else:
+                key = p["name"]
+            if key != name:
+                continue
+            if evr is not None:
+                if is_module(evr) != is_module(p["version"]) or rpm_cmp(p["version"], evr) >= 0:
+                    continue
+                fix = {"state": "fixed", "versions": [evr]}
+            else:
+                fix = {"state": "will-not-fix" if remediation == "no_fix_planned" else "not-fixed"}
+            record_hit(p, cve, {cve}, fix)
+            vendor_rating(p, cve, impact)
 
 
 def read_osv(paths):
@@ -729,6 +888,8 @@ def main():
         oval_hits(path, all_packages, record_hit, vendor_rating)
     for path in spec.get("updateinfo", []):
         updateinfo_hits(path, all_packages, record_hit, vendor_rating)
+    for path in spec.get("csaf_vex", []):
+        csaf_hits(path, all_packages, record_hit, vendor_rating)
 
     records = list(read_osv(spec.get("osv", [])))
     maven_versions = [p["version"] for (eco, _, _), ps in by_key.items() if eco == "Maven" for p in ps]
