@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS facts (
     PRIMARY KEY (key, feed, record)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS facts_feed ON facts (feed);
+-- Red Hat's repositories (content sets) and the CPEs of their product streams, as JSON
+-- arrays; one feed holds them all.
+CREATE TABLE IF NOT EXISTS repository_cpes (
+    repo TEXT PRIMARY KEY,
+    cpes TEXT NOT NULL
+) WITHOUT ROWID;
 -- The (ecosystem, release) pairs a feed's records name: an image of a distro release no
 -- feed covers is reported as unmatched, not as free of vulnerabilities.
 CREATE TABLE IF NOT EXISTS coverage (
@@ -893,6 +899,87 @@ impl Database {
             .map_err(&err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)
+    }
+
+    /// Replaces Red Hat's repository-to-CPE map with `map`, recording the feed.
+    pub fn import_repository_cpes(
+        &mut self,
+        feed: &FeedMeta<'_>,
+        map: &std::collections::BTreeMap<String, Vec<String>>,
+        fetched_at: &str,
+        validators: &Validators,
+    ) -> Result<ImportSummary, AdvisoryError> {
+        if map.is_empty() {
+            return Err(feed.no_valid_records());
+        }
+        let path = self.path.clone();
+        let err = db_err(&path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        tx.execute("DELETE FROM repository_cpes", [])
+            .map_err(&err)?;
+        {
+            let mut st = tx
+                .prepare("INSERT INTO repository_cpes (repo, cpes) VALUES (?1, ?2)")
+                .map_err(&err)?;
+            for (repo, cpes) in map {
+                let cpes = serde_json::to_string(cpes).map_err(|e| AdvisoryError::Database {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                st.execute(params![repo, cpes]).map_err(&err)?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, -1)",
+            params![
+                feed.name,
+                feed.kind.name(),
+                feed.source,
+                fetched_at,
+                map.len() as i64,
+                feed.snapshot,
+                validators.etag,
+                validators.last_modified,
+            ],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(ImportSummary {
+            feed: feed.name.to_owned(),
+            records: map.len(),
+            withdrawn: 0,
+            skipped: feed.skipped,
+            first_skipped: feed.first_skipped.to_vec(),
+        })
+    }
+
+    /// The CPEs of the product streams the given repositories (content sets) belong to,
+    /// sorted; repositories the map does not know add nothing.
+    pub fn repository_cpes(
+        &self,
+        repos: &[String],
+    ) -> Result<std::collections::BTreeSet<String>, AdvisoryError> {
+        let err = db_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT cpes FROM repository_cpes WHERE repo = ?1")
+            .map_err(&err)?;
+        let mut out = std::collections::BTreeSet::new();
+        for repo in repos {
+            let cpes: Option<String> = st
+                .query_row([repo], |r| r.get(0))
+                .optional()
+                .map_err(&err)?;
+            if let Some(cpes) = cpes {
+                let list: Vec<String> = serde_json::from_str(&cpes)
+                    .map_err(|e| self.unreadable("repository CPEs", e))?;
+                out.extend(list);
+            }
+        }
+        Ok(out)
     }
 
     /// Starts replacing one CVE feed's facts (`kind` is NVD, CVE JSON 5, KEV or EPSS):

@@ -643,15 +643,17 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
     };
     match kind {
         FeedKind::Osv => unreachable!("read above"),
-        FeedKind::Nvd | FeedKind::Cve5 | FeedKind::Kev | FeedKind::Epss => {
-            Err(AdvisoryError::Feed {
-                path: paths.first().cloned().unwrap_or_default(),
-                message: format!(
-                    "{} is a feed about CVEs, not packages: it streams into the database (import_feeds)",
-                    kind.name()
-                ),
-            })
-        }
+        FeedKind::Nvd
+        | FeedKind::Cve5
+        | FeedKind::Kev
+        | FeedKind::Epss
+        | FeedKind::RepositoryToCpe => Err(AdvisoryError::Feed {
+            path: paths.first().cloned().unwrap_or_default(),
+            message: format!(
+                "{} is a feed about CVEs, not packages: it streams into the database (import_feeds)",
+                kind.name()
+            ),
+        }),
         FeedKind::DebianTracker => {
             // Several documents given at once form the one `debian` feed; a CVE named in
             // more than one keeps every package entry.
@@ -870,6 +872,9 @@ fn import_inner(
             db, kind, paths, source, fetched_at, validators, progress,
         );
     }
+    if kind == FeedKind::RepositoryToCpe {
+        return import_repository_cpes(db, kind, paths, source, fetched_at, validators);
+    }
     if kind == FeedKind::CsafVex {
         let mut import = db.begin_import()?;
         let mut records = 0u64;
@@ -926,4 +931,69 @@ fn import_inner(
         validators,
     );
     Ok(vec![summary])
+}
+
+/// Red Hat's `repository-to-cpe.json`: `{"data": {repository: {"cpes": [...]}}}`.
+fn import_repository_cpes(
+    db: &mut Database,
+    kind: FeedKind,
+    paths: &[PathBuf],
+    source: Option<&str>,
+    fetched_at: &str,
+    validators: &Validators,
+) -> Result<Vec<Result<ImportSummary, AdvisoryError>>, AdvisoryError> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        data: BTreeMap<String, Repo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Repo {
+        #[serde(default)]
+        cpes: Vec<String>,
+    }
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut hasher = Sha256::new();
+    for p in paths {
+        each_input(p, &mut |name, body| {
+            let bytes = match body {
+                InputBody::Whole(b) => b,
+                InputBody::Lines(reader, at) => read_limited(reader, 0, at, "file")?,
+            };
+            hasher.update(&bytes);
+            let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| AdvisoryError::Feed {
+                path: p.clone(),
+                message: format!("{name}: not Red Hat's repository-to-cpe JSON: {e}"),
+            })?;
+            for (repo, r) in doc.data {
+                let cpes = map.entry(repo).or_default();
+                for c in r.cpes {
+                    if c.starts_with("cpe:/") && !cpes.contains(&c) {
+                        cpes.push(c);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    map.retain(|_, cpes| !cpes.is_empty());
+    let shown = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let snapshot = hex::encode(hasher.finalize());
+    Ok(vec![db.import_repository_cpes(
+        &FeedMeta {
+            kind,
+            name: "redhat-repository-to-cpe",
+            source: source.unwrap_or(&shown),
+            snapshot: &snapshot,
+            withdrawn: 0,
+            skipped: 0,
+            first_skipped: &[],
+        },
+        &map,
+        fetched_at,
+        validators,
+    )])
 }

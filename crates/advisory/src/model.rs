@@ -24,6 +24,8 @@ pub enum FeedKind {
     Alas,
     /// CSAF VEX documents, one per CVE: Red Hat's and SUSE's.
     CsafVex,
+    /// Red Hat's map of repositories (content sets) to the CPEs of their product streams.
+    RepositoryToCpe,
 }
 
 impl FeedKind {
@@ -39,16 +41,18 @@ impl FeedKind {
             Self::Oval => "oval",
             Self::Alas => "alas",
             Self::CsafVex => "csaf-vex",
+            Self::RepositoryToCpe => "repository-to-cpe",
         }
     }
 
-    pub const ALL: [FeedKind; 10] = [
+    pub const ALL: [FeedKind; 11] = [
         Self::Osv,
         Self::DebianTracker,
         Self::Secdb,
         Self::Oval,
         Self::Alas,
         Self::CsafVex,
+        Self::RepositoryToCpe,
         Self::Nvd,
         Self::Cve5,
         Self::Kev,

@@ -19,7 +19,39 @@ pub const PATTERNS: &[&str] = &[
     "etc/oracle-release",
     "etc/system-release",
     "etc/lsb-release",
+    "root/buildinfo/content_manifests/*.json",
 ];
+
+/// Where Red Hat's images record the content sets they were built from.
+const CONTENT_MANIFESTS: &str = "root/buildinfo/content_manifests/";
+
+/// The content sets every content manifest of the tree lists, sorted and without repeats;
+/// a manifest that does not parse is noted.
+fn content_sets(tree: &FileTree, notes: &mut Vec<Note>) -> Vec<String> {
+    let mut sets = std::collections::BTreeSet::new();
+    for file in tree.files() {
+        if !file.path.starts_with(CONTENT_MANIFESTS) || !file.path.ends_with(".json") {
+            continue;
+        }
+        let Content::Kept(data) = file.content else {
+            continue;
+        };
+        match serde_json::from_slice::<serde_json::Value>(data) {
+            Ok(doc) => sets.extend(
+                doc.get("content_sets")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .map(str::to_owned),
+            ),
+            Err(e) => notes.push(
+                Note::new("os", format!("content manifest is not JSON: {e}")).with_path(file.path),
+            ),
+        }
+    }
+    sets.into_iter().collect()
+}
 
 /// Parses os-release syntax: `KEY=value` lines, values optionally in double or single
 /// quotes with shell-style backslash escapes inside double quotes; `#` comments.
@@ -93,6 +125,7 @@ pub fn distro_from_os_release(fields: &BTreeMap<String, String>, source: &str) -
             .collect(),
         cpe_name: get("CPE_NAME"),
         source: source.to_owned(),
+        content_sets: Vec::new(),
     })
 }
 
@@ -111,7 +144,10 @@ pub fn detect(tree: &FileTree) -> (Option<Distro>, Vec<Note>) {
         if let Some((real, body)) = text(tree, path) {
             let fields = parse_os_release(&body);
             match distro_from_os_release(&fields, path) {
-                Some(d) => return (Some(d), notes),
+                Some(mut d) => {
+                    d.content_sets = content_sets(tree, &mut notes);
+                    return (Some(d), notes);
+                }
                 None => notes.push(Note::new("os", "os-release has no ID").with_path(real)),
             }
         }

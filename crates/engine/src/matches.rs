@@ -72,13 +72,31 @@ pub fn match_inventory(
     let coverage = db
         .coverage()
         .map_err(|e| EngineError::Advisory(e.to_string()))?;
+    // A Red Hat image's content manifests name the repositories it was built from: their
+    // product streams (Red Hat's repository-to-CPE map) replace the release's defaults.
+    let streams: Vec<String> = match distro {
+        Some(d) if !d.content_sets.is_empty() => db
+            .repository_cpes(&d.content_sets)
+            .map_err(|e| EngineError::Advisory(e.to_string()))?
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    };
     // A distro release no feed covers has no answer: its packages are unmatched, with the
     // reason, rather than reported free of vulnerabilities.
     let targets: Vec<Result<ferret_matcher::Target, Unmatched>> = inventory
         .packages
         .iter()
         .map(|p| {
-            target(p, distro).and_then(|t| {
+            target(p, distro).map(|mut t| {
+                if t.ecosystem == "Red Hat" && !streams.is_empty() {
+                    t.platforms.clone_from(&streams);
+                }
+                t
+            })
+        })
+        .map(|t| {
+            t.and_then(|t| {
                 if t.distro && !coverage.contains(&(t.ecosystem.clone(), t.release.clone())) {
                     Err(Unmatched {
                         reason: uncovered(&t),

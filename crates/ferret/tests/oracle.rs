@@ -1452,6 +1452,12 @@ fn csaf_vex_images_agree_with_the_oracle() {
     .concat();
     let db = dir.path().join("db");
     import(&db, "csaf-vex", &vex);
+    let repository_to_cpe = own.join("redhat/repository-to-cpe/repository-to-cpe.json");
+    import(
+        &db,
+        "repository-to-cpe",
+        std::slice::from_ref(&repository_to_cpe),
+    );
     import_rating_samples(&db);
     let named_path = dir.path().join("named.json");
     std::fs::write(&named_path, json!({"csaf_vex": vex}).to_string()).unwrap();
@@ -1465,60 +1471,87 @@ fn csaf_vex_images_agree_with_the_oracle() {
             .unwrap(),
     );
     let named: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // (os-release ID, VERSION_ID, PRETTY_NAME, vendor, which product stream CPEs it installs from)
-    type Image = (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&str) -> bool,
-    );
-    let images: [Image; 5] = [
-        (
-            "rhel",
-            "9.3",
-            "Red Hat Enterprise Linux 9.3 (Plow)",
-            "Red Hat",
-            |c| {
-                c.starts_with("cpe:/o:redhat:enterprise_linux:9")
-                    || c.starts_with("cpe:/a:redhat:enterprise_linux:9")
-            },
-        ),
-        (
+    /// One image: os-release ID, VERSION_ID, PRETTY_NAME, the vendor, which product
+    /// stream CPEs it installs from, and the content sets its content manifest names.
+    struct Image {
+        id: &'static str,
+        version_id: &'static str,
+        pretty: &'static str,
+        vendor: &'static str,
+        installs: fn(&str) -> bool,
+        content_sets: &'static [&'static str],
+    }
+    let rhel = |id, version_id, pretty, installs| Image {
+        id,
+        version_id,
+        pretty,
+        vendor: "Red Hat",
+        installs,
+        content_sets: &[],
+    };
+    let images = [
+        rhel("rhel", "9.3", "Red Hat Enterprise Linux 9.3 (Plow)", |c| {
+            c.starts_with("cpe:/o:redhat:enterprise_linux:9")
+                || c.starts_with("cpe:/a:redhat:enterprise_linux:9")
+        }),
+        rhel(
             "rhel",
             "8.10",
             "Red Hat Enterprise Linux 8.10 (Ootpa)",
-            "Red Hat",
             |c| {
                 c.starts_with("cpe:/o:redhat:enterprise_linux:8")
                     || c.starts_with("cpe:/a:redhat:enterprise_linux:8")
             },
         ),
-        (
+        rhel(
             "rhel",
             "7.9",
             "Red Hat Enterprise Linux Server 7.9 (Maipo)",
-            "Red Hat",
             |c| {
                 c.starts_with("cpe:/o:redhat:enterprise_linux:7")
                     || c.starts_with("cpe:/a:redhat:enterprise_linux:7")
             },
         ),
-        ("sl-micro", "6.0", "SUSE Linux Micro 6.0", "SUSE", |c| {
-            c == "cpe:/o:suse:sl-micro:6.0"
-        }),
-        (
-            "opensuse-tumbleweed",
-            "20231101",
-            "openSUSE Tumbleweed",
-            "SUSE",
-            |c| c == "cpe:/o:opensuse:tumbleweed",
-        ),
+        // An EUS image: its content manifest's repositories decide its streams.
+        Image {
+            content_sets: &[
+                "rhel-9-for-x86_64-appstream-eus-rpms",
+                "rhel-9-for-x86_64-baseos-eus-rpms",
+            ],
+            ..rhel("rhel", "9.2", "Red Hat Enterprise Linux 9.2 (Plow)", |c| {
+                c.starts_with("cpe:/o:redhat:rhel_eus:9.")
+                    || c.starts_with("cpe:/a:redhat:rhel_eus:9.")
+            })
+        },
+        Image {
+            id: "sl-micro",
+            version_id: "6.0",
+            pretty: "SUSE Linux Micro 6.0",
+            vendor: "SUSE",
+            installs: |c| c == "cpe:/o:suse:sl-micro:6.0",
+            content_sets: &[],
+        },
+        Image {
+            id: "opensuse-tumbleweed",
+            version_id: "20231101",
+            pretty: "openSUSE Tumbleweed",
+            vendor: "SUSE",
+            installs: |c| c == "cpe:/o:opensuse:tumbleweed",
+            content_sets: &[],
+        },
     ];
     let mut ferret = Findings::new();
     let mut ferret_skips = Skips::default();
     let mut oracle_packages = Vec::new();
-    for (id, version_id, pretty, vendor, installs) in images {
+    for Image {
+        id,
+        version_id,
+        pretty,
+        vendor,
+        installs,
+        content_sets,
+    } in images
+    {
         // name key → versions, over the release's product streams.
         let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (cpe, names) in named[vendor].as_object().unwrap() {
@@ -1572,6 +1605,15 @@ fn csaf_vex_images_agree_with_the_oracle() {
             &format!("ID=\"{id}\"\nVERSION_ID=\"{version_id}\"\nPRETTY_NAME=\"{pretty}\"\n"),
             &packages,
         );
+        if !content_sets.is_empty() {
+            let manifests = root.join("root/buildinfo/content_manifests");
+            std::fs::create_dir_all(&manifests).unwrap();
+            std::fs::write(
+                manifests.join("ubi9-container-9.2-1.json"),
+                json!({"metadata": {"icm_version": 1}, "content_sets": content_sets}).to_string(),
+            )
+            .unwrap();
+        }
         let tag = format!("{id}-{version_id}");
         let report = scan_json(&db, &format!("dir:{}", root.display()));
         assert_eq!(
@@ -1599,6 +1641,7 @@ fn csaf_vex_images_agree_with_the_oracle() {
                 "ecosystem": vendor, "release": "",
                 "name": name, "version": evr, "arch": "x86_64", "source": source,
                 "module": module, "os_id": id, "version_id": version_id,
+                "content_sets": content_sets,
             }));
         }
     }
@@ -1610,6 +1653,7 @@ fn csaf_vex_images_agree_with_the_oracle() {
     let spec = json!({
         "packages": oracle_packages,
         "csaf_vex": vex,
+        "repository_to_cpe": repository_to_cpe,
         "osv": json_files(&rating_sample("ghsa")),
         "nvd": [rating_sample("nvd").join("nvdcve-2.0-sample.json")],
         "cve5": json_files(&rating_sample("cve5")),
@@ -1617,7 +1661,7 @@ fn csaf_vex_images_agree_with_the_oracle() {
     let (oracle, oracle_skips) = run_oracle_spec(&python, dir.path(), &spec);
     assert_eq!(oracle_skips, Skips::default());
     assert_agree(
-        "Red Hat Enterprise Linux 7, 8, 9, SLE Micro, openSUSE Tumbleweed (CSAF VEX)",
+        "Red Hat Enterprise Linux 7, 8, 9, 9.2 EUS, SUSE Linux Micro, openSUSE Tumbleweed (CSAF VEX)",
         ferret,
         oracle,
     );

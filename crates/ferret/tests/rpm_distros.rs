@@ -328,6 +328,44 @@ fn red_hat_and_suse_images_match_their_vex() {
         Some("not-fixed".into())
     );
 
+    // A RHEL 9 EUS image: its content manifest names the EUS repositories, whose product
+    // streams (Red Hat's repository-to-CPE map) are the only ones that judge it.
+    import(
+        &db,
+        "repository-to-cpe",
+        &[own_testdata().join("advisories/redhat/repository-to-cpe/repository-to-cpe.json")],
+    );
+    let root = dir.path().join("rhel9-eus");
+    rpm_root(
+        &root,
+        &os_release("rhel", "9.0", "Red Hat Enterprise Linux 9.0 (Plow)"),
+        &[RpmPackage::new(
+            "libcurl",
+            "7.76.1-14.el9_0.8",
+            "x86_64",
+            "curl",
+        )],
+    );
+    let manifests = root.join("root/buildinfo/content_manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("ubi9-container-9.0-1.json"),
+        r#"{"metadata": {"icm_version": 1}, "content_sets": ["rhel-9-for-x86_64-baseos-eus-rpms"]}"#,
+    )
+    .unwrap();
+    let found = findings(&scan(&db, &root));
+    assert_eq!(
+        has(&found, "libcurl x86_64", "CVE-2023-38545").map(|f| f.1),
+        Some(vec!["7.76.1-14.el9_0.9".into()])
+    );
+    std::fs::remove_dir_all(root.join("root")).unwrap();
+    let found = findings(&scan(&db, &root));
+    assert_eq!(
+        has(&found, "libcurl x86_64", "CVE-2023-38545").map(|f| f.1),
+        Some(vec!["7.76.1-23.el9_2.4".into(), "7.76.1-26.el9_3.2".into()]),
+        "without a content manifest, the release's own streams"
+    );
+
     // SUSE Linux Micro 6.0: the binary package of its own product.
     let root = dir.path().join("slmicro");
     rpm_root(

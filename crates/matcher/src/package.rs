@@ -47,15 +47,21 @@ fn cpe_parts(cpe: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// Whether a product CPE matches a pattern: every part the pattern gives (non-empty) must
-/// be equal, `*` matches any part, and a part ending in `*` matches by prefix.
+/// Whether a product CPE matches a pattern, part by part: a part the pattern leaves empty
+/// (or does not give) matches any, `*` matches any, a pattern part ending in `*` matches by
+/// prefix; the others must be equal, except that a product without an edition covers all
+/// of them (`cpe:/o:redhat:enterprise_linux:9` matches an image of
+/// `cpe:/o:redhat:enterprise_linux:9::baseos`).
 pub fn cpe_matches(pattern: &str, cpe: &str) -> bool {
+    /// Part index of the edition in `cpe:/part:vendor:product:version:update:edition`.
+    const EDITION: usize = 5;
     let (pattern, cpe) = (cpe_parts(pattern), cpe_parts(cpe));
     !pattern.is_empty()
+        && !cpe.is_empty()
         && pattern.iter().enumerate().all(|(i, p)| {
             let c = cpe.get(i).copied().unwrap_or("");
             match p.strip_suffix('*') {
-                _ if p.is_empty() => true,
+                _ if p.is_empty() || (i >= EDITION && c.is_empty()) => true,
                 Some(prefix) => c.starts_with(prefix),
                 None => *p == c,
             }
@@ -708,6 +714,39 @@ mod tests {
     use super::*;
     use ferret_advisory::{Ecosystem, Event, FixState, Range, RangeKind, Score, ScoreKind};
     use ferret_model::{DpkgMetadata, Location, PackageMetadata, SourcePackage};
+
+    #[test]
+    fn product_cpes_against_image_patterns() {
+        let rhel9 = "cpe:/o:redhat:enterprise_linux:9";
+        assert!(cpe_matches(
+            rhel9,
+            "cpe:/o:redhat:enterprise_linux:9::baseos"
+        ));
+        assert!(cpe_matches(rhel9, rhel9));
+        assert!(!cpe_matches(rhel9, "cpe:/o:redhat:rhel_eus:9.2::baseos"));
+        assert!(!cpe_matches(
+            rhel9,
+            "cpe:/a:redhat:enterprise_linux:9::appstream"
+        ));
+        let eus = "cpe:/o:redhat:rhel_eus:9.2::baseos";
+        assert!(cpe_matches(eus, eus));
+        assert!(!cpe_matches(
+            eus,
+            "cpe:/o:redhat:rhel_eus:9.2::highavailability"
+        ));
+        let base = "cpe:/o:redhat:enterprise_linux:9::baseos";
+        assert!(cpe_matches(base, rhel9), "a release covers its editions");
+        let sles = "cpe:/o:suse:sle*:15:sp5";
+        assert!(cpe_matches(
+            sles,
+            "cpe:/o:suse:sle-module-basesystem:15:sp5"
+        ));
+        assert!(cpe_matches(sles, "cpe:/o:suse:sles:15:sp5"));
+        assert!(!cpe_matches(sles, "cpe:/o:suse:sles:15"));
+        assert!(!cpe_matches(sles, "cpe:/o:suse:sles:15:sp4"));
+        assert!(!cpe_matches(sles, "cpe:/o:opensuse:leap:15.5"));
+        assert!(!cpe_matches(sles, "not a cpe"));
+    }
 
     fn debian() -> Distro {
         Distro {

@@ -26,6 +26,10 @@ pub struct Distro {
     /// The file the facts came from, e.g. `etc/os-release`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    /// The content sets (repositories) a Red Hat image was built from, as its content
+    /// manifests (`root/buildinfo/content_manifests/*.json`) list them, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_sets: Vec<String>,
 }
 
 impl Distro {

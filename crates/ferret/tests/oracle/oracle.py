@@ -44,7 +44,9 @@ Rules, from the formats:
 - CSAF VEX (Red Hat, SUSE): a status entry is a component of a product stream (a
   platform with a CPE), or of a module of one. It applies to an image whose os-release
   installs from that stream: Red Hat Enterprise Linux N from the `enterprise_linux:N`
-  streams (not EUS/E4S/AUS/TUS), SLES N SPm from SUSE's `sle*` products of `N:spm`,
+  streams (not EUS/E4S/AUS/TUS), or, when its content manifests name its repositories,
+  from the streams Red Hat's repository-to-CPE map ("repository_to_cpe") gives them
+  (a stream's CPE, or that CPE without its edition), SLES N SPm from SUSE's `sle*` products of `N:spm`,
   openSUSE Leap, Tumbleweed and SLE Micro from their own. Red Hat's `fixed` source builds
   (`name-E:V-R.src`) fix the package built from that source, in its module stream
   (`module:stream/name`) if it is a module's; SUSE's `recommended` builds fix the binary
@@ -676,6 +678,11 @@ def platform_holds(p, cpe):
     """Whether an image of the package's os-release installs from this product stream."""
     c = cpe_fields(cpe)
     os_id, version_id = p["os_id"], p["version_id"]
+    if os_id in ("rhel", "centos") and p.get("streams"):
+        # The streams of the repositories its content manifests name: the same CPE, or
+        # the same without the edition (a release's product covers its editions).
+        return any(cpe == s or (len(c) <= 5 and c == cpe_fields(s)[:len(c)] and len(cpe_fields(s)) > 5)
+                   for s in p["streams"])
     if os_id in ("rhel", "centos"):
         # The release's own streams (BaseOS, AppStream, CRB, …); EUS/E4S/AUS/TUS are others.
         return field(c, 1) == "redhat" and field(c, 2) == "enterprise_linux" and \
@@ -888,6 +895,11 @@ def main():
         oval_hits(path, all_packages, record_hit, vendor_rating)
     for path in spec.get("updateinfo", []):
         updateinfo_hits(path, all_packages, record_hit, vendor_rating)
+    if spec.get("repository_to_cpe"):
+        repos = json.load(open(spec["repository_to_cpe"]))["data"]
+        for p in all_packages:
+            if p.get("content_sets"):
+                p["streams"] = sorted({c for r in p["content_sets"] for c in repos.get(r, {}).get("cpes", [])})
     for path in spec.get("csaf_vex", []):
         csaf_hits(path, all_packages, record_hit, vendor_rating)
 
