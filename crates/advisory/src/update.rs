@@ -108,9 +108,10 @@ pub fn default_sources_until(year: u16) -> Vec<FeedSource> {
 }
 
 /// The RPM distros' own feeds: Oracle's ELSA OVAL (every release, bzip2), Microsoft's
-/// Azure Linux and CBL-Mariner OVAL, VMware's Photon OS OVAL, and Amazon Linux's
-/// updateinfo, reached through each repository's `mirror.list` (AL2 core and its kernel
-/// extras, AL2023).
+/// Azure Linux and CBL-Mariner OVAL, VMware's Photon OS OVAL, Red Hat's and SUSE's CSAF
+/// VEX archives with Red Hat's repository-to-CPE map, and Amazon Linux's updateinfo,
+/// reached through each repository's `mirror.list` (AL2 core and its kernel extras,
+/// AL2023).
 pub fn distro_sources() -> Vec<FeedSource> {
     let mut out = vec![FeedSource {
         kind: FeedKind::Oval,
@@ -132,6 +133,20 @@ pub fn distro_sources() -> Vec<FeedSource> {
             ),
         });
     }
+    // Red Hat's VEX archive (named in archive_latest.txt) and the map of its repositories
+    // to product streams; SUSE's VEX archive.
+    out.push(FeedSource {
+        kind: FeedKind::CsafVex,
+        url: "https://security.access.redhat.com/data/csaf/v2/vex/archive_latest.txt".to_owned(),
+    });
+    out.push(FeedSource {
+        kind: FeedKind::RepositoryToCpe,
+        url: "https://security.access.redhat.com/data/metrics/repository-to-cpe.json".to_owned(),
+    });
+    out.push(FeedSource {
+        kind: FeedKind::CsafVex,
+        url: "https://ftp.suse.com/pub/projects/security/csaf-vex.tar.bz2".to_owned(),
+    });
     for repo in [
         "2/core/latest",
         "2/extras/kernel-5.10/latest",
@@ -231,6 +246,26 @@ fn updateinfo_url(
         .map_err(|e| format!("{repomd_url}: {href}: {e}"))
 }
 
+/// The archive Red Hat's `archive_latest.txt` names (its first line, a file name beside
+/// it: `csaf_vex_2026-12-01.tar.zst`).
+fn latest_archive(
+    http: &reqwest::blocking::Client,
+    pointer: &reqwest::Url,
+) -> Result<reqwest::Url, String> {
+    let text = fetch_small(http, pointer)?;
+    let name = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .ok_or_else(|| format!("{pointer}: names no archive"))?;
+    if name.contains('/') || name.contains("..") {
+        return Err(format!("{pointer}: {name:?} is not a file name"));
+    }
+    pointer
+        .join(name)
+        .map_err(|e| format!("{pointer}: {name}: {e}"))
+}
+
 /// Removes a file when dropped, unless kept.
 struct TempPath(Option<PathBuf>);
 
@@ -300,6 +335,9 @@ pub fn update_with(
         // through the mirror list: the feed stays known by the mirror list's URL.
         let url = if source.kind == FeedKind::Alas && url.path().ends_with("/mirror.list") {
             updateinfo_url(&http, &url).map_err(fetch_err)?
+        } else if url.path().ends_with("/archive_latest.txt") {
+            // Red Hat names its current VEX archive in this file, beside it.
+            latest_archive(&http, &url).map_err(fetch_err)?
         } else {
             url
         };
@@ -337,16 +375,20 @@ pub fn update_with(
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
         };
-        // Keep the URL's extension so the reader knows zip from JSON from YAML.
-        let ext = url
-            .path()
-            .rsplit('.')
-            .next()
+        // Keep the URL's extension so the reader knows zip from JSON from YAML (and a tar
+        // archive by both of its extensions).
+        let tar = [".tar.zst", ".tar.bz2", ".tar.gz", ".tar"]
+            .into_iter()
+            .find(|x| url.path().ends_with(x));
+        let ext = tar
+            .map(|x| x.trim_start_matches('.'))
+            .or_else(|| url.path().rsplit('.').next())
             .filter(|e| {
-                matches!(
-                    *e,
-                    "zip" | "json" | "yaml" | "yml" | "jsonl" | "gz" | "csv" | "xml" | "bz2"
-                )
+                e.starts_with("tar")
+                    || matches!(
+                        *e,
+                        "zip" | "json" | "yaml" | "yml" | "jsonl" | "gz" | "csv" | "xml" | "bz2"
+                    )
             })
             .unwrap_or("json");
         let download = dir.join(format!("{DB_FILE}.download-{n}.{ext}"));

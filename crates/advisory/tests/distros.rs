@@ -325,3 +325,154 @@ fn bad_xml_is_refused_naming_the_file_and_the_database_is_unchanged() {
     );
     assert_eq!(db.status().unwrap().snapshot, before.snapshot);
 }
+
+fn json_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(own(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn csaf_vex_keys_red_hat_by_source_and_module_stream_and_suse_by_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Database::open(dir.path()).unwrap();
+    let mut counts = import(&mut db, FeedKind::CsafVex, &json_in("redhat/vex"));
+    counts.extend(import(
+        &mut db,
+        FeedKind::CsafVex,
+        &json_in("suse/csaf-vex"),
+    ));
+    assert_eq!(
+        counts,
+        [
+            ("csaf-vex-redhat".to_owned(), 6, 0),
+            ("csaf-vex-suse".to_owned(), 1, 0)
+        ]
+    );
+    let r = db.show("CVE-2024-7348").unwrap();
+    let of = |name: &str| -> Vec<&ferret_advisory::Affected> {
+        r.iter()
+            .flat_map(|a| &a.affected)
+            .filter(|x| x.name == name)
+            .collect()
+    };
+    // The module's package under its stream, with the stream's fix and its platform.
+    let pg15 = of("postgresql:15/postgresql");
+    let main8 = pg15
+        .iter()
+        .find(|x| {
+            x.platforms
+                .contains(&"cpe:/a:redhat:enterprise_linux:8::appstream".to_owned())
+        })
+        .unwrap();
+    assert_eq!(fixed(main8), Some("15.8-1.module+el8.10.0+22212+a51fe170"));
+    assert_eq!(main8.severity.as_deref(), Some("Important"));
+    // The release's own package, by source name; RHEL 6 out of support, 7 affected.
+    let pg = of("postgresql");
+    assert!(pg.iter().any(|x| fixed(x) == Some("13.16-1.el9_4")));
+    assert!(pg.iter().any(|x| x.fix_state == Some(FixState::WillNotFix)
+        && x.platforms == ["cpe:/o:redhat:enterprise_linux:6"]));
+    assert!(pg.iter().any(|x| x.fix_state == Some(FixState::NotFixed)
+        && x.platforms == ["cpe:/o:redhat:enterprise_linux:7"]));
+    // Epochs kept; binaries are not keys.
+    let r2 = db.show("CVE-2023-6237").unwrap();
+    assert!(
+        r2[0]
+            .affected
+            .iter()
+            .any(|x| x.name == "openssl" && fixed(x) == Some("1:3.0.7-27.el9"))
+    );
+    assert!(!r2[0].affected.iter().any(|x| x.name == "openssl-libs"));
+    // SUSE: binary packages with their product's CPE.
+    let s = db.show("CVE-2023-5568").unwrap();
+    let micro: Vec<_> = s[0]
+        .affected
+        .iter()
+        .filter(|x| x.platforms.contains(&"cpe:/o:suse:sl-micro:6.0".to_owned()))
+        .collect();
+    assert_eq!(micro.len(), 1);
+    assert_eq!(micro[0].name, "samba-client-libs");
+    assert_eq!(fixed(micro[0]), Some("4.19.4+git.339.acf1ccaa02-1.22"));
+    assert!(
+        db.coverage()
+            .unwrap()
+            .contains(&("Red Hat".to_owned(), String::new()))
+    );
+}
+
+#[test]
+fn csaf_documents_that_are_not_vex_of_a_known_vendor_are_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Database::open(&dir.path().join("db")).unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let inputs = vec![
+        json_in("redhat/vex")[0].clone(),
+        write(
+            "advisory.json",
+            r#"{"document": {"category": "csaf_security_advisory", "publisher": {"namespace": "https://www.redhat.com"}}}"#,
+        ),
+        write(
+            "other.json",
+            r#"{"document": {"category": "csaf_vex", "publisher": {"name": "Example", "namespace": "https://example.com"}}}"#,
+        ),
+        write("broken.json", "{"),
+    ];
+    let results = import_feeds(
+        &mut db,
+        FeedKind::CsafVex,
+        &inputs,
+        None,
+        "2026-12-02T00:00:00Z",
+        &Validators::default(),
+    )
+    .unwrap();
+    let summary = results[0].as_ref().unwrap();
+    assert_eq!((summary.records, summary.skipped), (1, 3));
+    let reasons: Vec<String> = summary
+        .first_skipped
+        .iter()
+        .map(|(at, why)| format!("{at}: {why}"))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("advisory.json") && r.contains("not a CSAF VEX document")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("other.json") && r.contains("Ferret reads Red Hat's and SUSE's")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("broken.json") && r.contains("not CSAF JSON")),
+        "{reasons:?}"
+    );
+    // Nothing usable at all: refused, the database unchanged.
+    let before = db.status().unwrap();
+    let e = import_feeds(
+        &mut db,
+        FeedKind::CsafVex,
+        &inputs[1..],
+        None,
+        "2026-12-02T00:00:00Z",
+        &Validators::default(),
+    )
+    .unwrap()[0]
+        .as_ref()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no valid record"), "{e}");
+    assert_eq!(db.status().unwrap().snapshot, before.snapshot);
+}

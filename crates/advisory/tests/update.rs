@@ -512,3 +512,120 @@ fn distro_feeds_fetch_then_not_modified_then_interrupted() {
     let after = Database::open(fresh.path()).unwrap().status().unwrap();
     assert_eq!(after.snapshot, before.snapshot);
 }
+
+/// A tar archive of the JSON files of a directory, compressed by `compress`.
+fn tar_of(dir: &str, compress: fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(own(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for f in files {
+        let name = format!("2023/{}", f.file_name().unwrap().to_string_lossy());
+        b.append_path_with_name(&f, name).unwrap();
+    }
+    compress(b.into_inner().unwrap())
+}
+
+/// Red Hat's VEX archive (named by archive_latest.txt, tar.zst), its repository-to-CPE
+/// map, and SUSE's VEX archive (tar.bz2).
+#[test]
+fn vex_archives_fetch_then_not_modified_then_interrupted() {
+    let redhat = tar_of("redhat/vex", |t| zstd::encode_all(&t[..], 3).unwrap());
+    let suse = tar_of("suse/csaf-vex", |t| {
+        let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        enc.write_all(&t).unwrap();
+        enc.finish().unwrap()
+    });
+    let cpes = std::fs::read(own("redhat/repository-to-cpe/repository-to-cpe.json")).unwrap();
+    let pointer = b"csaf_vex_2026-12-01.tar.zst\n".to_vec();
+    let paths = [
+        (FeedKind::CsafVex, "/data/csaf/v2/vex/archive_latest.txt"),
+        (
+            FeedKind::RepositoryToCpe,
+            "/data/metrics/repository-to-cpe.json",
+        ),
+        (FeedKind::CsafVex, "/pub/projects/security/csaf-vex.tar.bz2"),
+    ];
+    let files = |cut_redhat: bool| -> HashMap<String, Served> {
+        let mut m: HashMap<String, Served> = [&pointer, &cpes, &suse]
+            .into_iter()
+            .zip(paths)
+            .enumerate()
+            .map(|(i, (body, (_, p)))| {
+                (
+                    p.to_owned(),
+                    Served {
+                        body: body.clone(),
+                        etag: format!("\"v{i}\""),
+                        cut_at: None,
+                    },
+                )
+            })
+            .collect();
+        m.insert(
+            "/data/csaf/v2/vex/csaf_vex_2026-12-01.tar.zst".to_owned(),
+            Served {
+                body: redhat.clone(),
+                etag: "\"rh\"".to_owned(),
+                cut_at: cut_redhat.then_some(redhat.len() / 2),
+            },
+        );
+        m
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, log) = serve(files(false));
+    let options = sources(&addr, &paths);
+    let report = update(dir.path(), &options, "2026-12-02T00:00:00Z").unwrap();
+    let mut names: Vec<(&str, usize)> = report
+        .imported
+        .iter()
+        .map(|s| (s.feed.as_str(), s.records))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            ("csaf-vex-redhat", 6),
+            ("csaf-vex-suse", 1),
+            ("redhat-repository-to-cpe", 53)
+        ]
+    );
+    let db = Database::open(dir.path()).unwrap();
+    let before = db.status().unwrap();
+    assert!(!db.show("CVE-2024-7348").unwrap().is_empty());
+    assert!(
+        db.repository_cpes(&["rhel-9-for-x86_64-baseos-rpms".to_owned()])
+            .unwrap()
+            .contains("cpe:/o:redhat:enterprise_linux:9::baseos")
+    );
+    drop(db);
+
+    let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
+    assert!(report.imported.is_empty());
+    assert_eq!(report.not_modified.len(), 3);
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == 304)
+            .count(),
+        3
+    );
+
+    let (addr, _) = serve(files(true));
+    let mut options = sources(&addr, &paths);
+    options.sources.truncate(1);
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join(ferret_advisory::DB_FILE),
+        fresh.path().join(ferret_advisory::DB_FILE),
+    )
+    .unwrap();
+    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
+    assert!(e.to_string().contains("interrupted"), "{e}");
+    let after = Database::open(fresh.path()).unwrap().status().unwrap();
+    assert_eq!(after.snapshot, before.snapshot);
+}

@@ -74,7 +74,9 @@ fn import_status_show() {
     assert_eq!(code, 2);
     assert!(
         err.contains("unknown feed kind")
-            && err.contains("osv, debian-tracker, secdb, oval, alas, nvd"),
+            && err.contains(
+                "osv, debian-tracker, secdb, oval, alas, csaf-vex, repository-to-cpe, nvd"
+            ),
         "{err}"
     );
 }
