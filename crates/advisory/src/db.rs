@@ -1291,6 +1291,56 @@ mod tests {
         assert_eq!(SCHEMA_VERSION, 5);
     }
 
+    /// The stored form of an advisory's match record (MessagePack, named fields) at schema
+    /// 5: changing it needs a new schema version.
+    #[test]
+    fn stored_match_record_v5() {
+        use crate::model::{Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind};
+        let mut a = Advisory::new("CVE-2024-7348", FeedKind::CsafVex);
+        a.aliases = vec!["GHSA-0000-0000-0000".to_owned()];
+        a.affected = vec![Affected {
+            ecosystem: Ecosystem::new("Red Hat", ""),
+            name: "postgresql:15/postgresql".to_owned(),
+            purl: None,
+            ranges: vec![Range {
+                kind: RangeKind::Ecosystem,
+                events: vec![
+                    Event::Introduced("0".to_owned()),
+                    Event::Fixed("15.8-1.module+el8.10.0".to_owned()),
+                ],
+            }],
+            versions: Vec::new(),
+            fix_state: Some(FixState::Fixed("15.8-1.module+el8.10.0".to_owned())),
+            severity: Some("Important".to_owned()),
+            arches: vec!["x86_64".to_owned()],
+            platforms: vec!["cpe:/a:redhat:enterprise_linux:8::appstream".to_owned()],
+        }];
+        let slim = Slim {
+            id: &a.id,
+            feed: a.feed,
+            aliases: &a.aliases,
+            severity: &a.severity,
+            database_severity: a.database_severity.as_deref(),
+            affected: &a.affected,
+        };
+        let packed = rmp_serde::to_vec_named(&slim).unwrap();
+        assert_eq!(hex::encode(&packed), STORED_V5);
+        let back: Advisory = rmp_serde::from_slice(&packed).unwrap();
+        assert_eq!(back, a);
+    }
+
+    const STORED_V5: &str = concat!(
+        "84a26964ad4356452d323032342d37333438a466656564a8637361662d766578a7616c6961736573",
+        "91b3474853412d303030302d303030302d30303030a861666665637465649187a965636f73797374",
+        "656d81a46e616d65a752656420486174a46e616d65b8706f737467726573716c3a31352f706f7374",
+        "67726573716ca672616e6765739182a46b696e64a945434f53595354454da66576656e74739281aa",
+        "696e74726f6475636564a13081a56669786564b631352e382d312e6d6f64756c652b656c382e3130",
+        "2e30a96669785f737461746582a57374617465a56669786564a776657273696f6eb631352e382d31",
+        "2e6d6f64756c652b656c382e31302e30a87365766572697479a9496d706f7274616e74a661726368",
+        "657391a67838365f3634a9706c6174666f726d7391d92b6370653a2f613a7265646861743a656e74",
+        "657270726973655f6c696e75783a383a3a61707073747265616d",
+    );
+
     #[test]
     fn feed_of_finds_the_range() {
         let feeds = vec![(1, 10, "a".to_owned()), (11, 20, "b".to_owned())];

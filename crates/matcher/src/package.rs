@@ -445,6 +445,9 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             | "sle-micro"
             | "sl-micro",
         ) => {
+            if distro.version_id.is_empty() && id != "opensuse-tumbleweed" {
+                return Err(missing_release());
+            }
             platforms = suse_platforms(id, &distro.version_id).ok_or_else(missing_release)?;
             // SUSE's VEX names binary packages.
             (
