@@ -37,7 +37,7 @@ match=$(for _ in $(seq "$RUNS"); do
 done | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
 packages=${match#* }
 micros=${match% *}
-echo "image: $image; database: every shared feed; $RUNS runs each, median"
+echo "image: $image; database: every feed sample (shared and this repository's); $RUNS runs each, median"
 echo "ferret sbom        ${sbom} s"
 echo "ferret scan        ${scan} s"
 awk -v m="$micros" -v p="$packages" 'BEGIN { printf "matching alone     %.2f ms for %d packages (%.2f ms per 1,000)\n", m/1000, p, m/p }'

@@ -589,12 +589,18 @@ pub(crate) fn stream_csaf(
 }
 
 /// Reads the inputs of one import. OSV inputs form one feed, named after the ecosystems
-/// they cover; each secdb document is its own feed (`alpine-3.10-main`); the Debian
-/// tracker is the feed `debian`.
+/// they cover, CSAF VEX documents one named after their vendors; each secdb, OVAL or
+/// updateinfo document names its own feed (`alpine-3.10-main`, `oval-oracle-linux`,
+/// `alas-2`); the Debian tracker is the feed `debian`.
 pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, AdvisoryError> {
-    if kind == FeedKind::Osv {
+    if matches!(kind, FeedKind::Osv | FeedKind::CsafVex) {
+        let stream = if kind == FeedKind::CsafVex {
+            stream_csaf
+        } else {
+            stream_osv
+        };
         let mut advisories = Vec::new();
-        let read = stream_osv(paths, &mut |chunk| {
+        let read = stream(paths, &mut |chunk| {
             advisories.extend(chunk);
             Ok(())
         })?;
@@ -605,23 +611,6 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
             snapshot: read.snapshot,
             advisories,
             withdrawn: read.withdrawn,
-            skipped: read.skipped,
-            first_skipped: read.first_skipped,
-        }]);
-    }
-    if kind == FeedKind::CsafVex {
-        let mut advisories = Vec::new();
-        let read = stream_csaf(paths, &mut |chunk| {
-            advisories.extend(chunk);
-            Ok(())
-        })?;
-        return Ok(vec![FeedData {
-            kind,
-            name: read.name,
-            source: read.source,
-            snapshot: read.snapshot,
-            advisories,
-            withdrawn: 0,
             skipped: read.skipped,
             first_skipped: read.first_skipped,
         }]);
@@ -642,7 +631,7 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
         hex::encode(h.finalize())
     };
     match kind {
-        FeedKind::Osv => unreachable!("read above"),
+        FeedKind::Osv | FeedKind::CsafVex => unreachable!("read above"),
         FeedKind::Nvd
         | FeedKind::Cve5
         | FeedKind::Kev
@@ -699,7 +688,6 @@ pub fn read_feeds(kind: FeedKind, paths: &[PathBuf]) -> Result<Vec<FeedData>, Ad
         FeedKind::Oval => per_document(kind, &all_inputs, &snapshot_of, |b| {
             oval::parse(&decompress(b)?)
         }),
-        FeedKind::CsafVex => unreachable!("read above"),
         FeedKind::Alas => per_document(kind, &all_inputs, &snapshot_of, |b| {
             updateinfo::parse(&decompress(b)?)
         }),
@@ -822,8 +810,9 @@ pub fn import_feeds(
     )
 }
 
-/// Reads feed inputs and imports them. OSV inputs stream through in chunks, so memory stays
-/// bounded whatever the feed's size; Debian tracker and secdb documents are read whole.
+/// Reads feed inputs and imports them. OSV and CSAF VEX inputs stream through in chunks, so
+/// memory stays bounded whatever the feed's size; Debian tracker, secdb, OVAL and
+/// updateinfo documents are read whole.
 /// `source` replaces the recorded source (`update` records the URL). One result per feed:
 /// a failed secdb feed leaves the others imported. A failure while reading OSV inputs
 /// fails the whole call, with the database unchanged.
@@ -875,30 +864,7 @@ fn import_inner(
     if kind == FeedKind::RepositoryToCpe {
         return import_repository_cpes(db, kind, paths, source, fetched_at, validators);
     }
-    if kind == FeedKind::CsafVex {
-        let mut import = db.begin_import()?;
-        let mut records = 0u64;
-        let read = stream_csaf(paths, &mut |chunk| {
-            records += chunk.len() as u64;
-            progress(FeedEvent::Records(records));
-            import.add(&chunk)
-        })?;
-        let summary = import.finish(
-            &FeedMeta {
-                kind,
-                name: &read.name,
-                source: source.unwrap_or(&read.source),
-                snapshot: &read.snapshot,
-                withdrawn: 0,
-                skipped: read.skipped,
-                first_skipped: &read.first_skipped,
-            },
-            fetched_at,
-            validators,
-        );
-        return Ok(vec![summary]);
-    }
-    if kind != FeedKind::Osv {
+    if !matches!(kind, FeedKind::Osv | FeedKind::CsafVex) {
         let mut feeds = read_feeds(kind, paths)?;
         return Ok(feeds
             .iter_mut()
@@ -910,9 +876,15 @@ fn import_inner(
             })
             .collect());
     }
+    // OSV and CSAF VEX inputs stream into the import chunk by chunk.
+    let stream = if kind == FeedKind::CsafVex {
+        stream_csaf
+    } else {
+        stream_osv
+    };
     let mut import = db.begin_import()?;
     let mut records = 0u64;
-    let read = stream_osv(paths, &mut |chunk| {
+    let read = stream(paths, &mut |chunk| {
         records += chunk.len() as u64;
         progress(FeedEvent::Records(records));
         import.add(&chunk)

@@ -366,6 +366,49 @@ fn cve_feeds_fetch_then_not_modified_then_interrupted() {
     assert_eq!(after.snapshot, before.snapshot);
 }
 
+/// A second update of the same feeds: every one answers 304 and nothing is imported.
+fn second_run_is_not_modified(dir: &Path, options: &UpdateOptions, log: &RequestLog, n: usize) {
+    let report = update(dir, options, "2026-12-03T00:00:00Z").unwrap();
+    assert!(report.imported.is_empty());
+    assert_eq!(report.not_modified.len(), n);
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| *s == 304)
+            .count(),
+        n
+    );
+}
+
+/// The first feed of `paths` served anew but cut off mid-download, into a copy of the
+/// database in `dir` (whose validators came from another address): the update fails
+/// naming the interruption, and the copy's content is unchanged.
+fn a_cut_download_changes_nothing(
+    dir: &Path,
+    cut: HashMap<String, Served>,
+    paths: &[(FeedKind, &str)],
+    names: &str,
+) -> String {
+    let before = Database::open(dir).unwrap().status().unwrap();
+    let (addr, _) = serve(cut);
+    let mut options = sources(&addr, paths);
+    options.sources.truncate(1);
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join(ferret_advisory::DB_FILE),
+        fresh.path().join(ferret_advisory::DB_FILE),
+    )
+    .unwrap();
+    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("interrupted") && e.contains(names), "{e}");
+    let after = Database::open(fresh.path()).unwrap().status().unwrap();
+    assert_eq!(after.snapshot, before.snapshot);
+    e
+}
+
 /// The RPM distros' feeds: Oracle's OVAL as bzip2, Microsoft's and VMware's OVAL as XML,
 /// and Amazon's updateinfo (gzip) found through its mirror list and repomd.xml.
 #[test]
@@ -481,36 +524,9 @@ fn distro_feeds_fetch_then_not_modified_then_interrupted() {
         );
     }
     drop(db);
-
-    let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
-    assert!(report.imported.is_empty());
-    assert_eq!(report.not_modified.len(), 4);
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| *s == 304)
-            .count(),
-        4
-    );
-
+    second_run_is_not_modified(dir.path(), &options, &log, 4);
     // A new Oracle file whose download breaks off: the error names it, nothing changes.
-    let (addr, _) = serve(files(true));
-    let mut options = sources(&addr, &paths);
-    options.sources.truncate(1);
-    let fresh = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        dir.path().join(ferret_advisory::DB_FILE),
-        fresh.path().join(ferret_advisory::DB_FILE),
-    )
-    .unwrap();
-    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
-    assert!(
-        e.to_string().contains("interrupted") && e.to_string().contains("elsa"),
-        "{e}"
-    );
-    let after = Database::open(fresh.path()).unwrap().status().unwrap();
-    assert_eq!(after.snapshot, before.snapshot);
+    a_cut_download_changes_nothing(dir.path(), files(true), &paths, "elsa");
 }
 
 /// A tar archive of the JSON files of a directory, compressed by `compress`.
@@ -594,7 +610,6 @@ fn vex_archives_fetch_then_not_modified_then_interrupted() {
         ]
     );
     let db = Database::open(dir.path()).unwrap();
-    let before = db.status().unwrap();
     assert!(!db.show("CVE-2024-7348").unwrap().is_empty());
     assert!(
         db.repository_cpes(&["rhel-9-for-x86_64-baseos-rpms".to_owned()])
@@ -602,30 +617,6 @@ fn vex_archives_fetch_then_not_modified_then_interrupted() {
             .contains("cpe:/o:redhat:enterprise_linux:9::baseos")
     );
     drop(db);
-
-    let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
-    assert!(report.imported.is_empty());
-    assert_eq!(report.not_modified.len(), 3);
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| *s == 304)
-            .count(),
-        3
-    );
-
-    let (addr, _) = serve(files(true));
-    let mut options = sources(&addr, &paths);
-    options.sources.truncate(1);
-    let fresh = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        dir.path().join(ferret_advisory::DB_FILE),
-        fresh.path().join(ferret_advisory::DB_FILE),
-    )
-    .unwrap();
-    let e = update(fresh.path(), &options, "2026-12-04T00:00:00Z").unwrap_err();
-    assert!(e.to_string().contains("interrupted"), "{e}");
-    let after = Database::open(fresh.path()).unwrap().status().unwrap();
-    assert_eq!(after.snapshot, before.snapshot);
+    second_run_is_not_modified(dir.path(), &options, &log, 3);
+    a_cut_download_changes_nothing(dir.path(), files(true), &paths, "archive_latest");
 }

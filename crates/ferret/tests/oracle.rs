@@ -1203,6 +1203,23 @@ fn installed_language_packages_agree_with_the_oracle() {
     assert_agree("language packages installed by their tools", ferret, oracle);
 }
 
+/// What the feeds of `feeds` name, as the oracle reads them (`oracle.py --named`):
+/// {ecosystem: {release or product stream: {package: [versions]}}}.
+fn named_by_oracle(python: &str, dir: &Path, feeds: &Value) -> Value {
+    let path = dir.join("named.json");
+    std::fs::write(&path, feeds.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
+    let out = succeeded(
+        Command::new(python)
+            .arg(&script)
+            .arg("--named")
+            .arg(&path)
+            .output()
+            .unwrap(),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// One RPM distro release for the oracle: its os-release, its ecosystem and release as the
 /// feeds name them, and the feed files.
 struct RpmDistro {
@@ -1249,19 +1266,11 @@ fn rpm_distro_images_agree_with_the_oracle() {
     import(&db, "oval", &oval);
     import(&db, "alas", &updateinfo);
     import_rating_samples(&db);
-    let feeds = json!({"oval": oval, "updateinfo": updateinfo});
-    let named_path = dir.path().join("named.json");
-    std::fs::write(&named_path, feeds.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
-    let out = succeeded(
-        Command::new(&python)
-            .arg(&script)
-            .arg("--named")
-            .arg(&named_path)
-            .output()
-            .unwrap(),
+    let named = named_by_oracle(
+        &python,
+        dir.path(),
+        &json!({"oval": oval, "updateinfo": updateinfo}),
     );
-    let named: Value = serde_json::from_slice(&out.stdout).unwrap();
     let os = |id: &str, version: &str, pretty: &str| {
         format!("ID={id}\nVERSION_ID=\"{version}\"\nPRETTY_NAME=\"{pretty}\"\n")
     };
@@ -1459,18 +1468,7 @@ fn csaf_vex_images_agree_with_the_oracle() {
         std::slice::from_ref(&repository_to_cpe),
     );
     import_rating_samples(&db);
-    let named_path = dir.path().join("named.json");
-    std::fs::write(&named_path, json!({"csaf_vex": vex}).to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/oracle.py");
-    let out = succeeded(
-        Command::new(&python)
-            .arg(&script)
-            .arg("--named")
-            .arg(&named_path)
-            .output()
-            .unwrap(),
-    );
-    let named: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let named = named_by_oracle(&python, dir.path(), &json!({"csaf_vex": vex}));
     /// One image: os-release ID, VERSION_ID, PRETTY_NAME, the vendor, which product
     /// stream CPEs it installs from, and the content sets its content manifest names.
     struct Image {
