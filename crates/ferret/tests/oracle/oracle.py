@@ -5,12 +5,13 @@ Given packages (what each is matched as: ecosystem, release, name, version) and 
 files (Debian security tracker JSON, OSV JSON or JSON lines), prints the findings the
 formats' own rules give, compared with the reference implementations: `dpkg
 --compare-versions`, python3-rpm's `labelCompare`, `packaging` (PEP 440), python3-semver
-and Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK). It shares
-no code with Ferret.
+Maven's own `ComparableVersion` (Debian's maven-artifact jar, run by the JDK) and aboutcode's
+`univers` for Alpine (in its own venv, `apk_order.py`). It shares no code with Ferret.
 
 Input: a JSON file {"packages": [{"id", "ecosystem", "release", "name", "version"[, "arch",
 "source", "module", "os_id", "version_id"]}], "debian_tracker": [paths], "osv": [paths], "oval": [OVAL XML files],
-"updateinfo": [Amazon updateinfo.xml files], "csaf_vex": [CSAF VEX files], "nvd": [NVD JSON 2.0 files],
+"updateinfo": [Amazon updateinfo.xml files], "csaf_vex": [CSAF VEX files],
+"secdb": [Alpine secdb YAML or JSON], "apk_python": a Python with `univers`, "nvd": [NVD JSON 2.0 files],
 "cve5": [CVE JSON 5 record files], "ratings_osv": [OSV files read for ratings only]}.
 `oracle.py --named FILE` prints instead the packages and versions the OVAL and updateinfo
 files of FILE name, per ecosystem and release, for a test to install.
@@ -52,6 +53,10 @@ Rules, from the formats:
   (`module:stream/name`) if it is a module's; SUSE's `recommended` builds fix the binary
   package of that name. `known_affected`: affected, no fix, "will not fix" when the
   remediation is `no_fix_planned`. The `impact` threat is the vendor's rating.
+- Alpine secdb: a package (by origin, in the branch's release) is affected by every id
+  listed under a `secfixes` version above its own, fixed in that version; `0` means never
+  affected. Versions are ordered by aboutcode's `univers` (AlpineLinuxVersion), run by
+  `apk_order.py` in its own venv ("apk_python").
 - Amazon updateinfo: a `security` update fixes its CVEs in the binary packages it lists,
   in the release its ALAS id names (`ALAS-` 1, `ALAS2` 2, `ALAS2022`, `ALAS2023`); an
   extras topic's version (`ALAS2KERNEL-5.15-…`) is a lower bound for packages fixed
@@ -588,6 +593,60 @@ def updateinfo_hits(path, packages, record_hit, vendor_rating):
                         vendor_rating(p, cve, severity)
 
 
+APK_RANK = {}
+
+
+def apk_prepare(versions, python):
+    """Ranks every Alpine version through `apk_order.py` (univers, in its own venv)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apk_order.py")
+    out = subprocess.run([python, script], input=json.dumps(sorted(set(versions))),
+                         capture_output=True, text=True, check=True).stdout
+    APK_RANK.update(json.loads(out))
+
+
+def apk_cmp(a, b):
+    if a not in APK_RANK or b not in APK_RANK:
+        raise Unparsable(a if a not in APK_RANK else b)
+    return (APK_RANK[a] > APK_RANK[b]) - (APK_RANK[a] < APK_RANK[b])
+
+
+SCHEMES["Alpine"] = apk_cmp
+
+
+def read_secdb(path):
+    import yaml
+    with open(path) as f:
+        return yaml.safe_load(f) if path.endswith((".yaml", ".yml")) else json.load(f)
+
+
+def secdb_hits(path, packages, record_hit):
+    """Alpine secdb: a package (by origin) is affected by each id of a `secfixes` version
+    above its own, fixed in that version; a `0` version means never affected."""
+    doc = read_secdb(path)
+    release = (doc.get("distroversion") or "").lstrip("v")
+    for entry in doc.get("packages") or []:
+        pkg = entry.get("pkg") or {}
+        for fixed, ids in (pkg.get("secfixes") or {}).items():
+            fixed = str(fixed).strip()
+            if fixed == "0":
+                continue
+            for line in ids or []:
+                for token in str(line).split():
+                    cid = token.strip("()[],.;:")
+                    if "-" not in cid or not any(c.isdigit() for c in cid):
+                        continue
+                    for p in packages:
+                        if p["ecosystem"] != "Alpine" or p["release"] != release or \
+                                p["name"] != pkg.get("name"):
+                            continue
+                        try:
+                            if apk_cmp(p["version"], fixed) >= 0:
+                                continue
+                        except Unparsable:
+                            continue
+                        record_hit(p, cid, {cid}, {"state": "fixed", "versions": [fixed]})
+
+
 def named_versions(spec):
     """{ecosystem: {release: {package name: [versions]}}}: the packages and versions the OVAL
     and updateinfo files name, for a test to install."""
@@ -825,6 +884,13 @@ def main():
         key = (p["ecosystem"], p["release"], normal_name(p["ecosystem"], p["name"]))
         by_key.setdefault(key, []).append(p)
 
+    if spec.get("secdb"):
+        versions = [p["version"] for p in packages if p["ecosystem"] == "Alpine"]
+        for path in spec["secdb"]:
+            versions += [str(v).strip() for e in read_secdb(path).get("packages") or []
+                         for v in ((e.get("pkg") or {}).get("secfixes") or {})]
+        apk_prepare(versions, spec["apk_python"])
+
     # Packages whose installed version does not parse cannot be matched at all.
     unparsable = []
     for key in list(by_key):
@@ -891,6 +957,8 @@ def main():
                         vendor_rating(p, cve, r.get("urgency"))
 
     all_packages = [p for ps in by_key.values() for p in ps]
+    for path in spec.get("secdb", []):
+        secdb_hits(path, all_packages, record_hit)
     for path in spec.get("oval", []):
         oval_hits(path, all_packages, record_hit, vendor_rating)
     for path in spec.get("updateinfo", []):
