@@ -157,10 +157,10 @@ const LOOKUP_CHILD: &str = "FERRET_BENCH_LOOKUP_DIR";
 /// advisories returned.
 fn lookup_child(dir: &Path) {
     let text = std::fs::read_to_string(dir.join("keys.tsv")).expect("keys");
-    let keys: Vec<(&str, &str, &str)> = text
+    let keys: Vec<(ferret_advisory::Ecosystem, &str, &str)> = text
         .lines()
         .filter_map(|l| l.split_once('\t'))
-        .map(|(e, n)| (e, "", n))
+        .map(|(e, n)| (e.parse().expect("ecosystem"), "", n))
         .collect();
     let mut times = Vec::new();
     let mut hits = 0;

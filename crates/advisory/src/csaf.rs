@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Skipped,
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Namespace, Range, RangeKind, Skipped,
 };
 
 /// Whose VEX a document is.
@@ -26,10 +26,10 @@ pub(crate) enum Vendor {
 }
 
 impl Vendor {
-    pub(crate) fn ecosystem(self) -> &'static str {
+    pub(crate) fn ecosystem(self) -> Ecosystem {
         match self {
-            Self::RedHat => "Red Hat",
-            Self::Suse => "SUSE",
+            Self::RedHat => Ecosystem::RedHat,
+            Self::Suse => Ecosystem::Suse,
         }
     }
 
@@ -313,7 +313,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vendor, Vec<Advisory>, Vec<Skipped>
             entries.insert(
                 key,
                 Affected {
-                    ecosystem: Ecosystem::new(vendor.ecosystem(), ""),
+                    namespace: Namespace::new(vendor.ecosystem(), ""),
                     name,
                     purl: None,
                     ranges: vec![Range {

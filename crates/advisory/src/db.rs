@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Advisory, normalize_name};
+use crate::model::{Advisory, Ecosystem};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
@@ -170,8 +170,8 @@ struct StoredRatings {
 /// The `affects` key of a package: the first 8 bytes of SHA-256 over the ecosystem,
 /// release and normalised name, each followed by a zero byte. Persisted: changing it
 /// needs a new schema version.
-pub fn package_key(ecosystem: &str, release: &str, normalized_name: &str) -> i64 {
-    hash_key(&[ecosystem, release, normalized_name])
+pub fn package_key(ecosystem: Ecosystem, release: &str, normalized_name: &str) -> i64 {
+    hash_key(&[ecosystem.osv_name(), release, normalized_name])
 }
 
 /// The `aliases` key of an advisory id, made like [`package_key`]. Persisted.
@@ -237,8 +237,8 @@ fn prepare_block(advisories: &[&Advisory]) -> Result<PreparedBlock, String> {
             .affected
             .iter()
             .map(|x| {
-                let eco = &x.ecosystem.name;
-                package_key(eco, &x.ecosystem.release, &normalize_name(eco, &x.name))
+                let eco = x.namespace.ecosystem;
+                package_key(eco, &x.namespace.release, &eco.normalize_name(&x.name))
             })
             .collect();
         own.sort_unstable();
@@ -365,7 +365,7 @@ pub struct Import<'db> {
     affects: Vec<(i64, i64)>,
     aliases: Vec<(i64, i64)>,
     /// (ecosystem, release) of every affected entry stored.
-    coverage: std::collections::BTreeSet<(String, String)>,
+    coverage: std::collections::BTreeSet<(Ecosystem, String)>,
 }
 
 impl Import<'_> {
@@ -379,7 +379,7 @@ impl Import<'_> {
             .collect();
         for a in &fresh {
             for x in &a.affected {
-                let key = (x.ecosystem.name.clone(), x.ecosystem.release.clone());
+                let key = (x.namespace.ecosystem, x.namespace.release.clone());
                 if !self.coverage.contains(&key) {
                     self.coverage.insert(key);
                 }
@@ -507,7 +507,7 @@ impl Import<'_> {
             self.tx
                 .execute(
                     "INSERT INTO coverage (feed, ecosystem, release) VALUES (?1, ?2, ?3)",
-                    params![feed.name, ecosystem, release],
+                    params![feed.name, ecosystem.osv_name(), release],
                 )
                 .map_err(&err)?;
         }
@@ -811,16 +811,26 @@ impl Database {
     }
 
     /// The (ecosystem, release) pairs the imported feeds cover (`("Oracle Linux", "8")`).
-    pub fn coverage(&self) -> Result<std::collections::BTreeSet<(String, String)>, AdvisoryError> {
+    pub fn coverage(
+        &self,
+    ) -> Result<std::collections::BTreeSet<(Ecosystem, String)>, AdvisoryError> {
         let err = db_err(&self.path);
         let mut stmt = self
             .conn
             .prepare_cached("SELECT DISTINCT ecosystem, release FROM coverage")
             .map_err(&err)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))
             .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
+        let mut out = std::collections::BTreeSet::new();
+        for row in rows {
+            let (ecosystem, release) = row.map_err(&err)?;
+            let ecosystem = ecosystem
+                .parse::<Ecosystem>()
+                .map_err(|e| self.unreadable("coverage", e))?;
+            out.insert((ecosystem, release));
+        }
+        Ok(out)
     }
 
     pub fn status(&self) -> Result<Status, AdvisoryError> {
@@ -1176,7 +1186,7 @@ impl Database {
     /// references are in the whole record: [`Self::show`]). Sorted by feed, id.
     pub fn query(
         &self,
-        ecosystem: &str,
+        ecosystem: Ecosystem,
         release: &str,
         name: &str,
     ) -> Result<Vec<Advisory>, AdvisoryError> {
@@ -1190,7 +1200,7 @@ impl Database {
     /// transaction for all, which is what makes a whole image's lookups cheap.
     pub fn query_many(
         &self,
-        keys: &[(&str, &str, &str)],
+        keys: &[(Ecosystem, &str, &str)],
     ) -> Result<Vec<Vec<Advisory>>, AdvisoryError> {
         let err = db_err(&self.path);
         let tx = self.conn.unchecked_transaction().map_err(&err)?;
@@ -1204,8 +1214,8 @@ impl Database {
         let hashed: Vec<(i64, String)> = keys
             .iter()
             .map(|(e, r, n)| {
-                let n = normalize_name(e, n);
-                (package_key(e, r, &n), n)
+                let n = e.normalize_name(n);
+                (package_key(*e, r, &n), n)
             })
             .collect();
         // In key order: neighbouring lookups then share b-tree pages.
@@ -1241,9 +1251,9 @@ impl Database {
                     }
                 };
                 a.affected.retain(|x| {
-                    x.ecosystem.name == ecosystem
-                        && x.ecosystem.release == release
-                        && normalize_name(ecosystem, &x.name) == *name
+                    x.namespace.ecosystem == ecosystem
+                        && x.namespace.release == release
+                        && ecosystem.normalize_name(&x.name) == *name
                 });
                 // Empty: another package with the same key.
                 (!a.affected.is_empty()).then(|| Ok((*i, feed_of(&feeds, *seq), a)))
@@ -1280,11 +1290,11 @@ mod tests {
     #[test]
     fn keys_are_stable() {
         assert_eq!(
-            package_key("PyPI", "", "requests"),
+            package_key(Ecosystem::PyPI, "", "requests"),
             5_333_087_332_787_579_031
         );
         assert_eq!(
-            package_key("Debian", "12", "openssl"),
+            package_key(Ecosystem::Debian, "12", "openssl"),
             3_063_253_907_945_704_601
         );
         assert_eq!(alias_key("CVE-2024-3094"), -4_768_827_727_347_593_343);
@@ -1295,11 +1305,11 @@ mod tests {
     /// 5: changing it needs a new schema version.
     #[test]
     fn stored_match_record_v5() {
-        use crate::model::{Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind};
+        use crate::model::{Affected, Event, FeedKind, FixState, Namespace, Range, RangeKind};
         let mut a = Advisory::new("CVE-2024-7348", FeedKind::CsafVex);
         a.aliases = vec!["GHSA-0000-0000-0000".to_owned()];
         a.affected = vec![Affected {
-            ecosystem: Ecosystem::new("Red Hat", ""),
+            namespace: Namespace::new(Ecosystem::RedHat, ""),
             name: "postgresql:15/postgresql".to_owned(),
             purl: None,
             ranges: vec![Range {

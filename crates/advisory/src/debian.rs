@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Skipped,
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Namespace, Range, RangeKind, Skipped,
 };
 
 /// Debian release code names and their version numbers.
@@ -140,7 +140,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<Advisory>, Vec<Skipped>), Strin
                     }
                 };
                 advisory.affected.push(Affected {
-                    ecosystem: Ecosystem::new("Debian", number),
+                    namespace: Namespace::new(Ecosystem::Debian, number),
                     name: package.clone(),
                     purl: None,
                     ranges,
@@ -182,7 +182,7 @@ mod tests {
         let state = |release: &str| {
             a.affected
                 .iter()
-                .find(|x| x.ecosystem.release == release)
+                .find(|x| x.namespace.release == release)
                 .unwrap()
                 .fix_state
                 .clone()
@@ -196,7 +196,7 @@ mod tests {
         let sid = a
             .affected
             .iter()
-            .find(|x| x.ecosystem.release == "sid")
+            .find(|x| x.namespace.release == "sid")
             .unwrap();
         assert_eq!(sid.severity.as_deref(), Some("medium"));
     }

@@ -311,7 +311,7 @@ struct OsvStreamer<'s> {
     pending: Vec<Piece>,
     pending_bytes: usize,
     hasher: Sha256,
-    ecosystems: BTreeSet<String>,
+    ecosystems: BTreeSet<ferret_model::Ecosystem>,
     read: OsvRead,
     sink: &'s mut dyn FnMut(Vec<Advisory>) -> Result<(), AdvisoryError>,
 }
@@ -376,9 +376,7 @@ impl OsvStreamer<'_> {
         }
         for a in &advisories {
             for x in &a.affected {
-                if !self.ecosystems.contains(&x.ecosystem.name) {
-                    self.ecosystems.insert(x.ecosystem.name.clone());
-                }
+                self.ecosystems.insert(x.namespace.ecosystem);
             }
         }
         if advisories.is_empty() {
@@ -501,7 +499,7 @@ pub(crate) fn stream_osv(
     let ecosystems: Vec<String> = streamer
         .ecosystems
         .iter()
-        .map(|e| e.to_lowercase().replace(' ', "-"))
+        .map(|e| e.slug())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

@@ -32,9 +32,9 @@ pub use facts::{
 pub use feed::{
     FIRST_SKIPPED, FeedData, MAX_DOCUMENT, import_feeds, import_feeds_with, read_feeds,
 };
+pub use ferret_model::Ecosystem;
 pub use model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Score, ScoreKind,
-    normalize_name,
+    Advisory, Affected, Event, FeedKind, FixState, Namespace, Range, RangeKind, Score, ScoreKind,
 };
 pub use progress::{FeedEvent, Progress, no_progress};
 pub use update::{

@@ -1,5 +1,6 @@
 //! The advisory model: OSV schema 1.6, with the vendor's fix state kept for distro feeds.
 
+pub use ferret_model::Ecosystem;
 use serde::{Deserialize, Serialize};
 
 /// The feed kinds Ferret imports.
@@ -69,82 +70,39 @@ impl FeedKind {
     }
 }
 
-/// An ecosystem and, for distros, its release: `Debian:12` is (`Debian`, `12`),
-/// `Alpine:v3.18` is (`Alpine`, `3.18`), `Ubuntu:22.04:LTS` is (`Ubuntu`, `22.04`),
-/// `Ubuntu:Pro:18.04:LTS` is (`Ubuntu`, `Pro:18.04`).
+/// An ecosystem and, for distros, its release: `Debian:12` is (Debian, `12`),
+/// `Alpine:v3.18` is (Alpine, `3.18`), `Ubuntu:22.04:LTS` is (Ubuntu, `22.04`),
+/// `Ubuntu:Pro:18.04:LTS` is (Ubuntu, `Pro:18.04`). Persisted as `{name, release}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Ecosystem {
-    pub name: String,
+pub struct Namespace {
+    #[serde(rename = "name")]
+    pub ecosystem: Ecosystem,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub release: String,
 }
 
-/// Ecosystems whose advisories Ferret can evaluate (OSV names).
-pub const KNOWN_ECOSYSTEMS: &[&str] = &[
-    "Debian",
-    "Ubuntu",
-    "Alpine",
-    "Wolfi",
-    "Chainguard",
-    "Rocky Linux",
-    "AlmaLinux",
-    "Red Hat",
-    "openSUSE",
-    "SUSE",
-    "PyPI",
-    "npm",
-    "crates.io",
-    "Go",
-    "Maven",
-    "RubyGems",
-    "NuGet",
-    "Packagist",
-    "Pub",
-    "CRAN",
-    "Hackage",
-    "Hex",
-    "SwiftURL",
-    "Mageia",
-    "openEuler",
-    "Azure Linux",
-    "Photon OS",
-    "CBL-Mariner",
-    "Amazon Linux",
-    "Oracle Linux",
-    "Alpaquita",
-    "BellSoft Hardened Containers",
-    "Bitnami",
-    "GHC",
-    "GIT",
-    "Linux",
-    "OSS-Fuzz",
-    "R",
-    "Android",
-    "ConanCenter",
-];
-
-impl Ecosystem {
+impl Namespace {
     /// Parses an OSV ecosystem string; `None` for ecosystems Ferret does not know.
     pub fn parse(s: &str) -> Option<Self> {
-        let (name, release) = s.split_once(':').unwrap_or((s, ""));
-        if !KNOWN_ECOSYSTEMS.contains(&name) {
-            return None;
-        }
-        let release = match name {
-            "Alpine" => release.trim_start_matches('v').to_owned(),
-            "Ubuntu" => release.strip_suffix(":LTS").unwrap_or(release).to_owned(),
-            _ => release.to_owned(),
-        };
-        Some(Self {
-            name: name.to_owned(),
-            release,
-        })
+        let (ecosystem, release) = Ecosystem::parse_with_release(s)?;
+        Some(Self { ecosystem, release })
     }
 
-    pub fn new(name: &str, release: &str) -> Self {
+    pub fn new(ecosystem: Ecosystem, release: &str) -> Self {
         Self {
-            name: name.to_owned(),
+            ecosystem,
             release: release.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    /// `Debian:12`, or the bare ecosystem where there is no release (`PyPI`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.release.is_empty() {
+            f.write_str(self.ecosystem.osv_name())
+        } else {
+            write!(f, "{}:{}", self.ecosystem, self.release)
         }
     }
 }
@@ -193,7 +151,8 @@ pub enum FixState {
 /// One affected package of an advisory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Affected {
-    pub ecosystem: Ecosystem,
+    #[serde(rename = "ecosystem")]
+    pub namespace: Namespace,
     /// The package name as the feed writes it.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,71 +254,37 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-/// A package name normalised the way its ecosystem compares names: PEP 503 for PyPI,
-/// lower case for npm, crates.io, NuGet, RubyGems and Packagist, as written elsewhere
-/// (Go module paths, Maven `group:artifact`, distro package names).
-pub fn normalize_name(ecosystem: &str, name: &str) -> String {
-    match ecosystem {
-        "PyPI" => {
-            let mut out = String::with_capacity(name.len());
-            let mut sep = false;
-            for c in name.chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    sep = true;
-                } else {
-                    if sep && !out.is_empty() {
-                        out.push('-');
-                    }
-                    sep = false;
-                    out.extend(c.to_lowercase());
-                }
-            }
-            out
-        }
-        "npm" | "crates.io" | "NuGet" | "Packagist" | "RubyGems" | "Pub" | "Hex" => {
-            name.to_lowercase()
-        }
-        _ => name.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ecosystems_with_releases() {
+    fn namespaces_with_releases() {
+        let p = |s| Namespace::parse(s).map(|n| n.to_string());
+        assert_eq!(p("Debian:12").as_deref(), Some("Debian:12"));
+        assert_eq!(p("Alpine:v3.18").as_deref(), Some("Alpine:3.18"));
+        assert_eq!(p("Ubuntu:22.04:LTS").as_deref(), Some("Ubuntu:22.04"));
         assert_eq!(
-            Ecosystem::parse("Debian:12"),
-            Some(Ecosystem::new("Debian", "12"))
+            p("Ubuntu:Pro:18.04:LTS").as_deref(),
+            Some("Ubuntu:Pro:18.04")
         );
         assert_eq!(
-            Ecosystem::parse("Alpine:v3.18"),
-            Some(Ecosystem::new("Alpine", "3.18"))
+            Namespace::parse("Rocky Linux:9"),
+            Some(Namespace::new(Ecosystem::RockyLinux, "9"))
         );
-        assert_eq!(
-            Ecosystem::parse("Ubuntu:22.04:LTS"),
-            Some(Ecosystem::new("Ubuntu", "22.04"))
-        );
-        assert_eq!(
-            Ecosystem::parse("Ubuntu:Pro:18.04:LTS"),
-            Some(Ecosystem::new("Ubuntu", "Pro:18.04"))
-        );
-        assert_eq!(
-            Ecosystem::parse("Rocky Linux:9"),
-            Some(Ecosystem::new("Rocky Linux", "9"))
-        );
-        assert_eq!(Ecosystem::parse("PyPI"), Some(Ecosystem::new("PyPI", "")));
-        assert_eq!(Ecosystem::parse("Klingon"), None);
+        assert_eq!(p("PyPI").as_deref(), Some("PyPI"));
+        assert_eq!(p("Klingon"), None);
     }
 
+    /// The stored records' form of an affected entry's ecosystem (schema 5).
     #[test]
-    fn names() {
-        assert_eq!(normalize_name("PyPI", "Foo__Bar.baz"), "foo-bar-baz");
-        assert_eq!(normalize_name("npm", "@Scope/Pkg"), "@scope/pkg");
-        assert_eq!(
-            normalize_name("Go", "github.com/Foo/bar"),
-            "github.com/Foo/bar"
-        );
+    fn namespace_persisted_form_v5() {
+        let n = Namespace::new(Ecosystem::RockyLinux, "9");
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, r#"{"name":"Rocky Linux","release":"9"}"#);
+        assert_eq!(serde_json::from_str::<Namespace>(&json).unwrap(), n);
+        let bare = serde_json::to_string(&Namespace::new(Ecosystem::CratesIo, "")).unwrap();
+        assert_eq!(bare, r#"{"name":"crates.io"}"#);
+        assert!(serde_json::from_str::<Namespace>(r#"{"name":"Klingon"}"#).is_err());
     }
 }

@@ -37,7 +37,7 @@ pub(crate) struct Specific {
 }
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, Range, RangeKind, Score, ScoreKind,
+    Advisory, Affected, Event, FeedKind, Namespace, Range, RangeKind, Score, ScoreKind,
 };
 
 #[derive(Debug, Deserialize)]
@@ -193,7 +193,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
     let mut unknown = Vec::new();
     for a in raw.affected {
         let Some(pkg) = a.package else { continue };
-        let Some(ecosystem) = Ecosystem::parse(&pkg.ecosystem) else {
+        let Some(namespace) = Namespace::parse(&pkg.ecosystem) else {
             unknown.push(pkg.ecosystem);
             continue;
         };
@@ -202,7 +202,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
                 "affected package without a name".to_owned(),
             ));
         }
-        let scheme = Scheme::from_name(&ecosystem.name);
+        let scheme = Scheme::of(namespace.ecosystem);
         let mut ranges = Vec::new();
         for r in a.ranges {
             let kind = match r.kind.as_str() {
@@ -246,7 +246,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
                     .map(|s| s.score.clone())
             });
         affected.push(Affected {
-            ecosystem,
+            namespace,
             name: pkg.name,
             purl: pkg.purl,
             ranges,

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Skipped,
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Namespace, Range, RangeKind, Skipped,
 };
 use crate::xml::{XmlEvent, attr, walk};
 
@@ -36,12 +36,12 @@ impl Vendor {
         })
     }
 
-    fn ecosystem(self) -> &'static str {
+    fn ecosystem(self) -> Ecosystem {
         match self {
-            Self::Oracle => "Oracle Linux",
-            Self::AzureLinux => "Azure Linux",
-            Self::Mariner => "CBL-Mariner",
-            Self::Photon => "Photon OS",
+            Self::Oracle => Ecosystem::OracleLinux,
+            Self::AzureLinux => Ecosystem::AzureLinux,
+            Self::Mariner => Ecosystem::CblMariner,
+            Self::Photon => Ecosystem::PhotonOs,
         }
     }
 }
@@ -550,7 +550,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 (Event::LastAffected(version), FixState::NotFixed)
             };
             let entry = Affected {
-                ecosystem: Ecosystem::new(vendor.ecosystem(), &release),
+                namespace: Namespace::new(vendor.ecosystem(), &release),
                 name,
                 purl: None,
                 ranges: vec![Range {
@@ -608,7 +608,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
     if vendors.len() > 1 {
         return Err("definitions of more than one vendor in one document".to_owned());
     }
-    let slug = first.ecosystem().to_lowercase().replace(' ', "-");
+    let slug = first.ecosystem().slug();
     // Oracle publishes one document for every release (and the same split by year); the
     // others one per release.
     let label = if *first == Vendor::Oracle {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Skipped,
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Namespace, Range, RangeKind, Skipped,
 };
 
 #[derive(Debug, Deserialize)]
@@ -43,14 +43,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
         serde_norway::from_slice(bytes).map_err(|e| format!("not secdb YAML: {e}"))?
     };
     let repo = raw.reponame.clone().unwrap_or_default();
-    let ecosystem = match &raw.distroversion {
-        Some(v) => Ecosystem::new("Alpine", v.trim_start_matches('v')),
+    let namespace = match &raw.distroversion {
+        Some(v) => Namespace::new(Ecosystem::Alpine, v.trim_start_matches('v')),
         None => {
             let prefix = raw.urlprefix.clone().unwrap_or_default();
             if prefix.contains("cgr.dev") || repo == "chainguard" {
-                Ecosystem::new("Chainguard", "")
+                Namespace::new(Ecosystem::Chainguard, "")
             } else if prefix.contains("wolfi") {
-                Ecosystem::new("Wolfi", "")
+                Namespace::new(Ecosystem::Wolfi, "")
             } else {
                 return Err(
                     "secdb without distroversion that is neither Wolfi nor Chainguard".to_owned(),
@@ -58,14 +58,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
             }
         }
     };
-    let label = if ecosystem.release.is_empty() {
-        format!("{}-{repo}", ecosystem.name.to_lowercase())
+    let slug = namespace.ecosystem.slug();
+    let label = if namespace.release.is_empty() {
+        format!("{slug}-{repo}")
     } else {
-        format!(
-            "{}-{}-{repo}",
-            ecosystem.name.to_lowercase(),
-            ecosystem.release
-        )
+        format!("{slug}-{}-{repo}", namespace.release)
     };
     let mut by_id: BTreeMap<String, Advisory> = BTreeMap::new();
     let mut errors = Vec::new();
@@ -102,7 +99,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                         _ => Vec::new(),
                     };
                     advisory.affected.push(Affected {
-                        ecosystem: ecosystem.clone(),
+                        namespace: namespace.clone(),
                         name: name.clone(),
                         purl: None,
                         ranges,

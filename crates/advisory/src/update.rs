@@ -11,7 +11,7 @@ use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
 use crate::db::{DB_FILE, Database, ImportSummary, Validators};
 use crate::progress::Counting;
-use crate::{AdvisoryError, FeedEvent, FeedKind, Progress, import_feeds_with};
+use crate::{AdvisoryError, Ecosystem, FeedEvent, FeedKind, Progress, import_feeds_with};
 
 /// A feed to fetch: its kind and URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,20 +22,20 @@ pub struct FeedSource {
 
 /// The ecosystems whose osv.dev exports `ferret db update` fetches by default: the ones
 /// Ferret catalogs whose distro has no native feed here.
-pub const DEFAULT_OSV_ECOSYSTEMS: &[&str] = &[
-    "PyPI",
-    "npm",
-    "crates.io",
-    "Go",
-    "Maven",
-    "RubyGems",
-    "NuGet",
-    "Packagist",
-    "Ubuntu",
-    "AlmaLinux",
-    "Rocky Linux",
-    "Wolfi",
-    "Chainguard",
+pub const DEFAULT_OSV_ECOSYSTEMS: &[Ecosystem] = &[
+    Ecosystem::PyPI,
+    Ecosystem::Npm,
+    Ecosystem::CratesIo,
+    Ecosystem::Go,
+    Ecosystem::Maven,
+    Ecosystem::RubyGems,
+    Ecosystem::NuGet,
+    Ecosystem::Packagist,
+    Ecosystem::Ubuntu,
+    Ecosystem::AlmaLinux,
+    Ecosystem::RockyLinux,
+    Ecosystem::Wolfi,
+    Ecosystem::Chainguard,
 ];
 
 /// Alpine branches fetched by default.
@@ -77,7 +77,7 @@ pub fn default_sources_until(year: u16) -> Vec<FeedSource> {
             kind: FeedKind::Osv,
             url: format!(
                 "https://osv-vulnerabilities.storage.googleapis.com/{}/all.zip",
-                e.replace(' ', "%20")
+                e.osv_name().replace(' ', "%20")
             ),
         })
         .collect();

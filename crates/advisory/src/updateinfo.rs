@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Range, RangeKind, Skipped,
+    Advisory, Affected, Ecosystem, Event, FeedKind, FixState, Namespace, Range, RangeKind, Skipped,
 };
 use crate::xml::{XmlEvent, attr, walk};
 
@@ -197,7 +197,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 })
                 .unwrap_or_else(|| "0".to_owned());
             let entry = Affected {
-                ecosystem: Ecosystem::new("Amazon Linux", release),
+                namespace: Namespace::new(Ecosystem::AmazonLinux, release),
                 name: name.clone(),
                 purl: None,
                 ranges: vec![Range {

@@ -7,7 +7,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ferret_advisory::{Advisory, Database, Event, FeedKind, FixState, Validators, import_feeds};
+use ferret_advisory::{
+    Advisory, Database, Ecosystem, Event, FeedKind, FixState, Validators, import_feeds,
+};
 
 fn own(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,7 +56,9 @@ fn entries<'a>(
         .iter()
         .flat_map(|a| &a.affected)
         .filter(|x| {
-            x.ecosystem.name == ecosystem && x.ecosystem.release == release && x.name == name
+            x.namespace.ecosystem.osv_name() == ecosystem
+                && x.namespace.release == release
+                && x.name == name
         })
         .collect()
 }
@@ -139,7 +143,10 @@ fn oval_of_every_vendor_imports_one_record_per_cve() {
         ("CBL-Mariner", "2"),
         ("Photon OS", "3"),
     ] {
-        assert!(coverage.contains(&(e.to_owned(), r.to_owned())), "{e} {r}");
+        assert!(
+            coverage.contains(&(e.parse().unwrap(), r.to_owned())),
+            "{e} {r}"
+        );
     }
 }
 
@@ -400,7 +407,7 @@ fn csaf_vex_keys_red_hat_by_source_and_module_stream_and_suse_by_binary() {
     assert!(
         db.coverage()
             .unwrap()
-            .contains(&("Red Hat".to_owned(), String::new()))
+            .contains(&(Ecosystem::RedHat, String::new()))
     );
 }
 

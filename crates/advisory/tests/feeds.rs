@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ferret_advisory::{Advisory, Database, Event, FeedKind, FixState, Validators, import_feeds};
+use ferret_advisory::{
+    Advisory, Database, Ecosystem, Event, FeedKind, FixState, Validators, import_feeds,
+};
 
 fn testdata() -> PathBuf {
     std::env::var_os("FERRET_TESTDATA").map_or_else(
@@ -135,12 +137,12 @@ fn spot_checks() {
     let (db, _) = all_feeds(dir.path());
 
     // Debian: not affected (`0`), fixed with urgency, open.
-    let proto = db.query("Debian", "9", "prototypejs").unwrap();
+    let proto = db.query(Ecosystem::Debian, "9", "prototypejs").unwrap();
     let na = find(&proto, "CVE-2007-2383");
     assert_eq!(
         na.affected
             .iter()
-            .find(|a| a.ecosystem.release == "9")
+            .find(|a| a.namespace.release == "9")
             .unwrap()
             .fix_state,
         Some(FixState::NotAffected)
@@ -149,31 +151,31 @@ fn spot_checks() {
     let stretch = fixed
         .affected
         .iter()
-        .find(|a| a.ecosystem.release == "9")
+        .find(|a| a.namespace.release == "9")
         .unwrap();
     assert_eq!(stretch.fix_state, Some(FixState::Fixed("1.6.0.2-1".into())));
     assert_eq!(stretch.severity.as_deref(), Some("high"));
     let chromium = find(
-        &db.query("Debian", "10", "chromium").unwrap(),
+        &db.query(Ecosystem::Debian, "10", "chromium").unwrap(),
         "CVE-2022-0456",
     );
     let buster = chromium
         .affected
         .iter()
-        .find(|a| a.ecosystem.release == "10")
+        .find(|a| a.namespace.release == "10")
         .unwrap();
     assert_eq!(buster.fix_state, Some(FixState::NotFixed));
     assert_eq!(buster.severity.as_deref(), Some("end-of-life"));
 
     // Alpine secfix.
     let ansible = find(
-        &db.query("Alpine", "3.10", "ansible").unwrap(),
+        &db.query(Ecosystem::Alpine, "3.10", "ansible").unwrap(),
         "CVE-2019-10206",
     );
     let a = ansible
         .affected
         .iter()
-        .find(|a| a.ecosystem.release == "3.10")
+        .find(|a| a.namespace.release == "3.10")
         .unwrap();
     assert_eq!(a.fix_state, Some(FixState::Fixed("2.8.4-r0".into())));
     assert_eq!(
@@ -185,7 +187,10 @@ fn spot_checks() {
     );
 
     // OSV: last_affected, versions[] only, names normalised per PEP 503.
-    let py = find(&db.query("PyPI", "", "Py").unwrap(), "PYSEC-2022-42969");
+    let py = find(
+        &db.query(Ecosystem::PyPI, "", "Py").unwrap(),
+        "PYSEC-2022-42969",
+    );
     assert_eq!(
         py.affected[0].ranges[0].events,
         vec![
@@ -193,7 +198,10 @@ fn spot_checks() {
             Event::LastAffected("1.11.0".into())
         ]
     );
-    let gratient = find(&db.query("PyPI", "", "gratient").unwrap(), "PYSEC-2024-1");
+    let gratient = find(
+        &db.query(Ecosystem::PyPI, "", "gratient").unwrap(),
+        "PYSEC-2024-1",
+    );
     assert!(gratient.affected[0].ranges.is_empty());
     assert_eq!(gratient.affected[0].versions, vec!["0.5".to_owned()]);
 
@@ -278,10 +286,10 @@ fn rejected(kind: FeedKind, path: &Path, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
     assert_eq!(db.status().unwrap().feeds, before, "the database changed");
     assert_eq!(
-        db.query("crates.io", "", "smallvec").unwrap().len(),
+        db.query(Ecosystem::CratesIo, "", "smallvec").unwrap().len(),
         Database::open(dir.path())
             .unwrap()
-            .query("crates.io", "", "smallvec")
+            .query(Ecosystem::CratesIo, "", "smallvec")
             .unwrap()
             .len()
     );

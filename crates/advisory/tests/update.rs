@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ferret_advisory::{Database, FeedKind, FeedSource, UpdateOptions, update};
+use ferret_advisory::{Database, Ecosystem, FeedKind, FeedSource, UpdateOptions, update};
 
 fn testdata() -> PathBuf {
     std::env::var_os("FERRET_TESTDATA").map_or_else(
@@ -205,7 +205,11 @@ fn fetch_then_not_modified_then_interrupted() {
     assert!(err.to_string().contains("broken"), "{err}");
     let db = Database::open(dir.path()).unwrap();
     assert_eq!(db.status().unwrap(), status);
-    assert!(!db.query("Alpine", "3.10", "ansible").unwrap().is_empty());
+    assert!(
+        !db.query(Ecosystem::Alpine, "3.10", "ansible")
+            .unwrap()
+            .is_empty()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -519,7 +523,7 @@ fn distro_feeds_fetch_then_not_modified_then_interrupted() {
         ("Photon OS", "3"),
     ] {
         assert!(
-            coverage.contains(&(e.to_owned(), r.to_owned())),
+            coverage.contains(&(e.parse().unwrap(), r.to_owned())),
             "{e} {r}: {coverage:?}"
         );
     }

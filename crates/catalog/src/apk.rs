@@ -119,7 +119,13 @@ impl Record {
             qualifiers.push(("upstream", u));
         }
         out.packages.push(Package {
-            purl: purl::build("apk", &namespace, &name, &version, &qualifiers),
+            purl: purl::build(
+                PackageKind::Apk.purl_type(),
+                &namespace,
+                &name,
+                &version,
+                &qualifiers,
+            ),
             name,
             version,
             kind: PackageKind::Apk,

@@ -222,7 +222,13 @@ fn package(
         name: name.to_owned(),
         version: version.to_owned(),
         kind: PackageKind::Deb,
-        purl: purl::build("deb", &namespace, name, version, &qualifiers),
+        purl: purl::build(
+            PackageKind::Deb.purl_type(),
+            &namespace,
+            name,
+            version,
+            &qualifiers,
+        ),
         architecture,
         source: Some(SourcePackage {
             name: source_name.to_owned(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ferret_advisory::Database;
 use ferret_matcher::{Finding, Fix, IgnoreRules, Unmatched, Vex, findings_with_skips, target};
 pub use ferret_matcher::{Outcome, PackageMatches, Suppressed};
-use ferret_model::Package;
+use ferret_model::{Ecosystem, Package};
 
 use crate::{EngineError, Inventory};
 
@@ -50,7 +50,7 @@ fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> V
 /// Why a distro package went unmatched when no feed covers its release.
 fn uncovered(t: &ferret_matcher::Target) -> String {
     let release = if t.release.is_empty() {
-        t.ecosystem.clone()
+        t.ecosystem.to_string()
     } else {
         format!("{} {}", t.ecosystem, t.release)
     };
@@ -89,7 +89,7 @@ pub fn match_inventory(
         .iter()
         .map(|p| {
             target(p, distro).map(|mut t| {
-                if t.ecosystem == "Red Hat" && !streams.is_empty() {
+                if t.ecosystem == Ecosystem::RedHat && !streams.is_empty() {
                     t.platforms.clone_from(&streams);
                 }
                 t
@@ -97,7 +97,7 @@ pub fn match_inventory(
         })
         .map(|t| {
             t.and_then(|t| {
-                if t.distro && !coverage.contains(&(t.ecosystem.clone(), t.release.clone())) {
+                if t.distro && !coverage.contains(&(t.ecosystem, t.release.clone())) {
                     Err(Unmatched {
                         reason: uncovered(&t),
                     })
@@ -107,10 +107,10 @@ pub fn match_inventory(
             })
         })
         .collect();
-    let keys: Vec<(&str, &str, &str)> = targets
+    let keys: Vec<(Ecosystem, &str, &str)> = targets
         .iter()
         .filter_map(|t| t.as_ref().ok())
-        .map(|t| (t.ecosystem.as_str(), t.release.as_str(), t.name.as_str()))
+        .map(|t| (t.ecosystem, t.release.as_str(), t.name.as_str()))
         .collect();
     let mut answers = db
         .query_many(&keys)

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// ARCHITECTURE.md's table.
 const RULES: &[(&str, &[&str])] = &[
     ("ferret-model", &[]),
-    ("ferret-version", &[]),
+    ("ferret-version", &["ferret-model"]),
     ("ferret-image", &["ferret-model"]),
     ("ferret-layers", &["ferret-model"]),
     ("ferret-catalog", &["ferret-model", "ferret-layers"]),

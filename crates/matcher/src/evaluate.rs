@@ -172,11 +172,11 @@ fn closing(rest: &[(Option<Version>, &Event)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferret_advisory::{Ecosystem, Range};
+    use ferret_advisory::{Ecosystem, Namespace, Range};
 
     fn entry(events: Vec<Event>, versions: &[&str], state: Option<FixState>) -> Affected {
         Affected {
-            ecosystem: Ecosystem::new("PyPI", ""),
+            namespace: Namespace::new(Ecosystem::PyPI, ""),
             name: "pkg".into(),
             purl: None,
             ranges: if events.is_empty() {
@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn dpkg_ranges_use_dpkg_order() {
         let mut e = entry(vec![intro("0"), fixed("1.2.3-1+deb12u1")], &[], None);
-        e.ecosystem = Ecosystem::new("Debian", "12");
+        e.namespace = Namespace::new(Ecosystem::Debian, "12");
         let v = |s| evaluate(Scheme::Dpkg, s, &e).unwrap();
         assert!(matches!(v("1.2.3-1"), Verdict::Affected { .. }));
         assert!(matches!(v("1.2.3-1+b1"), Verdict::Affected { .. }));
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn unparsable_versions_are_errors() {
         let mut e = entry(vec![intro("0"), fixed("1.0")], &[], None);
-        e.ecosystem = Ecosystem::new("Debian", "12");
+        e.namespace = Namespace::new(Ecosystem::Debian, "12");
         assert!(evaluate(Scheme::Dpkg, "not a version!", &e).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use ferret_advisory::{Advisory, Affected, FeedKind};
-use ferret_model::{Distro, Package, PackageKind, PackageMetadata};
+use ferret_model::{Distro, Ecosystem, Package, PackageKind, PackageMetadata};
 use ferret_version::{Scheme, VersionError};
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +14,8 @@ use crate::{Fix, Rating, Reason, Verdict, evaluate};
 /// What the advisory database is asked about a package, and how its version compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The OSV ecosystem name (`Debian`, `Alpine`, `Rocky Linux`, `PyPI`, …).
-    pub ecosystem: String,
+    /// The ecosystem the feeds key it in (Debian, Alpine, Rocky Linux, PyPI, …).
+    pub ecosystem: Ecosystem,
     /// The distro release the feeds use (`12`, `3.18`, `9`); empty for language ecosystems.
     pub release: String,
     /// The name the feeds key on: the source package for Debian and Ubuntu, the origin for
@@ -186,30 +186,17 @@ fn release_prefix(version_id: &str, parts: usize) -> String {
         .join(".")
 }
 
-/// The OSV ecosystem and version scheme of a language package kind.
-fn language_ecosystem(kind: PackageKind) -> Option<(&'static str, Scheme)> {
-    Some(match kind {
-        PackageKind::Python => ("PyPI", Scheme::Pep440),
-        PackageKind::Npm => ("npm", Scheme::Semver),
-        PackageKind::RustCrate => ("crates.io", Scheme::Semver),
-        PackageKind::GoModule => ("Go", Scheme::Go),
-        // osv.dev computes and evaluates Maven ranges with the specification's order.
-        PackageKind::JavaArchive => ("Maven", Scheme::MavenSpec),
-        PackageKind::Gem => ("RubyGems", Scheme::RubyGems),
-        PackageKind::PhpComposer => ("Packagist", Scheme::Packagist),
-        PackageKind::Dotnet => ("NuGet", Scheme::NuGet),
-        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => return None,
-    })
+/// The version order of an ecosystem the matcher keys packages in.
+fn scheme_of(ecosystem: Ecosystem) -> Result<Scheme, Unmatched> {
+    Scheme::of(ecosystem)
+        .ok_or_else(|| unmatched(format!("Ferret has no version order for {ecosystem}")))
 }
 
 /// Where the feeds look for a language package: its ecosystem and its full name as the
 /// purl gives it (`group:artifact`, `@scope/name`, a Go module path, `vendor/name`); the
 /// database normalises names per ecosystem (PEP 503 for PyPI).
-fn language_target(
-    package: &Package,
-    ecosystem: &str,
-    scheme: Scheme,
-) -> Result<Target, Unmatched> {
+fn language_target(package: &Package, ecosystem: Ecosystem) -> Result<Target, Unmatched> {
+    let scheme = scheme_of(ecosystem)?;
     if package.kind == PackageKind::RustCrate
         && let PackageMetadata::Lang(m) = &package.metadata
         && m.origin.is_none()
@@ -267,7 +254,7 @@ fn language_target(
         return Err(unmatched(format!("{name} has no version to compare")));
     }
     Ok(Target {
-        ecosystem: ecosystem.to_owned(),
+        ecosystem,
         release: String::new(),
         name,
         version: version.to_owned(),
@@ -283,8 +270,8 @@ fn language_target(
 /// Where the feeds look for a package: distro packages in their distro's namespace and
 /// release, language packages in their ecosystem.
 pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unmatched> {
-    if let Some((ecosystem, scheme)) = language_ecosystem(package.kind) {
-        return language_target(package, ecosystem, scheme);
+    if let Some(ecosystem) = Ecosystem::of_language_kind(package.kind) {
+        return language_target(package, ecosystem);
     }
     let distro = distro.ok_or_else(|| {
         unmatched("the image's distro is unknown (no os-release), so its release is too")
@@ -301,7 +288,7 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
     };
     let mut platforms = Vec::new();
     let owned_name: String;
-    let (ecosystem, release, name, version, scheme) = match (package.kind, id) {
+    let (ecosystem, release, name, version) = match (package.kind, id) {
         (PackageKind::Deb, "debian") => {
             let release = if distro.version_id.is_empty() {
                 ferret_advisory::debian_release_number(&distro.codename)
@@ -311,11 +298,10 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 release_prefix(&distro.version_id, 1)
             };
             (
-                "Debian",
+                Ecosystem::Debian,
                 release,
                 source_name,
                 source_version(installed_source),
-                Scheme::Dpkg,
             )
         }
         (PackageKind::Deb, "ubuntu") => {
@@ -323,11 +309,10 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 return Err(missing_release());
             }
             (
-                "Ubuntu",
+                Ecosystem::Ubuntu,
                 distro.version_id.clone(),
                 source_name,
                 source_version(installed_source),
-                Scheme::Dpkg,
             )
         }
         (PackageKind::Apk, "alpine") => {
@@ -335,35 +320,32 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 return Err(missing_release());
             }
             (
-                "Alpine",
+                Ecosystem::Alpine,
                 release_prefix(&distro.version_id, 2),
                 source_name,
                 package.version.as_str(),
-                Scheme::Apk,
             )
         }
         (PackageKind::Apk, "wolfi") => (
-            "Wolfi",
+            Ecosystem::Wolfi,
             String::new(),
             source_name,
             package.version.as_str(),
-            Scheme::Apk,
         ),
         (PackageKind::Apk, "chainguard") => (
-            "Chainguard",
+            Ecosystem::Chainguard,
             String::new(),
             source_name,
             package.version.as_str(),
-            Scheme::Apk,
         ),
         (PackageKind::Rpm, "rocky" | "almalinux") => {
             if distro.version_id.is_empty() {
                 return Err(missing_release());
             }
             let ecosystem = if id == "rocky" {
-                "Rocky Linux"
+                Ecosystem::RockyLinux
             } else {
-                "AlmaLinux"
+                Ecosystem::AlmaLinux
             };
             // Their OSV records name binary packages.
             (
@@ -371,7 +353,6 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 release_prefix(&distro.version_id, 1),
                 package.name.as_str(),
                 package.version.as_str(),
-                Scheme::Rpm,
             )
         }
         (PackageKind::Rpm, "amzn") => {
@@ -383,11 +364,10 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             };
             // ALAS advisories name binary packages.
             (
-                "Amazon Linux",
+                Ecosystem::AmazonLinux,
                 release,
                 package.name.as_str(),
                 package.version.as_str(),
-                Scheme::Rpm,
             )
         }
         (PackageKind::Rpm, "ol" | "photon" | "azurelinux" | "mariner") => {
@@ -396,18 +376,17 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             }
             let (ecosystem, name) = match id {
                 // ELSA and PHSA definitions name binary packages.
-                "ol" => ("Oracle Linux", package.name.as_str()),
-                "photon" => ("Photon OS", package.name.as_str()),
+                "ol" => (Ecosystem::OracleLinux, package.name.as_str()),
+                "photon" => (Ecosystem::PhotonOs, package.name.as_str()),
                 // Microsoft's OVAL names source packages (spec names).
-                "azurelinux" => ("Azure Linux", source_name),
-                _ => ("CBL-Mariner", source_name),
+                "azurelinux" => (Ecosystem::AzureLinux, source_name),
+                _ => (Ecosystem::CblMariner, source_name),
             };
             (
                 ecosystem,
                 release_prefix(&distro.version_id, 1),
                 name,
                 package.version.as_str(),
-                Scheme::Rpm,
             )
         }
         (PackageKind::Rpm, "rhel" | "centos") => {
@@ -428,11 +407,10 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
                 None => source_name.to_owned(),
             };
             (
-                "Red Hat",
+                Ecosystem::RedHat,
                 String::new(),
                 owned_name.as_str(),
                 package.version.as_str(),
-                Scheme::Rpm,
             )
         }
         (
@@ -451,11 +429,10 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             platforms = suse_platforms(id, &distro.version_id).ok_or_else(missing_release)?;
             // SUSE's VEX names binary packages.
             (
-                "SUSE",
+                Ecosystem::Suse,
                 String::new(),
                 package.name.as_str(),
                 package.version.as_str(),
-                Scheme::Rpm,
             )
         }
         (kind, _) => {
@@ -470,8 +447,9 @@ pub fn target(package: &Package, distro: Option<&Distro>) -> Result<Target, Unma
             )));
         }
     };
+    let scheme = scheme_of(ecosystem)?;
     Ok(Target {
-        ecosystem: ecosystem.to_owned(),
+        ecosystem,
         release,
         name: name.to_owned(),
         version: version.to_owned(),
@@ -618,7 +596,7 @@ pub fn findings_with_skips(
                 match entry.severity.as_deref() {
                     // The distro's rating of this package.
                     Some(r) if target.distro => ratings.extend(crate::severity::vendor_rating(
-                        &target.ecosystem.to_lowercase(),
+                        &target.ecosystem.osv_name().to_lowercase(),
                         &a.id,
                         r,
                     )),
@@ -649,11 +627,7 @@ pub fn findings_with_skips(
                 .map(|(a, entry, reason, fix)| MatchDetail {
                     record: a.id.clone(),
                     feed: a.feed,
-                    namespace: if entry.ecosystem.release.is_empty() {
-                        entry.ecosystem.name.clone()
-                    } else {
-                        format!("{}:{}", entry.ecosystem.name, entry.ecosystem.release)
-                    },
+                    namespace: entry.namespace.to_string(),
                     package: entry.name.clone(),
                     reason: reason.clone(),
                     fix: fix.clone(),
@@ -715,7 +689,7 @@ fn merge_fixes<'a>(scheme: Scheme, fixes: impl Iterator<Item = &'a Fix>) -> Fix 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferret_advisory::{Ecosystem, Event, FixState, Range, RangeKind, Score, ScoreKind};
+    use ferret_advisory::{Event, FixState, Namespace, Range, RangeKind, Score, ScoreKind};
     use ferret_model::{DpkgMetadata, Location, PackageMetadata, SourcePackage};
 
     #[test]
@@ -785,7 +759,7 @@ mod tests {
         let mut a = Advisory::new(id, FeedKind::Osv);
         a.aliases = aliases.iter().map(|s| s.to_string()).collect();
         a.affected.push(Affected {
-            ecosystem: Ecosystem::new("Debian", "12"),
+            namespace: Namespace::new(Ecosystem::Debian, "12"),
             name: "openssl".into(),
             purl: None,
             ranges: vec![Range {
@@ -814,12 +788,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                t.ecosystem.as_str(),
+                t.ecosystem,
                 t.release.as_str(),
                 t.name.as_str(),
                 t.version.as_str()
             ),
-            ("Debian", "12", "openssl", "3.0.11-1~deb12u2")
+            (Ecosystem::Debian, "12", "openssl", "3.0.11-1~deb12u2")
         );
         let mut sid = debian();
         sid.version_id.clear();
@@ -896,7 +870,7 @@ mod tests {
             "0:3.3.1-2.module+el9.4.0+20787+4c237fd3",
             None,
         );
-        record.affected[0].ecosystem = Ecosystem::new("Rocky Linux", "9");
+        record.affected[0].namespace = Namespace::new(Ecosystem::RockyLinux, "9");
         record.affected[0].name = "ruby".into();
         // The distro's own ruby 3.0 is not the ruby:3.3 module stream the record fixes.
         let base = target(&ruby("3.0.4-160.el9_0"), Some(&rocky)).unwrap();
@@ -942,9 +916,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (t.ecosystem.as_str(), t.name.as_str(), t.scheme),
+            (t.ecosystem, t.name.as_str(), t.scheme),
             (
-                "Maven",
+                Ecosystem::Maven,
                 "org.apache.logging.log4j:log4j-core",
                 Scheme::MavenSpec
             )
@@ -975,7 +949,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.version, "1.22.1");
         let t = lang(PackageKind::Python, "Django", "4.2", "pkg:pypi/django@4.2").unwrap();
-        assert_eq!((t.ecosystem.as_str(), t.release.as_str()), ("PyPI", ""));
+        assert_eq!((t.ecosystem, t.release.as_str()), (Ecosystem::PyPI, ""));
         for (kind, name, version, purl) in [
             (
                 PackageKind::JavaArchive,

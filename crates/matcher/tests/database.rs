@@ -69,7 +69,7 @@ fn debian_tracker_findings() {
     let mut all = Vec::new();
     for p in &packages {
         let t = target(p, Some(&bookworm)).unwrap();
-        let advisories = db.query(&t.ecosystem, &t.release, &t.name).unwrap();
+        let advisories = db.query(t.ecosystem, &t.release, &t.name).unwrap();
         all.push(findings(&t, &advisories).unwrap());
     }
     let cve =

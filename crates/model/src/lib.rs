@@ -4,6 +4,7 @@
 
 mod digest;
 mod distro;
+mod ecosystem;
 mod inventory;
 mod package;
 mod rating;
@@ -11,6 +12,7 @@ mod severity;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
+pub use ecosystem::{Ecosystem, UnknownEcosystem};
 pub use inventory::{
     CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
 };

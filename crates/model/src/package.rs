@@ -44,27 +44,59 @@ impl PackageKind {
         }
     }
 
+    /// The kind of a Syft/Grype type name ([`PackageKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The package manager as the Yandex API's `source` names it: `dpkg`, `apk`, `rpm`
+    /// for distro packages, the ecosystem's for the others.
+    pub fn package_manager(self) -> &'static str {
+        match self {
+            Self::Deb => "dpkg",
+            Self::Apk => "apk",
+            Self::Rpm => "rpm",
+            _ => crate::Ecosystem::of_language_kind(self)
+                .map_or("unknown", crate::Ecosystem::package_manager),
+        }
+    }
+
     /// Packages of the OS package managers, which distro feeds cover.
     pub fn is_distro(self) -> bool {
         matches!(self, Self::Deb | Self::Apk | Self::Rpm)
     }
 
+    /// Every kind.
+    pub const ALL: [PackageKind; 11] = [
+        Self::Deb,
+        Self::Apk,
+        Self::Rpm,
+        Self::Python,
+        Self::Npm,
+        Self::RustCrate,
+        Self::GoModule,
+        Self::JavaArchive,
+        Self::Gem,
+        Self::PhpComposer,
+        Self::Dotnet,
+    ];
+
+    /// The package URL type of its packages (`pkg:TYPE/…`): the ecosystem's for language
+    /// packages.
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            Self::Deb => "deb",
+            Self::Apk => "apk",
+            Self::Rpm => "rpm",
+            _ => crate::Ecosystem::of_language_kind(self)
+                .and_then(crate::Ecosystem::purl_type)
+                .unwrap_or(self.as_str()),
+        }
+    }
+
     /// The kind of a package URL type (`pkg:TYPE/…`).
     pub fn from_purl_type(t: &str) -> Option<Self> {
-        Some(match t {
-            "deb" => Self::Deb,
-            "apk" => Self::Apk,
-            "rpm" => Self::Rpm,
-            "pypi" => Self::Python,
-            "npm" => Self::Npm,
-            "cargo" => Self::RustCrate,
-            "golang" => Self::GoModule,
-            "maven" => Self::JavaArchive,
-            "gem" => Self::Gem,
-            "composer" => Self::PhpComposer,
-            "nuget" => Self::Dotnet,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.purl_type() == t)
     }
 }
 

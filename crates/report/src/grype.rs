@@ -76,17 +76,9 @@ fn matcher(p: &Package) -> &'static str {
 
 /// Grype's `artifact.language`: empty for distro packages.
 fn language(p: &Package) -> &'static str {
-    match p.kind {
-        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => "",
-        PackageKind::Python => "python",
-        PackageKind::Npm => "javascript",
-        PackageKind::RustCrate => "rust",
-        PackageKind::GoModule => "go",
-        PackageKind::JavaArchive => "java",
-        PackageKind::Gem => "ruby",
-        PackageKind::PhpComposer => "php",
-        PackageKind::Dotnet => "dotnet",
-    }
+    ferret_model::Ecosystem::of_language_kind(p.kind)
+        .and_then(ferret_model::Ecosystem::language)
+        .unwrap_or_default()
 }
 
 /// The CVSS ratings of one id of a finding, as Grype lists them: NVD's own as `Primary`,

@@ -18,6 +18,8 @@ mod semver;
 use std::cmp::Ordering;
 use std::fmt;
 
+use ferret_model::Ecosystem;
+
 pub use apk::{fuzzy_matches as apk_fuzzy_matches, is_valid as apk_is_valid};
 pub use dpkg::DpkgVersion;
 pub use rpm::{Evr, Nevra, rpmvercmp};
@@ -112,25 +114,48 @@ impl Scheme {
             return Some(*s);
         }
         let ecosystem = name.split(':').next().unwrap_or(name);
+        Self::of(Ecosystem::from_osv_name(ecosystem)?)
+    }
+
+    /// The order an ecosystem's versions follow; `None` where Ferret reads none.
+    pub fn of(ecosystem: Ecosystem) -> Option<Self> {
+        use Ecosystem as E;
         Some(match ecosystem {
-            "Debian" | "Ubuntu" => Self::Dpkg,
-            "Alpine" | "Wolfi" | "Chainguard" | "Alpaquita" | "BellSoft Hardened Containers" => {
+            E::Debian | E::Ubuntu => Self::Dpkg,
+            E::Alpine | E::Wolfi | E::Chainguard | E::Alpaquita | E::BellSoftHardenedContainers => {
                 Self::Apk
             }
-            "Red Hat" | "Rocky Linux" | "AlmaLinux" | "openSUSE" | "SUSE" | "Mageia"
-            | "openEuler" | "Azure Linux" | "Photon OS" => Self::Rpm,
-            "PyPI" => Self::Pep440,
-            "npm" | "crates.io" | "Hex" | "SwiftURL" => Self::Semver,
-            "Go" => Self::Go,
+            E::RedHat
+            | E::RockyLinux
+            | E::AlmaLinux
+            | E::OpenSuse
+            | E::Suse
+            | E::Mageia
+            | E::OpenEuler
+            | E::AzureLinux
+            | E::CblMariner
+            | E::PhotonOs
+            | E::AmazonLinux
+            | E::OracleLinux => Self::Rpm,
+            E::PyPI => Self::Pep440,
+            E::Npm | E::CratesIo | E::Hex | E::SwiftUrl => Self::Semver,
+            E::Go => Self::Go,
             // OSV's Maven ranges are computed and evaluated with the specification's order.
-            "Maven" => Self::MavenSpec,
-            "RubyGems" => Self::RubyGems,
-            "NuGet" => Self::NuGet,
-            "Packagist" => Self::Packagist,
-            "Pub" => Self::Pub,
-            "CRAN" => Self::Cran,
-            "Hackage" => Self::Hackage,
-            _ => return None,
+            E::Maven => Self::MavenSpec,
+            E::RubyGems => Self::RubyGems,
+            E::NuGet => Self::NuGet,
+            E::Packagist => Self::Packagist,
+            E::Pub => Self::Pub,
+            E::Cran => Self::Cran,
+            E::Hackage => Self::Hackage,
+            E::ConanCenter
+            | E::Ghc
+            | E::R
+            | E::Bitnami
+            | E::Git
+            | E::Linux
+            | E::OssFuzz
+            | E::Android => return None,
         })
     }
 
@@ -238,4 +263,28 @@ macro_rules! ord_eq {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecosystems_and_their_orders() {
+        assert_eq!(Scheme::from_name("Alpine:v3.18"), Some(Scheme::Apk));
+        assert_eq!(Scheme::from_name("Rocky Linux:9"), Some(Scheme::Rpm));
+        assert_eq!(Scheme::from_name("maven-spec"), Some(Scheme::MavenSpec));
+        assert_eq!(Scheme::from_name("Klingon"), None);
+        assert_eq!(Scheme::of(Ecosystem::Maven), Some(Scheme::MavenSpec));
+        assert_eq!(Scheme::of(Ecosystem::Git), None);
+        // A distro's packages follow their package manager's order.
+        for e in Ecosystem::ALL.into_iter().filter(|e| e.is_distro()) {
+            let expected = match e.purl_type() {
+                Some("deb") => Scheme::Dpkg,
+                Some("apk") => Scheme::Apk,
+                _ => Scheme::Rpm,
+            };
+            assert_eq!(Scheme::of(e), Some(expected), "{e}");
+        }
+    }
 }

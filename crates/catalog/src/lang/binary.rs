@@ -294,7 +294,13 @@ fn build_info(info: &[u8]) -> Result<BuildInfo, String> {
 fn package(file: &FileEntry<'_>, m: Module) -> Package {
     let (namespace, name) = m.path.rsplit_once('/').unwrap_or(("", m.path.as_str()));
     Package {
-        purl: purl::build("golang", namespace, name, &m.version, &[]),
+        purl: purl::build(
+            PackageKind::GoModule.purl_type(),
+            namespace,
+            name,
+            &m.version,
+            &[],
+        ),
         kind: PackageKind::GoModule,
         architecture: None,
         source: None,

@@ -146,7 +146,13 @@ fn package(file: &FileEntry<'_>, f: Found) -> Package {
     let a = f.artifact;
     let group = a.group.clone().unwrap_or_default();
     Package {
-        purl: purl::build("maven", &group, &a.artifact, &a.version, &[]),
+        purl: purl::build(
+            PackageKind::JavaArchive.purl_type(),
+            &group,
+            &a.artifact,
+            &a.version,
+            &[],
+        ),
         name: a.artifact.clone(),
         version: a.version,
         kind: PackageKind::JavaArchive,

@@ -142,7 +142,13 @@ impl Found {
             _ => ("", self.name.as_str()),
         };
         Package {
-            purl: purl::build("npm", namespace, base, &self.version, &[]),
+            purl: purl::build(
+                PackageKind::Npm.purl_type(),
+                namespace,
+                base,
+                &self.version,
+                &[],
+            ),
             kind: PackageKind::Npm,
             architecture: None,
             source: None,

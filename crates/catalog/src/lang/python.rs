@@ -4,7 +4,7 @@
 //! `site-packages` and virtualenvs alike; the directory they sit in is recorded.
 
 use ferret_layers::FileEntry;
-use ferret_model::{Package, PackageKind, PackageMetadata, PythonMetadata};
+use ferret_model::{Ecosystem, Package, PackageKind, PackageMetadata, PythonMetadata};
 
 use crate::{Cataloger, Context, Output, location, note, purl};
 
@@ -50,7 +50,13 @@ fn package(data: &[u8], file: &FileEntry<'_>) -> Result<Package, String> {
         return Err("core metadata without a Name or a Version".to_owned());
     }
     Ok(Package {
-        purl: purl::build("pypi", "", &super::pep503(&name), &version, &[]),
+        purl: purl::build(
+            PackageKind::Python.purl_type(),
+            "",
+            &Ecosystem::PyPI.normalize_name(&name),
+            &version,
+            &[],
+        ),
         licenses: licenses(&m),
         kind: PackageKind::Python,
         architecture: None,

@@ -37,11 +37,11 @@ type Parse = fn(&[u8], &str) -> Result<Vec<Listed>, String>;
 fn run(
     name: &'static str,
     kind: PackageKind,
-    purl_type: &str,
     files: &[FileEntry<'_>],
     out: &mut Output,
     parse: Parse,
 ) {
+    let purl_type = kind.purl_type();
     for file in files {
         let Some(data) = out.read(file, name) else {
             continue;
@@ -106,7 +106,6 @@ impl Cataloger for Rust {
         run(
             self.name(),
             PackageKind::RustCrate,
-            "cargo",
             files,
             out,
             |data, path| {
@@ -206,20 +205,13 @@ impl Cataloger for Ruby {
         ]
     }
     fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
-        run(
-            self.name(),
-            PackageKind::Gem,
-            "gem",
-            files,
-            out,
-            |data, path| {
-                if path.ends_with("Gemfile.lock") {
-                    gemfile_lock(data)
-                } else {
-                    gemspec(data)
-                }
-            },
-        );
+        run(self.name(), PackageKind::Gem, files, out, |data, path| {
+            if path.ends_with("Gemfile.lock") {
+                gemfile_lock(data)
+            } else {
+                gemspec(data)
+            }
+        });
     }
 }
 
@@ -308,14 +300,7 @@ impl Cataloger for Php {
         &["**/vendor/composer/installed.json", "**/composer.lock"]
     }
     fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
-        run(
-            self.name(),
-            PackageKind::PhpComposer,
-            "composer",
-            files,
-            out,
-            composer,
-        );
+        run(self.name(), PackageKind::PhpComposer, files, out, composer);
     }
 }
 
@@ -378,14 +363,7 @@ impl Cataloger for Dotnet {
         &["**/*.deps.json"]
     }
     fn catalog(&self, files: &[FileEntry<'_>], _ctx: &Context<'_>, out: &mut Output) {
-        run(
-            self.name(),
-            PackageKind::Dotnet,
-            "nuget",
-            files,
-            out,
-            deps_json,
-        );
+        run(self.name(), PackageKind::Dotnet, files, out, deps_json);
     }
 }
 

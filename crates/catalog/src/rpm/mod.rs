@@ -140,7 +140,13 @@ fn package(h: header::RpmHeader, file: &FileEntry<'_>, ctx: &Context<'_>) -> Pac
         qualifiers.push(("upstream", srpm));
     }
     Package {
-        purl: purl::build("rpm", &namespace, &h.name, &evr_version, &qualifiers),
+        purl: purl::build(
+            PackageKind::Rpm.purl_type(),
+            &namespace,
+            &h.name,
+            &evr_version,
+            &qualifiers,
+        ),
         name: h.name,
         version,
         kind: PackageKind::Rpm,

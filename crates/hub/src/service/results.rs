@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferret_model::{AtcrSummary, Counts, Severity};
+use ferret_model::{AtcrSummary, Counts, PackageKind, Severity};
 use ferret_report::grype;
 use ferret_store::{Completion, Finding, Job, JobStore, LeaseEnd, Lessee, ScanResult};
 use ferret_worker::frames::{ValidResult, errors};
@@ -18,20 +18,7 @@ use crate::Hub;
 
 /// The package manager a package type belongs to, as the Yandex API names `source`.
 fn package_manager(kind: &str) -> &'static str {
-    match kind {
-        "deb" => "dpkg",
-        "apk" => "apk",
-        "rpm" => "rpm",
-        "python" => "pypi",
-        "npm" => "npm",
-        "go-module" => "go",
-        "rust-crate" => "cargo",
-        "java-archive" => "maven",
-        "gem" => "rubygems",
-        "php-composer" => "composer",
-        "dotnet" => "nuget",
-        _ => "unknown",
-    }
+    PackageKind::from_name(kind).map_or("unknown", PackageKind::package_manager)
 }
 
 /// Grype's title-case severity.
