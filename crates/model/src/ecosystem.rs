@@ -179,30 +179,9 @@ impl Ecosystem {
         self.osv_name().to_lowercase().replace(' ', "-")
     }
 
-    /// A distribution's packages rather than a language's.
+    /// A distribution's packages rather than a language's: those of an OS package manager.
     pub fn is_distro(self) -> bool {
-        matches!(
-            self,
-            Self::Debian
-                | Self::Ubuntu
-                | Self::Alpine
-                | Self::Wolfi
-                | Self::Chainguard
-                | Self::Alpaquita
-                | Self::BellSoftHardenedContainers
-                | Self::RockyLinux
-                | Self::AlmaLinux
-                | Self::RedHat
-                | Self::OpenSuse
-                | Self::Suse
-                | Self::Mageia
-                | Self::OpenEuler
-                | Self::AzureLinux
-                | Self::CblMariner
-                | Self::PhotonOs
-                | Self::AmazonLinux
-                | Self::OracleLinux
-        )
+        matches!(self.purl_type(), Some("deb" | "apk" | "rpm"))
     }
 
     /// The package URL type of its packages (`pkg:TYPE/…`), where the purl specification
