@@ -226,6 +226,14 @@ fn rpm_fixtures() {
             })
             .collect();
         assert_eq!(sorted(got), sorted(want), "rpm fixture {case}");
+        if expected["exit_code"] == 0 {
+            // A database rpm reads whole gives no note (rpm's key-0 counter is no header).
+            assert!(
+                result.notes.is_empty(),
+                "rpm fixture {case}: {:?}",
+                result.notes
+            );
+        }
         if expected["exit_code"] != 0 && expected["packages"].as_array().unwrap().is_empty() {
             // rpm itself failed on this database: Ferret says why instead of failing.
             assert!(

@@ -84,24 +84,35 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
                     }
                 }
                 Some(&H_KEYDATA) => {
-                    // An on-page value runs to the start of the previous item (items grow
-                    // down from the end of the page).
-                    let end = if i == 0 {
-                        page_size
-                    } else {
-                        endian
-                            .u16(p, PAGE_HEADER + (i - 1) * 2)
-                            .map_or(page_size, usize::from)
+                    let Some(value) = on_page(p, endian, page_size, i) else {
+                        continue;
                     };
-                    if off + 1 < end && end <= page_size {
-                        out.push(p[off + 1..end].to_vec());
+                    // Key 0 holds rpm's 4-byte counter of the largest header instance
+                    // (rpm's db3.c, pkgInstance), not a header.
+                    if on_page(p, endian, page_size, i - 1) == Some(&[0u8; 4][..]) {
+                        continue;
                     }
+                    out.push(value.to_vec());
                 }
                 _ => {}
             }
         }
     }
     Ok((out, problems))
+}
+
+/// The bytes of on-page item `i` (after its type byte): items grow down from the end of
+/// the page, so an item runs to the start of the one before it.
+fn on_page(p: &[u8], endian: Endian, page_size: usize, i: usize) -> Option<&[u8]> {
+    let off = usize::from(endian.u16(p, PAGE_HEADER + i * 2)?);
+    let end = match i {
+        0 => page_size,
+        _ => usize::from(endian.u16(p, PAGE_HEADER + (i - 1) * 2)?),
+    };
+    if p.get(off) != Some(&H_KEYDATA) || off + 1 > end || end > page_size {
+        return None;
+    }
+    p.get(off + 1..end)
 }
 
 fn overflow_chain(
