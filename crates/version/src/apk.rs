@@ -182,6 +182,9 @@ fn cmp_tokens(a: &Token<'_>, b: &Token<'_>) -> Ordering {
         Kind::Digit if a.value.starts_with('0') || b.value.starts_with('0') => a.value.cmp(b.value),
         Kind::InitialDigit | Kind::Digit | Kind::Revision => cmp_digits(a.value, b.value),
         Kind::Letter | Kind::DottedLetter => a.value.cmp(b.value),
+        // A commit hash compares as text, byte by byte, the shorter first on a tie
+        // (apk-tools' apk_blob_sort), and before the revision.
+        Kind::CommitHash => a.value.cmp(b.value),
         Kind::Suffix => a
             .suffix
             .cmp(&b.suffix)
@@ -281,3 +284,24 @@ impl Ord for ApkVersion {
 }
 
 crate::ord_eq!(ApkVersion);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// apk-tools' own vectors for the commit-hash part (test/unit/version.data).
+    #[test]
+    fn commit_hashes_order_before_revisions() {
+        let c = |a, b| compare(a, b);
+        assert_eq!(c("1.0~1234", "1.0~2345"), Ordering::Less);
+        assert_eq!(c("1.0~2345", "1.0~1234"), Ordering::Greater);
+        assert_eq!(c("1.0~1234-r1", "1.0~2345-r0"), Ordering::Less);
+        assert_eq!(c("1.0~1234-r1", "1.0~1234-r0"), Ordering::Greater);
+        assert_eq!(c("1.0~abc", "1.0~abc"), Ordering::Equal);
+        assert_eq!(c("1.0~ab", "1.0~abc"), Ordering::Less);
+        assert!(is_valid("0.1_pre2~1234abcd"));
+        for bad in ["0.1_pre2~", "0.1_pre2~1234xbcd", "0.1_pre2~1234abcd_pre1"] {
+            assert!(!is_valid(bad), "{bad}");
+        }
+    }
+}
