@@ -322,3 +322,31 @@ pub fn npm_ls(app: &Path) -> BTreeSet<(String, String)> {
     );
     out
 }
+
+/// What yarn v1's own lockfile parser (`@yarnpkg/lockfile`, from the npm registry, as
+/// `.ci/run` installs it) reads from `lock`: (name, version) of every entry, the name being
+/// the part of its spec before the version range. `None` when the parser is not here.
+pub fn yarn_v1_entries(lock: &Path) -> Option<BTreeSet<(String, String)>> {
+    const SCRIPT: &str = r#"
+const { parse } = require('@yarnpkg/lockfile');
+const doc = parse(require('fs').readFileSync(process.argv[1], 'utf8'));
+if (doc.type !== 'success') { console.error('yarn lockfile: ' + doc.type); process.exit(1); }
+const out = [];
+for (const [spec, entry] of Object.entries(doc.object)) {
+  const at = spec.indexOf('@', 1);
+  out.push([at > 0 ? spec.slice(0, at) : spec, entry.version]);
+}
+console.log(JSON.stringify(out));
+"#;
+    let mut cmd = Command::new("node");
+    cmd.arg("-e").arg(SCRIPT).arg(lock);
+    if !setup(
+        Command::new("node").args(["-e", "require('@yarnpkg/lockfile')"]),
+        "@yarnpkg/lockfile (npm)",
+    ) {
+        return None;
+    }
+    let out = succeeded(cmd.output().unwrap());
+    let pairs: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
+    Some(pairs.into_iter().collect())
+}

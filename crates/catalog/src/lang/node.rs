@@ -279,34 +279,76 @@ fn package_lock(data: &[u8]) -> Result<Vec<Found>, String> {
 /// `NAME@RANGE` → `NAME` (the scope's `@` is not the separator).
 fn spec_name(spec: &str) -> &str {
     let spec = spec.trim().trim_matches('"');
-    match spec[1.min(spec.len())..].find('@') {
-        Some(i) => &spec[..i + 1],
+    match spec.char_indices().skip(1).find(|(_, c)| *c == '@') {
+        Some((i, _)) => &spec[..i],
         None => spec,
     }
 }
 
-/// `yarn.lock`: v1's own format, or berry's YAML (it has `__metadata`).
+/// A yarn v1 key or value: quoted (`"@babel/core@^7"`, with `\"` escapes) or bare.
+fn yarn_token(s: &str) -> (String, &str) {
+    let s = s.trim_start();
+    if let Some(rest) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next().map(|(_, c)| c)),
+                '"' => return (out, &rest[i + 1..]),
+                c => out.push(c),
+            }
+        }
+        (out, "")
+    } else {
+        let end = s
+            .find(|c: char| c.is_whitespace() || c == ',' || c == ':')
+            .unwrap_or(s.len());
+        (s[..end].to_owned(), &s[end..])
+    }
+}
+
+/// `yarn.lock`: v1's own format, or berry's YAML (it has `__metadata`). v1 is read the way
+/// yarn's own parser (`@yarnpkg/lockfile`) reads it: keys and values bare or quoted (npm
+/// tooling writes `"version" "1.0.0"`), an entry's several specs separated by commas.
 fn yarn_lock(data: &[u8]) -> Result<Vec<Found>, String> {
     let text = std::str::from_utf8(data).map_err(|_| "yarn.lock is not UTF-8".to_owned())?;
     if text.lines().any(|l| l.starts_with("__metadata:")) {
         return yarn_berry(data);
     }
     let mut out = Vec::new();
+    let mut entries = 0;
     let mut current: Option<String> = None;
     for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        if !line.starts_with(' ') {
-            let Some(specs) = line.strip_suffix(':') else {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent == 0 {
+            let Some(specs) = line.trim_end().strip_suffix(':') else {
                 return Err(format!("line {}: expected an entry ending in ':'", n + 1));
             };
-            current = Some(spec_name(specs.split(", ").next().unwrap_or(specs)).to_owned());
+            let (first, _) = yarn_token(specs);
+            entries += 1;
+            current = Some(spec_name(&first).to_owned());
             continue;
         }
-        if let (Some(name), Some(v)) = (&current, line.trim().strip_prefix("version ")) {
-            out.push(Found::new(name, v.trim().trim_matches('"')));
+        // The entry's own fields are indented once; deeper lines are its dependencies.
+        if indent != 2 {
+            continue;
         }
+        let (key, rest) = yarn_token(line);
+        if let (Some(name), "version") = (&current, key.as_str()) {
+            let (version, _) = yarn_token(rest.trim_start_matches(':'));
+            if !version.is_empty() {
+                out.push(Found::new(name, &version));
+            }
+        }
+    }
+    if out.is_empty() && entries > 0 {
+        return Err(format!(
+            "none of its {entries} entries has a version yarn v1 would read"
+        ));
     }
     Ok(out)
 }
@@ -369,8 +411,8 @@ fn pnpm_lock(data: &[u8]) -> Result<Vec<Found>, String> {
                 None => continue,
             }
         } else {
-            match key[1.min(key.len())..].find('@') {
-                Some(i) => (&key[..i + 1], &key[i + 2..]),
+            match key.char_indices().skip(1).find(|(_, c)| *c == '@') {
+                Some((i, _)) => (&key[..i], &key[i + 1..]),
                 None => continue,
             }
         };
