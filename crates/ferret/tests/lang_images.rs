@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -137,6 +138,112 @@ fn a_go_binary_lists_what_go_version_m_lists() {
         format!("pkg:golang/github.com/google/uuid@{module_version}")
     );
     assert_eq!(uuid["location"]["path"], "usr/local/bin/app");
+}
+
+/// A toolchain run with a non-default GOEXPERIMENT writes `go1.19.8 X:fieldtrack` as its
+/// version: the stdlib is reported (and matched) as `go1.19.8`, as `go version -m` lists.
+#[test]
+fn a_go_binary_built_with_a_goexperiment_lists_its_toolchain_version() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let binary = root.join("usr/local/bin/app");
+    if go_uuid_binary_with(work.path(), &binary, &[("GOEXPERIMENT", "fieldtrack")]).is_none() {
+        return;
+    }
+    let listed = succeeded(
+        Command::new("go")
+            .arg("version")
+            .arg(&binary)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(" X:fieldtrack"),
+        "{listed:?}"
+    );
+    let want = go_version_m(&binary);
+    let got: BTreeSet<(String, String)> =
+        packages_of(&root, "go-module").iter().map(pair).collect();
+    assert_eq!(got, want);
+    assert!(got.iter().any(|(n, v)| n == "stdlib" && !v.contains(' ')));
+}
+
+/// Go binaries built before Go 1.18 (their header points at the build information):
+/// release binaries from the npm registry, x86-64, i386 and arm64, list what
+/// `go version -m` lists.
+#[test]
+fn go_binaries_built_before_go_1_18_list_what_go_version_m_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let fetched = |package: &str| {
+        setup(
+            Command::new("npm")
+                .args(["pack", "--silent", package])
+                .current_dir(work.path()),
+            "npm pack from the npm registry",
+        )
+    };
+    if !fetched("esbuild-linux-64@0.13.15") || !fetched("@arkweid/lefthook@0.7.7") {
+        return;
+    }
+    let root = work.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let members = [
+        (
+            "esbuild-linux-64-0.13.15.tgz",
+            "package/bin/esbuild",
+            "esbuild",
+        ),
+        (
+            "arkweid-lefthook-0.7.7.tgz",
+            "package/bin/lefthook_linux_386/lefthook",
+            "lefthook-386",
+        ),
+        (
+            "arkweid-lefthook-0.7.7.tgz",
+            "package/bin/lefthook_linux_arm64/lefthook",
+            "lefthook-arm64",
+        ),
+    ];
+    for (tarball, member, name) in members {
+        let out = succeeded(
+            Command::new("tar")
+                .arg("-xzOf")
+                .arg(work.path().join(tarball))
+                .arg(member)
+                .output()
+                .unwrap(),
+        );
+        let dir = root.join("opt").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app"), out.stdout).unwrap();
+        // `go version` looks only at executables.
+        std::fs::set_permissions(dir.join("app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let doc = inventory(&format!("dir:{}", root.display()), &[]);
+    for (_, _, name) in members {
+        let binary = root.join("opt").join(name).join("app");
+        let want = go_version_m(&binary);
+        assert!(
+            want.iter()
+                .any(|(n, v)| n == "stdlib" && (v.starts_with("go1.16") || v.starts_with("go1.17"))),
+            "{name}: {want:?}"
+        );
+        let at = format!("opt/{name}/app");
+        let got: BTreeSet<(String, String)> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "go-module" && p["location"]["path"] == at.as_str())
+            .map(pair)
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+    assert_eq!(
+        doc["notes"].as_array().map_or(0, Vec::len),
+        0,
+        "{}",
+        doc["notes"]
+    );
 }
 
 /// A Rust program built with `cargo auditable` (from crates.io, as `.ci/run` installs it)

@@ -128,6 +128,11 @@ pub fn npm_app(app: &Path) -> bool {
 /// Debian's `golang-github-google-uuid-dev` sources, vendored (there is no module proxy
 /// here); returns the module's version, `None` when it cannot be built here.
 pub fn go_uuid_binary(work: &Path, binary: &Path) -> Option<String> {
+    go_uuid_binary_with(work, binary, &[])
+}
+
+/// [`go_uuid_binary`] with more environment for `go build` (`GOEXPERIMENT=…`).
+pub fn go_uuid_binary_with(work: &Path, binary: &Path, env: &[(&str, &str)]) -> Option<String> {
     let uuid_src = Path::new("/usr/share/gocode/src/github.com/google/uuid");
     if !setup(Command::new("go").arg("version"), "Debian's golang-go")
         || !setup(
@@ -181,7 +186,8 @@ pub fn go_uuid_binary(work: &Path, binary: &Path) -> Option<String> {
             .env("GOFLAGS", "-mod=vendor")
             .env("GOCACHE", work.join("cache"))
             .env("GOPATH", work.join("gopath"))
-            .env("HOME", work),
+            .env("HOME", work)
+            .envs(env.iter().copied()),
         "go build",
     ) {
         return None;
@@ -273,9 +279,12 @@ pub fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
     let mut lines = text.lines();
     let first = lines.next().unwrap();
     let mut want = BTreeSet::new();
+    // `PATH: go1.19.8`, or `PATH: go1.19.8 X:fieldtrack` with GOEXPERIMENTs: the toolchain
+    // version is the first word after the path.
+    let toolchain = first.rsplit_once(": ").map_or(first, |(_, v)| v);
     want.insert((
         "stdlib".to_owned(),
-        first.rsplit(' ').next().unwrap().to_owned(),
+        toolchain.split_whitespace().next().unwrap().to_owned(),
     ));
     let mut last: Option<(String, String)> = None;
     for line in lines {

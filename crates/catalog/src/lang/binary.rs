@@ -7,7 +7,9 @@
 //! varint-length strings. The probe finds it by streaming through the file, so a binary of
 //! any size is never held whole; only the few kilobytes after the magic are kept. Binaries
 //! up to 48 MiB are also looked at whole, for the dependency list `cargo auditable` embeds,
-//! which `lang/rust` reads.
+//! which `lang/rust` reads, and for the build information of Go before 1.18, whose header
+//! holds pointers to it (resolved through the binary's segments); a larger binary of such
+//! an old Go gets a note saying so.
 
 use std::io::{self, Read};
 
@@ -49,6 +51,12 @@ impl Probe for BinaryProbe {
         let mut data = Vec::with_capacity(size as usize);
         file.take(MAX_HELD).read_to_end(&mut data)?;
         if let Some(at) = go_magic_in(&data, 0) {
+            // Before Go 1.18 the header points at the strings; held whole, they resolve.
+            if data[at + 15] & 0x2 == 0
+                && let Some(inline) = pointed_build_info(&data, &data[at..at + 32])
+            {
+                return Ok(Some([GO_TAG, &inline].concat()));
+            }
             let end = data.len().min(at + GO_KEEP);
             return Ok(Some([GO_TAG, &data[at..end]].concat()));
         }
@@ -78,6 +86,57 @@ fn cargo_auditable(data: &[u8]) -> Option<Vec<u8>> {
         .read_to_end(&mut json)
         .ok()?;
     (json.len() as u64 <= MAX_DEP_INFO).then_some(json)
+}
+
+/// The build information of a binary built before Go 1.18, in the inline form Go 1.18
+/// writes: the header holds two pointers (byte 14 their size, bit 0 of byte 15 big
+/// endian) to the Go strings `runtime.buildVersion` and `runtime.modinfo`, each a
+/// (pointer, length) pair at a virtual address, read through the binary's segments (Go's
+/// own debug/buildinfo does the same). `None` when they do not resolve.
+fn pointed_build_info(data: &[u8], header: &[u8]) -> Option<Vec<u8>> {
+    use object::{Object, ObjectSegment};
+    let size = usize::from(header[14]);
+    let big = header[15] & 0x1 != 0;
+    let file = object::File::parse(data).ok()?;
+    let word = |b: &[u8]| -> Option<u64> {
+        Some(match (size, big) {
+            (4, false) => u64::from(u32::from_le_bytes(b.get(..4)?.try_into().ok()?)),
+            (4, true) => u64::from(u32::from_be_bytes(b.get(..4)?.try_into().ok()?)),
+            (8, false) => u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+            (8, true) => u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
+            _ => return None,
+        })
+    };
+    let at = |address: u64, len: u64| -> Option<&[u8]> {
+        file.segments()
+            .find_map(|s| s.data_range(address, len).ok().flatten())
+    };
+    let string = |address: u64| -> Option<&[u8]> {
+        let pair = at(address, 2 * size as u64)?;
+        let (ptr, len) = (word(pair)?, word(&pair[size..])?);
+        match len {
+            0 => Some(&[][..]),
+            n if n <= GO_KEEP as u64 => at(ptr, n),
+            _ => None,
+        }
+    };
+    let version = string(word(header.get(16..)?)?)?;
+    let modinfo = string(word(header.get(16 + size..)?)?)?;
+    if version.is_empty() {
+        return None;
+    }
+    let mut out = header[..32].to_vec();
+    out[15] |= 0x2;
+    for s in [version, modinfo] {
+        let mut n = s.len() as u64;
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(s);
+    }
+    Some(out)
 }
 
 /// The first build-information magic in `data` (whose first byte is at file offset
@@ -245,10 +304,10 @@ const MODINFO_START: &[u8] = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\
 fn build_info(info: &[u8]) -> Result<BuildInfo, String> {
     let flags = *info.get(15).ok_or("build information header cut short")?;
     if flags & 0x2 == 0 {
-        return Err(
-            "built with Go before 1.18: its build information is not inline, and the binary is not read whole"
-                .to_owned(),
-        );
+        return Err(format!(
+            "built with Go before 1.18: its build information is not inline, and only binaries up to {} MiB are read whole to follow its pointers",
+            MAX_HELD >> 20
+        ));
     }
     let mut pos = 32;
     let version = string(info, &mut pos).ok_or("build information cut short")?;
@@ -258,8 +317,15 @@ fn build_info(info: &[u8]) -> Result<BuildInfo, String> {
     } else {
         modinfo
     };
+    // A toolchain built with non-default GOEXPERIMENTs says so after the version
+    // (`go1.22.1 X:loopvar`, the linker's addition): the version is the first word.
+    let version = String::from_utf8_lossy(version);
     let mut b = BuildInfo {
-        go_version: String::from_utf8_lossy(version).into_owned(),
+        go_version: version
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
         main: None,
         deps: Vec::new(),
     };
@@ -385,5 +451,17 @@ mod tests {
         old[15] = 0;
         assert!(build_info(&old).unwrap_err().contains("before 1.18"));
         assert!(build_info(&old[..10]).is_err());
+    }
+
+    #[test]
+    fn a_goexperiment_suffix_is_not_part_of_the_version() {
+        let mut info = GO_MAGIC.to_vec();
+        info.push(8);
+        info.push(0x2);
+        info.resize(32, 0);
+        info.extend(varint_str(b"go1.22.1 X:loopvar"));
+        info.extend(varint_str(b""));
+        let b = build_info(&info).unwrap();
+        assert_eq!(b.go_version, "go1.22.1");
     }
 }
