@@ -556,3 +556,36 @@ fn yarn_v1_lockfiles_list_what_yarns_own_parser_reads() {
         assert_eq!(doc["notes"].as_array().map_or(0, Vec::len), 0, "{doc}");
     }
 }
+
+/// composer.lock files written by composer: `ferret sbom` lists each package at the version
+/// `composer show --locked` shows, a tag's `v` kept (`v1.0.2`).
+#[test]
+fn composer_lockfiles_list_what_composer_shows() {
+    let shared = testdata().join("fixtures/lang/php/osv-scalibr-composerlock");
+    for lock in [
+        own_testdata().join("lang/php/v-prefix/composer.lock"),
+        shared.join("drupal-packages.json"),
+        shared.join("one-package-dev.json"),
+        shared.join("two-packages.json"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("srv/app");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::copy(&lock, app.join("composer.lock")).unwrap();
+        std::fs::write(app.join("composer.json"), "{}").unwrap();
+        let Some(want) = composer_show_locked(&app) else {
+            return;
+        };
+        std::fs::remove_dir_all(app.join(".composer-home")).ok();
+        let got: BTreeSet<(String, String)> =
+            inventory(&format!("dir:{}", root.path().display()), &[])["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["kind"] == "php-composer")
+                .map(pair)
+                .collect();
+        assert!(!want.is_empty(), "{}", lock.display());
+        assert_eq!(got, want, "{}", lock.display());
+    }
+}

@@ -241,6 +241,11 @@ fn language_target(package: &Package, ecosystem: Ecosystem) -> Result<Target, Un
         name
     };
     let mut version = package.version.trim();
+    if package.kind == PackageKind::PhpComposer {
+        // Composer writes tags as named (`v1.27.0`) and compares without the `v`, as the
+        // advisories list them.
+        version = version.strip_prefix(['v', 'V']).unwrap_or(version);
+    }
     if package.kind == PackageKind::GoModule {
         // The toolchain reports itself as `go1.22.1`; OSV's `stdlib` ranges say `1.22.1`.
         version = version.strip_prefix("go").unwrap_or(version);
@@ -948,6 +953,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.version, "1.22.1");
+        let t = lang(
+            PackageKind::PhpComposer,
+            "monolog/monolog",
+            "v1.0.2",
+            "pkg:composer/monolog/monolog@v1.0.2",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.version.as_str()),
+            ("monolog/monolog", "1.0.2")
+        );
         let t = lang(PackageKind::Python, "Django", "4.2", "pkg:pypi/django@4.2").unwrap();
         assert_eq!((t.ecosystem, t.release.as_str()), (Ecosystem::PyPI, ""));
         for (kind, name, version, purl) in [

@@ -359,3 +359,43 @@ console.log(JSON.stringify(out));
     let pairs: Vec<(String, String)> = serde_json::from_slice(&out.stdout).unwrap();
     Some(pairs.into_iter().collect())
 }
+
+/// What Debian's `composer show --locked` lists for the `composer.lock` in `dir` (which
+/// needs a `composer.json` beside it), as (name, version) pairs; `None` when composer is
+/// not here.
+pub fn composer_show_locked(dir: &Path) -> Option<BTreeSet<(String, String)>> {
+    if !setup(
+        Command::new("composer").arg("--version"),
+        "Debian's composer",
+    ) {
+        return None;
+    }
+    let out = succeeded(
+        Command::new("composer")
+            .args([
+                "show",
+                "--locked",
+                "--format=json",
+                "--no-interaction",
+                "--no-plugins",
+            ])
+            .current_dir(dir)
+            .env("COMPOSER_HOME", dir.join(".composer-home"))
+            .output()
+            .unwrap(),
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some(
+        doc["locked"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["version"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect(),
+    )
+}

@@ -331,7 +331,8 @@ fn composer(data: &[u8], path: &str) -> Result<Vec<Listed>, String> {
         for p in list.as_array().into_iter().flatten() {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             let version = p.get("version").and_then(Value::as_str).unwrap_or("");
-            let mut l = Listed::new(name, version.trim_start_matches('v'));
+            // As the lockfile writes it (`v1.27.0`); the matcher reads `v` as Composer does.
+            let mut l = Listed::new(name, version);
             l.meta.declared = declared;
             l.meta.dev = dev || dev_names.contains(name);
             l.licenses = p
@@ -424,7 +425,7 @@ mod tests {
         let got = composer(v1, "vendor/composer/installed.json").unwrap();
         assert_eq!(
             (got[0].version.as_str(), got[0].licenses[0].as_str()),
-            ("1.0.0", "MIT")
+            ("v1.0.0", "MIT")
         );
         let v2 = br#"{"packages": [{"name": "a/b", "version": "1.0.0"}, {"name": "c/d", "version": "2.0.0"}], "dev-package-names": ["c/d"]}"#;
         let got = composer(v2, "vendor/composer/installed.json").unwrap();
