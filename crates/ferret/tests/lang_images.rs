@@ -589,3 +589,44 @@ fn composer_lockfiles_list_what_composer_shows() {
         assert_eq!(got, want, "{}", lock.display());
     }
 }
+
+/// Self-contained .NET apps as `dotnet publish` writes their `deps.json`: the runtime packs
+/// they carry are listed under the names advisories give them, the apps' own projects not.
+#[test]
+fn self_contained_dotnet_apps_list_their_runtime_packs() {
+    let dir = own_testdata().join("lang/dotnet/self-contained");
+    for (file, want) in [
+        (
+            "paketo-dotnet-core-source-app.deps.json",
+            &[
+                ("Microsoft.AspNetCore.App.Runtime.linux-x64", "8.0.1"),
+                ("Microsoft.AspNetCore.SpaProxy", "8.0.11"),
+                ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.1"),
+            ][..],
+        ),
+        (
+            "paketo-dotnet-execute-webapp_8.deps.json",
+            &[
+                ("Microsoft.AspNetCore.App.Runtime.linux-x64", "8.0.11"),
+                ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.11"),
+            ][..],
+        ),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("app")).unwrap();
+        std::fs::copy(dir.join(file), root.path().join("app").join(file)).unwrap();
+        let got: BTreeSet<(String, String)> =
+            inventory(&format!("dir:{}", root.path().display()), &[])["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["kind"] == "dotnet")
+                .map(pair)
+                .collect();
+        let want: BTreeSet<(String, String)> = want
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want, "{file}");
+    }
+}

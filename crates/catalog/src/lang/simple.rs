@@ -379,14 +379,50 @@ fn deps_json(data: &[u8], _path: &str) -> Result<Vec<Listed>, String> {
             Err("not a JSON object".to_owned())
         };
     };
+    // What each library brings to the running app, per target: the host loads only the
+    // assets listed there, so a package without any (reference assemblies, analyzers,
+    // build tools) is not part of the app.
+    let targets: Vec<&serde_json::Map<String, Value>> = doc
+        .get("targets")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|t| t.values())
+        .filter_map(Value::as_object)
+        .collect();
+    let ships_assets = |key: &str| {
+        let entries: Vec<&Value> = targets.iter().filter_map(|t| t.get(key)).collect();
+        entries.is_empty()
+            || entries.iter().any(|e| {
+                ["runtime", "runtimeTargets", "native", "resources"]
+                    .iter()
+                    .any(|a| {
+                        e.get(a)
+                            .and_then(Value::as_object)
+                            .is_some_and(|m| !m.is_empty())
+                    })
+            })
+    };
     let mut out = Vec::new();
     for (key, lib) in libraries {
-        if lib.get("type").and_then(Value::as_str) != Some("package") {
+        // A self-contained app carries the runtime itself as `runtimepack.<pack>` entries
+        // (`Microsoft.NETCore.App.Runtime.linux-x64`), which advisories name without the
+        // prefix; `project` entries are the app and its own projects.
+        let name_prefix = match lib.get("type").and_then(Value::as_str) {
+            Some("package") => "",
+            Some("runtimepack") => "runtimepack.",
+            _ => continue,
+        };
+        if !ships_assets(key) {
             continue;
         }
         let (name, version) = key.split_once('/').unwrap_or((key, ""));
+        let name = name.strip_prefix(name_prefix).unwrap_or(name);
         let mut l = Listed::new(name, version);
-        l.meta.checksum = lib.get("sha512").and_then(Value::as_str).map(str::to_owned);
+        l.meta.checksum = lib
+            .get("sha512")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         out.push(l);
     }
     Ok(out)
@@ -430,5 +466,45 @@ mod tests {
         let v2 = br#"{"packages": [{"name": "a/b", "version": "1.0.0"}, {"name": "c/d", "version": "2.0.0"}], "dev-package-names": ["c/d"]}"#;
         let got = composer(v2, "vendor/composer/installed.json").unwrap();
         assert!(!got[0].meta.dev && got[1].meta.dev && !got[1].meta.declared);
+    }
+
+    #[test]
+    fn deps_json_runtime_packs_and_assets() {
+        let doc = br#"{
+          "targets": {
+            ".NETCoreApp,Version=v8.0": {},
+            ".NETCoreApp,Version=v8.0/linux-x64": {
+              "app/1.0.0": {"dependencies": {"A": "1.0.0"}, "runtime": {"app.dll": {}}},
+              "runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/8.0.1": {"runtime": {"System.Private.CoreLib.dll": {}}, "native": {"libclrjit.so": {}}},
+              "A/1.0.0": {"runtime": {"lib/net8.0/A.dll": {}}},
+              "Analyzers/2.0.0": {"compile": {"ref/net8.0/Analyzers.dll": {}}},
+              "Native/3.0.0": {"runtimeTargets": {"runtimes/linux-x64/native/x.so": {"rid": "linux-x64", "assetType": "native"}}}
+            }
+          },
+          "libraries": {
+            "app/1.0.0": {"type": "project", "serviceable": false, "sha512": ""},
+            "runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/8.0.1": {"type": "runtimepack", "serviceable": false, "sha512": ""},
+            "A/1.0.0": {"type": "package", "sha512": "sha512-a"},
+            "Analyzers/2.0.0": {"type": "package", "sha512": "sha512-b"},
+            "Native/3.0.0": {"type": "package", "sha512": "sha512-c"},
+            "Unlisted/4.0.0": {"type": "package", "sha512": "sha512-d"}
+          }
+        }"#;
+        let mut got: Vec<(String, String)> = deps_json(doc, "app.deps.json")
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.name, l.version))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("A", "1.0.0"),
+                ("Microsoft.NETCore.App.Runtime.linux-x64", "8.0.1"),
+                ("Native", "3.0.0"),
+                ("Unlisted", "4.0.0"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
     }
 }
