@@ -630,3 +630,79 @@ fn self_contained_dotnet_apps_list_their_runtime_packs() {
         assert_eq!(got, want, "{file}");
     }
 }
+
+/// `Gemfile.lock` with gems from a gem server, a git repository and a path, as Bundler
+/// writes it: `ferret sbom` lists what Bundler's own lockfile parser reads, each gem once,
+/// the git and path gems with their origin.
+#[test]
+fn gemfile_locks_list_what_bundler_reads() {
+    let lock = own_testdata().join("lang/ruby/path-git/dependabot-nested_path_source.Gemfile.lock");
+    let Some(want) = bundler_specs(&lock) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("srv/app")).unwrap();
+    std::fs::copy(&lock, root.path().join("srv/app/Gemfile.lock")).unwrap();
+    let doc = inventory(&format!("dir:{}", root.path().display()), &[]);
+    let gems: Vec<&Value> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "gem")
+        .collect();
+    let got: BTreeSet<(String, String)> = gems.iter().map(|p| pair(p)).collect();
+    assert_eq!(got, want);
+    let origin =
+        |name: &str| gems.iter().find(|p| p["name"] == name).unwrap()["metadata"]["origin"].clone();
+    assert_eq!(
+        origin("prius"),
+        "git https://github.com/gocardless/prius@cff701b3bfb182afc99a85657d7c9f3d6c1ccce2"
+    );
+    assert_eq!(origin("example"), "path plugins/example");
+    assert_eq!(origin("business"), Value::Null);
+}
+
+/// Installed gem specifications: `ferret sbom` lists a gem exactly where RubyGems loads
+/// the file (a malformed one is a note, a version from a constant the file sets is read).
+#[test]
+fn gem_specifications_list_what_rubygems_loads() {
+    let dir = testdata().join("fixtures/lang/ruby/osv-scalibr-gemspec");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "gemspec"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for spec in files {
+        let Some(want) = rubygems_load(&spec) else {
+            return;
+        };
+        let root = tempfile::tempdir().unwrap();
+        let at = root.path().join("usr/lib/ruby/gems/3.1.0/specifications");
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::copy(&spec, at.join("x-1.gemspec")).unwrap();
+        let doc = inventory(&format!("dir:{}", root.path().display()), &[]);
+        let got: Vec<(String, String)> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "gem")
+            .map(pair)
+            .collect();
+        assert_eq!(
+            got,
+            want.clone().into_iter().collect::<Vec<_>>(),
+            "{}",
+            spec.display()
+        );
+        if want.is_none() && std::fs::metadata(&spec).unwrap().len() > 0 {
+            assert!(
+                doc["notes"].to_string().contains("x-1.gemspec"),
+                "{}: {}",
+                spec.display(),
+                doc["notes"]
+            );
+        }
+    }
+}

@@ -399,3 +399,60 @@ pub fn composer_show_locked(dir: &Path) -> Option<BTreeSet<(String, String)>> {
             .collect(),
     )
 }
+
+/// What Bundler's own `LockfileParser` (Debian's ruby) reads from `lock`: (name, version)
+/// of every spec of every source. `None` when ruby is not here.
+pub fn bundler_specs(lock: &Path) -> Option<BTreeSet<(String, String)>> {
+    if !setup(
+        Command::new("ruby").args(["-rbundler", "-e", ""]),
+        "Debian's ruby with Bundler",
+    ) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(lock, dir.path().join("Gemfile.lock")).unwrap();
+    // PATH sources resolve against the Gemfile's directory.
+    std::fs::write(dir.path().join("Gemfile"), "").unwrap();
+    let out = succeeded(
+        Command::new("ruby")
+            .args([
+                "-rbundler",
+                "-e",
+                r##"Bundler::LockfileParser.new(File.read("Gemfile.lock")).specs.each { |s| puts "#{s.name}\t#{s.version}" }"##,
+            ])
+            .current_dir(dir.path())
+            .env("BUNDLE_GEMFILE", dir.path().join("Gemfile"))
+            .output()
+            .unwrap(),
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect(),
+    )
+}
+
+/// What RubyGems (Debian's ruby) loads from a gem specification file: its name and
+/// version, or `Some(None)` when RubyGems refuses it. `None` when ruby is not here.
+pub fn rubygems_load(spec: &Path) -> Option<Option<(String, String)>> {
+    if !setup(Command::new("ruby").args(["-e", ""]), "Debian's ruby") {
+        return None;
+    }
+    let out = Command::new("ruby")
+        .args([
+            "-e",
+            r##"s = (Gem::Specification.load(ARGV[0]) rescue nil); puts(s ? "#{s.name}\t#{s.version}" : "")"##,
+        ])
+        .arg(spec)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    Some(
+        last.split_once('\t')
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
+    )
+}

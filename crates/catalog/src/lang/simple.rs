@@ -224,28 +224,61 @@ fn ruby_string(s: &str) -> Option<&str> {
     Some(&rest[..end])
 }
 
-/// An installed gem's specification, as RubyGems writes it: `s.name = "x"`,
-/// `s.version = "1.0"`, `s.licenses = ["MIT"]`. Values that are not literals (a constant,
-/// a computed version) cannot be known without running Ruby, and are not guessed.
+/// An installed gem's specification, as RubyGems writes it: `Gem::Specification.new do
+/// |s|`, then `s.name = "x"`, `s.version = "1.0"`, `s.licenses = ["MIT"]`. A file without
+/// that block is no specification (Ruby would fail to load it). A value may be a literal
+/// or a constant the file assigns a literal (`VERSION = '3.0.0'`); anything computed
+/// cannot be known without running Ruby, and is not guessed.
 fn gemspec(data: &[u8]) -> Result<Vec<Listed>, String> {
     let text = String::from_utf8_lossy(data);
+    let block = text
+        .split_once("Gem::Specification.new")
+        .and_then(|(_, rest)| {
+            let rest = rest.trim_start();
+            let rest = rest.strip_prefix("do").or_else(|| rest.strip_prefix('{'))?;
+            let (var, _) = rest.trim_start().strip_prefix('|')?.split_once('|')?;
+            Some(var.trim())
+        })
+        .filter(|v| !v.is_empty())
+        .ok_or("no Gem::Specification.new block: not a gem specification")?;
+    let mut constants = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((lhs, rhs)) = line.trim().split_once('=')
+            && let lhs = lhs.trim()
+            && lhs.starts_with(|c: char| c.is_ascii_uppercase())
+            && lhs.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && let Some(v) = ruby_string(rhs)
+        {
+            constants.entry(lhs).or_insert(v);
+        }
+    }
+    let value = |rhs: &'_ str| -> Option<String> {
+        ruby_string(rhs).map(str::to_owned).or_else(|| {
+            let ident = rhs.trim().trim_end_matches(".freeze");
+            let last = ident.rsplit("::").next()?;
+            constants.get(last).map(|v| (*v).to_owned())
+        })
+    };
     let (mut name, mut version, mut licenses) = (None, None, Vec::new());
     for line in text.lines() {
         let line = line.trim();
         let Some((lhs, rhs)) = line.split_once('=') else {
             continue;
         };
-        let Some((_, field)) = lhs.trim().rsplit_once('.') else {
+        let Some((var, field)) = lhs.trim().split_once('.') else {
             continue;
         };
+        if var != block {
+            continue;
+        }
         match field.trim() {
-            "name" if name.is_none() => name = ruby_string(rhs),
-            "version" if version.is_none() => version = ruby_string(rhs),
-            "license" => licenses.extend(ruby_string(rhs)),
+            "name" if name.is_none() => name = value(rhs),
+            "version" if version.is_none() => version = value(rhs),
+            "license" => licenses.extend(ruby_string(rhs).map(str::to_owned)),
             "licenses" => {
                 let list = rhs.trim().trim_start_matches('[');
                 for part in list.split(',') {
-                    licenses.extend(ruby_string(part));
+                    licenses.extend(ruby_string(part).map(str::to_owned));
                 }
             }
             _ => {}
@@ -253,25 +286,45 @@ fn gemspec(data: &[u8]) -> Result<Vec<Listed>, String> {
     }
     match (name, version) {
         (Some(n), Some(v)) if !n.is_empty() && !v.is_empty() => {
-            let mut l = Listed::new(n, v);
-            l.licenses = licenses.into_iter().map(str::to_owned).collect();
+            let mut l = Listed::new(&n, &v);
+            l.licenses = licenses;
             Ok(vec![l])
         }
         _ => Err("no literal name and version in the gem specification".to_owned()),
     }
 }
 
-/// `Gemfile.lock`: the `specs:` of its `GEM` sections, `    name (version)` at four spaces.
+/// `Gemfile.lock`: the specs of every source section, as Bundler's `LockfileParser` reads
+/// them: `GEM` (a gem server), `GIT` and `PATH` (their gemspecs, the origin kept), and
+/// `PLUGIN SOURCE`.
 fn gemfile_lock(data: &[u8]) -> Result<Vec<Listed>, String> {
     let text = String::from_utf8_lossy(data);
     let mut out = Vec::new();
-    let mut in_gem = false;
+    // The current source section's kind and, for GIT and PATH, where the gems come from.
+    let mut source: Option<(&str, String, String)> = None;
     for line in text.lines() {
+        let line = line.trim_end_matches('\r');
         if !line.starts_with(' ') {
-            in_gem = line.trim() == "GEM";
+            source = match line.trim() {
+                kind @ ("GEM" | "GIT" | "PATH" | "PLUGIN SOURCE") => {
+                    Some((kind, String::new(), String::new()))
+                }
+                _ => None,
+            };
             continue;
         }
-        if !in_gem || !line.starts_with("    ") || line.starts_with("     ") {
+        let Some((kind, remote, revision)) = source.as_mut() else {
+            continue;
+        };
+        if let Some(v) = line.strip_prefix("  remote: ") {
+            *remote = v.trim().to_owned();
+            continue;
+        }
+        if let Some(v) = line.strip_prefix("  revision: ") {
+            *revision = v.trim().to_owned();
+            continue;
+        }
+        if !line.starts_with("    ") || line.starts_with("     ") {
             continue;
         }
         let entry = line.trim();
@@ -281,6 +334,12 @@ fn gemfile_lock(data: &[u8]) -> Result<Vec<Listed>, String> {
             let version = version.split_once('-').map_or(version, |(v, _)| v);
             let mut l = Listed::new(name, version);
             l.meta.declared = true;
+            l.meta.origin = match *kind {
+                "GIT" if revision.is_empty() => Some(format!("git {remote}")),
+                "GIT" => Some(format!("git {remote}@{revision}")),
+                "PATH" => Some(format!("path {remote}")),
+                _ => None,
+            };
             out.push(l);
         }
     }
