@@ -79,7 +79,20 @@ impl Cataloger for Node {
                     package_json(data, role).map(|p| p.into_iter().collect())
                 }
                 (_, "yarn.lock") => yarn_lock(data),
-                (_, "pnpm-lock.yaml") => pnpm_lock(data),
+                (_, "pnpm-lock.yaml") => pnpm_lock(data).map(|(found, skipped)| {
+                    if !skipped.is_empty() {
+                        out.notes.push(note(
+                            NAME,
+                            file,
+                            format!(
+                                "{} entries without a version to match are not listed: {}",
+                                skipped.len(),
+                                skipped.join(", ")
+                            ),
+                        ));
+                    }
+                    found
+                }),
                 _ => package_lock(data),
             };
             match parsed {
@@ -385,11 +398,28 @@ fn yarn_berry(data: &[u8]) -> Result<Vec<Found>, String> {
     Ok(out)
 }
 
+/// The lockfile document of a `pnpm-lock.yaml`. pnpm 11 may write two YAML documents: the
+/// first (after a leading `---`) locks its own configuration dependencies and package
+/// manager, the last is the project's lockfile.
+fn pnpm_document(data: &[u8]) -> Result<serde_norway::Value, String> {
+    use serde::Deserialize;
+    let mut last = None;
+    for doc in serde_norway::Deserializer::from_slice(data) {
+        let value =
+            serde_norway::Value::deserialize(doc).map_err(|e| format!("not valid YAML: {e}"))?;
+        if !value.is_null() {
+            last = Some(value);
+        }
+    }
+    last.ok_or_else(|| "an empty YAML file: not a pnpm lockfile".to_owned())
+}
+
 /// `pnpm-lock.yaml`: `packages` keys `/name/1.0.0` (v5), `/name@1.0.0` (v6) or
-/// `name@1.0.0` (v9), with peer suffixes `_peer@1` or `(peer@1)`.
-fn pnpm_lock(data: &[u8]) -> Result<Vec<Found>, String> {
-    let doc: serde_norway::Value =
-        serde_norway::from_slice(data).map_err(|e| format!("not valid YAML: {e}"))?;
+/// `name@1.0.0` (v9), with peer suffixes `_peer@1` or `(peer@1)`. A package resolved from a
+/// tarball, a git repository or a directory (`name@https://…`, `name@file:…`) is listed at
+/// the version its entry records; those without one are returned by name, to be noted.
+fn pnpm_lock(data: &[u8]) -> Result<(Vec<Found>, Vec<String>), String> {
+    let doc = pnpm_document(data)?;
     let version5 = match doc.get("lockfileVersion") {
         Some(v) => v
             .as_f64()
@@ -398,8 +428,9 @@ fn pnpm_lock(data: &[u8]) -> Result<Vec<Found>, String> {
         None => return Err("no lockfileVersion: not a pnpm lockfile".to_owned()),
     };
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     let Some(packages) = doc.get("packages").and_then(|p| p.as_mapping()) else {
-        return Ok(out);
+        return Ok((out, skipped));
     };
     for (key, entry) in packages {
         let Some(key) = key.as_str() else { continue };
@@ -407,23 +438,32 @@ fn pnpm_lock(data: &[u8]) -> Result<Vec<Found>, String> {
         let key = key.split('(').next().unwrap_or(key);
         let (name, version) = if version5 {
             match key.rsplit_once('/') {
-                Some((n, v)) => (n, v.split('_').next().unwrap_or(v)),
-                None => continue,
+                Some((n, v)) if !v.contains(':') => (n, v.split('_').next().unwrap_or(v)),
+                _ => (key, ""),
             }
         } else {
             match key.char_indices().skip(1).find(|(_, c)| *c == '@') {
                 Some((i, _)) => (&key[..i], &key[i + 1..]),
-                None => continue,
+                None => (key, ""),
             }
         };
-        if name.is_empty() || version.is_empty() || version.contains(':') {
+        let from_registry = !version.is_empty() && !version.contains(':') && !version.contains('/');
+        // Entries not from the registry name themselves and their version in the entry.
+        let name = entry.get("name").and_then(|n| n.as_str()).unwrap_or(name);
+        let version = if from_registry {
+            version
+        } else {
+            entry.get("version").and_then(|v| v.as_str()).unwrap_or("")
+        };
+        if name.is_empty() || version.is_empty() {
+            skipped.push(key.to_owned());
             continue;
         }
         let mut f = Found::new(name, version);
         f.dev = entry.get("dev").and_then(|d| d.as_bool()) == Some(true);
         out.push(f);
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 #[cfg(test)]
@@ -494,10 +534,26 @@ mod tests {
             (b"lockfileVersion: '9.0'\npackages:\n  a@1.0.0:\n    resolution: {integrity: x}\n  '@s/b@2.0.0':\n    resolution: {integrity: y}\n", [("a", "1.0.0"), ("@s/b", "2.0.0")]),
         ] {
             let got: Vec<(String, String)> =
-                pnpm_lock(lock).unwrap().into_iter().map(|f| (f.name, f.version)).collect();
+                pnpm_lock(lock).unwrap().0.into_iter().map(|f| (f.name, f.version)).collect();
             assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
         }
         assert!(pnpm_lock(b"{").is_err());
+    }
+
+    /// pnpm 11's two documents (its configuration dependencies first, the project's
+    /// lockfile last), and packages from a tarball, git or a directory.
+    #[test]
+    fn pnpm_documents_and_sources_outside_the_registry() {
+        let lock = b"---\nlockfileVersion: '9.0'\n\nimporters:\n\n  .:\n    configDependencies:\n      '@pnpm/exe':\n        specifier: 12.0.0\n        version: 12.0.0\n\npackages:\n\n  '@pnpm/exe@12.0.0':\n    resolution: {integrity: sha512-x}\n\n---\nlockfileVersion: '9.0'\n\nimporters:\n\n  .:\n    dependencies:\n      a:\n        specifier: ^1.0.0\n        version: 1.0.0\n\npackages:\n\n  a@1.0.0:\n    resolution: {integrity: sha512-a}\n\n  b@https://codeload.github.com/o/b/tar.gz/0123abc:\n    resolution: {tarball: https://codeload.github.com/o/b/tar.gz/0123abc}\n    version: 2.1.0\n\n  c@file:vendor/c:\n    resolution: {directory: vendor/c, type: directory}\n    name: c\n    version: 0.3.0\n\n  d@git+https://example.com/d.git#abc:\n    resolution: {commit: abc, repo: https://example.com/d.git, type: git}\n";
+        let (found, skipped) = pnpm_lock(lock).unwrap();
+        let got: Vec<(String, String)> = found.into_iter().map(|f| (f.name, f.version)).collect();
+        assert_eq!(
+            got,
+            [("a", "1.0.0"), ("b", "2.1.0"), ("c", "0.3.0")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert_eq!(skipped, ["d@git+https://example.com/d.git#abc"]);
+        assert!(pnpm_lock(b"---\n").is_err());
         assert!(package_lock(b"[").is_err() || package_lock(b"[").unwrap().is_empty());
     }
 }
