@@ -102,7 +102,7 @@ fn hostile_archives_and_broken_lockfiles() {
     has("app/truncated-1.0.jar", "not a readable zip");
     has("app/huge-1.0.jar", "over the file size limit");
     has("srv/a/package-lock.json", "not valid JSON");
-    has("srv/b/yarn.lock", "not valid YAML");
+    has("srv/b/yarn.lock", "line 3: expected an entry ending in ':'");
     has("srv/c/pnpm-lock.yaml", "not valid YAML");
     has("srv/d/Cargo.lock", "not valid TOML");
     has("srv/e/composer.lock", "not valid JSON");

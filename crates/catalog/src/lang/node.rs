@@ -366,35 +366,63 @@ fn yarn_lock(data: &[u8]) -> Result<Vec<Found>, String> {
     Ok(out)
 }
 
+/// A yarn berry lockfile, line by line as yarn's own syml writer lays it out (entries at
+/// column 0, their fields two spaces in): a YAML parser would refuse the whole file for one
+/// duplicate key, which yarn itself tolerates. Versions stay strings (`1.10`, not 1.1).
 fn yarn_berry(data: &[u8]) -> Result<Vec<Found>, String> {
-    let doc: serde_norway::Value =
-        serde_norway::from_slice(data).map_err(|e| format!("not valid YAML: {e}"))?;
+    let text = std::str::from_utf8(data).map_err(|_| "yarn.lock is not UTF-8".to_owned())?;
     let mut out = Vec::new();
-    let Some(map) = doc.as_mapping() else {
-        return Err("not a YAML mapping".to_owned());
-    };
-    for (key, entry) in map {
-        let Some(key) = key.as_str() else { continue };
+    // The current entry: its first key, and its resolution and version once read.
+    let mut entry: Option<(String, Option<String>, Option<String>)> = None;
+    let mut flush = |e: Option<(String, Option<String>, Option<String>)>| {
+        let Some((key, resolution, version)) = e else {
+            return;
+        };
         if key == "__metadata" {
+            return;
+        }
+        let resolution = resolution.unwrap_or(key);
+        // The project, its workspaces and linked directories are not dependencies.
+        if ["@workspace:", "@link:", "@portal:"]
+            .iter()
+            .any(|p| resolution.contains(p))
+        {
+            return;
+        }
+        if let Some(version) = version.filter(|v| !v.is_empty()) {
+            out.push(Found::new(spec_name(&resolution), &version));
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        let resolution = entry
-            .get("resolution")
-            .and_then(|r| r.as_str())
-            .unwrap_or(key);
-        // The project and its workspaces are not dependencies.
-        if resolution.contains("@workspace:") || resolution.contains("@link:") {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent == 0 {
+            flush(entry.take());
+            let Some(head) = line.trim_end().strip_suffix(':') else {
+                return Err(format!("line {}: expected an entry ending in ':'", n + 1));
+            };
+            let (first, _) = yarn_token(head);
+            entry = Some((first, None, None));
             continue;
         }
-        let version = entry.get("version").and_then(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .or_else(|| v.as_f64().map(|f| f.to_string()))
-        });
-        if let Some(version) = version {
-            out.push(Found::new(spec_name(resolution), &version));
+        let Some((_, resolution, version)) = entry.as_mut().filter(|_| indent == 2) else {
+            continue;
+        };
+        let (key, rest) = yarn_token(line);
+        let Some(rest) = rest.trim_start().strip_prefix(':') else {
+            continue;
+        };
+        let (value, _) = yarn_token(rest);
+        match key.as_str() {
+            "resolution" => *resolution = Some(value),
+            "version" => *version = Some(value),
+            _ => {}
         }
     }
+    flush(entry.take());
     Ok(out)
 }
 
@@ -520,13 +548,23 @@ mod tests {
             [("@babel/code-frame", "7.12.13"), ("left-pad", "1.3.0")]
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
-        let berry = b"__metadata:\n  version: 6\n\n\"@babel/core@npm:^7.0.0\":\n  version: 7.20.0\n  resolution: \"@babel/core@npm:7.20.0\"\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n";
+        let berry = b"__metadata:\n  version: 6\n\n\"@babel/core@npm:^7.0.0\":\n  version: 7.20.0\n  resolution: \"@babel/core@npm:7.20.0\"\n  dependencies:\n    debug: \"npm:^4.1.0\"\n\n\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n\n\"left-pad@npm:^1.10\":\n  version: 1.10\n  resolution: \"left-pad@npm:1.10\"\n\n\"left-pad@npm:^1.10\":\n  version: 1.10\n  resolution: \"left-pad@npm:1.10\"\n";
         let got: Vec<(String, String)> = yarn_lock(berry)
             .unwrap()
             .into_iter()
             .map(|f| (f.name, f.version))
             .collect();
-        assert_eq!(got, [("@babel/core".to_owned(), "7.20.0".to_owned())]);
+        // The duplicated entry is kept (the catalog lists each name and version once), and
+        // `1.10` stays `1.10`.
+        assert_eq!(
+            got,
+            [
+                ("@babel/core", "7.20.0"),
+                ("left-pad", "1.10"),
+                ("left-pad", "1.10")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
 
         for (lock, want) in [
             (&b"lockfileVersion: 5.4\npackages:\n  /a/1.0.0:\n    dev: false\n  /@s/b/2.0.0_c@1.0.0:\n    dev: true\n"[..], [("a", "1.0.0"), ("@s/b", "2.0.0")]),
