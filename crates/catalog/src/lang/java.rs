@@ -400,9 +400,13 @@ fn split_file_name(file_name: &str) -> Option<(&str, &str)> {
     Some((&stem[..i], &stem[i + 1..]))
 }
 
-/// Without a `pom.properties`: the artifact from the file name, the version from the file
-/// name or the manifest, the group from `Implementation-Vendor-Id` or the part of
-/// `Bundle-SymbolicName` before the artifact.
+/// Without a `pom.properties`: the artifact from the file name (with or without a version
+/// in it; a manifest title only when the name says nothing, and never a title with spaces
+/// such as `Spring Framework`, which is no artifactId), the version from the file name or
+/// the manifest, the group from `Implementation-Vendor-Id`, else from
+/// `Bundle-SymbolicName`: the part before `.artifact`, or before its last segment when
+/// that segment is the artifact's last word (`org.apache.commons.lang3` for
+/// `commons-lang3`).
 fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Artifact> {
     let get = |k: &str| {
         mf.iter()
@@ -410,11 +414,28 @@ fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Ar
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
+    let stem = ARCHIVES
+        .iter()
+        .find_map(|s| {
+            file_name
+                .len()
+                .checked_sub(s.len())
+                .filter(|&i| file_name[i..].eq_ignore_ascii_case(s))
+                .map(|i| &file_name[..i])
+        })
+        .unwrap_or(file_name);
+    let plausible = |a: &str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
     let (artifact, file_version) = match split_file_name(file_name) {
         Some((a, v)) => (a.to_owned(), Some(v.to_owned())),
+        None if plausible(stem) && !mf.is_empty() => (stem.to_owned(), None),
         None => (
             get("Implementation-Title")
                 .or_else(|| get("Bundle-Name"))
+                .filter(|t| plausible(t))
                 .map(str::to_owned)?,
             None,
         ),
@@ -428,10 +449,14 @@ fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Ar
     let group = get("Implementation-Vendor-Id")
         .map(str::to_owned)
         .or_else(|| {
-            get("Bundle-SymbolicName").and_then(|s| {
-                let s = s.split(';').next().unwrap_or(s).trim();
-                s.strip_suffix(&format!(".{artifact}")).map(str::to_owned)
-            })
+            let bsn = get("Bundle-SymbolicName")?;
+            let bsn = bsn.split(';').next().unwrap_or(bsn).trim();
+            if let Some(g) = bsn.strip_suffix(&format!(".{artifact}")) {
+                return Some(g.to_owned());
+            }
+            let (parent, last) = bsn.rsplit_once('.')?;
+            let word = artifact.rsplit(['-', '_']).next().unwrap_or(&artifact);
+            last.eq_ignore_ascii_case(word).then(|| parent.to_owned())
         });
     let licenses = get("Bundle-License")
         .map(|l| vec![l.split(';').next().unwrap_or(l).trim().to_owned()])
@@ -527,8 +552,22 @@ mod tests {
             )
         );
         assert_eq!(mf.len(), 3);
-        // No version in the file name and no title to name it by: nothing is guessed.
-        assert!(from_manifest_and_name(&mf, "HdrHistogram.jar").is_none());
+        // No version in the file name: the name and the manifest's version and symbolic name.
+        let a = from_manifest_and_name(&mf, "HdrHistogram.jar").unwrap();
+        assert_eq!(
+            (a.group.as_deref(), a.artifact.as_str(), a.version.as_str()),
+            (Some("org.hdrhistogram"), "HdrHistogram", "5.6.0")
+        );
+        // A title with spaces is no artifactId; the file name is.
+        let spring = main_section(
+            "Manifest-Version: 1.0\r\nImplementation-Title: Spring Framework\r\nImplementation-Version: 5.3.39\r\nBundle-SymbolicName: org.apache.commons.lang3\r\n",
+        );
+        let a = from_manifest_and_name(&spring, "commons-lang3.jar").unwrap();
+        assert_eq!(
+            (a.group.as_deref(), a.artifact.as_str(), a.version.as_str()),
+            (Some("org.apache.commons"), "commons-lang3", "5.3.39")
+        );
+        assert!(from_manifest_and_name(&spring[..2], "Spring Framework.jar").is_none());
         let mut titled = mf.clone();
         titled.push(("Implementation-Title".to_owned(), "jna".to_owned()));
         let a = from_manifest_and_name(&titled, "jna.jar").unwrap();
