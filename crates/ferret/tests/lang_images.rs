@@ -706,3 +706,37 @@ fn gem_specifications_list_what_rubygems_loads() {
         }
     }
 }
+
+/// Lockfiles written by pnpm 7, 8 and 9 (lockfile 5.4, 6.0, 9.0): `ferret sbom` on the
+/// lockfile alone lists what `pnpm list --depth Infinity` lists, development-only packages
+/// marked as such (v9 has no `dev:` flags: they are found through its snapshots).
+#[test]
+fn pnpm_lockfiles_list_what_pnpm_lists() {
+    let manifest = r#"{"name": "app", "version": "1.0.0", "private": true,
+        "dependencies": {"chalk": "4.1.2", "left-pad": "1.3.0", "debug": "4.3.4"},
+        "devDependencies": {"is-number": "7.0.0", "ms": "2.1.2"}}"#;
+    for major in [7u8, 8, 9] {
+        let work = tempfile::tempdir().unwrap();
+        let project = work.path().join("project");
+        let Some(want) = pnpm_project(major, &project, manifest) else {
+            return;
+        };
+        let root = work.path().join("root");
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        std::fs::copy(
+            project.join("pnpm-lock.yaml"),
+            root.join("app/pnpm-lock.yaml"),
+        )
+        .unwrap();
+        let doc = inventory(&format!("dir:{}", root.display()), &[]);
+        let got: std::collections::BTreeMap<(String, String), bool> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "npm")
+            .map(|p| (pair(p), p["metadata"]["dev"] == true))
+            .collect();
+        assert_eq!(got, want, "pnpm {major}");
+        assert!(want.values().any(|dev| *dev), "pnpm {major}: {want:?}");
+    }
+}

@@ -456,3 +456,55 @@ pub fn rubygems_load(spec: &Path) -> Option<Option<(String, String)>> {
             .map(|(n, v)| (n.to_owned(), v.to_owned())),
     )
 }
+
+/// A project installed by pnpm `major` (7, 8 or 9, from the npm registry as `.ci/run`
+/// installs them under `NODE_PATH`) into `dir` with `package.json`; what `pnpm list
+/// --depth Infinity --json` lists, as (name, version) → whether only development
+/// dependencies reach it. `None` when pnpm or the registry is not here.
+pub fn pnpm_project(
+    major: u8,
+    dir: &Path,
+    package_json: &str,
+) -> Option<std::collections::BTreeMap<(String, String), bool>> {
+    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let pnpm = modules.join(format!("pnpm{major}/bin/pnpm.cjs"));
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("package.json"), package_json).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("node");
+        cmd.arg(&pnpm)
+            .args(args)
+            .current_dir(dir)
+            .env("npm_config_store_dir", dir.join(".pnpm-store"))
+            .env("XDG_CACHE_HOME", dir.join(".cache"));
+        cmd
+    };
+    if !setup(
+        &mut run(&["install", "--reporter=silent"]),
+        &format!("pnpm {major} install from the npm registry"),
+    ) {
+        return None;
+    }
+    let listed = succeeded(
+        run(&["list", "--depth", "Infinity", "--json"])
+            .output()
+            .unwrap(),
+    );
+    fn walk(deps: &Value, dev: bool, out: &mut std::collections::BTreeMap<(String, String), bool>) {
+        for (name, d) in deps.as_object().into_iter().flatten() {
+            if let Some(v) = d["version"].as_str() {
+                let e = out.entry((name.clone(), v.to_owned())).or_insert(dev);
+                *e &= dev;
+            }
+            walk(&d["dependencies"], dev, out);
+        }
+    }
+    let doc: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for project in doc.as_array().into_iter().flatten() {
+        walk(&project["dependencies"], false, &mut out);
+        walk(&project["optionalDependencies"], false, &mut out);
+        walk(&project["devDependencies"], true, &mut out);
+    }
+    Some(out)
+}

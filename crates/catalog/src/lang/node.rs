@@ -460,6 +460,7 @@ fn pnpm_lock(data: &[u8]) -> Result<(Vec<Found>, Vec<String>), String> {
     let Some(packages) = doc.get("packages").and_then(|p| p.as_mapping()) else {
         return Ok((out, skipped));
     };
+    let dev_only = pnpm_dev_only(&doc);
     for (key, entry) in packages {
         let Some(key) = key.as_str() else { continue };
         let key = key.trim_start_matches('/');
@@ -488,10 +489,75 @@ fn pnpm_lock(data: &[u8]) -> Result<(Vec<Found>, Vec<String>), String> {
             continue;
         }
         let mut f = Found::new(name, version);
-        f.dev = entry.get("dev").and_then(|d| d.as_bool()) == Some(true);
+        f.dev = entry.get("dev").and_then(|d| d.as_bool()) == Some(true) || dev_only.contains(key);
         out.push(f);
     }
     Ok((out, skipped))
+}
+
+/// The packages (`name@version`) of a v9 lockfile that only development dependencies
+/// need: v9 has no `dev:` flags, so they are the ones its `snapshots` do not reach from
+/// any importer's `dependencies` or `optionalDependencies`, but do from its
+/// `devDependencies` (as pnpm itself decides for `--prod`).
+fn pnpm_dev_only(doc: &serde_norway::Value) -> BTreeSet<String> {
+    let Some(snapshots) = doc.get("snapshots").and_then(|s| s.as_mapping()) else {
+        return BTreeSet::new();
+    };
+    // `1.0.0(peer@2)` → `1.0.0`; `link:…` and other non-versions are not packages.
+    let id = |name: &str, version: &str| {
+        format!("{name}@{}", version.split('(').next().unwrap_or(version))
+    };
+    let edges: std::collections::HashMap<&str, Vec<String>> = snapshots
+        .iter()
+        .filter_map(|(k, entry)| {
+            let deps = ["dependencies", "optionalDependencies"]
+                .iter()
+                .filter_map(|f| entry.get(*f).and_then(|d| d.as_mapping()))
+                .flatten()
+                .filter_map(|(n, v)| Some(format!("{}@{}", n.as_str()?, v.as_str()?)))
+                .collect();
+            Some((k.as_str()?, deps))
+        })
+        .collect();
+    let roots = |fields: &[&str]| -> Vec<String> {
+        doc.get("importers")
+            .and_then(|i| i.as_mapping())
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, importer)| {
+                fields
+                    .iter()
+                    .filter_map(|f| importer.get(*f).and_then(|d| d.as_mapping()))
+                    .flatten()
+                    .filter_map(|(n, d)| {
+                        let v = d.get("version").and_then(|v| v.as_str())?;
+                        Some(format!("{}@{v}", n.as_str()?))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    // Snapshot keys carry the peer suffix; packages keys do not.
+    let reach = |start: Vec<String>| {
+        let mut seen = BTreeSet::new();
+        let mut todo = start;
+        while let Some(key) = todo.pop() {
+            if seen.insert(key.clone()) {
+                todo.extend(edges.get(key.as_str()).into_iter().flatten().cloned());
+            }
+        }
+        seen.iter()
+            .filter_map(|k| {
+                let at = k.char_indices().skip(1).find(|(_, c)| *c == '@')?.0;
+                Some(id(&k[..at], &k[at + 1..]))
+            })
+            .collect::<BTreeSet<String>>()
+    };
+    let prod = reach(roots(&["dependencies", "optionalDependencies"]));
+    reach(roots(&["devDependencies"]))
+        .into_iter()
+        .filter(|p| !prod.contains(p))
+        .collect()
 }
 
 #[cfg(test)]
