@@ -740,3 +740,34 @@ fn pnpm_lockfiles_list_what_pnpm_lists() {
         assert!(want.values().any(|dev| *dev), "pnpm {major}: {want:?}");
     }
 }
+
+/// A lockfile written by yarn 4 (berry), an npm alias among its entries: `ferret sbom` on
+/// the lockfile alone lists what `yarn info --all --recursive` lists.
+#[test]
+fn yarn_berry_lockfiles_list_what_yarn_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    let Some(want) = yarn_berry_project(
+        &project,
+        r#"{"name": "app", "version": "1.0.0", "private": true,
+            "dependencies": {"chalk": "4.1.2", "left-pad": "1.3.0", "is-num": "npm:is-number@7.0.0"}}"#,
+    ) else {
+        return;
+    };
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::copy(project.join("yarn.lock"), root.join("app/yarn.lock")).unwrap();
+    let got: BTreeSet<(String, String)> =
+        inventory(&format!("dir:{}", root.display()), &[])["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "npm")
+            .map(pair)
+            .collect();
+    assert!(
+        want.contains(&("is-number".to_owned(), "7.0.0".to_owned())),
+        "{want:?}"
+    );
+    assert_eq!(got, want);
+}

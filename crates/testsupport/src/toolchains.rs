@@ -508,3 +508,57 @@ pub fn pnpm_project(
     }
     Some(out)
 }
+
+/// A project installed by yarn 4 (berry, `@yarnpkg/cli-dist` under `NODE_PATH`) into `dir`
+/// with `package.json`, from the npm registry; what `yarn info --all --recursive --json`
+/// lists (the workspaces left out), as (name, version). `None` when yarn or the registry
+/// is not here.
+pub fn yarn_berry_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(String, String)>> {
+    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let yarn = modules.join("@yarnpkg/cli-dist/bin/yarn.js");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("package.json"), package_json).unwrap();
+    std::fs::write(
+        dir.join(".yarnrc.yml"),
+        "nodeLinker: node-modules\nnpmRegistryServer: \"https://registry.npmjs.org\"\nenableTelemetry: false\nenableGlobalCache: false\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("node");
+        cmd.arg(&yarn)
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("YARN_ENABLE_TELEMETRY", "0")
+            // In CI yarn refuses to write a lockfile unless told to.
+            .env("YARN_ENABLE_IMMUTABLE_INSTALLS", "false");
+        cmd
+    };
+    if !setup(
+        &mut run(&["install"]),
+        "yarn 4 install from the npm registry",
+    ) {
+        return None;
+    }
+    let listed = succeeded(
+        run(&["info", "--all", "--recursive", "--json"])
+            .output()
+            .unwrap(),
+    );
+    Some(
+        String::from_utf8(listed.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| {
+                let locator = v["value"].as_str()?;
+                let at = locator.char_indices().skip(1).find(|(_, c)| *c == '@')?.0;
+                if locator[at..].starts_with("@workspace:") {
+                    return None;
+                }
+                let version = v["children"]["Version"].as_str()?;
+                Some((locator[..at].to_owned(), version.to_owned()))
+            })
+            .collect(),
+    )
+}
