@@ -771,3 +771,47 @@ fn yarn_berry_lockfiles_list_what_yarn_lists() {
     );
     assert_eq!(got, want);
 }
+
+/// A lockfile v1 written by npm 6, with a nested version, a development dependency and an
+/// npm alias: `ferret sbom` on the lockfile alone lists what `npm ls` lists (the alias under
+/// the package it installs).
+#[test]
+fn npm_6_lockfiles_list_what_npm_ls_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    let Some(want) = npm6_project(
+        &project,
+        r#"{"name": "app", "version": "1.0.0", "private": true,
+            "dependencies": {"chalk": "4.1.2", "left-pad": "1.3.0", "debug": "2.6.9", "ms": "2.1.3",
+                             "is-num": "npm:is-number@7.0.0"},
+            "devDependencies": {"is-number": "6.0.0"}}"#,
+    ) else {
+        return;
+    };
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::copy(
+        project.join("package-lock.json"),
+        root.join("app/package-lock.json"),
+    )
+    .unwrap();
+    let got: BTreeSet<(String, String)> =
+        inventory(&format!("dir:{}", root.display()), &[])["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "npm")
+            .map(pair)
+            .collect();
+    for p in [
+        ("is-number", "7.0.0"),
+        ("is-number", "6.0.0"),
+        ("ms", "2.0.0"),
+    ] {
+        assert!(
+            want.contains(&(p.0.to_owned(), p.1.to_owned())),
+            "{p:?}: {want:?}"
+        );
+    }
+    assert_eq!(got, want);
+}

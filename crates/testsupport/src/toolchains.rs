@@ -334,7 +334,7 @@ pub fn npm_ls(app: &Path) -> BTreeSet<(String, String)> {
 
 /// What yarn v1's own lockfile parser (`@yarnpkg/lockfile`, from the npm registry, as
 /// `.ci/run` installs it) reads from `lock`: (name, version) of every entry, the name being
-/// the part of its spec before the version range. `None` when the parser is not here.
+/// the part of its spec before the version range (an npm alias's real package). `None` when the parser is not here.
 pub fn yarn_v1_entries(lock: &Path) -> Option<BTreeSet<(String, String)>> {
     const SCRIPT: &str = r#"
 const { parse } = require('@yarnpkg/lockfile');
@@ -343,7 +343,14 @@ if (doc.type !== 'success') { console.error('yarn lockfile: ' + doc.type); proce
 const out = [];
 for (const [spec, entry] of Object.entries(doc.object)) {
   const at = spec.indexOf('@', 1);
-  out.push([at > 0 ? spec.slice(0, at) : spec, entry.version]);
+  let name = at > 0 ? spec.slice(0, at) : spec;
+  // An npm alias (`alias@npm:real@range`) installs the real package.
+  const rest = spec.slice(at + 1);
+  if (rest.startsWith('npm:') && /^[^~^0-9]/.test(rest.slice(4))) {
+    const real = rest.slice(4);
+    name = real.slice(0, real.indexOf('@', 1));
+  }
+  out.push([name, entry.version]);
 }
 console.log(JSON.stringify(out));
 "#;
@@ -561,4 +568,52 @@ pub fn yarn_berry_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(St
             })
             .collect(),
     )
+}
+
+/// A project installed by npm 6 (`npm6` under `NODE_PATH`, as `.ci/run` installs it) into
+/// `dir` with `package.json`, which writes a lockfile v1; what `npm ls --json` lists, as
+/// (name, version), an alias under the package its `resolved` tarball is of. `None` when
+/// npm 6 or the registry is not here.
+pub fn npm6_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(String, String)>> {
+    fn walk(deps: &Value, out: &mut BTreeSet<(String, String)>) {
+        for (name, dep) in deps.as_object().into_iter().flatten() {
+            if let Some(v) = dep["version"].as_str() {
+                // `https://registry.npmjs.org/is-number/-/is-number-7.0.0.tgz`
+                let real = dep["resolved"]
+                    .as_str()
+                    .and_then(|r| r.split_once("/-/"))
+                    .and_then(|(head, _)| head.split_once(".org/"))
+                    .map_or(name.clone(), |(_, n)| {
+                        n.replace("%2f", "/").replace("%2F", "/")
+                    });
+                out.insert((real, v.to_owned()));
+            }
+            walk(&dep["dependencies"], out);
+        }
+    }
+    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let npm = modules.join("npm6/bin/npm-cli.js");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("package.json"), package_json).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("node");
+        cmd.arg(&npm)
+            .args(args)
+            .current_dir(dir)
+            .env("npm_config_cache", dir.join(".npm-cache"));
+        cmd
+    };
+    if !setup(
+        &mut run(&["install", "--no-audit", "--loglevel=error"]),
+        "npm 6 install from the npm registry",
+    ) {
+        return None;
+    }
+    let ls = succeeded(run(&["ls", "--json"]).output().unwrap());
+    let mut out = BTreeSet::new();
+    walk(
+        &serde_json::from_slice::<Value>(&ls.stdout).unwrap()["dependencies"],
+        &mut out,
+    );
+    Some(out)
 }

@@ -270,6 +270,16 @@ fn package_lock(data: &[u8]) -> Result<Vec<Found>, String> {
         }
         for (name, entry) in deps {
             let version = text(entry, "version");
+            // An npm alias installs another package: `npm:real@1.0.0`.
+            let (name, version) = match version.strip_prefix("npm:").and_then(|r| {
+                r.char_indices()
+                    .skip(1)
+                    .find(|(_, c)| *c == '@')
+                    .map(|(i, _)| (&r[..i], &r[i + 1..]))
+            }) {
+                Some((real, v)) => (real, v),
+                None => (name.as_str(), version),
+            };
             // Non-registry sources (`file:`, git URLs) have no version to match.
             if !version.is_empty() && !version.contains(':') && !version.contains('/') {
                 let mut f = Found::new(name, version);
@@ -295,6 +305,22 @@ fn spec_name(spec: &str) -> &str {
     match spec.char_indices().skip(1).find(|(_, c)| *c == '@') {
         Some((i, _)) => &spec[..i],
         None => spec,
+    }
+}
+
+/// The package a spec installs: its name, or for an npm alias (`alias@npm:real@1`) the
+/// real package's, which advisories name.
+fn installed_name(spec: &str) -> &str {
+    let name = spec_name(spec);
+    let spec = spec.trim().trim_matches('"');
+    match spec
+        .get(name.len() + 1..)
+        .and_then(|r| r.strip_prefix("npm:"))
+    {
+        Some(real) if real.starts_with(|c: char| c != '^' && c != '~' && !c.is_ascii_digit()) => {
+            spec_name(real)
+        }
+        _ => name,
     }
 }
 
@@ -343,7 +369,7 @@ fn yarn_lock(data: &[u8]) -> Result<Vec<Found>, String> {
             };
             let (first, _) = yarn_token(specs);
             entries += 1;
-            current = Some(spec_name(&first).to_owned());
+            current = Some(installed_name(&first).to_owned());
             continue;
         }
         // The entry's own fields are indented once; deeper lines are its dependencies.
