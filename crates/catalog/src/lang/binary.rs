@@ -204,7 +204,7 @@ impl Cataloger for Go {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn patterns(&self) -> &'static [&'static str] {

@@ -40,7 +40,7 @@ impl Cataloger for Java {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn patterns(&self) -> &'static [&'static str] {

@@ -28,7 +28,7 @@ impl Cataloger for Node {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn patterns(&self) -> &'static [&'static str] {

@@ -195,7 +195,7 @@ impl Cataloger for Ruby {
         "lang/ruby"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn patterns(&self) -> &'static [&'static str] {
         &[
@@ -353,7 +353,7 @@ impl Cataloger for Php {
         "lang/php"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn patterns(&self) -> &'static [&'static str] {
         &["**/vendor/composer/installed.json", "**/composer.lock"]
@@ -417,7 +417,7 @@ impl Cataloger for Dotnet {
         "lang/dotnet"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn patterns(&self) -> &'static [&'static str] {
         &["**/*.deps.json"]
