@@ -69,6 +69,19 @@ fn hostile_archives_and_broken_lockfiles() {
     put("srv/d/Cargo.lock", b"[[package]]\nname = \"x\"\nversion = ");
     put("srv/e/composer.lock", b"not json");
     put("srv/f/App.deps.json", b"{\"libraries\": [");
+    put(
+        "srv/g/yarn.lock",
+        b"# yarn lockfile v1\n\nleft-pad@1.3.0:\n  resolved \"x\"\n",
+    );
+    put("srv/h/Gemfile.lock", b"<<<<<<< HEAD\nnot a lockfile\n");
+    put(
+        "usr/lib/ruby/gems/3.1.0/specifications/bad-1.0.gemspec",
+        b"Gem::Specif\n  s.name = \"foo\"\n  s.version = \"1.2.3\"\nend\n",
+    );
+    put(
+        "srv/i/pnpm-lock.yaml",
+        b"lockfileVersion: '9.0'\npackages:\n  d@git+https://example.com/d.git#abc:\n    resolution: {commit: abc, repo: https://example.com/d.git, type: git}\n",
+    );
 
     // Executables cut short: a real ELF (this test's own binary) at 4 KiB, and a Go
     // binary cut just past its build information's header.
@@ -108,6 +121,13 @@ fn hostile_archives_and_broken_lockfiles() {
     has("srv/e/composer.lock", "not valid JSON");
     has("srv/f/App.deps.json", "not valid JSON");
     has("usr/bin/cut-go", "cut short");
+    has("srv/g/yarn.lock", "none of its 1 entries has a version");
+    has("srv/h/Gemfile.lock", "not a Gemfile.lock");
+    has("bad-1.0.gemspec", "no Gem::Specification.new block");
+    has(
+        "srv/i/pnpm-lock.yaml",
+        "d@git+https://example.com/d.git#abc",
+    );
     // What could be read still was.
     let names: Vec<&str> = result
         .packages

@@ -465,7 +465,7 @@ pub fn rubygems_load(spec: &Path) -> Option<Option<(String, String)>> {
 }
 
 /// A project installed by pnpm `major` (7, 8 or 9, from the npm registry as `.ci/run`
-/// installs them under `NODE_PATH`) into `dir` with `package.json`; what `pnpm list
+/// installs them under `FERRET_NODE_TOOLS`) into `dir` with `package.json`; what `pnpm list
 /// --depth Infinity --json` lists, as (name, version) → whether only development
 /// dependencies reach it. `None` when pnpm or the registry is not here.
 pub fn pnpm_project(
@@ -473,7 +473,7 @@ pub fn pnpm_project(
     dir: &Path,
     package_json: &str,
 ) -> Option<std::collections::BTreeMap<(String, String), bool>> {
-    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let modules = node_tools()?;
     let pnpm = modules.join(format!("pnpm{major}/bin/pnpm.cjs"));
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("package.json"), package_json).unwrap();
@@ -516,12 +516,12 @@ pub fn pnpm_project(
     Some(out)
 }
 
-/// A project installed by yarn 4 (berry, `@yarnpkg/cli-dist` under `NODE_PATH`) into `dir`
+/// A project installed by yarn 4 (berry, `@yarnpkg/cli-dist` under `FERRET_NODE_TOOLS`) into `dir`
 /// with `package.json`, from the npm registry; what `yarn info --all --recursive --json`
 /// lists (the workspaces left out), as (name, version). `None` when yarn or the registry
 /// is not here.
 pub fn yarn_berry_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(String, String)>> {
-    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let modules = node_tools()?;
     let yarn = modules.join("@yarnpkg/cli-dist/bin/yarn.js");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("package.json"), package_json).unwrap();
@@ -570,7 +570,7 @@ pub fn yarn_berry_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(St
     )
 }
 
-/// A project installed by npm 6 (`npm6` under `NODE_PATH`, as `.ci/run` installs it) into
+/// A project installed by npm 6 (`npm6` under `FERRET_NODE_TOOLS`, as `.ci/run` installs it) into
 /// `dir` with `package.json`, which writes a lockfile v1; what `npm ls --json` lists, as
 /// (name, version), an alias under the package its `resolved` tarball is of. `None` when
 /// npm 6 or the registry is not here.
@@ -591,7 +591,7 @@ pub fn npm6_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(String, 
             walk(&dep["dependencies"], out);
         }
     }
-    let modules = std::env::var_os("NODE_PATH").map(PathBuf::from)?;
+    let modules = node_tools()?;
     let npm = modules.join("npm6/bin/npm-cli.js");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("package.json"), package_json).unwrap();
@@ -616,4 +616,19 @@ pub fn npm6_project(dir: &Path, package_json: &str) -> Option<BTreeSet<(String, 
         &mut out,
     );
     Some(out)
+}
+
+/// Where `.ci/run` installs the package managers the lockfile tests compare with (npm 6,
+/// yarn 4, pnpm 7-9): `FERRET_NODE_TOOLS`, off PATH. `None` (skipped loudly outside CI)
+/// when it is not set.
+fn node_tools() -> Option<PathBuf> {
+    let dir = std::env::var_os("FERRET_NODE_TOOLS").map(PathBuf::from);
+    setup(
+        Command::new("test")
+            .arg("-d")
+            .arg(dir.clone().unwrap_or_default()),
+        "FERRET_NODE_TOOLS (npm 6, yarn 4, pnpm 7-9 as .ci/run installs them)",
+    )
+    .then_some(dir)
+    .flatten()
 }

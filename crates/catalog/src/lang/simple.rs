@@ -302,11 +302,13 @@ fn gemfile_lock(data: &[u8]) -> Result<Vec<Listed>, String> {
     let mut out = Vec::new();
     // The current source section's kind and, for GIT and PATH, where the gems come from.
     let mut source: Option<(&str, String, String)> = None;
+    let mut sections = 0;
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         if !line.starts_with(' ') {
             source = match line.trim() {
                 kind @ ("GEM" | "GIT" | "PATH" | "PLUGIN SOURCE") => {
+                    sections += 1;
                     Some((kind, String::new(), String::new()))
                 }
                 _ => None,
@@ -342,6 +344,9 @@ fn gemfile_lock(data: &[u8]) -> Result<Vec<Listed>, String> {
             };
             out.push(l);
         }
+    }
+    if sections == 0 && !text.trim().is_empty() {
+        return Err("no GEM, GIT, PATH or PLUGIN SOURCE section: not a Gemfile.lock".to_owned());
     }
     Ok(out)
 }
