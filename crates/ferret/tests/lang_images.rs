@@ -27,6 +27,24 @@ fn packages_of(root: &Path, kind: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `ferret sbom` of a root file system holding only `file`, copied to `at`.
+fn sbom_of_file(file: &Path, at: &str) -> Value {
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join(at);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(file, &dest).unwrap();
+    inventory(&format!("dir:{}", root.path().display()), &[])
+}
+
+/// The packages of `kind` in a `ferret sbom` document.
+fn of_kind<'a>(doc: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(move |p| p["kind"] == kind)
+}
+
 fn pair(p: &Value) -> (String, String) {
     (
         p["name"].as_str().unwrap().to_owned(),
@@ -540,17 +558,8 @@ fn yarn_v1_lockfiles_list_what_yarns_own_parser_reads() {
         let Some(want) = yarn_v1_entries(&lock) else {
             return;
         };
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("app")).unwrap();
-        std::fs::copy(&lock, root.path().join("app/yarn.lock")).unwrap();
-        let doc = inventory(&format!("dir:{}", root.path().display()), &[]);
-        let got: BTreeSet<(String, String)> = doc["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "npm")
-            .map(pair)
-            .collect();
+        let doc = sbom_of_file(&lock, "app/yarn.lock");
+        let got: BTreeSet<(String, String)> = of_kind(&doc, "npm").map(pair).collect();
         assert!(!want.is_empty(), "{}", lock.display());
         assert_eq!(got, want, "{}", lock.display());
         assert_eq!(doc["notes"].as_array().map_or(0, Vec::len), 0, "{doc}");
@@ -577,14 +586,8 @@ fn composer_lockfiles_list_what_composer_shows() {
             return;
         };
         std::fs::remove_dir_all(app.join(".composer-home")).ok();
-        let got: BTreeSet<(String, String)> =
-            inventory(&format!("dir:{}", root.path().display()), &[])["packages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|p| p["kind"] == "php-composer")
-                .map(pair)
-                .collect();
+        let doc = sbom_of_file(&app.join("composer.lock"), "srv/app/composer.lock");
+        let got: BTreeSet<(String, String)> = of_kind(&doc, "php-composer").map(pair).collect();
         assert!(!want.is_empty(), "{}", lock.display());
         assert_eq!(got, want, "{}", lock.display());
     }
@@ -612,17 +615,8 @@ fn self_contained_dotnet_apps_list_their_runtime_packs() {
             ][..],
         ),
     ] {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("app")).unwrap();
-        std::fs::copy(dir.join(file), root.path().join("app").join(file)).unwrap();
-        let got: BTreeSet<(String, String)> =
-            inventory(&format!("dir:{}", root.path().display()), &[])["packages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|p| p["kind"] == "dotnet")
-                .map(pair)
-                .collect();
+        let doc = sbom_of_file(&dir.join(file), &format!("app/{file}"));
+        let got: BTreeSet<(String, String)> = of_kind(&doc, "dotnet").map(pair).collect();
         let want: BTreeSet<(String, String)> = want
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
@@ -640,16 +634,8 @@ fn gemfile_locks_list_what_bundler_reads() {
     let Some(want) = bundler_specs(&lock) else {
         return;
     };
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(root.path().join("srv/app")).unwrap();
-    std::fs::copy(&lock, root.path().join("srv/app/Gemfile.lock")).unwrap();
-    let doc = inventory(&format!("dir:{}", root.path().display()), &[]);
-    let gems: Vec<&Value> = doc["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["kind"] == "gem")
-        .collect();
+    let doc = sbom_of_file(&lock, "srv/app/Gemfile.lock");
+    let gems: Vec<&Value> = of_kind(&doc, "gem").collect();
     let got: BTreeSet<(String, String)> = gems.iter().map(|p| pair(p)).collect();
     assert_eq!(got, want);
     let origin =
@@ -678,18 +664,8 @@ fn gem_specifications_list_what_rubygems_loads() {
         let Some(want) = rubygems_load(&spec) else {
             return;
         };
-        let root = tempfile::tempdir().unwrap();
-        let at = root.path().join("usr/lib/ruby/gems/3.1.0/specifications");
-        std::fs::create_dir_all(&at).unwrap();
-        std::fs::copy(&spec, at.join("x-1.gemspec")).unwrap();
-        let doc = inventory(&format!("dir:{}", root.path().display()), &[]);
-        let got: Vec<(String, String)> = doc["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "gem")
-            .map(pair)
-            .collect();
+        let doc = sbom_of_file(&spec, "usr/lib/ruby/gems/3.1.0/specifications/x-1.gemspec");
+        let got: Vec<(String, String)> = of_kind(&doc, "gem").map(pair).collect();
         assert_eq!(
             got,
             want.clone().into_iter().collect::<Vec<_>>(),
@@ -721,19 +697,8 @@ fn pnpm_lockfiles_list_what_pnpm_lists() {
         let Some(want) = pnpm_project(major, &project, manifest) else {
             return;
         };
-        let root = work.path().join("root");
-        std::fs::create_dir_all(root.join("app")).unwrap();
-        std::fs::copy(
-            project.join("pnpm-lock.yaml"),
-            root.join("app/pnpm-lock.yaml"),
-        )
-        .unwrap();
-        let doc = inventory(&format!("dir:{}", root.display()), &[]);
-        let got: std::collections::BTreeMap<(String, String), bool> = doc["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "npm")
+        let doc = sbom_of_file(&project.join("pnpm-lock.yaml"), "app/pnpm-lock.yaml");
+        let got: std::collections::BTreeMap<(String, String), bool> = of_kind(&doc, "npm")
             .map(|p| (pair(p), p["metadata"]["dev"] == true))
             .collect();
         assert_eq!(got, want, "pnpm {major}");
@@ -754,17 +719,8 @@ fn yarn_berry_lockfiles_list_what_yarn_lists() {
     ) else {
         return;
     };
-    let root = work.path().join("root");
-    std::fs::create_dir_all(root.join("app")).unwrap();
-    std::fs::copy(project.join("yarn.lock"), root.join("app/yarn.lock")).unwrap();
-    let got: BTreeSet<(String, String)> =
-        inventory(&format!("dir:{}", root.display()), &[])["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "npm")
-            .map(pair)
-            .collect();
+    let doc = sbom_of_file(&project.join("yarn.lock"), "app/yarn.lock");
+    let got: BTreeSet<(String, String)> = of_kind(&doc, "npm").map(pair).collect();
     assert!(
         want.contains(&("is-number".to_owned(), "7.0.0".to_owned())),
         "{want:?}"
@@ -788,21 +744,8 @@ fn npm_6_lockfiles_list_what_npm_ls_lists() {
     ) else {
         return;
     };
-    let root = work.path().join("root");
-    std::fs::create_dir_all(root.join("app")).unwrap();
-    std::fs::copy(
-        project.join("package-lock.json"),
-        root.join("app/package-lock.json"),
-    )
-    .unwrap();
-    let got: BTreeSet<(String, String)> =
-        inventory(&format!("dir:{}", root.display()), &[])["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "npm")
-            .map(pair)
-            .collect();
+    let doc = sbom_of_file(&project.join("package-lock.json"), "app/package-lock.json");
+    let got: BTreeSet<(String, String)> = of_kind(&doc, "npm").map(pair).collect();
     for p in [
         ("is-number", "7.0.0"),
         ("is-number", "6.0.0"),

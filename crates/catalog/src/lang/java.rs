@@ -380,10 +380,9 @@ fn main_section(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// `name-1.2.3.jar` → (`name`, `1.2.3`): the version starts at the first `-` followed by
-/// a digit.
-fn split_file_name(file_name: &str) -> Option<(&str, &str)> {
-    let stem = ARCHIVES
+/// A file name without its archive extension (`.jar`, `.war`, … in any case).
+fn archive_stem(file_name: &str) -> &str {
+    ARCHIVES
         .iter()
         .find_map(|s| {
             file_name
@@ -392,7 +391,13 @@ fn split_file_name(file_name: &str) -> Option<(&str, &str)> {
                 .filter(|&i| file_name[i..].eq_ignore_ascii_case(s))
                 .map(|i| &file_name[..i])
         })
-        .unwrap_or(file_name);
+        .unwrap_or(file_name)
+}
+
+/// `name-1.2.3.jar` → (`name`, `1.2.3`): the version starts at the first `-` followed by
+/// a digit.
+fn split_file_name(file_name: &str) -> Option<(&str, &str)> {
+    let stem = archive_stem(file_name);
     let i = stem
         .char_indices()
         .find(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
@@ -414,16 +419,7 @@ fn from_manifest_and_name(mf: &[(String, String)], file_name: &str) -> Option<Ar
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let stem = ARCHIVES
-        .iter()
-        .find_map(|s| {
-            file_name
-                .len()
-                .checked_sub(s.len())
-                .filter(|&i| file_name[i..].eq_ignore_ascii_case(s))
-                .map(|i| &file_name[..i])
-        })
-        .unwrap_or(file_name);
+    let stem = archive_stem(file_name);
     let plausible = |a: &str| {
         !a.is_empty()
             && a.chars()
