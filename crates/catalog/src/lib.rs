@@ -19,6 +19,7 @@ use ferret_layers::{Content, FileEntry, FileTree, Probe, Wanted};
 use ferret_model::{Distro, Note, Package};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+pub use lang::gosym::{GoSymbolsError, go_functions};
 pub use rpm::header::{RpmHeader, parse_header};
 
 /// What catalogers are given besides their files.

@@ -246,6 +246,16 @@ fn go_binaries_built_before_go_1_18_list_what_go_version_m_lists() {
                 .any(|(n, v)| n == "stdlib" && (v.starts_with("go1.16") || v.starts_with("go1.17"))),
             "{name}: {want:?}"
         );
+        // Stripped (`go tool nm` finds no symbols), their pc-line tables (Go 1.16/1.17
+        // layout, 32- and 64-bit) still name their functions.
+        let functions = ferret_catalog::go_functions(&std::fs::read(&binary).unwrap()).unwrap();
+        for f in ["main.main", "runtime.main", "os.(*File).Write"] {
+            assert!(
+                functions.contains(f),
+                "{name}: {f} not among {}",
+                functions.len()
+            );
+        }
         let at = format!("opt/{name}/app");
         let got: BTreeSet<(String, String)> = doc["packages"]
             .as_array()
@@ -757,4 +767,69 @@ fn npm_6_lockfiles_list_what_npm_ls_lists() {
         );
     }
     assert_eq!(got, want);
+}
+
+/// The functions a Go binary holds, read from its pc-line table (which stripping keeps):
+/// for a binary built here, exactly the text symbols `go tool nm` lists (Debian's Go; the
+/// `.abi0` of assembly functions aside), and
+/// the same set from the same program built with `-ldflags=-s -w`, where `go tool nm`
+/// finds no symbols at all.
+#[test]
+fn go_functions_are_the_text_symbols_go_tool_nm_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let plain = work.path().join("plain");
+    if go_uuid_binary(work.path(), &plain).is_none() {
+        return;
+    }
+    let stripped = work.path().join("stripped");
+    go_uuid_binary_with(
+        work.path(),
+        &stripped,
+        &[("GOFLAGS", "-mod=vendor -ldflags=-s -w")],
+    )
+    .unwrap();
+    let nm = |binary: &Path| {
+        Command::new("go")
+            .args(["tool", "nm"])
+            .arg(binary)
+            .output()
+            .unwrap()
+    };
+    let listed = succeeded(nm(&plain));
+    let want: BTreeSet<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind) = (f.next()?, f.next()?);
+            // The symbol table names assembly functions by their ABI (`runtime.abort.abi0`);
+            // the pc-line table, as Go vulnerability records do, without it.
+            // The linker also shortens array lengths in the type equality functions' names
+            // there (`type..eq.[...]runtime.Frame`); the text section's bounds
+            // (`runtime.text`, `runtime.etext`) and cgo's host sections are no functions.
+            let name = f.collect::<Vec<_>>().join(" ");
+            let name = name.strip_suffix(".abi0").unwrap_or(&name);
+            let name = match name.strip_prefix("type..eq.[") {
+                Some(rest) => format!("type..eq.[...]{}", rest.split_once(']')?.1),
+                None => name.to_owned(),
+            };
+            (matches!(kind, "T" | "t")
+                && !matches!(name.as_str(), "runtime.text" | "runtime.etext")
+                && !name.ends_with(')'))
+            .then_some(name)
+        })
+        .collect();
+    assert!(want.contains("main.main") && want.contains("github.com/google/uuid.NewString"));
+    let read =
+        |binary: &Path| ferret_catalog::go_functions(&std::fs::read(binary).unwrap()).unwrap();
+    let got = read(&plain);
+    assert_eq!(
+        (
+            got.difference(&want).collect::<Vec<_>>(),
+            want.difference(&got).collect::<Vec<_>>()
+        ),
+        (Vec::new(), Vec::new())
+    );
+    assert!(!nm(&stripped).status.success() || nm(&stripped).stdout.is_empty());
+    assert_eq!(read(&stripped), want);
 }
