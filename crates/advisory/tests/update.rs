@@ -187,14 +187,7 @@ fn fetch_then_not_modified_then_interrupted() {
         Database::open(dir.path()).unwrap().status().unwrap(),
         status
     );
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| *s == 304)
-            .count(),
-        3
-    );
+    assert_eq!(answered(&log, 304), 3);
 
     // A download cut off mid-way: the update fails and the database stays as it was.
     let broken = [
@@ -344,14 +337,7 @@ fn cve_feeds_fetch_then_not_modified_then_interrupted() {
     let report = update(dir.path(), &options, "2026-12-03T00:00:00Z").unwrap();
     assert!(report.imported.is_empty());
     assert_eq!(report.not_modified.len(), 4);
-    assert!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| *s == 304)
-            .count()
-            == 4
-    );
+    assert_eq!(answered(&log, 304), 4);
 
     // A new NVD file whose download breaks off: the error names it, nothing changes.
     let (addr, _) = serve(files(true));
@@ -370,19 +356,21 @@ fn cve_feeds_fetch_then_not_modified_then_interrupted() {
     assert_eq!(after.snapshot, before.snapshot);
 }
 
+/// How many requests the server answered with `status`.
+fn answered(log: &RequestLog, status: u16) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| *s == status)
+        .count()
+}
+
 /// A second update of the same feeds: every one answers 304 and nothing is imported.
 fn second_run_is_not_modified(dir: &Path, options: &UpdateOptions, log: &RequestLog, n: usize) {
     let report = update(dir, options, "2026-12-03T00:00:00Z").unwrap();
     assert!(report.imported.is_empty());
     assert_eq!(report.not_modified.len(), n);
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| *s == 304)
-            .count(),
-        n
-    );
+    assert_eq!(answered(log, 304), n);
 }
 
 /// The first feed of `paths` served anew but cut off mid-download, into a copy of the

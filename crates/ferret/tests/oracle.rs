@@ -1711,13 +1711,6 @@ fn an_alpine_image_agrees_with_the_oracle() {
         }
     }
     let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::create_dir_all(root.join("lib/apk/db")).unwrap();
-    std::fs::write(
-        root.join("etc/os-release"),
-        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n",
-    )
-    .unwrap();
     // apk-tools compares malformed versions leniently (`4.8.0.-r1`, a typo in the secdb), as
     // Ferret does; univers refuses them: such origins are left out of this comparison.
     let malformed = |v: &str| v.contains(".-") || v.contains("..") || v.ends_with('.');
@@ -1734,7 +1727,7 @@ fn an_alpine_image_agrees_with_the_oracle() {
             }));
         }
     }
-    std::fs::write(root.join("lib/apk/db/installed"), installed).unwrap();
+    alpine_3_10_root(&root, &installed);
     let db = dir.path().join("db");
     import(&db, "secdb", &secdb);
     import_rating_samples(&db);

@@ -44,18 +44,11 @@ fn an_alpine_image_has_no_unknown_finding_the_samples_rate() {
         .collect();
     assert!(chosen.len() >= 5, "{chosen:?}");
     let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::create_dir_all(root.join("lib/apk/db")).unwrap();
-    std::fs::write(
-        root.join("etc/os-release"),
-        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n",
-    )
-    .unwrap();
     let installed: String = chosen
         .iter()
         .map(|n| format!("P:{n}\nV:0.0.1-r0\nA:x86_64\no:{n}\n\n"))
         .collect();
-    std::fs::write(root.join("lib/apk/db/installed"), installed).unwrap();
+    alpine_3_10_root(&root, &installed);
 
     let db = dir.path().join("db");
     import(&db, "secdb", &repos);

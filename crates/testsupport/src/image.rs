@@ -355,6 +355,19 @@ pub fn apk_entry(name: &str, version: &str, arch: &str) -> String {
     format!("P:{name}\nV:{version}\nA:{arch}\no:{name}\nL:MIT\n\n")
 }
 
+/// An Alpine 3.10 root file system at `root` (its os-release) whose apk database is
+/// `installed`.
+pub fn alpine_3_10_root(root: &Path, installed: &str) {
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("lib/apk/db")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.10.9\nPRETTY_NAME=\"Alpine Linux v3.10\"\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("lib/apk/db/installed"), installed).unwrap();
+}
+
 /// A one-layer image whose apk database holds musl built for `apk_arch`, for `arch`/`variant`.
 pub fn musl_image(apk_arch: &str, arch: &str, variant: Option<&str>) -> ImageSpec {
     let layer = tar(&[file(
