@@ -325,6 +325,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vendor, Vec<Advisory>, Vec<Skipped>
                     severity,
                     arches: Vec::new(),
                     platforms: vec![cpe.clone()],
+                    imports: Vec::new(),
                 },
             );
         }

@@ -13,7 +13,7 @@ use crate::model::{Advisory, Ecosystem};
 use crate::{AdvisoryError, FeedData};
 
 /// Bumped whenever the tables or the stored advisory JSON change incompatibly.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 pub const DB_FILE: &str = "advisories.db";
 
 const SCHEMA: &str = "
@@ -86,6 +86,13 @@ CREATE TABLE IF NOT EXISTS coverage (
     ecosystem TEXT NOT NULL,
     release TEXT NOT NULL,
     PRIMARY KEY (feed, ecosystem, release)
+) WITHOUT ROWID;
+-- Every Go symbol a feed's records name as vulnerable (`net/textproto.Reader.ReadMIMEHeader`):
+-- what a scan looks for in Go binaries, so that it keeps only these of their functions.
+CREATE TABLE IF NOT EXISTS go_symbols (
+    feed TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    PRIMARY KEY (feed, symbol)
 ) WITHOUT ROWID;
 ";
 
@@ -366,6 +373,8 @@ pub struct Import<'db> {
     aliases: Vec<(i64, i64)>,
     /// (ecosystem, release) of every affected entry stored.
     coverage: std::collections::BTreeSet<(Ecosystem, String)>,
+    /// The Go symbols the stored records name.
+    go_symbols: std::collections::BTreeSet<String>,
 }
 
 impl Import<'_> {
@@ -382,6 +391,9 @@ impl Import<'_> {
                 let key = (x.namespace.ecosystem, x.namespace.release.clone());
                 if !self.coverage.contains(&key) {
                     self.coverage.insert(key);
+                }
+                for i in &x.imports {
+                    self.go_symbols.extend(i.qualified());
                 }
             }
         }
@@ -511,6 +523,21 @@ impl Import<'_> {
                 )
                 .map_err(&err)?;
         }
+        self.tx
+            .execute("DELETE FROM go_symbols WHERE feed = ?1", [feed.name])
+            .map_err(&err)?;
+        let symbols: Vec<&String> = self.go_symbols.iter().collect();
+        insert_rows(
+            &self.tx,
+            "INSERT INTO go_symbols",
+            2,
+            &symbols,
+            |st, at, s| {
+                st.raw_bind_parameter(at, feed.name)?;
+                st.raw_bind_parameter(at + 1, s.as_str())
+            },
+        )
+        .map_err(&err)?;
         self.tx
             .execute(
                 "INSERT OR REPLACE INTO feeds (name, kind, source, fetched_at, records, snapshot, etag, last_modified, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -807,6 +834,7 @@ impl Database {
             affects: Vec::new(),
             aliases: Vec::new(),
             coverage: std::collections::BTreeSet::new(),
+            go_symbols: std::collections::BTreeSet::new(),
         })
     }
 
@@ -831,6 +859,20 @@ impl Database {
             out.insert((ecosystem, release));
         }
         Ok(out)
+    }
+
+    /// Every Go symbol the stored records name as vulnerable, qualified by its package
+    /// (`net/textproto.Reader.ReadMIMEHeader`): what to look for in Go binaries.
+    pub fn go_symbols(&self) -> Result<std::collections::BTreeSet<String>, AdvisoryError> {
+        let err = db_err(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT symbol FROM go_symbols")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(&err)
     }
 
     pub fn status(&self) -> Result<Status, AdvisoryError> {
@@ -1298,13 +1340,14 @@ mod tests {
             3_063_253_907_945_704_601
         );
         assert_eq!(alias_key("CVE-2024-3094"), -4_768_827_727_347_593_343);
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
     }
 
     /// The stored form of an advisory's match record (MessagePack, named fields) at schema
-    /// 5: changing it needs a new schema version.
+    /// 6 (a record without Go symbols is stored as at 5): changing it needs a new schema
+    /// version.
     #[test]
-    fn stored_match_record_v5() {
+    fn stored_match_record_v6() {
         use crate::model::{Affected, Event, FeedKind, FixState, Namespace, Range, RangeKind};
         let mut a = Advisory::new("CVE-2024-7348", FeedKind::CsafVex);
         a.aliases = vec!["GHSA-0000-0000-0000".to_owned()];
@@ -1324,6 +1367,7 @@ mod tests {
             severity: Some("Important".to_owned()),
             arches: vec!["x86_64".to_owned()],
             platforms: vec!["cpe:/a:redhat:enterprise_linux:8::appstream".to_owned()],
+            imports: Vec::new(),
         }];
         let slim = Slim {
             id: &a.id,
@@ -1337,7 +1381,51 @@ mod tests {
         assert_eq!(hex::encode(&packed), STORED_V5);
         let back: Advisory = rmp_serde::from_slice(&packed).unwrap();
         assert_eq!(back, a);
+
+        // A Go record's packages and symbols (schema 6).
+        let mut go = Advisory::new("GO-2023-1704", FeedKind::Osv);
+        go.affected = vec![Affected {
+            namespace: Namespace::new(Ecosystem::Go, ""),
+            name: "stdlib".to_owned(),
+            purl: None,
+            ranges: vec![Range {
+                kind: RangeKind::Semver,
+                events: vec![
+                    Event::Introduced("0".to_owned()),
+                    Event::Fixed("1.19.9".to_owned()),
+                ],
+            }],
+            versions: Vec::new(),
+            fix_state: None,
+            severity: None,
+            arches: Vec::new(),
+            platforms: Vec::new(),
+            imports: vec![crate::model::GoImport {
+                path: "net/textproto".to_owned(),
+                symbols: vec!["Reader.ReadMIMEHeader".to_owned()],
+            }],
+        }];
+        let slim = Slim {
+            id: &go.id,
+            feed: go.feed,
+            aliases: &go.aliases,
+            severity: &go.severity,
+            database_severity: None,
+            affected: &go.affected,
+        };
+        let packed = rmp_serde::to_vec_named(&slim).unwrap();
+        assert_eq!(hex::encode(&packed), STORED_GO_V6);
+        let back: Advisory = rmp_serde::from_slice(&packed).unwrap();
+        assert_eq!(back, go);
     }
+
+    const STORED_GO_V6: &str = concat!(
+        "83a26964ac474f2d323032332d31373034a466656564a36f7376a861666665637465649184a96563",
+        "6f73797374656d81a46e616d65a2476fa46e616d65a67374646c6962a672616e6765739182a46b69",
+        "6e64a653454d564552a66576656e74739281aa696e74726f6475636564a13081a56669786564a631",
+        "2e31392e39a7696d706f7274739182a470617468ad6e65742f7465787470726f746fa773796d626f",
+        "6c7391b55265616465722e526561644d494d45486561646572",
+    );
 
     const STORED_V5: &str = concat!(
         "84a26964ad4356452d323032342d37333438a466656564a8637361662d766578a7616c6961736573",

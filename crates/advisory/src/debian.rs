@@ -152,6 +152,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Vec<Advisory>, Vec<Skipped>), Strin
                         .filter(|u| !u.is_empty()),
                     arches: Vec::new(),
                     platforms: Vec::new(),
+                    imports: Vec::new(),
                 });
             }
         }

@@ -176,6 +176,29 @@ pub struct Affected {
     /// `cpe:/a:redhat:enterprise_linux:9::appstream`); empty: the whole release.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// For Go: the packages that hold the vulnerable code and, in each, the vulnerable
+    /// functions and methods (the Go vulnerability database's
+    /// `ecosystem_specific.imports`); empty: the record does not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<GoImport>,
+}
+
+/// A Go package a record names, with its vulnerable symbols as the record writes them:
+/// `Reader.ReadMIMEHeader` for a method (of `T` or `*T`), `Parse` for a function. No
+/// symbols: the record names the package only.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GoImport {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+}
+
+impl GoImport {
+    /// The symbols as a Go binary's symbol table names them once receivers are made plain:
+    /// `net/textproto.Reader.ReadMIMEHeader`.
+    pub fn qualified(&self) -> impl Iterator<Item = String> + '_ {
+        self.symbols.iter().map(|s| format!("{}.{s}", self.path))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,9 +299,9 @@ mod tests {
         assert_eq!(p("Klingon"), None);
     }
 
-    /// The stored records' form of an affected entry's ecosystem (schema 5).
+    /// The stored records' form of an affected entry's ecosystem (schema 5 and 6).
     #[test]
-    fn namespace_persisted_form_v5() {
+    fn namespace_persisted_form_v6() {
         let n = Namespace::new(Ecosystem::RockyLinux, "9");
         let json = serde_json::to_string(&n).unwrap();
         assert_eq!(json, r#"{"name":"Rocky Linux","release":"9"}"#);

@@ -34,10 +34,53 @@ pub(crate) struct Specific {
     urgency: Option<Text>,
     #[serde(default)]
     priority: Option<Text>,
+    /// The Go vulnerability database's packages and symbols.
+    #[serde(default)]
+    imports: Option<Imports>,
+}
+
+/// `ecosystem_specific.imports`: a list of packages in well-formed Go records; anything
+/// else is ignored.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Imports {
+    List(Vec<RawImport>),
+    Other(IgnoredAny),
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawImport {
+    path: String,
+    #[serde(default)]
+    symbols: Vec<String>,
+}
+
+/// The packages and symbols a Go record names for one affected module, sorted; an entry
+/// without a path is dropped (it names nothing to look for).
+fn go_imports(v: &Option<Specific>) -> Vec<GoImport> {
+    let Some(Imports::List(list)) = v.as_ref().and_then(|s| s.imports.as_ref()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<GoImport> = list
+        .iter()
+        .filter(|i| !i.path.is_empty())
+        .map(|i| {
+            let mut symbols = i.symbols.clone();
+            symbols.sort();
+            symbols.dedup();
+            GoImport {
+                path: i.path.clone(),
+                symbols,
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 use crate::model::{
-    Advisory, Affected, Event, FeedKind, Namespace, Range, RangeKind, Score, ScoreKind,
+    Advisory, Affected, Event, FeedKind, GoImport, Namespace, Range, RangeKind, Score, ScoreKind,
 };
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +246,7 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
             ));
         }
         let scheme = Scheme::of(namespace.ecosystem);
+        let namespace_is_go = namespace.ecosystem == ferret_model::Ecosystem::Go;
         let mut ranges = Vec::new();
         for r in a.ranges {
             let kind = match r.kind.as_str() {
@@ -255,6 +299,11 @@ pub(crate) fn convert(raw: RawRecord) -> Result<Advisory, Rejection> {
             severity,
             arches: Vec::new(),
             platforms: Vec::new(),
+            imports: if namespace_is_go {
+                go_imports(&a.ecosystem_specific)
+            } else {
+                Vec::new()
+            },
         });
     }
     // A record that names no package Ferret matches may still rate its CVE: it is kept for

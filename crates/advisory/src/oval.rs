@@ -562,6 +562,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 severity: d.severity.clone(),
                 arches,
                 platforms: Vec::new(),
+                imports: Vec::new(),
             };
             if !affected.contains(&entry) {
                 affected.push(entry);

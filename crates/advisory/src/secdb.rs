@@ -108,6 +108,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                         severity: None,
                         arches: Vec::new(),
                         platforms: Vec::new(),
+                        imports: Vec::new(),
                     });
                 }
             }

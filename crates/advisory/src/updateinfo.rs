@@ -209,6 +209,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Vec<Advisory>, Vec<Skipped>
                 severity: u.severity.clone(),
                 arches: Vec::new(),
                 platforms: Vec::new(),
+                imports: Vec::new(),
             };
             // One entry per package, whatever its architectures.
             if !entries.contains(&entry) {

@@ -136,6 +136,31 @@ fn spot_checks() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = all_feeds(dir.path());
 
+    // Go: the vulnerable packages and symbols of a record, and the index of every symbol.
+    let stdlib = db.query(Ecosystem::Go, "", "stdlib").unwrap();
+    let mime = find(&stdlib, "GO-2023-1704");
+    assert_eq!(
+        mime.affected[0].imports,
+        vec![ferret_advisory::GoImport {
+            path: "net/textproto".into(),
+            symbols: vec![
+                "Reader.ReadMIMEHeader".into(),
+                "Reader.upcomingHeaderNewlines".into(),
+                "readMIMEHeader".into(),
+            ],
+        }]
+    );
+    let symbols = db.go_symbols().unwrap();
+    assert!(symbols.contains("net/textproto.Reader.upcomingHeaderNewlines"));
+    assert!(symbols.iter().all(|s| s.contains('.')), "{symbols:?}");
+    // Records of other ecosystems carry none.
+    assert!(
+        db.query(Ecosystem::PyPI, "", "django")
+            .unwrap()
+            .iter()
+            .all(|a| a.affected.iter().all(|x| x.imports.is_empty()))
+    );
+
     // Debian: not affected (`0`), fixed with urgency, open.
     let proto = db.query(Ecosystem::Debian, "9", "prototypejs").unwrap();
     let na = find(&proto, "CVE-2007-2383");
@@ -248,6 +273,21 @@ fn reimport_replaces_the_feed() {
     let status = db.status().unwrap();
     assert_eq!(status.feeds.len(), 1);
     assert!(status.feeds[0].records <= 10, "{:?}", status.feeds[0]);
+    // A feed's Go symbols go with it.
+    let go = import(&mut db, FeedKind::Osv, &[adv("osv/go.jsonl")]);
+    assert!(!db.go_symbols().unwrap().is_empty());
+    let go_small = dir.path().join("go-small.jsonl");
+    let text = std::fs::read_to_string(adv("osv/go.jsonl")).unwrap();
+    let no_imports: String = text
+        .lines()
+        .filter(|l| !l.contains("\"imports\""))
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&go_small, no_imports).unwrap();
+    let again = import(&mut db, FeedKind::Osv, &[go_small]);
+    assert_eq!(go[0].0, again[0].0);
+    assert!(db.go_symbols().unwrap().is_empty());
 }
 
 fn zip_with(members: &[(&str, &[u8])]) -> Vec<u8> {

@@ -192,6 +192,7 @@ mod tests {
             severity: None,
             arches: Vec::new(),
             platforms: Vec::new(),
+            imports: Vec::new(),
         }
     }
 

@@ -776,6 +776,7 @@ mod tests {
             severity: None,
             arches: Vec::new(),
             platforms: Vec::new(),
+            imports: Vec::new(),
         });
         a
     }
