@@ -87,12 +87,14 @@ CREATE TABLE IF NOT EXISTS coverage (
     release TEXT NOT NULL,
     PRIMARY KEY (feed, ecosystem, release)
 ) WITHOUT ROWID;
--- Every Go symbol a feed's records name as vulnerable (`net/textproto.Reader.ReadMIMEHeader`):
--- what a scan looks for in Go binaries, so that it keeps only these of their functions.
+-- Every Go symbol a feed's records name as vulnerable, by package path (`net/textproto`,
+-- `Reader.ReadMIMEHeader`): what a scan looks for in Go binaries, so that it keeps only
+-- these of their functions.
 CREATE TABLE IF NOT EXISTS go_symbols (
     feed TEXT NOT NULL,
+    path TEXT NOT NULL,
     symbol TEXT NOT NULL,
-    PRIMARY KEY (feed, symbol)
+    PRIMARY KEY (feed, path, symbol)
 ) WITHOUT ROWID;
 ";
 
@@ -373,8 +375,8 @@ pub struct Import<'db> {
     aliases: Vec<(i64, i64)>,
     /// (ecosystem, release) of every affected entry stored.
     coverage: std::collections::BTreeSet<(Ecosystem, String)>,
-    /// The Go symbols the stored records name.
-    go_symbols: std::collections::BTreeSet<String>,
+    /// The Go symbols the stored records name: (package path, symbol).
+    go_symbols: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Import<'_> {
@@ -393,7 +395,8 @@ impl Import<'_> {
                     self.coverage.insert(key);
                 }
                 for i in &x.imports {
-                    self.go_symbols.extend(i.qualified());
+                    self.go_symbols
+                        .extend(i.symbols.iter().map(|s| (i.path.clone(), s.clone())));
                 }
             }
         }
@@ -526,15 +529,16 @@ impl Import<'_> {
         self.tx
             .execute("DELETE FROM go_symbols WHERE feed = ?1", [feed.name])
             .map_err(&err)?;
-        let symbols: Vec<&String> = self.go_symbols.iter().collect();
+        let symbols: Vec<&(String, String)> = self.go_symbols.iter().collect();
         insert_rows(
             &self.tx,
             "INSERT INTO go_symbols",
-            2,
+            3,
             &symbols,
-            |st, at, s| {
+            |st, at, (path, symbol)| {
                 st.raw_bind_parameter(at, feed.name)?;
-                st.raw_bind_parameter(at + 1, s.as_str())
+                st.raw_bind_parameter(at + 1, path.as_str())?;
+                st.raw_bind_parameter(at + 2, symbol.as_str())
             },
         )
         .map_err(&err)?;
@@ -861,16 +865,18 @@ impl Database {
         Ok(out)
     }
 
-    /// Every Go symbol the stored records name as vulnerable, qualified by its package
-    /// (`net/textproto.Reader.ReadMIMEHeader`): what to look for in Go binaries.
-    pub fn go_symbols(&self) -> Result<std::collections::BTreeSet<String>, AdvisoryError> {
+    /// Every Go symbol the stored records name as vulnerable, as (package path, symbol):
+    /// (`net/textproto`, `Reader.ReadMIMEHeader`). What to look for in Go binaries.
+    pub fn go_symbols(
+        &self,
+    ) -> Result<std::collections::BTreeSet<(String, String)>, AdvisoryError> {
         let err = db_err(&self.path);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT DISTINCT symbol FROM go_symbols")
+            .prepare_cached("SELECT DISTINCT path, symbol FROM go_symbols")
             .map_err(&err)?;
         let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(&err)?;
         rows.collect::<Result<_, _>>().map_err(&err)
     }

@@ -34,7 +34,8 @@ pub use feed::{
 };
 pub use ferret_model::Ecosystem;
 pub use model::{
-    Advisory, Affected, Event, FeedKind, FixState, GoImport, Namespace, Range, RangeKind, Score, ScoreKind,
+    Advisory, Affected, Event, FeedKind, FixState, GoImport, Namespace, Range, RangeKind, Score,
+    ScoreKind,
 };
 pub use progress::{FeedEvent, Progress, no_progress};
 pub use update::{

@@ -193,14 +193,6 @@ pub struct GoImport {
     pub symbols: Vec<String>,
 }
 
-impl GoImport {
-    /// The symbols as a Go binary's symbol table names them once receivers are made plain:
-    /// `net/textproto.Reader.ReadMIMEHeader`.
-    pub fn qualified(&self) -> impl Iterator<Item = String> + '_ {
-        self.symbols.iter().map(|s| format!("{}.{s}", self.path))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScoreKind {
     #[serde(rename = "CVSS_V2")]

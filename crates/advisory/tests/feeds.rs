@@ -151,8 +151,11 @@ fn spot_checks() {
         }]
     );
     let symbols = db.go_symbols().unwrap();
-    assert!(symbols.contains("net/textproto.Reader.upcomingHeaderNewlines"));
-    assert!(symbols.iter().all(|s| s.contains('.')), "{symbols:?}");
+    assert!(symbols.contains(&(
+        "net/textproto".to_owned(),
+        "Reader.upcomingHeaderNewlines".to_owned()
+    )));
+    assert!(symbols.contains(&("gopkg.in/yaml.v2".to_owned(), "Unmarshal".to_owned())));
     // Records of other ecosystems carry none.
     assert!(
         db.query(Ecosystem::PyPI, "", "django")

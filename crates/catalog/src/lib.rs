@@ -19,7 +19,10 @@ use ferret_layers::{Content, FileEntry, FileTree, Probe, Wanted};
 use ferret_model::{Distro, Note, Package};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-pub use lang::gosym::{GoSymbolsError, go_functions};
+pub use lang::binary::{GoBinary, read_go_binary};
+pub use lang::gosym::{
+    GoSymbolSet, GoSymbolsError, go_functions, go_symbols_present, vulndb_symbol,
+};
 pub use rpm::header::{RpmHeader, parse_header};
 
 /// What catalogers are given besides their files.
@@ -34,7 +37,14 @@ pub struct Context<'a> {
 pub struct Output {
     pub packages: Vec<Package>,
     pub notes: Vec<Note>,
+    /// Of the vulnerable Go symbols looked for, those each Go binary holds, by its path.
+    pub go_symbols: GoSymbolsFound,
 }
+
+/// Of the vulnerable Go symbols a scan looked for, those each Go binary holds
+/// (`net/textproto.Reader.ReadMIMEHeader`), by the binary's path; a binary not listed was
+/// not looked at.
+pub type GoSymbolsFound = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
 impl Output {
     /// The bytes of a kept file; when it was not kept, a note says why and this is `None`.
@@ -111,6 +121,7 @@ pub struct CatalogResult {
     pub packages: Vec<Package>,
     pub notes: Vec<Note>,
     pub catalogers: Vec<CatalogerStatus>,
+    pub go_symbols: GoSymbolsFound,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +189,12 @@ fn compile(builder: &GlobSetBuilder) -> GlobSet {
 impl Catalog {
     /// The catalog of every registered cataloger.
     pub fn new() -> Self {
+        Self::with_go_symbols(None)
+    }
+
+    /// The catalog of every registered cataloger that also looks in each Go binary for
+    /// these vulnerable symbols ([`CatalogResult::go_symbols`]).
+    pub fn with_go_symbols(go_symbols: Option<std::sync::Arc<GoSymbolSet>>) -> Self {
         let (mut all, mut keep, mut claims) = (
             GlobSetBuilder::new(),
             GlobSetBuilder::new(),
@@ -208,7 +225,7 @@ impl Catalog {
                 probe: Some(Box::new(CatalogProbe {
                     claims: compile(&claims),
                     claimed_by,
-                    binary: lang::binary::BinaryProbe,
+                    binary: lang::binary::BinaryProbe { go_symbols },
                 })),
             },
             dispatch: compile(&all),
@@ -253,6 +270,7 @@ impl Catalog {
         };
         let mut packages = Vec::new();
         let mut catalogers = Vec::new();
+        let mut go_symbols = GoSymbolsFound::new();
         for (cataloger, files) in CATALOGERS.iter().zip(&per_cataloger) {
             let started = Instant::now();
             let mut out = Output::default();
@@ -273,6 +291,7 @@ impl Catalog {
             });
             packages.extend(out.packages);
             notes.extend(out.notes);
+            go_symbols.extend(out.go_symbols);
         }
         packages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         notes.sort();
@@ -281,6 +300,7 @@ impl Catalog {
             packages,
             notes,
             catalogers,
+            go_symbols,
         }
     }
 }

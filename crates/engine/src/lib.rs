@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferret_catalog::Catalog;
+pub use ferret_catalog::GoSymbolSet;
 use ferret_image::{Image, ImageError, ImageSource, ResolveOptions};
 use ferret_layers::{FileTree, LayerDiff, LayerError, LayerInput, Limits, read_dir, read_layer};
 pub use ferret_model::{
@@ -42,6 +43,13 @@ pub struct ScanOptions {
     pub fallback_time: String,
     /// The distro to match against instead of the one the source names (`--distro`).
     pub distro: Option<Distro>,
+    /// The vulnerable Go symbols to look for in Go binaries (the advisory database's
+    /// [`ferret_advisory::Database::go_symbols`]); found ones land in
+    /// [`Inventory::go_symbols`].
+    pub go_symbols: Option<std::sync::Arc<ferret_catalog::GoSymbolSet>>,
+    /// For an SBOM: the file system it describes, from which the Go binaries it lists are
+    /// read for their symbols. Without it they are not, and no Go finding is suppressed.
+    pub sbom_root: Option<std::path::PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -54,6 +62,8 @@ impl Default for ScanOptions {
                 .min(8),
             fallback_time: "1970-01-01T00:00:00Z".to_owned(),
             distro: None,
+            go_symbols: None,
+            sbom_root: None,
         }
     }
 }
@@ -75,7 +85,7 @@ pub fn inventory(
     options: &ScanOptions,
     progress: &(dyn Fn(Event) + Sync),
 ) -> Result<Inventory, EngineError> {
-    let catalog = Catalog::new();
+    let catalog = Catalog::with_go_symbols(options.go_symbols.clone());
     let (info, tree, mut notes) = match source {
         ImageSource::Dir { path } => {
             let tree = read_dir(path, catalog.wanted(), &options.limits)?;
@@ -141,6 +151,7 @@ pub fn inventory(
         packages: result.packages,
         notes,
         catalogers: result.catalogers,
+        go_symbols: result.go_symbols,
     })
 }
 
@@ -182,13 +193,107 @@ fn from_sbom(file: &std::path::Path, options: &ScanOptions) -> Result<Inventory,
             .unwrap_or_else(|| options.fallback_time.clone()),
         layers: Vec::new(),
     };
+    let mut notes = sbom.notes;
+    let go_symbols = match (&options.sbom_root, &options.go_symbols) {
+        (Some(root), Some(wanted)) => sbom_go_symbols(&sbom.packages, root, wanted, &mut notes),
+        _ => Default::default(),
+    };
+    notes.sort();
+    notes.dedup();
     Ok(Inventory {
         source: info,
         distro,
         packages: sbom.packages,
-        notes: sbom.notes,
+        notes,
         catalogers: Vec::new(),
+        go_symbols,
     })
+}
+
+/// The largest Go binary read for its symbols when an SBOM is scanned.
+const MAX_GO_BINARY: u64 = 1 << 30;
+
+/// For the Go binaries an SBOM lists (by the paths of its Go packages), read from the file
+/// system under `root` that the SBOM describes: the vulnerable symbols each holds. A binary
+/// that is missing, unreadable, or not the one the SBOM describes (its modules differ) is
+/// skipped with a note: its findings stand.
+fn sbom_go_symbols(
+    packages: &[ferret_model::Package],
+    root: &std::path::Path,
+    wanted: &ferret_catalog::GoSymbolSet,
+    notes: &mut Vec<ferret_model::Note>,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_path: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
+    for p in packages {
+        if p.kind == ferret_model::PackageKind::GoModule && !p.location.path.is_empty() {
+            by_path
+                .entry(p.location.path.as_str())
+                .or_default()
+                .insert((p.name.as_str(), p.version.as_str()));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (path, listed) in by_path {
+        let note = |m: String| {
+            ferret_model::Note::new(
+                "lang/go",
+                format!("{m}: its findings are not checked for the vulnerable code"),
+            )
+            .with_path(path)
+        };
+        let relative = std::path::Path::new(path);
+        if relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            notes.push(note("not a path inside the SBOM's root".to_owned()));
+            continue;
+        }
+        let file = root.join(relative);
+        let data = match std::fs::metadata(&file) {
+            Ok(m) if m.len() > MAX_GO_BINARY => {
+                notes.push(note(format!(
+                    "{} bytes is more than the {} MiB read",
+                    m.len(),
+                    MAX_GO_BINARY >> 20
+                )));
+                continue;
+            }
+            Ok(_) => std::fs::read(&file),
+            Err(e) => Err(e),
+        };
+        let data = match data {
+            Ok(d) => d,
+            Err(e) => {
+                notes.push(note(format!("{}: {e}", file.display())));
+                continue;
+            }
+        };
+        let Some(binary) = ferret_catalog::read_go_binary(&data, wanted) else {
+            notes.push(note(format!("{} is not a Go binary", file.display())));
+            continue;
+        };
+        let modules: BTreeSet<(&str, &str)> = binary
+            .modules
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if let Some((n, v)) = listed.iter().find(|m| !modules.contains(*m)) {
+            notes.push(note(format!(
+                "{} does not hold {n} {v}, which the SBOM lists there",
+                file.display()
+            )));
+            continue;
+        }
+        match binary.symbols {
+            Ok(found) => {
+                out.insert(path.to_owned(), found);
+            }
+            Err(e) => notes.push(note(e.to_string())),
+        }
+    }
+    out
 }
 
 /// RFC 3339 timestamps normalised to whole seconds in UTC (`2024-01-02T03:04:05Z`).

@@ -18,6 +18,11 @@ pub struct MatchOptions<'a> {
     pub ignore: Option<&'a IgnoreRules>,
     /// The user's VEX statements: `not_affected` and `fixed` ones suppress findings.
     pub vex: Option<&'a Vex>,
+    /// The vulnerable Go symbols the inventory's Go binaries were searched for
+    /// ([`Inventory::go_symbols`]): a Go finding whose records name symbols, none of them
+    /// in the binary, is suppressed as unreachable. `None`: no finding is
+    /// (`--show-unreachable`).
+    pub go_symbols: Option<&'a ferret_catalog::GoSymbolSet>,
 }
 
 /// Moves the findings the user's ignore rules or VEX statements cover out of `found`.
@@ -41,10 +46,46 @@ fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> V
             finding: f.clone(),
             by: by.to_owned(),
             reason,
+            symbols: Vec::new(),
         });
         false
     });
     suppressed
+}
+
+/// The vulnerable symbols of a Go finding, qualified and sorted, when none of them is in
+/// the binary: the Go vulnerability database's records among the finding's name them
+/// (`imports[].symbols`), every one was looked for and none was found. `None` when any
+/// matched record's package is named without symbols (all of it is vulnerable) or no
+/// record names any (other records, such as GitHub's, never suppress).
+fn unreachable(
+    f: &Finding,
+    advisories: &[ferret_advisory::Advisory],
+    present: &std::collections::BTreeSet<String>,
+    looked_for: &ferret_catalog::GoSymbolSet,
+) -> Option<Vec<String>> {
+    let mut symbols = Vec::new();
+    for m in &f.matches {
+        let entries = advisories
+            .iter()
+            .filter(|a| a.id == m.record)
+            .flat_map(|a| &a.affected)
+            .filter(|x| x.namespace.ecosystem == Ecosystem::Go && x.name == m.package);
+        for import in entries.flat_map(|x| &x.imports) {
+            if import.symbols.is_empty() {
+                return None;
+            }
+            for s in &import.symbols {
+                if !looked_for.contains(&import.path, s) {
+                    return None;
+                }
+                symbols.push(format!("{}.{s}", import.path));
+            }
+        }
+    }
+    symbols.sort();
+    symbols.dedup();
+    (!symbols.is_empty() && !symbols.iter().any(|s| present.contains(s))).then_some(symbols)
 }
 
 /// Why a distro package went unmatched when no feed covers its release.
@@ -59,8 +100,13 @@ fn uncovered(t: &ferret_matcher::Target) -> String {
     )
 }
 
-/// A package's findings and the records that could not be evaluated.
-type Found = (Vec<Finding>, Vec<ferret_matcher::SkippedRecord>);
+/// A package's findings, the records that could not be evaluated, and the findings whose
+/// vulnerable Go code is not in the binary (by id, with the symbols looked for).
+type Found = (
+    Vec<Finding>,
+    Vec<ferret_matcher::SkippedRecord>,
+    Vec<(String, Vec<String>)>,
+);
 
 /// Matches every package of `inventory` against `db`, in the inventory's order.
 pub fn match_inventory(
@@ -124,10 +170,29 @@ pub fn match_inventory(
             Err(u) => Err(u.reason.clone()),
             Ok(t) => {
                 let advisories = answers.next().unwrap_or_default();
-                findings_with_skips(t, &advisories).map_err(|e| e.to_string())
+                findings_with_skips(t, &advisories)
+                    .map(|(found, skipped)| {
+                        let reach = match (
+                            options.go_symbols,
+                            inventory.go_symbols.get(&p.location.path),
+                        ) {
+                            (Some(looked_for), Some(present)) if t.ecosystem == Ecosystem::Go => {
+                                found
+                                    .iter()
+                                    .filter_map(|f| {
+                                        unreachable(f, &advisories, present, looked_for)
+                                            .map(|s| (f.id.clone(), s))
+                                    })
+                                    .collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        (found, skipped, reach)
+                    })
+                    .map_err(|e| e.to_string())
             }
         });
-        if let Some(Ok((_, skipped))) = matched.last() {
+        if let Some(Ok((_, skipped, _))) = matched.last() {
             for s in skipped {
                 tracing::warn!(package = %p.name, record = %s.record, "record skipped: {}", s.reason);
             }
@@ -136,7 +201,7 @@ pub fn match_inventory(
     let ids: Vec<&str> = matched
         .iter()
         .filter_map(|m| m.as_ref().ok())
-        .flat_map(|(found, _)| found.iter().flat_map(Finding::ids))
+        .flat_map(|(found, ..)| found.iter().flat_map(Finding::ids))
         .collect();
     let facts = db
         .facts(&ids)
@@ -149,7 +214,7 @@ pub fn match_inventory(
     for (package, (m, p)) in matched.into_iter().zip(&inventory.packages).enumerate() {
         let outcome = match m {
             Err(reason) => Outcome::Unmatched { reason },
-            Ok((mut found, skipped)) => {
+            Ok((mut found, skipped, unreachable)) => {
                 for f in &mut found {
                     let known: Vec<&ferret_advisory::KnownFact> = f
                         .ids()
@@ -161,7 +226,19 @@ pub fn match_inventory(
                 if options.ignore_unfixed {
                     found.retain(|f| matches!(f.fix, Fix::Fixed(_)));
                 }
-                let suppressed = triage(&mut found, p, options);
+                let mut suppressed = triage(&mut found, p, options);
+                found.retain(|f| {
+                    let Some((_, symbols)) = unreachable.iter().find(|(id, _)| *id == f.id) else {
+                        return true;
+                    };
+                    suppressed.push(Suppressed {
+                        finding: f.clone(),
+                        by: "reachability".to_owned(),
+                        reason: ferret_matcher::UNREACHABLE.to_owned(),
+                        symbols: symbols.clone(),
+                    });
+                    false
+                });
                 Outcome::Matched {
                     findings: found,
                     suppressed,

@@ -196,6 +196,16 @@ struct ScanArgs {
     /// findings they name, which are listed as suppressed with the justification.
     #[arg(long, value_name = "FILE")]
     vex: Option<PathBuf>,
+    /// Keep as findings the Go vulnerabilities whose vulnerable functions the binary does
+    /// not hold (by default they are listed as suppressed: not affected, vulnerable code
+    /// not present).
+    #[arg(long)]
+    show_unreachable: bool,
+    /// For an `sbom:` source: the root of the file system the SBOM describes. The Go
+    /// binaries it lists are read from here to see which vulnerable functions they hold;
+    /// without it, no Go finding of the SBOM is suppressed.
+    #[arg(long, value_name = "DIR")]
+    sbom_root: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -438,7 +448,16 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    let (source, options) = resolve_source(&args.source)?;
+    let (source, mut options) = resolve_source(&args.source)?;
+    let go_symbols = if args.show_unreachable {
+        None
+    } else {
+        Some(std::sync::Arc::new(ferret_engine::GoSymbolSet::new(
+            db.go_symbols()?,
+        )))
+    };
+    options.go_symbols.clone_from(&go_symbols);
+    options.sbom_root = args.sbom_root.clone();
     let inventory = with_progress(quiet, |progress| {
         ferret_engine::inventory(&source, &options, progress)
     })?;
@@ -450,6 +469,7 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             ignore_unfixed: args.ignore_unfixed,
             ignore: ignore.as_ref(),
             vex: vex.as_ref(),
+            go_symbols: go_symbols.as_deref(),
         },
     )?;
     tracing::info!(

@@ -15,7 +15,7 @@ pub use evaluate::{Fix, Reason, Verdict, evaluate};
 pub use ferret_advisory::FeedKind;
 pub use ferret_model::{AtcrSummary, Counts};
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
-pub use outcome::{Outcome, PackageMatches, Suppressed};
+pub use outcome::{Outcome, PackageMatches, Suppressed, UNREACHABLE};
 pub use package::{
     Finding, MatchDetail, SkippedRecord, Target, Unmatched, findings, findings_with_skips,
     sort_findings, source_version, target,

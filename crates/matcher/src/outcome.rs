@@ -23,14 +23,23 @@ pub enum Outcome {
     Unmatched { reason: String },
 }
 
-/// A finding the user's triage rules hide from the report and the gate.
+/// A finding hidden from the report and the gate: by the user's triage rules, or because
+/// the Go binary does not hold the vulnerable code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suppressed {
     pub finding: Finding,
-    /// `ignore` (an ignore-file rule) or `vex` (a VEX statement).
+    /// `ignore` (an ignore-file rule), `vex` (a VEX statement) or `reachability` (none of
+    /// the vulnerable Go symbols is in the binary).
     pub by: String,
     pub reason: String,
+    /// For `reachability`: the symbols looked for, none of them found
+    /// (`net/textproto.Reader.ReadMIMEHeader`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
 }
+
+/// Why a finding suppressed by reachability is.
+pub const UNREACHABLE: &str = "not affected: vulnerable code not present";
 
 /// One package's outcome; `package` indexes the inventory's package list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -354,14 +354,20 @@ fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
             }
             v
         }).collect::<Vec<_>>(),
-        "suppressed": report.suppressed().map(|(p, x)| json!({
-            "package": p,
-            "id": x.finding.id,
-            "related": x.finding.related,
-            "severity": x.finding.rating.severity,
-            "by": x.by,
-            "reason": x.reason,
-        })).collect::<Vec<_>>(),
+        "suppressed": report.suppressed().map(|(p, x)| {
+            let mut v = json!({
+                "package": p,
+                "id": x.finding.id,
+                "related": x.finding.related,
+                "severity": x.finding.rating.severity,
+                "by": x.by,
+                "reason": x.reason,
+            });
+            if !x.symbols.is_empty() {
+                v["symbols"] = json!(x.symbols);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "unmatched": report.unmatched().map(|(p, reason)| json!({
             "package": p,
             "reason": reason,

@@ -70,6 +70,7 @@ fn inventory() -> Inventory {
             state: CatalogerState::Succeeded,
             millis: 0,
         }],
+        go_symbols: Default::default(),
     }
 }
 

@@ -195,6 +195,113 @@ pub fn go_uuid_binary_with(work: &Path, binary: &Path, env: &[(&str, &str)]) -> 
     Some(module_version)
 }
 
+/// A Go module's sources as Debian packages them (`golang-golang-x-text-dev`): its
+/// module path, the Debian package, and the version it is (`v0.7.0`), or `None`, said
+/// loudly, when the package is not installed here.
+pub fn debian_go_module(module: &str, package: &str) -> Option<(String, PathBuf, String)> {
+    let src = Path::new("/usr/share/gocode/src").join(module);
+    if !setup(Command::new("test").arg("-d").arg(&src), package) {
+        return None;
+    }
+    let deb_version = succeeded(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}", package])
+            .output()
+            .unwrap(),
+    );
+    let upstream = String::from_utf8(deb_version.stdout).unwrap();
+    let version = format!("v{}", upstream.split(['-', '+', '~']).next().unwrap());
+    Some((module.to_owned(), src, version))
+}
+
+/// Builds the Go program `main_go` with Debian's Go, offline, with `modules`
+/// ([`debian_go_module`]) vendored at their versions, so its build information lists
+/// them as `go get` would have; `flags` go to `go build` (`-ldflags=-s -w`). `false`, said
+/// loudly, when Go is not installed here.
+pub fn go_program(
+    work: &Path,
+    binary: &Path,
+    main_go: &str,
+    modules: &[(String, PathBuf, String)],
+    flags: &[&str],
+) -> bool {
+    if !setup(Command::new("go").arg("version"), "Debian's golang-go") {
+        return false;
+    }
+    let src = work.join(format!(
+        "src-{}",
+        binary.file_name().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_dir_all(&src);
+    let mut go_mod = "module example.com/ferretreach\n\ngo 1.19\n\nrequire (\n".to_owned();
+    let mut listing = String::new();
+    for (module, from, version) in modules {
+        go_mod.push_str(&format!("\t{module} {version}\n"));
+        listing.push_str(&format!("# {module} {version}\n## explicit\n"));
+        // Every package of the module, as `go mod vendor` would list the ones used.
+        let mut packages = BTreeSet::new();
+        copy_go_sources(
+            from,
+            &src.join("vendor").join(module),
+            Path::new(""),
+            &mut packages,
+        );
+        for p in packages {
+            if p.as_os_str().is_empty() {
+                listing.push_str(&format!("{module}\n"));
+            } else {
+                listing.push_str(&format!("{module}/{}\n", p.display()));
+            }
+        }
+    }
+    go_mod.push_str(")\n");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), go_mod).unwrap();
+    if !modules.is_empty() {
+        std::fs::write(src.join("vendor/modules.txt"), listing).unwrap();
+    }
+    std::fs::write(src.join("main.go"), main_go).unwrap();
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    succeeded(
+        Command::new("go")
+            .arg("build")
+            .args(flags)
+            .arg("-o")
+            .arg(binary)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=vendor")
+            .env("GOCACHE", work.join("cache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("HOME", work)
+            .output()
+            .unwrap(),
+    );
+    true
+}
+
+/// Copies a module's Go sources (no tests, no `testdata`), noting each package directory.
+fn copy_go_sources(from: &Path, to: &Path, rel: &Path, packages: &mut BTreeSet<PathBuf>) {
+    for entry in std::fs::read_dir(from.join(rel)).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = rel.join(&name);
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            if name != "testdata" && !name.starts_with('.') && !name.starts_with('_') {
+                copy_go_sources(from, to, &path, packages);
+            }
+        } else if name.ends_with(".go") && !name.ends_with("_test.go") || name == "go.mod" {
+            std::fs::create_dir_all(to.join(rel)).unwrap();
+            std::fs::copy(entry.path(), to.join(&path)).unwrap();
+            if name.ends_with(".go") {
+                packages.insert(rel.to_owned());
+            }
+        }
+    }
+}
+
 /// Builds `ferret-fixture` with `cargo auditable` (from crates.io, as `.ci/run` installs
 /// it) against crates from crates.io, some with advisories: returns its source directory
 /// (with the `Cargo.lock`) and the binary, `None` when it cannot be built here.

@@ -81,7 +81,13 @@ pub fn scan_image(
     let source = ImageSource::parse(&reference).map_err(|e| e.to_string())?;
     let mut insecure_registries = pull.insecure_registries.clone();
     insecure_registries.extend(insecure);
+    // Go findings whose vulnerable functions the binaries lack are suppressed, as by
+    // `ferret scan`.
+    let go_symbols = std::sync::Arc::new(ferret_engine::GoSymbolSet::new(
+        db.go_symbols().map_err(|e| e.to_string())?,
+    ));
     let options = ScanOptions {
+        go_symbols: Some(go_symbols.clone()),
         resolve: ferret_image::ResolveOptions {
             platform: None,
             registry: RegistryOptions {
@@ -95,8 +101,15 @@ pub fn scan_image(
     };
     let inventory = ferret_engine::inventory(&source, &options, &|_| {})
         .map_err(|e| format!("scanning {reference}: {e}"))?;
-    let matches = ferret_engine::match_inventory(&inventory, db, MatchOptions::default())
-        .map_err(|e| format!("matching {reference}: {e}"))?;
+    let matches = ferret_engine::match_inventory(
+        &inventory,
+        db,
+        MatchOptions {
+            go_symbols: Some(&go_symbols),
+            ..MatchOptions::default()
+        },
+    )
+    .map_err(|e| format!("matching {reference}: {e}"))?;
     let status = db.status().map_err(|e| e.to_string())?;
     let report = ScanReport {
         inventory: &inventory,

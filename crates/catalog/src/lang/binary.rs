@@ -13,9 +13,14 @@
 
 use std::io::{self, Read};
 
+use std::collections::BTreeSet;
+
 use ferret_layers::{FileEntry, Probe};
 use ferret_model::{LangMetadata, Package, PackageKind, PackageMetadata};
 
+use crate::lang::gosym::{
+    GoSymbolSet, GoSymbolsError, NameTableScan, go_symbols_present, symbols_in_names,
+};
 use crate::{Cataloger, Context, Output, location, note, purl};
 
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -24,8 +29,12 @@ const GO_KEEP: usize = 1 << 20;
 /// The tag of what the probe kept for a Go binary.
 const GO_TAG: &[u8] = b"go\0";
 
-#[derive(Debug)]
-pub(crate) struct BinaryProbe;
+/// The binary probe; given the vulnerable Go symbols to look for, it also keeps which of
+/// them each Go binary holds.
+#[derive(Debug, Default)]
+pub(crate) struct BinaryProbe {
+    pub(crate) go_symbols: Option<std::sync::Arc<GoSymbolSet>>,
+}
 
 impl Probe for BinaryProbe {
     fn wants(&self, head: &[u8]) -> bool {
@@ -42,26 +51,142 @@ impl Probe for BinaryProbe {
     }
 
     fn extract(&self, _path: &str, file: &mut dyn Read, size: u64) -> io::Result<Option<Vec<u8>>> {
+        let wanted = self.go_symbols.as_deref().filter(|w| !w.is_empty());
         if size > MAX_HELD {
-            // Too large to hold: only the Go build information, which streams.
-            return Ok(find_go_build_info(file)?.map(|info| [GO_TAG, &info].concat()));
+            // Too large to hold: the Go build information and, when symbols are looked
+            // for, the pc-line table's names, both found as the file streams by.
+            let mut names = wanted.map(|_| NameTableScan::default());
+            let Some(info) = find_go_build_info(file, names.as_mut())? else {
+                return Ok(None);
+            };
+            let symbols = match (wanted, names) {
+                (Some(w), Some(mut scan)) => {
+                    // The table usually comes before the build information; if not, it is
+                    // in what is left.
+                    if !scan.found() {
+                        let mut chunk = vec![0u8; 256 << 10];
+                        loop {
+                            let n = file.read(&mut chunk)?;
+                            if n == 0 || scan.found() {
+                                break;
+                            }
+                            scan.feed(&chunk[..n]);
+                        }
+                    }
+                    Some(match scan.finish() {
+                        Some(table) => Ok(symbols_in_names(&table, w)),
+                        None => Err(GoSymbolsError::new(
+                            "no pc-line table of Go 1.16 or later found in a binary too large to hold",
+                        )),
+                    })
+                }
+                _ => None,
+            };
+            return Ok(Some(go_output(&info, symbols)));
         }
         // Section tables sit at the end of a binary, so a Rust binary's `.dep-v0` needs the
         // whole file; it is held only here, in the layer's thread, and dropped at once.
         let mut data = Vec::with_capacity(size as usize);
         file.take(MAX_HELD).read_to_end(&mut data)?;
         if let Some(at) = go_magic_in(&data, 0) {
+            let symbols = wanted.map(|w| go_symbols_present(&data, w));
             // Before Go 1.18 the header points at the strings; held whole, they resolve.
             if data[at + 15] & 0x2 == 0
                 && let Some(inline) = pointed_build_info(&data, &data[at..at + 32])
             {
-                return Ok(Some([GO_TAG, &inline].concat()));
+                return Ok(Some(go_output(&inline, symbols)));
             }
             let end = data.len().min(at + GO_KEEP);
-            return Ok(Some([GO_TAG, &data[at..end]].concat()));
+            return Ok(Some(go_output(&data[at..end], symbols)));
         }
         Ok(cargo_auditable(&data).map(|json| [RUST_TAG, &json].concat()))
     }
+}
+
+/// What the probe keeps of a Go binary: [`GO_TAG`], the length of the build information
+/// (u32, little endian) and the bytes from its magic on, then whether the vulnerable
+/// symbols were looked for: `0`, no; `1` and the symbols found, one per line; `2` and why
+/// they could not be.
+fn go_output(info: &[u8], symbols: Option<Result<BTreeSet<String>, GoSymbolsError>>) -> Vec<u8> {
+    let mut out = GO_TAG.to_vec();
+    out.extend((info.len() as u32).to_le_bytes());
+    out.extend_from_slice(info);
+    match symbols {
+        None => out.push(0),
+        Some(Ok(found)) => {
+            out.push(1);
+            out.extend(
+                found
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes(),
+            );
+        }
+        Some(Err(e)) => {
+            out.push(2);
+            out.extend(e.to_string().into_bytes());
+        }
+    }
+    out
+}
+
+/// A Go executable read whole: the modules its build information lists, as (name,
+/// version) the way Ferret names their packages (`stdlib` first), and which of the
+/// vulnerable symbols looked for it holds.
+#[derive(Debug)]
+pub struct GoBinary {
+    pub modules: Vec<(String, String)>,
+    pub symbols: Result<BTreeSet<String>, GoSymbolsError>,
+}
+
+/// `data` read as a Go executable; `None` when it is not one (no readable build
+/// information).
+pub fn read_go_binary(data: &[u8], wanted: &GoSymbolSet) -> Option<GoBinary> {
+    let at = go_magic_in(data, 0)?;
+    let pointed;
+    let info = if data[at + 15] & 0x2 == 0 {
+        pointed = pointed_build_info(data, &data[at..at + 32])?;
+        &pointed[..]
+    } else {
+        &data[at..data.len().min(at + GO_KEEP)]
+    };
+    let modules = build_info(info)
+        .ok()?
+        .modules()
+        .into_iter()
+        .map(|m| (m.path, m.version))
+        .collect();
+    Some(GoBinary {
+        modules,
+        symbols: go_symbols_present(data, wanted),
+    })
+}
+
+/// What [`go_output`] wrote: the build information and the symbol check.
+fn read_go_output(data: &[u8]) -> Option<(&[u8], SymbolCheck)> {
+    let len = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let info = data.get(4..4 + len)?;
+    let rest = &data[4 + len..];
+    let check = match rest.split_first() {
+        Some((1, found)) => SymbolCheck::Found(
+            std::str::from_utf8(found)
+                .ok()?
+                .split('\n')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some((2, why)) => SymbolCheck::Failed(String::from_utf8_lossy(why).into_owned()),
+        _ => SymbolCheck::NotLooked,
+    };
+    Some((info, check))
+}
+
+enum SymbolCheck {
+    NotLooked,
+    Found(BTreeSet<String>),
+    Failed(String),
 }
 
 /// The largest binary held whole while it is probed.
@@ -161,7 +286,10 @@ fn go_magic_in(data: &[u8], base: u64) -> Option<usize> {
 
 /// Streams through `r` for the build information: the bytes from the magic on (up to
 /// [`GO_KEEP`]), at the first 16-byte-aligned magic whose header is valid.
-fn find_go_build_info(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
+fn find_go_build_info(
+    r: &mut dyn Read,
+    mut names: Option<&mut NameTableScan>,
+) -> io::Result<Option<Vec<u8>>> {
     const CHUNK: usize = 256 << 10;
     let mut window: Vec<u8> = Vec::with_capacity(CHUNK + 32);
     // File offset of window[0].
@@ -172,12 +300,19 @@ fn find_go_build_info(r: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
         if n == 0 {
             return Ok(None);
         }
+        if let Some(scan) = names.as_deref_mut() {
+            scan.feed(&chunk[..n]);
+        }
         window.extend_from_slice(&chunk[..n]);
         if let Some(at) = go_magic_in(&window, base) {
             let mut info = window.split_off(at);
             info.truncate(GO_KEEP);
+            let before = info.len();
             r.take((GO_KEEP - info.len()) as u64)
                 .read_to_end(&mut info)?;
+            if let Some(scan) = names {
+                scan.feed(&info[before..]);
+            }
             return Ok(Some(info));
         }
         // Keep the tail that could hold a magic or a header not yet complete.
@@ -220,13 +355,24 @@ impl Cataloger for Go {
             let Some(data) = out.read(file, NAME) else {
                 continue;
             };
-            let Some(info) = data.strip_prefix(GO_TAG) else {
+            let Some((info, check)) = data.strip_prefix(GO_TAG).and_then(read_go_output) else {
                 continue;
             };
             match build_info(info) {
                 Ok(b) => {
                     for m in b.modules() {
                         out.packages.push(package(file, m));
+                    }
+                    match check {
+                        SymbolCheck::NotLooked => {}
+                        SymbolCheck::Found(found) => {
+                            out.go_symbols.insert(file.path.to_owned(), found);
+                        }
+                        SymbolCheck::Failed(why) => out.notes.push(note(
+                            NAME,
+                            file,
+                            format!("{why}: its findings are not checked for the vulnerable code"),
+                        )),
                     }
                 }
                 Err(message) => out.notes.push(note(NAME, file, message)),
@@ -423,7 +569,9 @@ mod tests {
         binary.resize(700_000, 0);
         // Held whole, the same magic is found in place.
         assert_eq!(go_magic_in(&binary, 0), Some(4096));
-        let found = find_go_build_info(&mut binary.as_slice()).unwrap().unwrap();
+        let found = find_go_build_info(&mut binary.as_slice(), None)
+            .unwrap()
+            .unwrap();
         let b = build_info(&found).unwrap();
         assert_eq!(b.go_version, "go1.19.8");
         let mods: Vec<(String, String)> = b
@@ -442,7 +590,7 @@ mod tests {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
         assert!(
-            find_go_build_info(&mut &b"\x7fELF no go here"[..])
+            find_go_build_info(&mut &b"\x7fELF no go here"[..], None)
                 .unwrap()
                 .is_none()
         );

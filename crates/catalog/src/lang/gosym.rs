@@ -12,7 +12,7 @@
 //! - `0xfffffff0` (Go 1.18–1.19), `0xfffffff1` (Go 1.20 on): as 1.16 with `textStart`
 //!   after `nfiles`, and (entryoff, funcoff) pairs of 4 bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Why a pc-line table could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,9 +23,20 @@ fn err(s: impl Into<String>) -> GoSymbolsError {
     GoSymbolsError(s.into())
 }
 
+impl GoSymbolsError {
+    pub(crate) fn new(s: impl Into<String>) -> Self {
+        err(s)
+    }
+}
+
 /// The fully qualified names of the functions in a Go executable (ELF, PE or Mach-O), as
 /// `go tool nm` prints them (`net/http.(*Server).Serve`, `main.main`).
 pub fn go_functions(binary: &[u8]) -> Result<BTreeSet<String>, GoSymbolsError> {
+    let (table, little) = table_of(binary)?;
+    functions(table, little)
+}
+
+fn table_of(binary: &[u8]) -> Result<(&[u8], bool), GoSymbolsError> {
     use object::{Object, ObjectSection};
     let file = object::File::parse(binary).map_err(|e| err(format!("not an executable: {e}")))?;
     let table = file
@@ -34,7 +45,324 @@ pub fn go_functions(binary: &[u8]) -> Result<BTreeSet<String>, GoSymbolsError> {
         .and_then(|s| s.data().ok())
         .or_else(|| find_table(binary))
         .ok_or_else(|| err("no pc-line table (.gopclntab) found"))?;
-    functions(table, file.is_little_endian())
+    Ok((table, file.is_little_endian()))
+}
+
+/// The vulnerable Go symbols to look for, by package path, as the Go vulnerability
+/// database writes them: (`net/textproto`, `Reader.ReadMIMEHeader`).
+#[derive(Debug, Clone, Default)]
+pub struct GoSymbolSet {
+    by_package: HashMap<String, HashSet<String>>,
+}
+
+impl GoSymbolSet {
+    pub fn new(symbols: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut by_package: HashMap<String, HashSet<String>> = HashMap::new();
+        for (path, symbol) in symbols {
+            by_package.entry(path).or_default().insert(symbol);
+        }
+        Self { by_package }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_package.is_empty()
+    }
+
+    /// Whether a symbol (`net/textproto`, `Reader.ReadMIMEHeader`) is looked for.
+    pub fn contains(&self, path: &str, symbol: &str) -> bool {
+        self.by_package
+            .get(path)
+            .is_some_and(|s| s.contains(symbol))
+    }
+
+    /// The symbol a function name stands for, qualified (`net/textproto.Reader.ReadMIMEHeader`),
+    /// when it is one of the set's.
+    fn wanted(&self, name: &[u8]) -> Option<String> {
+        let name = std::str::from_utf8(name).ok()?;
+        let (path, symbol) = vulndb_symbol(name)?;
+        self.by_package
+            .get(path.as_str())?
+            .contains(symbol.as_str())
+            .then(|| format!("{path}.{symbol}"))
+    }
+}
+
+/// Of `wanted`, the symbols whose code a Go executable holds, qualified
+/// (`net/textproto.Reader.ReadMIMEHeader`). Every name the pc-line table holds counts:
+/// from Go 1.16 on its name table also names the functions inlined into others (whose
+/// code is there though `go tool nm` does not list them), and a closure or wrapper
+/// (`F.func1`, `F.gowrap1`) counts for the function it belongs to. Before Go 1.16 only the
+/// table's functions are known.
+pub fn go_symbols_present(
+    binary: &[u8],
+    wanted: &GoSymbolSet,
+) -> Result<BTreeSet<String>, GoSymbolsError> {
+    let (table, little) = table_of(binary)?;
+    let mut out = BTreeSet::new();
+    match name_table(table, little)? {
+        Some(names) => {
+            out.extend(names.split(|b| *b == 0).filter_map(|n| wanted.wanted(n)));
+        }
+        None => {
+            out.extend(
+                functions(table, little)?
+                    .iter()
+                    .filter_map(|n| wanted.wanted(n.as_bytes())),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Of `wanted`, the symbols in a Go name table (Go 1.16 on) captured while streaming.
+pub(crate) fn symbols_in_names(names: &[u8], wanted: &GoSymbolSet) -> BTreeSet<String> {
+    names
+        .split(|b| *b == 0)
+        .filter_map(|n| wanted.wanted(n))
+        .collect()
+}
+
+/// The name table (`funcnametab`, Go 1.16 on): every function's and inlined function's
+/// name, each ended by a zero byte. `None` for the older layout, which has none.
+fn name_table(t: &[u8], little: bool) -> Result<Option<&[u8]>, GoSymbolsError> {
+    let header = Header::read(t, little).ok_or_else(|| err("header cut short"))?;
+    let Some((from, to)) = header.names else {
+        return Ok(None);
+    };
+    t.get(from..to)
+        .map(Some)
+        .ok_or_else(|| err(format!("name table {from}..{to} past the table")))
+}
+
+/// What the start of a pc-line table says.
+struct Header {
+    /// The name table's range, from the table's start (Go 1.16 on).
+    names: Option<(usize, usize)>,
+    /// The header's length.
+    len: usize,
+}
+
+impl Header {
+    fn read(t: &[u8], little: bool) -> Option<Self> {
+        let u32_at = |at: usize| -> Option<u32> {
+            let b: [u8; 4] = t.get(at..at + 4)?.try_into().ok()?;
+            Some(if little {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            })
+        };
+        let ptr = usize::from(*t.get(7)?);
+        let word = |at: usize| -> Option<usize> {
+            match ptr {
+                4 => usize::try_from(u32_at(at)?).ok(),
+                8 => {
+                    let b: [u8; 8] = t.get(at..at + 8)?.try_into().ok()?;
+                    usize::try_from(if little {
+                        u64::from_le_bytes(b)
+                    } else {
+                        u64::from_be_bytes(b)
+                    })
+                    .ok()
+                }
+                _ => None,
+            }
+        };
+        // nfunc, nfiles, [textStart,] funcnameOffset, cuOffset, ...
+        let skip = match u32_at(0)? {
+            0xffff_fff0 | 0xffff_fff1 => 3,
+            0xffff_fffa => 2,
+            0xffff_fffb => {
+                return Some(Self {
+                    names: None,
+                    len: 8 + ptr,
+                });
+            }
+            _ => return None,
+        };
+        let from = word(8 + skip * ptr)?;
+        let to = word(8 + (skip + 1) * ptr)?;
+        (from <= to).then_some(Self {
+            names: Some((from, to)),
+            len: 8 + (skip + 5) * ptr,
+        })
+    }
+}
+
+/// The largest name table kept while streaming a binary (the largest real ones, of
+/// Kubernetes' binaries, are a few MiB).
+const MAX_NAMES: usize = 64 << 20;
+
+/// Finds a Go 1.16+ pc-line table in a binary read as a stream and keeps its name table:
+/// fed the file's bytes in order, it looks at every 4-byte-aligned offset for the header
+/// (magic, two zero bytes, quantum 1, 2 or 4, pointer size 4 or 8) whose name table starts
+/// right after it (past the linker's alignment) with a name; a match by chance in other
+/// data is not.
+#[derive(Debug, Default)]
+pub(crate) struct NameTableScan {
+    /// The not yet searched tail of the stream, from file offset `base`.
+    window: Vec<u8>,
+    base: u64,
+    /// The name table being captured: the bytes still to skip before it (alignment), its
+    /// bytes so far and its length.
+    capture: Option<(usize, Vec<u8>, usize)>,
+    done: Option<Vec<u8>>,
+}
+
+impl NameTableScan {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        if self.done.is_some() {
+            return;
+        }
+        if let Some((skip, got, want)) = &mut self.capture {
+            let skipped = data.len().min(*skip);
+            *skip -= skipped;
+            let data = &data[skipped..];
+            let take = data.len().min(*want - got.len());
+            got.extend_from_slice(&data[..take]);
+            if got.len() == *want {
+                self.done = self.capture.take().map(|(_, g, _)| g);
+            }
+            return;
+        }
+        // Longest header: magic word, 7 more words of 8 bytes.
+        const HEADER: usize = 8 + 8 * 8;
+        while !data.is_empty() {
+            let room = (1 << 20).min(data.len());
+            self.window.extend_from_slice(&data[..room]);
+            data = &data[room..];
+            let misalign = (4 - (self.base % 4) as usize) % 4;
+            let mut at = misalign;
+            let mut found = None;
+            while at + HEADER <= self.window.len() {
+                let h = &self.window[at..];
+                let little = h[..4] == 0xffff_fff1u32.to_le_bytes()
+                    || h[..4] == 0xffff_fff0u32.to_le_bytes()
+                    || h[..4] == 0xffff_fffau32.to_le_bytes();
+                let big = h[..4] == 0xffff_fff1u32.to_be_bytes()
+                    || h[..4] == 0xffff_fff0u32.to_be_bytes()
+                    || h[..4] == 0xffff_fffau32.to_be_bytes();
+                if (little || big)
+                    && h[4] == 0
+                    && h[5] == 0
+                    && matches!(h[6], 1 | 2 | 4)
+                    && matches!(h[7], 4 | 8)
+                    && let Some(header) = Header::read(h, little)
+                    && let Some((from, to)) = header.names
+                    // The name table follows the header, aligned to at most 64 bytes.
+                    && (header.len..=header.len + 64).contains(&from)
+                    && to - from <= MAX_NAMES
+                    && to > from
+                    && self.window.get(at + from).is_none_or(|b| b.is_ascii_graphic())
+                {
+                    found = Some((at + from, to - from));
+                    break;
+                }
+                at += 4;
+            }
+            if let Some((start, len)) = found {
+                let mut got = Vec::with_capacity(len);
+                let have = self.window.get(start..).unwrap_or_default();
+                got.extend_from_slice(&have[..have.len().min(len)]);
+                let skip = start.saturating_sub(self.window.len());
+                self.window = Vec::new();
+                if got.len() == len {
+                    self.done = Some(got);
+                } else {
+                    self.capture = Some((skip, got, len));
+                    // The rest of this chunk holds the table (or its start).
+                    self.feed(data);
+                }
+                return;
+            }
+            // Keep what could begin a header not yet whole.
+            let keep = self.window.len().min(HEADER);
+            let drop = self.window.len() - keep;
+            self.window.drain(..drop);
+            self.base += drop as u64;
+        }
+    }
+
+    pub(crate) fn found(&self) -> bool {
+        self.done.is_some()
+    }
+
+    /// The name table, when the stream held one whole.
+    pub(crate) fn finish(self) -> Option<Vec<u8>> {
+        self.done
+    }
+}
+
+/// A function's name as the Go vulnerability database names symbols: its package path
+/// (with the linker's `%2e` escapes undone) and the rest, with type arguments (`[...]`)
+/// dropped, a pointer receiver made plain (`(*Reader).Read` is `Reader.Read`), and
+/// closures, wrappers and ABI suffixes (`.func1`, `.gowrap2`, `.deferwrap1`, `.abi0`)
+/// taken as the function they belong to.
+pub fn vulndb_symbol(name: &str) -> Option<(String, String)> {
+    let mut plain = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let slash = plain.rfind('/').map_or(0, |i| i + 1);
+    let dot = slash + plain[slash..].find('.')?;
+    let path = unescape(&plain[..dot]);
+    let mut rest = &plain[dot + 1..];
+    let owned;
+    if let Some(r) = rest.strip_prefix("(*") {
+        let close = r.find(')')?;
+        owned = format!("{}{}", &r[..close], &r[close + 1..]);
+        rest = &owned;
+    }
+    let mut parts: Vec<&str> = rest.split('.').collect();
+    while parts.len() > 1 {
+        let last = parts[parts.len() - 1];
+        let numbered = |prefix: &str| {
+            last.strip_prefix(prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if last == "abi0"
+            || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
+            || numbered("func")
+            || numbered("gowrap")
+            || numbered("deferwrap")
+        {
+            parts.pop();
+        } else {
+            break;
+        }
+    }
+    let symbol = parts.join(".");
+    (!path.is_empty() && !symbol.is_empty()).then_some((path, symbol))
+}
+
+/// Undoes the linker's escapes of a package path (`%2e` for a dot in its last element).
+fn unescape(path: &str) -> String {
+    if !path.contains('%') {
+        return path.to_owned();
+    }
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = path
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A table found by its header where the section table does not name it (PE binaries keep
@@ -159,5 +487,80 @@ mod tests {
         t.resize(200, 0xff);
         assert!(functions(&t, true).is_err());
         assert!(go_functions(b"\x7fELF not really").is_err());
+        let wanted = GoSymbolSet::new([("net".to_owned(), "Dial".to_owned())]);
+        assert!(go_symbols_present(b"MZ", &wanted).is_err());
+    }
+
+    #[test]
+    fn names_as_the_vulnerability_database_writes_them() {
+        let v = |n: &str| vulndb_symbol(n).map(|(p, s)| format!("{p} {s}"));
+        assert_eq!(
+            v("net/textproto.(*Reader).ReadMIMEHeader").as_deref(),
+            Some("net/textproto Reader.ReadMIMEHeader")
+        );
+        assert_eq!(
+            v("net/url.URL.Hostname").as_deref(),
+            Some("net/url URL.Hostname")
+        );
+        assert_eq!(
+            v("gopkg.in/yaml%2ev2.Unmarshal").as_deref(),
+            Some("gopkg.in/yaml.v2 Unmarshal")
+        );
+        assert_eq!(
+            v("net/http.(*Transport).dialConn.func1.2").as_deref(),
+            Some("net/http Transport.dialConn")
+        );
+        assert_eq!(v("net.Dial.gowrap1").as_deref(), Some("net Dial"));
+        assert_eq!(
+            v("example.com/m/pkg.(*List[go.shape.int]).Push").as_deref(),
+            Some("example.com/m/pkg List.Push")
+        );
+        assert_eq!(v("slices.Sort[...]").as_deref(), Some("slices Sort"));
+        assert_eq!(
+            v("runtime.memmove.abi0").as_deref(),
+            Some("runtime memmove")
+        );
+        assert_eq!(v("main.main").as_deref(), Some("main main"));
+        assert_eq!(v("go:buildid"), None);
+    }
+
+    #[test]
+    fn a_streamed_name_table_is_found_at_any_chunking() {
+        // A Go 1.20 header (pointer size 8) with its name table right after it.
+        let names = b"main.main\0net.Dial\0";
+        let mut t = 0xffff_fff1u32.to_le_bytes().to_vec();
+        t.extend([0, 0, 1, 8]);
+        // The linker aligns the name table: here to 96 bytes, as Go 1.19 does.
+        let names_at = 96;
+        for w in [
+            1u64,
+            1,
+            0,
+            names_at as u64,
+            (names_at + names.len()) as u64,
+            0,
+            0,
+            0,
+        ] {
+            t.extend(w.to_le_bytes());
+        }
+        t.resize(names_at, 0);
+        t.extend_from_slice(names);
+        let mut file = vec![0x55u8; 1000];
+        file.extend(&t);
+        file.extend(vec![0xaau8; 1000]);
+        for chunk in [1, 3, 7, 64, 4096] {
+            let mut scan = NameTableScan::default();
+            for c in file.chunks(chunk) {
+                scan.feed(c);
+            }
+            assert_eq!(scan.finish().as_deref(), Some(&names[..]), "chunk {chunk}");
+        }
+        // Not 4-byte aligned: not a table.
+        let mut off = vec![0x55u8; 1001];
+        off.extend(&t);
+        let mut scan = NameTableScan::default();
+        scan.feed(&off);
+        assert_eq!(scan.finish(), None);
     }
 }

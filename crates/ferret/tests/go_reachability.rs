@@ -1,0 +1,429 @@
+//! Go findings only where the vulnerable code is linked: Go programs built here with
+//! Debian's Go (and its sources of `golang.org/x/text`), some calling vulnerable
+//! functions of the standard library and of a module, some only importing their packages;
+//! the shared Go vulnerability database records; and `go tool nm` as the judge of which
+//! functions a binary holds.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferret_testsupport::*;
+use serde_json::Value;
+
+/// Calls `Reader.ReadMIMEHeader` (GO-2024-2599 and others) and `norm.Form.String`
+/// (GO-2026-5970).
+const CALLS: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/textproto"
+	"os"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+func main() {
+	r := textproto.NewReader(bufio.NewReader(strings.NewReader("A: b\r\n\r\n")))
+	h, err := r.ReadMIMEHeader()
+	fmt.Println(h, err, norm.NFC.String(strings.Join(os.Args, " ")))
+}
+"#;
+
+/// Imports the same packages, and uses neither vulnerable function.
+const IMPORTS: &str = r#"package main
+
+import (
+	"fmt"
+	"net/textproto"
+	"os"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+func main() {
+	fmt.Println(textproto.CanonicalMIMEHeaderKey(os.Args[0]), norm.MaxSegmentSize)
+}
+"#;
+
+/// A function name from `go tool nm` as Go vulnerability records name symbols, written
+/// from Go's documented symbol syntax (not from Ferret's reading): package path (the
+/// linker escapes dots of its last element as `%2e`), receiver without `(*…)`, no type
+/// arguments, closures and ABI wrappers counted for their function.
+fn record_symbol(name: &str) -> Option<String> {
+    let mut plain = String::new();
+    let mut depth = 0;
+    for c in name.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            c if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = plain.strip_suffix(".abi0").unwrap_or(&plain).to_owned();
+    let last_slash = plain.rfind('/').map_or(0, |i| i + 1);
+    let dot = last_slash + plain[last_slash..].find('.')?;
+    let path = plain[..dot].replace("%2e", ".");
+    let rest = plain[dot + 1..].replace("(*", "").replace(')', "");
+    let mut parts: Vec<&str> = rest.split('.').collect();
+    while parts.len() > 1 {
+        let last = *parts.last().unwrap();
+        let digits = |p: &str| {
+            last.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        };
+        if digits("func") || digits("gowrap") || digits("deferwrap") || digits("") {
+            parts.pop();
+        } else {
+            break;
+        }
+    }
+    Some(format!("{path}.{}", parts.join(".")))
+}
+
+/// The symbols `go tool nm` shows for a binary's text, as records name them.
+fn nm_symbols(binary: &Path) -> BTreeSet<String> {
+    let out = succeeded(
+        Command::new("go")
+            .args(["tool", "nm"])
+            .arg(binary)
+            .output()
+            .unwrap(),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind) = (f.next()?, f.next()?);
+            matches!(kind, "T" | "t")
+                .then(|| record_symbol(&f.collect::<Vec<_>>().join(" ")))
+                .flatten()
+        })
+        .collect()
+}
+
+/// The Go records of the shared database, by every id they are known by.
+fn go_records() -> BTreeMap<String, Vec<Value>> {
+    let text = std::fs::read_to_string(testdata().join("advisories/osv/go.jsonl")).unwrap();
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in text.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let mut ids = vec![r["id"].as_str().unwrap().to_owned()];
+        for a in r["aliases"].as_array().into_iter().flatten() {
+            ids.push(a.as_str().unwrap().to_owned());
+        }
+        for id in ids {
+            by_id.entry(id).or_default().push(r.clone());
+        }
+    }
+    by_id
+}
+
+/// The oracle: for a finding of `package` (matched by `records`), the vulnerable symbols
+/// when every one of them is missing from `present`, the records of the Go vulnerability
+/// database naming at least one and each of their packages naming its symbols.
+fn expected_unreachable(
+    package: &str,
+    records: &[String],
+    by_id: &BTreeMap<String, Vec<Value>>,
+    present: &BTreeSet<String>,
+) -> Option<Vec<String>> {
+    let mut symbols = BTreeSet::new();
+    for id in records {
+        for r in by_id
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|r| r["id"] == *id)
+        {
+            for a in r["affected"].as_array().unwrap() {
+                if a["package"]["ecosystem"] != "Go" || a["package"]["name"] != package {
+                    continue;
+                }
+                for import in a["ecosystem_specific"]["imports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let path = import["path"].as_str().unwrap();
+                    let listed = import["symbols"].as_array().cloned().unwrap_or_default();
+                    if listed.is_empty() {
+                        return None;
+                    }
+                    symbols.extend(
+                        listed
+                            .iter()
+                            .map(|s| format!("{path}.{}", s.as_str().unwrap())),
+                    );
+                }
+            }
+        }
+    }
+    (!symbols.is_empty() && symbols.is_disjoint(present)).then(|| symbols.into_iter().collect())
+}
+
+/// A Go finding: (binary path, package, finding id).
+type Key = (String, String, String);
+
+/// Of a `ferret scan -f json` report: the Go findings kept, and those suppressed by
+/// reachability with the symbols looked for.
+fn outcome(doc: &Value) -> (BTreeSet<Key>, BTreeMap<Key, Vec<String>>) {
+    let packages = doc["packages"].as_array().unwrap();
+    let key = |p: &Value, id: &Value| {
+        let p = &packages[p.as_u64().unwrap() as usize];
+        (
+            p["location"]["path"].as_str().unwrap().to_owned(),
+            p["name"].as_str().unwrap().to_owned(),
+            id.as_str().unwrap().to_owned(),
+        )
+    };
+    let findings = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| packages[f["package"].as_u64().unwrap() as usize]["kind"] == "go-module")
+        .map(|f| key(&f["package"], &f["id"]))
+        .collect();
+    let suppressed = doc["suppressed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["by"] == "reachability")
+        .map(|s| {
+            assert_eq!(s["reason"], "not affected: vulnerable code not present");
+            (
+                key(&s["package"], &s["id"]),
+                s["symbols"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    (findings, suppressed)
+}
+
+fn scan(db: &Path, source: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", "json"];
+    args.extend_from_slice(extra);
+    args.push(source);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+struct Built {
+    root: PathBuf,
+    /// Each scanned binary's path in the root, and its unstripped twin for `go tool nm`.
+    binaries: Vec<(String, PathBuf)>,
+}
+
+/// The fixture binaries, built without inlining so that `go tool nm` lists every function
+/// whose code is there (with inlining, Ferret also counts what was inlined: see
+/// `inlined_functions_count_as_present`), and scanned stripped.
+fn build(work: &Path) -> Option<Built> {
+    let text = debian_go_module("golang.org/x/text", "golang-golang-x-text-dev")?;
+    let root = work.join("root");
+    let mut binaries = Vec::new();
+    for (name, program) in [("calls", CALLS), ("imports", IMPORTS)] {
+        let plain = work.join("nm").join(name);
+        let modules = std::slice::from_ref(&text);
+        if !go_program(work, &plain, program, modules, &["-gcflags=all=-l"]) {
+            return None;
+        }
+        let at = format!("usr/local/bin/{name}");
+        go_program(
+            work,
+            &root.join(&at),
+            program,
+            modules,
+            &["-gcflags=all=-l", "-ldflags=-s -w"],
+        );
+        binaries.push((at, plain));
+    }
+    Some(Built { root, binaries })
+}
+
+#[test]
+fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbol() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(built) = build(work.path()) else {
+        return;
+    };
+    // One more copy of `imports`, padded past the size Ferret holds whole: its pc-line
+    // table is found while the file streams by.
+    let small = std::fs::read(built.root.join("usr/local/bin/imports")).unwrap();
+    let mut big = small.clone();
+    big.resize(small.len() + (64 << 20), 0);
+    let big_path = built.root.join("usr/local/bin/imports-big");
+    std::fs::write(&big_path, &big).unwrap();
+    std::fs::set_permissions(&big_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut binaries = built.binaries.clone();
+    binaries.push((
+        "usr/local/bin/imports-big".to_owned(),
+        binaries[1].1.clone(),
+    ));
+
+    let db = work.path().join("db");
+    import(&db, "osv", &[testdata().join("advisories/osv/go.jsonl")]);
+    let layout = work.path().join("layout");
+    image_of_root(&built.root, &layout);
+    let image = format!("oci:{}:root", layout.display());
+
+    let all = scan(&db, &image, &["--show-unreachable"]);
+    let (every, none) = outcome(&all);
+    assert!(none.is_empty(), "{none:?}");
+    let by_id = go_records();
+    let mut want = BTreeMap::new();
+    for f in all["findings"].as_array().unwrap() {
+        let p = &all["packages"][f["package"].as_u64().unwrap() as usize];
+        if p["kind"] != "go-module" {
+            continue;
+        }
+        let path = p["location"]["path"].as_str().unwrap();
+        let twin = &binaries.iter().find(|(at, _)| at == path).unwrap().1;
+        let records: Vec<String> = f["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["record"].as_str().unwrap().to_owned())
+            .collect();
+        let name = p["name"].as_str().unwrap();
+        if let Some(symbols) = expected_unreachable(name, &records, &by_id, &nm_symbols(twin)) {
+            want.insert(
+                (
+                    path.to_owned(),
+                    name.to_owned(),
+                    f["id"].as_str().unwrap().to_owned(),
+                ),
+                symbols,
+            );
+        }
+    }
+
+    let doc = scan(&db, &image, &[]);
+    let (kept, suppressed) = outcome(&doc);
+    let differ = |a: &BTreeMap<_, Vec<String>>, b: &BTreeMap<_, Vec<String>>| {
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, _)| k)
+            .cloned()
+            .collect::<Vec<Key>>()
+    };
+    assert_eq!(
+        (differ(&suppressed, &want), differ(&want, &suppressed)),
+        (Vec::new(), Vec::new()),
+        "suppressed but not by the oracle, and the other way"
+    );
+    let unsuppressed: BTreeSet<_> = every
+        .iter()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
+    assert_eq!(kept, unsuppressed);
+
+    // The cases the fixtures are for: the called functions keep their findings, the
+    // imported-only packages' are suppressed, in the stdlib and in the module, and the big
+    // binary is judged as its small twin.
+    for (binary, package, id, gone) in [
+        ("calls", "stdlib", "CVE-2023-45290", false),
+        ("imports", "stdlib", "CVE-2023-45290", true),
+        ("imports-big", "stdlib", "CVE-2023-45290", true),
+        ("calls", "golang.org/x/text", "CVE-2026-56852", false),
+        ("imports", "golang.org/x/text", "CVE-2026-56852", true),
+    ] {
+        let k = (
+            format!("usr/local/bin/{binary}"),
+            package.to_owned(),
+            id.to_owned(),
+        );
+        assert!(every.contains(&k), "{k:?} is no finding at all");
+        assert_eq!(suppressed.contains_key(&k), gone, "{k:?}");
+    }
+    let of = |binary: &str| -> BTreeSet<(String, String)> {
+        suppressed
+            .keys()
+            .filter(|(p, ..)| p.ends_with(binary))
+            .map(|(_, n, i)| (n.clone(), i.clone()))
+            .collect()
+    };
+    assert_eq!(of("/imports"), of("/imports-big"));
+    assert!(of("/imports").len() > of("/calls").len());
+
+    // An SBOM of the same root: with the root to read the binaries from, the same verdicts;
+    // without, none.
+    let sbom = work.path().join("sbom.json");
+    let (code, _, err) = run(&[
+        "sbom",
+        "-q",
+        "-o",
+        &format!("cyclonedx-json={}", sbom.display()),
+        &format!("dir:{}", built.root.display()),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let source = format!("sbom:{}", sbom.display());
+    let (_, from_root) = outcome(&scan(
+        &db,
+        &source,
+        &["--sbom-root", built.root.to_str().unwrap()],
+    ));
+    assert_eq!(from_root, suppressed);
+    let (kept_without, without) = outcome(&scan(&db, &source, &[]));
+    assert!(without.is_empty());
+    assert_eq!(kept_without, every);
+    // A root holding other binaries than the SBOM lists (one of another build, the others
+    // missing) suppresses nothing, and says why.
+    let other = work.path().join("other");
+    assert!(go_program(
+        work.path(),
+        &other.join("usr/local/bin/imports"),
+        "package main\n\nfunc main() {}\n",
+        &[],
+        &[],
+    ));
+    let (code, out, err) = run(&[
+        "scan",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "json",
+        "--sbom-root",
+        other.to_str().unwrap(),
+        &source,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, mismatched) = outcome(&serde_json::from_str(&out).unwrap());
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+    assert!(err.contains("does not hold golang.org/x/text "), "{err}");
+    assert!(err.contains("usr/local/bin/calls"), "{err}");
+}
+
+/// From Go 1.16 on, the pc-line table's name table also names the functions inlined into
+/// others, whose code is in the binary though `go tool nm` does not list them: they count
+/// as present, so inlining never hides vulnerable code.
+#[test]
+fn inlined_functions_count_as_present() {
+    let work = tempfile::tempdir().unwrap();
+    let binary = work.path().join("inl");
+    let program = "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc vulnerable(s string) int { return len(s) + 1 }\n\nfunc main() { fmt.Println(vulnerable(os.Args[0])) }\n";
+    if !go_program(work.path(), &binary, program, &[], &[]) {
+        return;
+    }
+    assert!(!nm_symbols(&binary).contains("main.vulnerable"));
+    let wanted = ferret_catalog::GoSymbolSet::new([
+        ("main".to_owned(), "vulnerable".to_owned()),
+        ("main".to_owned(), "absent".to_owned()),
+    ]);
+    let found =
+        ferret_catalog::go_symbols_present(&std::fs::read(&binary).unwrap(), &wanted).unwrap();
+    assert_eq!(found, BTreeSet::from(["main.vulnerable".to_owned()]));
+}
