@@ -24,20 +24,6 @@ out=target/bench/lang
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# image NAME FILL: a one-layer image at $out/NAME whose root FILL (a function) populates.
-image() {
-  local name=$1 fill=$2
-  [[ -f "$out/$name/done" ]] && return
-  rm -rf "${out:?}/$name"
-  mkdir -p "$out/$name"
-  umoci init --layout "$out/$name/layout"
-  umoci new --image "$out/$name/layout:$name"
-  umoci unpack --rootless --image "$out/$name/layout:$name" "$work/$name" >/dev/null
-  "$fill" "$work/$name/rootfs"
-  umoci repack --image "$out/$name/layout:$name" "$work/$name"
-  touch "$out/$name/done"
-}
-
 fill_jars() {
   local root=$1
   mapfile -t jars < <(find /usr/share/maven/lib /usr/share/java -name '*.jar' -print0 |

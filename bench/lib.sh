@@ -30,3 +30,18 @@ table() {
       for (i = 1; i <= NR; i++) printf "%-14s %10.2f %9.1f MiB %9.2fx\n", n[i], t[i], r[i] / 1024, t[i] / (t[1] > 0 ? t[1] : 0.01)
     }'
 }
+
+# shellcheck disable=SC2154  # out and work are set by the sourcing script
+# image NAME FILL: a one-layer image at $out/NAME whose root FILL (a function) populates.
+image() {
+  local name=$1 fill=$2
+  [[ -f "$out/$name/done" ]] && return
+  rm -rf "${out:?}/$name"
+  mkdir -p "$out/$name"
+  umoci init --layout "$out/$name/layout"
+  umoci new --image "$out/$name/layout:$name"
+  umoci unpack --rootless --image "$out/$name/layout:$name" "$work/$name" >/dev/null
+  "$fill" "$work/$name/rootfs"
+  umoci repack --image "$out/$name/layout:$name" "$work/$name"
+  touch "$out/$name/done"
+}

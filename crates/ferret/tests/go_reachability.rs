@@ -1,8 +1,9 @@
 //! Go findings only where the vulnerable code is linked: Go programs built here with
 //! Debian's Go (and its sources of `golang.org/x/text`), some calling vulnerable
 //! functions of the standard library and of a module, some only importing their packages;
-//! the shared Go vulnerability database records; and `go tool nm` as the judge of which
-//! functions a binary holds.
+//! the shared Go vulnerability database records; and `go tool nm` (with binutils' `readelf`
+//! for the functions inlined into others, from the DWARF) as the judge of which functions
+//! a binary holds.
 
 #![allow(clippy::unwrap_used)]
 
@@ -109,6 +110,40 @@ fn nm_symbols(binary: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The functions inlined somewhere in a binary, as records name symbols: the abstract
+/// subprograms (`DW_AT_inline`) of its DWARF, as binutils' `readelf` reads them. Their code
+/// is in the binary though `go tool nm` does not list them.
+fn dwarf_inlined(binary: &Path) -> BTreeSet<String> {
+    let out = succeeded(
+        Command::new("readelf")
+            .args(["--wide", "--decompress", "--debug-dump=info"])
+            .arg(binary)
+            .output()
+            .unwrap(),
+    );
+    let mut found = BTreeSet::new();
+    let (mut name, mut inline) = (None, false);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.contains("Abbrev Number:") {
+            if inline && let Some(n) = name.take().as_deref().and_then(record_symbol) {
+                found.insert(n);
+            }
+            (name, inline) = (None, false);
+        } else if let Some((_, v)) = line.split_once("DW_AT_name") {
+            // `: (string) os.(*File).Readdir`, or `: (indirect string, offset: 0x2a): …`.
+            let value = v.split_once(": ").map_or("", |(_, n)| n.trim());
+            let value = match value.strip_prefix("(indirect") {
+                Some(rest) => rest.split_once("): ").map_or("", |(_, n)| n),
+                None => value.strip_prefix("(string) ").unwrap_or(value),
+            };
+            name = Some(value.to_owned());
+        } else if line.contains("DW_AT_inline") {
+            inline = true;
+        }
+    }
+    found
+}
+
 /// The Go records of the shared database, by every id they are known by.
 fn go_records() -> BTreeMap<String, Vec<Value>> {
     let text = std::fs::read_to_string(testdata().join("advisories/osv/go.jsonl")).unwrap();
@@ -212,15 +247,6 @@ fn outcome(doc: &Value) -> (BTreeSet<Key>, BTreeMap<Key, Vec<String>>) {
     (findings, suppressed)
 }
 
-fn scan(db: &Path, source: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", "json"];
-    args.extend_from_slice(extra);
-    args.push(source);
-    let (code, out, err) = run(&args);
-    assert_eq!(code, 0, "{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
 struct Built {
     root: PathBuf,
     /// Each scanned binary's path in the root, and its unstripped twin for `go tool nm`.
@@ -272,6 +298,28 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
         "usr/local/bin/imports-big".to_owned(),
         binaries[1].1.clone(),
     ));
+    // A real release binary of Go 1.14 (esbuild 0.6.0 from the npm registry, not stripped,
+    // so its own `go tool nm` judges it): the table layout before Go 1.16.
+    if setup(
+        Command::new("npm")
+            .args(["pack", "--silent", "esbuild-linux-64@0.6.0"])
+            .current_dir(work.path()),
+        "npm pack from the npm registry",
+    ) {
+        let out = succeeded(
+            Command::new("tar")
+                .arg("-xzOf")
+                .arg(work.path().join("esbuild-linux-64-0.6.0.tgz"))
+                .arg("package/bin/esbuild")
+                .output()
+                .unwrap(),
+        );
+        let at = built.root.join("opt/esbuild/esbuild");
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(&at, out.stdout).unwrap();
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755)).unwrap();
+        binaries.push(("opt/esbuild/esbuild".to_owned(), at));
+    }
 
     let db = work.path().join("db");
     import(&db, "osv", &[testdata().join("advisories/osv/go.jsonl")]);
@@ -279,10 +327,18 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
     image_of_root(&built.root, &layout);
     let image = format!("oci:{}:root", layout.display());
 
-    let all = scan(&db, &image, &["--show-unreachable"]);
+    let all = scan_json_with(&db, &image, &["--show-unreachable"]);
     let (every, none) = outcome(&all);
     assert!(none.is_empty(), "{none:?}");
     let by_id = go_records();
+    let present: BTreeMap<&PathBuf, BTreeSet<String>> = binaries
+        .iter()
+        .map(|(_, twin)| {
+            let mut names = nm_symbols(twin);
+            names.extend(dwarf_inlined(twin));
+            (twin, names)
+        })
+        .collect();
     let mut want = BTreeMap::new();
     for f in all["findings"].as_array().unwrap() {
         let p = &all["packages"][f["package"].as_u64().unwrap() as usize];
@@ -298,7 +354,7 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
             .map(|m| m["record"].as_str().unwrap().to_owned())
             .collect();
         let name = p["name"].as_str().unwrap();
-        if let Some(symbols) = expected_unreachable(name, &records, &by_id, &nm_symbols(twin)) {
+        if let Some(symbols) = expected_unreachable(name, &records, &by_id, &present[twin]) {
             want.insert(
                 (
                     path.to_owned(),
@@ -310,7 +366,7 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
         }
     }
 
-    let doc = scan(&db, &image, &[]);
+    let doc = scan_json_with(&db, &image, &[]);
     let (kept, suppressed) = outcome(&doc);
     let differ = |a: &BTreeMap<_, Vec<String>>, b: &BTreeMap<_, Vec<String>>| {
         a.iter()
@@ -358,6 +414,9 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
     };
     assert_eq!(of("/imports"), of("/imports-big"));
     assert!(of("/imports").len() > of("/calls").len());
+    if binaries.len() > 3 {
+        assert!(!of("/esbuild").is_empty());
+    }
 
     // An SBOM of the same root: with the root to read the binaries from, the same verdicts;
     // without, none.
@@ -371,13 +430,13 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
     ]);
     assert_eq!(code, 0, "{err}");
     let source = format!("sbom:{}", sbom.display());
-    let (_, from_root) = outcome(&scan(
+    let (_, from_root) = outcome(&scan_json_with(
         &db,
         &source,
         &["--sbom-root", built.root.to_str().unwrap()],
     ));
     assert_eq!(from_root, suppressed);
-    let (kept_without, without) = outcome(&scan(&db, &source, &[]));
+    let (kept_without, without) = outcome(&scan_json_with(&db, &source, &[]));
     assert!(without.is_empty());
     assert_eq!(kept_without, every);
     // A root holding other binaries than the SBOM lists (one of another build, the others

@@ -45,15 +45,15 @@ pub fn ferret() -> Command {
 
 /// `ferret scan -f json` of `source` against the database in `db`.
 pub fn scan_json(db: &Path, source: &str) -> Value {
-    let (code, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
-        "json",
-        source,
-    ]);
+    scan_json_with(db, source, &[])
+}
+
+/// [`scan_json`] with more options.
+pub fn scan_json_with(db: &Path, source: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", "json"];
+    args.extend_from_slice(extra);
+    args.push(source);
+    let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }

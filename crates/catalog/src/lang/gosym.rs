@@ -91,30 +91,26 @@ impl GoSymbolSet {
 /// (`net/textproto.Reader.ReadMIMEHeader`). Every name the pc-line table holds counts:
 /// from Go 1.16 on its name table also names the functions inlined into others (whose
 /// code is there though `go tool nm` does not list them), and a closure or wrapper
-/// (`F.func1`, `F.gowrap1`) counts for the function it belongs to. Before Go 1.16 only the
-/// table's functions are known.
+/// (`F.func1`, `F.gowrap1`) counts for the function it belongs to. Before Go 1.16, every
+/// string in the table counts.
 pub fn go_symbols_present(
     binary: &[u8],
     wanted: &GoSymbolSet,
 ) -> Result<BTreeSet<String>, GoSymbolsError> {
     let (table, little) = table_of(binary)?;
-    let mut out = BTreeSet::new();
-    match name_table(table, little)? {
-        Some(names) => {
-            out.extend(names.split(|b| *b == 0).filter_map(|n| wanted.wanted(n)));
-        }
+    // Before Go 1.16 the names, inlined functions' among them, are strings inside the
+    // table itself: every string there counts (more names can only keep findings).
+    let names = match name_table(table, little)? {
+        Some(names) => names,
         None => {
-            out.extend(
-                functions(table, little)?
-                    .iter()
-                    .filter_map(|n| wanted.wanted(n.as_bytes())),
-            );
+            functions(table, little)?;
+            table
         }
-    }
-    Ok(out)
+    };
+    Ok(symbols_in_names(names, wanted))
 }
 
-/// Of `wanted`, the symbols in a Go name table (Go 1.16 on) captured while streaming.
+/// Of `wanted`, the symbols named in a Go name table: zero-terminated names.
 pub(crate) fn symbols_in_names(names: &[u8], wanted: &GoSymbolSet) -> BTreeSet<String> {
     names
         .split(|b| *b == 0)
