@@ -66,8 +66,23 @@ print(f"{len(paths)} Go binaries; Go findings: {kept} kept, {gone} suppressed as
 PY
 blob=$(python3 -c "import json; l='$layout'; m=json.load(open(l+'/index.json'))['manifests'][0]['digest'].split(':')[1]; print(l+'/blobs/sha256/'+json.load(open(l+'/blobs/sha256/'+m))['layers'][0]['digest'].split(':')[1])")
 echo "image: $(($(stat -c %s "$blob") / 1000000)) MB compressed; $runs runs each, median"
-{
-  measure "ferret sbom" $ferret sbom -q -f json "$image"
-  measure "scan, all" $ferret scan -q --db-dir "$db" -f json --show-unreachable "$image"
-  measure "ferret scan" $ferret scan -q --db-dir "$db" -f json "$image"
-} | table "ferret sbom"
+# In rounds (one run of each command per round), so that a machine slowing down or
+# speeding up over the minutes weighs on all three alike.
+names=("ferret sbom" "scan, all" "ferret scan")
+commands=(
+  "$ferret sbom -q -f json $image"
+  "$ferret scan -q --db-dir $db -f json --show-unreachable $image"
+  "$ferret scan -q --db-dir $db -f json $image"
+)
+results="$work/results"
+for _ in $(seq "$runs"); do
+  for i in 0 1 2; do
+    # shellcheck disable=SC2086  # the command is split on purpose
+    /usr/bin/time -o "$work/t" -f '%e %M' ${commands[$i]} >/dev/null 2>&1
+    echo "$i $(tail -1 "$work/t")" >>"$results"
+  done
+done
+for i in 0 1 2; do
+  awk -v i="$i" '$1 == i { print $2, $3 }' "$results" | sort -n |
+    awk -v name="${names[$i]}" '{ t[NR] = $1; if ($2 > rss) rss = $2 } END { print name, t[int((NR + 1) / 2)], rss }'
+done | table "ferret sbom"

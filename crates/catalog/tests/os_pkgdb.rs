@@ -183,49 +183,54 @@ fn apk_fixtures() {
     }
 }
 
+/// The rows an rpm fixture's expected list gives.
+fn rpm_rows_expected(expected: &Value) -> Vec<Row> {
+    let rows = expected["packages"].as_array().unwrap().iter().map(|p| {
+        vec![
+            s(&p["name"]),
+            p["epoch"].as_u64().map(|e| e.to_string()),
+            s(&p["version"]),
+            s(&p["release"]),
+            s(&p["arch"]),
+            s(&p["sourcerpm"]),
+            s(&p["license"]),
+            s(&p["vendor"]),
+            s(&p["modularitylabel"]),
+        ]
+    });
+    sorted(rows.collect())
+}
+
+/// The same rows of what Ferret read.
+fn rpm_rows(case: &str, result: &ferret_catalog::CatalogResult) -> Vec<Row> {
+    let rows = result.packages.iter().map(|p| {
+        let PackageMetadata::Rpm(m) = &p.metadata else {
+            panic!("{case}: not rpm")
+        };
+        vec![
+            Some(p.name.clone()),
+            m.epoch.map(|e| e.to_string()),
+            Some(m.version.clone()),
+            Some(m.release.clone()),
+            p.architecture.clone(),
+            m.source_rpm.clone(),
+            p.licenses.first().cloned(),
+            m.vendor.clone(),
+            m.modularity_label.clone(),
+        ]
+    });
+    sorted(rows.collect())
+}
+
 #[test]
 fn rpm_fixtures() {
     for (case, root, expected) in cases("rpm") {
         let result = scan(&root);
-        let want: Vec<Row> = expected["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                vec![
-                    s(&p["name"]),
-                    p["epoch"].as_u64().map(|e| e.to_string()),
-                    s(&p["version"]),
-                    s(&p["release"]),
-                    s(&p["arch"]),
-                    s(&p["sourcerpm"]),
-                    s(&p["license"]),
-                    s(&p["vendor"]),
-                    s(&p["modularitylabel"]),
-                ]
-            })
-            .collect();
-        let got: Vec<Row> = result
-            .packages
-            .iter()
-            .map(|p| {
-                let PackageMetadata::Rpm(m) = &p.metadata else {
-                    panic!("{case}: not rpm")
-                };
-                vec![
-                    Some(p.name.clone()),
-                    m.epoch.map(|e| e.to_string()),
-                    Some(m.version.clone()),
-                    Some(m.release.clone()),
-                    p.architecture.clone(),
-                    m.source_rpm.clone(),
-                    p.licenses.first().cloned(),
-                    m.vendor.clone(),
-                    m.modularity_label.clone(),
-                ]
-            })
-            .collect();
-        assert_eq!(sorted(got), sorted(want), "rpm fixture {case}");
+        assert_eq!(
+            rpm_rows(&case, &result),
+            rpm_rows_expected(&expected),
+            "rpm fixture {case}"
+        );
         if expected["exit_code"] == 0 {
             // A database rpm reads whole gives no note (rpm's key-0 counter is no header).
             assert!(
@@ -242,6 +247,80 @@ fn rpm_fixtures() {
             );
         }
     }
+}
+
+/// rpm 5 (Yocto, OpenEmbedded) keeps `Packages` as a Berkeley DB Btree. Each Berkeley DB
+/// hash fixture rpm reads, rewritten as a Btree by Berkeley DB's own tools (`db_dump`,
+/// then `db_load` with the type changed): the same headers, so the same list rpm gave.
+#[test]
+fn rpm5_btree_databases_list_the_same_packages() {
+    let tool = |name: &str| {
+        let ok = std::process::Command::new(name)
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ok || std::env::var_os("CI").is_none(),
+            "{name} (db5.3-util) failed in CI"
+        );
+        if !ok {
+            eprintln!("\n*** SKIPPED: {name} (Debian's db5.3-util) is not installed ***\n");
+        }
+        ok
+    };
+    if !tool("db5.3_dump") || !tool("db5.3_load") {
+        return;
+    }
+    let mut converted = 0;
+    for (case, root, expected) in cases("rpm") {
+        let packages = root.join("var/lib/rpm/Packages");
+        if !packages.is_file() || expected["exit_code"] != 0 {
+            continue;
+        }
+        let dump = std::process::Command::new("db5.3_dump")
+            .arg(&packages)
+            .output()
+            .unwrap();
+        assert!(dump.status.success(), "{case}: db_dump failed");
+        let text = String::from_utf8(dump.stdout).unwrap();
+        assert!(text.contains("\ntype=hash\n"), "{case}");
+        // The hash database's own parameters (`h_nelem`, `h_ffactor`) mean nothing to a
+        // Btree.
+        let btree: String = text
+            .lines()
+            .filter(|l| !l.starts_with("h_"))
+            .map(|l| if l == "type=hash" { "type=btree" } else { l })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("var/lib/rpm/Packages");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        let mut load = std::process::Command::new("db5.3_load")
+            .arg(&db)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        load.stdin
+            .take()
+            .unwrap()
+            .write_all(btree.as_bytes())
+            .unwrap();
+        assert!(load.wait().unwrap().success(), "{case}: db_load failed");
+        assert_eq!(
+            &std::fs::read(&db).unwrap()[12..16],
+            &0x0005_3162u32.to_le_bytes()
+        );
+        let result = scan(dir.path());
+        assert_eq!(
+            rpm_rows(&case, &result),
+            rpm_rows_expected(&expected),
+            "rpm fixture {case} as a Btree"
+        );
+        assert!(result.notes.is_empty(), "{case}: {:?}", result.notes);
+        converted += 1;
+    }
+    assert!(converted >= 2, "{converted} Berkeley DB fixtures");
 }
 
 #[test]

@@ -60,15 +60,16 @@ fn triage(found: &mut Vec<Finding>, p: &Package, options: MatchOptions<'_>) -> V
 /// record names any (other records, such as GitHub's, never suppress).
 fn unreachable(
     f: &Finding,
-    advisories: &[ferret_advisory::Advisory],
+    by_id: &HashMap<&str, Vec<&ferret_advisory::Advisory>>,
     present: &std::collections::BTreeSet<String>,
     looked_for: &ferret_catalog::GoSymbolSet,
 ) -> Option<Vec<String>> {
     let mut symbols = Vec::new();
     for m in &f.matches {
-        let entries = advisories
-            .iter()
-            .filter(|a| a.id == m.record)
+        let entries = by_id
+            .get(m.record.as_str())
+            .into_iter()
+            .flatten()
             .flat_map(|a| &a.affected)
             .filter(|x| x.namespace.ecosystem == Ecosystem::Go && x.name == m.package);
         for import in entries.flat_map(|x| &x.imports) {
@@ -177,10 +178,15 @@ pub fn match_inventory(
                             inventory.go_symbols.get(&p.location.path),
                         ) {
                             (Some(looked_for), Some(present)) if t.ecosystem == Ecosystem::Go => {
+                                let mut by_id: HashMap<&str, Vec<&ferret_advisory::Advisory>> =
+                                    HashMap::new();
+                                for a in &advisories {
+                                    by_id.entry(a.id.as_str()).or_default().push(a);
+                                }
                                 found
                                     .iter()
                                     .filter_map(|f| {
-                                        unreachable(f, &advisories, present, looked_for)
+                                        unreachable(f, &by_id, present, looked_for)
                                             .map(|s| (f.id.clone(), s))
                                     })
                                     .collect()
@@ -214,7 +220,7 @@ pub fn match_inventory(
     for (package, (m, p)) in matched.into_iter().zip(&inventory.packages).enumerate() {
         let outcome = match m {
             Err(reason) => Outcome::Unmatched { reason },
-            Ok((mut found, skipped, unreachable)) => {
+            Ok((mut found, skipped, out_of_reach)) => {
                 for f in &mut found {
                     let known: Vec<&ferret_advisory::KnownFact> = f
                         .ids()
@@ -228,7 +234,7 @@ pub fn match_inventory(
                 }
                 let mut suppressed = triage(&mut found, p, options);
                 found.retain(|f| {
-                    let Some((_, symbols)) = unreachable.iter().find(|(id, _)| *id == f.id) else {
+                    let Some((_, symbols)) = out_of_reach.iter().find(|(id, _)| *id == f.id) else {
                         return true;
                     };
                     suppressed.push(Suppressed {

@@ -12,7 +12,10 @@
 //! - `0xfffffff0` (Go 1.18–1.19), `0xfffffff1` (Go 1.20 on): as 1.16 with `textStart`
 //!   after `nfiles`, and (entryoff, funcoff) pairs of 4 bytes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// Every function name of every Go binary is looked up: a fast hasher, keys as bytes.
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 /// Why a pc-line table could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,14 +55,17 @@ fn table_of(binary: &[u8]) -> Result<(&[u8], bool), GoSymbolsError> {
 /// database writes them: (`net/textproto`, `Reader.ReadMIMEHeader`).
 #[derive(Debug, Clone, Default)]
 pub struct GoSymbolSet {
-    by_package: HashMap<String, HashSet<String>>,
+    by_package: HashMap<Box<[u8]>, HashSet<Box<[u8]>>>,
 }
 
 impl GoSymbolSet {
     pub fn new(symbols: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut by_package: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut by_package: HashMap<Box<[u8]>, HashSet<Box<[u8]>>> = HashMap::new();
         for (path, symbol) in symbols {
-            by_package.entry(path).or_default().insert(symbol);
+            by_package
+                .entry(path.into_bytes().into_boxed_slice())
+                .or_default()
+                .insert(symbol.into_bytes().into_boxed_slice());
         }
         Self { by_package }
     }
@@ -71,19 +77,56 @@ impl GoSymbolSet {
     /// Whether a symbol (`net/textproto`, `Reader.ReadMIMEHeader`) is looked for.
     pub fn contains(&self, path: &str, symbol: &str) -> bool {
         self.by_package
-            .get(path)
-            .is_some_and(|s| s.contains(symbol))
+            .get(path.as_bytes())
+            .is_some_and(|s| s.contains(symbol.as_bytes()))
     }
 
     /// The symbol a function name stands for, qualified (`net/textproto.Reader.ReadMIMEHeader`),
-    /// when it is one of the set's.
-    fn wanted(&self, name: &[u8]) -> Option<String> {
-        let name = std::str::from_utf8(name).ok()?;
-        let (path, symbol) = vulndb_symbol(name)?;
-        self.by_package
-            .get(path.as_str())?
-            .contains(symbol.as_str())
-            .then(|| format!("{path}.{symbol}"))
+    /// when it is one of the set's; `Err` with the name's `path.` prefix when no record
+    /// names its package.
+    fn wanted<'n>(&self, name: &'n [u8], buf: &mut String) -> Result<Option<String>, &'n [u8]> {
+        // Most names are of packages no record names: their package path, read without
+        // allocating, rules them out (an escaped path is looked at whole).
+        let head = &name[..memchr::memchr(b'[', name).unwrap_or(name.len())];
+        let slash = memchr::memrchr(b'/', head).map_or(0, |i| i + 1);
+        let Some(dot) = memchr::memchr(b'.', &head[slash..]).map(|d| slash + d) else {
+            return Ok(None);
+        };
+        let path = &head[..dot];
+        if !path.contains(&b'%') {
+            let Some(symbols) = self.by_package.get(path) else {
+                return Err(&name[..=dot]);
+            };
+            // A plain name (no receiver in parentheses, no type arguments) needs no
+            // rewriting beyond dropping closure suffixes.
+            if head.len() == name.len() {
+                let Ok(mut rest) = std::str::from_utf8(&head[dot + 1..]) else {
+                    return Ok(None);
+                };
+                // `(*Reader).ReadMIMEHeader` is `Reader.ReadMIMEHeader`, spelled out in a
+                // buffer kept from name to name.
+                if let Some(r) = rest.strip_prefix("(*")
+                    && let Some((receiver, method)) = r.split_once(')')
+                {
+                    buf.clear();
+                    buf.push_str(receiver);
+                    buf.push_str(method);
+                    rest = buf.as_str();
+                }
+                let symbol = without_closures(rest);
+                return Ok(symbols
+                    .contains(symbol.as_bytes())
+                    .then(|| format!("{}.{symbol}", String::from_utf8_lossy(path))));
+            }
+        }
+        let Some((path, symbol)) = std::str::from_utf8(name).ok().and_then(vulndb_symbol) else {
+            return Ok(None);
+        };
+        Ok(self
+            .by_package
+            .get(path.as_bytes())
+            .is_some_and(|s| s.contains(symbol.as_bytes()))
+            .then(|| format!("{path}.{symbol}")))
     }
 }
 
@@ -112,10 +155,30 @@ pub fn go_symbols_present(
 
 /// Of `wanted`, the symbols named in a Go name table: zero-terminated names.
 pub(crate) fn symbols_in_names(names: &[u8], wanted: &GoSymbolSet) -> BTreeSet<String> {
-    names
-        .split(|b| *b == 0)
-        .filter_map(|n| wanted.wanted(n))
-        .collect()
+    let mut out = BTreeSet::new();
+    let mut from = 0;
+    // The linker lays a package's functions out together: a run of names of a package no
+    // record names (`path.` then no further `/`) is passed over on its prefix alone.
+    let mut skip: &[u8] = b"";
+    let mut buf = String::new();
+    for end in memchr::memchr_iter(0, names) {
+        let name = &names[from..end];
+        from = end + 1;
+        if !skip.is_empty()
+            && let Some(rest) = name.strip_prefix(skip)
+            && memchr::memchr(b'/', rest).is_none()
+        {
+            continue;
+        }
+        match wanted.wanted(name, &mut buf) {
+            Ok(s) => {
+                out.extend(s);
+                skip = b"";
+            }
+            Err(prefix) => skip = prefix,
+        }
+    }
+    out
 }
 
 /// The name table (`funcnametab`, Go 1.16 on): every function's and inlined function's
@@ -227,34 +290,25 @@ impl NameTableScan {
             let room = (1 << 20).min(data.len());
             self.window.extend_from_slice(&data[..room]);
             data = &data[room..];
-            let misalign = (4 - (self.base % 4) as usize) % 4;
-            let mut at = misalign;
+            // Every magic has three 0xff bytes: after its first byte in little endian,
+            // before its last in big endian. Found by memchr's vectorised search.
             let mut found = None;
-            while at + HEADER <= self.window.len() {
-                let h = &self.window[at..];
-                let little = h[..4] == 0xffff_fff1u32.to_le_bytes()
-                    || h[..4] == 0xffff_fff0u32.to_le_bytes()
-                    || h[..4] == 0xffff_fffau32.to_le_bytes();
-                let big = h[..4] == 0xffff_fff1u32.to_be_bytes()
-                    || h[..4] == 0xffff_fff0u32.to_be_bytes()
-                    || h[..4] == 0xffff_fffau32.to_be_bytes();
-                if (little || big)
-                    && h[4] == 0
-                    && h[5] == 0
-                    && matches!(h[6], 1 | 2 | 4)
-                    && matches!(h[7], 4 | 8)
-                    && let Some(header) = Header::read(h, little)
-                    && let Some((from, to)) = header.names
-                    // The name table follows the header, aligned to at most 64 bytes.
-                    && (header.len..=header.len + 64).contains(&from)
-                    && to - from <= MAX_NAMES
-                    && to > from
-                    && self.window.get(at + from).is_none_or(|b| b.is_ascii_graphic())
-                {
-                    found = Some((at + from, to - from));
+            for hit in memchr::memmem::find_iter(&self.window, b"\xff\xff\xff") {
+                for at in [hit.wrapping_sub(1), hit] {
+                    if at > self.window.len()
+                        || !(self.base + at as u64).is_multiple_of(4)
+                        || at + HEADER > self.window.len()
+                    {
+                        continue;
+                    }
+                    if let Some(f) = self.header_at(at) {
+                        found = Some(f);
+                        break;
+                    }
+                }
+                if found.is_some() {
                     break;
                 }
-                at += 4;
             }
             if let Some((start, len)) = found {
                 let mut got = Vec::with_capacity(len);
@@ -277,6 +331,35 @@ impl NameTableScan {
             self.window.drain(..drop);
             self.base += drop as u64;
         }
+    }
+
+    /// The name table's start (in the window) and length, when a table's header is at
+    /// `at`.
+    fn header_at(&self, at: usize) -> Option<(usize, usize)> {
+        let h = &self.window[at..];
+        let magics = [0xffff_fff1u32, 0xffff_fff0, 0xffff_fffa];
+        let little = magics.iter().any(|m| h[..4] == m.to_le_bytes());
+        let big = magics.iter().any(|m| h[..4] == m.to_be_bytes());
+        if !(little || big)
+            || h[4] != 0
+            || h[5] != 0
+            || !matches!(h[6], 1 | 2 | 4)
+            || !matches!(h[7], 4 | 8)
+        {
+            return None;
+        }
+        let header = Header::read(h, little)?;
+        let (from, to) = header.names?;
+        // The name table follows the header, aligned to at most 64 bytes, and starts with
+        // a name.
+        ((header.len..=header.len + 64).contains(&from)
+            && to > from
+            && to - from <= MAX_NAMES
+            && self
+                .window
+                .get(at + from)
+                .is_none_or(|b| b.is_ascii_graphic()))
+        .then_some((at + from, to - from))
     }
 
     pub(crate) fn found(&self) -> bool {
@@ -315,26 +398,30 @@ pub fn vulndb_symbol(name: &str) -> Option<(String, String)> {
         owned = format!("{}{}", &r[..close], &r[close + 1..]);
         rest = &owned;
     }
-    let mut parts: Vec<&str> = rest.split('.').collect();
-    while parts.len() > 1 {
-        let last = parts[parts.len() - 1];
+    let symbol = without_closures(rest).to_owned();
+    (!path.is_empty() && !symbol.is_empty()).then_some((path, symbol))
+}
+
+/// A symbol without the closure, wrapper and ABI suffixes of what is compiled from it
+/// (`F.func1.2`, `F.gowrap1`, `F.deferwrap1`, `F.abi0` are `F`).
+fn without_closures(mut symbol: &str) -> &str {
+    while let Some((head, last)) = symbol.rsplit_once('.') {
         let numbered = |prefix: &str| {
             last.strip_prefix(prefix)
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         };
         if last == "abi0"
-            || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
+            || numbered("")
             || numbered("func")
             || numbered("gowrap")
             || numbered("deferwrap")
         {
-            parts.pop();
+            symbol = head;
         } else {
             break;
         }
     }
-    let symbol = parts.join(".");
-    (!path.is_empty() && !symbol.is_empty()).then_some((path, symbol))
+    symbol
 }
 
 /// Undoes the linker's escapes of a package path (`%2e` for a dot in its last element).

@@ -1,16 +1,24 @@
-//! Reading header blobs out of a Berkeley DB hash database (`var/lib/rpm/Packages`)
-//! without libdb: walk the hash pages, follow each value's overflow-page chain.
+//! Reading header blobs out of a Berkeley DB database (`var/lib/rpm/Packages`) without
+//! libdb: rpm 4 keeps a hash database, rpm 5 (Yocto, OpenEmbedded) a Btree one. Walk the
+//! hash buckets or the Btree leaves, and follow each value's overflow-page chain. Page
+//! layouts as Berkeley DB's `db_page.h` gives them.
 
 use super::DbError;
 
 const HASH_MAGIC: u32 = 0x0006_1561;
+const BTREE_MAGIC: u32 = 0x0005_3162;
 const PAGE_HEADER: usize = 26;
 const P_HASH_UNSORTED: u8 = 2;
+const P_LBTREE: u8 = 5;
 const P_OVERFLOW: u8 = 7;
 const P_HASHMETA: u8 = 8;
+const P_BTREEMETA: u8 = 9;
 const P_HASH: u8 = 13;
 const H_KEYDATA: u8 = 1;
 const H_OFFPAGE: u8 = 3;
+/// Btree item types (`B_KEYDATA`, `B_OVERFLOW`), after the item's 2-byte length.
+const B_KEYDATA: u8 = 1;
+const B_OVERFLOW: u8 = 3;
 
 #[derive(Clone, Copy)]
 enum Endian {
@@ -39,11 +47,18 @@ impl Endian {
 /// Every value blob of the database, in page order. Damaged items are reported and
 /// skipped; a damaged metadata page fails the whole file.
 pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
-    let endian = [Endian::Little, Endian::Big]
+    let (endian, btree) = [Endian::Little, Endian::Big]
         .into_iter()
-        .find(|e| e.u32(db, 12) == Some(HASH_MAGIC))
-        .ok_or_else(|| DbError("not a Berkeley DB hash database (bad magic)".to_owned()))?;
-    if db.get(25) != Some(&P_HASHMETA) {
+        .find_map(|e| match e.u32(db, 12) {
+            Some(HASH_MAGIC) => Some((e, false)),
+            Some(BTREE_MAGIC) => Some((e, true)),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            DbError("not a Berkeley DB hash or Btree database (bad magic)".to_owned())
+        })?;
+    let meta = if btree { P_BTREEMETA } else { P_HASHMETA };
+    if db.get(25) != Some(&meta) {
         return Err(DbError(
             "Berkeley DB metadata page has the wrong type".to_owned(),
         ));
@@ -53,6 +68,9 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
         return Err(DbError(format!(
             "invalid Berkeley DB page size {page_size}"
         )));
+    }
+    if btree {
+        return Ok(btree_blobs(db, endian, page_size));
     }
     let pages = db.len() / page_size;
     let page = |n: usize| db.get(n * page_size..(n + 1) * page_size);
@@ -99,6 +117,62 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
         }
     }
     Ok((out, problems))
+}
+
+/// The values of a Btree database's leaf pages (`P_LBTREE`: key and value items in
+/// turn), in page order. A Btree item is its length (2 bytes), its type, then the bytes;
+/// an overflow item holds the first overflow page (at 4) and the total length (at 8).
+fn btree_blobs(db: &[u8], endian: Endian, page_size: usize) -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let item = |p: &[u8], i: usize| -> Option<usize> {
+        let off = usize::from(endian.u16(p, PAGE_HEADER + i * 2)?);
+        (off + 3 <= page_size).then_some(off)
+    };
+    for n in 1..db.len() / page_size {
+        let p = &db[n * page_size..(n + 1) * page_size];
+        if p[25] != P_LBTREE {
+            continue;
+        }
+        let entries = endian.u16(p, 20).unwrap_or(0) as usize;
+        for i in (1..entries).step_by(2) {
+            let (Some(key), Some(value)) = (item(p, i - 1), item(p, i)) else {
+                problems.push(format!("page {n}: item index {i} out of range"));
+                continue;
+            };
+            match p[value + 2] {
+                B_OVERFLOW => {
+                    let (Some(first), Some(total)) =
+                        (endian.u32(p, value + 4), endian.u32(p, value + 8))
+                    else {
+                        problems.push(format!("page {n}: truncated overflow item"));
+                        continue;
+                    };
+                    match overflow_chain(db, page_size, endian, first as usize, total as usize) {
+                        Ok(blob) => out.push(blob),
+                        Err(e) => problems.push(format!("page {n}: {e}")),
+                    }
+                }
+                B_KEYDATA => {
+                    let bytes = |off: usize| {
+                        let len = usize::from(endian.u16(p, off)?);
+                        p.get(off + 3..off + 3 + len)
+                    };
+                    let Some(data) = bytes(value) else {
+                        problems.push(format!("page {n}: item {i} runs past the page"));
+                        continue;
+                    };
+                    // As in rpm 4's hash database: key 0 holds a counter, not a header.
+                    if p[key + 2] == B_KEYDATA && bytes(key) == Some(&[0u8; 4][..]) {
+                        continue;
+                    }
+                    out.push(data.to_vec());
+                }
+                _ => {}
+            }
+        }
+    }
+    (out, problems)
 }
 
 /// The bytes of on-page item `i` (after its type byte): items grow down from the end of

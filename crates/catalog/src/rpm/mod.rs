@@ -25,7 +25,7 @@ impl Cataloger for Rpm {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn patterns(&self) -> &'static [&'static str] {
