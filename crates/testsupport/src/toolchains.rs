@@ -177,17 +177,7 @@ pub fn go_uuid_binary_with(work: &Path, binary: &Path, env: &[(&str, &str)]) -> 
     .unwrap();
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
     if !setup(
-        Command::new("go")
-            .args(["build", "-mod=vendor", "-o"])
-            .arg(binary)
-            .arg(".")
-            .current_dir(&src)
-            .env("GOPROXY", "off")
-            .env("GOFLAGS", "-mod=vendor")
-            .env("GOCACHE", work.join("cache"))
-            .env("GOPATH", work.join("gopath"))
-            .env("HOME", work)
-            .envs(env.iter().copied()),
+        go_build(work, &src, binary, &["-mod=vendor"]).envs(env.iter().copied()),
         "go build",
     ) {
         return None;
@@ -262,23 +252,26 @@ pub fn go_program(
     }
     std::fs::write(src.join("main.go"), main_go).unwrap();
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-    succeeded(
-        Command::new("go")
-            .arg("build")
-            .args(flags)
-            .arg("-o")
-            .arg(binary)
-            .arg(".")
-            .current_dir(&src)
-            .env("GOPROXY", "off")
-            .env("GOFLAGS", "-mod=vendor")
-            .env("GOCACHE", work.join("cache"))
-            .env("GOPATH", work.join("gopath"))
-            .env("HOME", work)
-            .output()
-            .unwrap(),
-    );
+    succeeded(go_build(work, &src, binary, flags).output().unwrap());
     true
+}
+
+/// `go build FLAGS -o BINARY .` in `src`, offline (`GOPROXY=off`, modules from `vendor/`),
+/// with its cache and home under `work`.
+fn go_build(work: &Path, src: &Path, binary: &Path, flags: &[&str]) -> Command {
+    let mut c = Command::new("go");
+    c.arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(binary)
+        .arg(".")
+        .current_dir(src)
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=vendor")
+        .env("GOCACHE", work.join("cache"))
+        .env("GOPATH", work.join("gopath"))
+        .env("HOME", work);
+    c
 }
 
 /// Copies a module's Go sources (no tests, no `testdata`), noting each package directory.

@@ -9,11 +9,12 @@
 //! up to 48 MiB are also looked at whole, for the dependency list `cargo auditable` embeds,
 //! which `lang/rust` reads, and for the build information of Go before 1.18, whose header
 //! holds pointers to it (resolved through the binary's segments); a larger binary of such
-//! an old Go gets a note saying so.
-
-use std::io::{self, Read};
+//! an old Go gets a note saying so. When a scan looks for vulnerable Go symbols, the probe
+//! also keeps which of them a Go binary's pc-line table names (`gosym`): read from the
+//! whole binary, or for a larger one from the name table captured as it streams by.
 
 use std::collections::BTreeSet;
+use std::io::{self, Read};
 
 use ferret_layers::{FileEntry, Probe};
 use ferret_model::{LangMetadata, Package, PackageKind, PackageMetadata};
