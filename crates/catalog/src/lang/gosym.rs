@@ -97,8 +97,8 @@ impl GoSymbolSet {
             let Some(symbols) = self.by_package.get(path) else {
                 return Err(&name[..=dot]);
             };
-            // A plain name (no receiver in parentheses, no type arguments) needs no
-            // rewriting beyond dropping closure suffixes.
+            // A name without type arguments needs no more than its pointer receiver made
+            // plain and its closure suffixes dropped.
             if head.len() == name.len() {
                 let Ok(mut rest) = std::str::from_utf8(&head[dot + 1..]) else {
                     return Ok(None);
