@@ -446,6 +446,31 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
         assert!(!of("/esbuild").is_empty());
     }
 
+    // Grype's JSON lists them as ignored matches, not affected for want of the code.
+    let (code, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "grype-json",
+        &image,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let grype: Value = serde_json::from_str(&out).unwrap();
+    let ignored = grype["ignoredMatches"].as_array().unwrap();
+    assert_eq!(ignored.len(), doc["suppressed"].as_array().unwrap().len());
+    for m in ignored {
+        let rule = &m["appliedIgnoreRules"][0];
+        assert_eq!(rule["vex-status"], "not_affected", "{m}");
+        assert_eq!(rule["vex-justification"], "vulnerable_code_not_present");
+        assert_eq!(rule["vulnerability"], m["vulnerability"]["id"]);
+    }
+    assert_eq!(
+        grype["matches"].as_array().unwrap().len(),
+        doc["findings"].as_array().unwrap().len()
+    );
+
     // An SBOM of the same root: with the root to read the binaries from, the same verdicts;
     // without, none.
     let sbom = work.path().join("sbom.json");

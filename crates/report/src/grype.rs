@@ -295,6 +295,15 @@ pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
         .findings()
         .map(|(p, f)| one_match(&inv.packages[p], f, searched.as_ref()))
         .collect();
+    // Suppressed findings, as Grype lists the matches its ignore rules and VEX documents
+    // drop: the match and the rule that applied.
+    let ignored_matches = report
+        .suppressed()
+        .map(|(p, x)| IgnoredMatch {
+            applied_ignore_rules: vec![ignore_rule(x)],
+            found: one_match(&inv.packages[p], &x.finding, searched.as_ref()),
+        })
+        .collect();
     Document {
         descriptor: Descriptor {
             db: Db {
@@ -306,8 +315,26 @@ pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
             version: tool.version.to_owned(),
         },
         distro,
+        ignored_matches,
         matches,
         source: Some(source(inv)),
+    }
+}
+
+/// The rule that suppressed a finding, in Grype's terms: a Go finding whose vulnerable code
+/// the binary lacks is `not_affected` with OpenVEX's `vulnerable_code_not_present`.
+fn ignore_rule(x: &ferret_matcher::Suppressed) -> IgnoreRule {
+    let reachability = x.by == "reachability";
+    IgnoreRule {
+        fix_state: None,
+        reason: Some(if x.symbols.is_empty() {
+            x.reason.clone()
+        } else {
+            format!("{} ({})", x.reason, x.symbols.join(", "))
+        }),
+        vex_justification: reachability.then(|| "vulnerable_code_not_present".to_owned()),
+        vex_status: reachability.then(|| "not_affected".to_owned()),
+        vulnerability: Some(x.finding.id.clone()),
     }
 }
 
@@ -323,6 +350,12 @@ pub struct Document {
     pub descriptor: Descriptor,
     #[serde(default)]
     pub distro: Distro,
+    #[serde(
+        rename = "ignoredMatches",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ignored_matches: Vec<IgnoredMatch>,
     #[serde(default)]
     pub matches: Vec<Match>,
     #[serde(default)]
@@ -359,6 +392,38 @@ pub struct Distro {
     pub name: String,
     #[serde(default)]
     pub version: String,
+}
+
+/// A match an ignore rule or a VEX statement dropped, with the rules that applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredMatch {
+    #[serde(rename = "appliedIgnoreRules", default)]
+    pub applied_ignore_rules: Vec<IgnoreRule>,
+    #[serde(flatten)]
+    pub found: Match,
+}
+
+/// One rule of Grype's `ignore:` list as its report repeats it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IgnoreRule {
+    #[serde(rename = "fix-state", default, skip_serializing_if = "Option::is_none")]
+    pub fix_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(
+        rename = "vex-justification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vex_justification: Option<String>,
+    #[serde(
+        rename = "vex-status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vex_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<String>,
 }
 
 /// One finding: a vulnerability in an artifact.
