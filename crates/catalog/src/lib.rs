@@ -16,13 +16,11 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use ferret_layers::{Content, FileEntry, FileTree, Probe, Wanted};
-use ferret_model::{Distro, Note, Package};
+use ferret_model::{Distro, GoSymbolsFound, Note, Package};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 pub use lang::binary::{GoBinary, read_go_binary};
-pub use lang::gosym::{
-    GoSymbolSet, GoSymbolsError, go_functions, go_symbols_present, vulndb_symbol,
-};
+pub use lang::gosym::{GoSymbolSet, GoSymbolsError, go_functions, go_symbols_present};
 pub use rpm::header::{RpmHeader, parse_header};
 
 /// What catalogers are given besides their files.
@@ -40,11 +38,6 @@ pub struct Output {
     /// Of the vulnerable Go symbols looked for, those each Go binary holds, by its path.
     pub go_symbols: GoSymbolsFound,
 }
-
-/// Of the vulnerable Go symbols a scan looked for, those each Go binary holds
-/// (`net/textproto.Reader.ReadMIMEHeader`), by the binary's path; a binary not listed was
-/// not looked at.
-pub type GoSymbolsFound = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
 impl Output {
     /// The bytes of a kept file; when it was not kept, a note says why and this is `None`.

@@ -222,7 +222,7 @@ fn sbom_go_symbols(
     root: &std::path::Path,
     wanted: &ferret_catalog::GoSymbolSet,
     notes: &mut Vec<ferret_model::Note>,
-) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+) -> ferret_model::GoSymbolsFound {
     use std::collections::{BTreeMap, BTreeSet};
     let mut by_path: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
     for p in packages {
@@ -251,19 +251,14 @@ fn sbom_go_symbols(
             continue;
         }
         let file = root.join(relative);
-        let data = match std::fs::metadata(&file) {
-            Ok(m) if m.len() > MAX_GO_BINARY => {
-                notes.push(note(format!(
-                    "{} bytes is more than the {} MiB read",
-                    m.len(),
-                    MAX_GO_BINARY >> 20
-                )));
-                continue;
-            }
-            Ok(_) => std::fs::read(&file),
-            Err(e) => Err(e),
-        };
-        let data = match data {
+        let read = std::fs::metadata(&file).and_then(|m| match m.len() {
+            n if n > MAX_GO_BINARY => Err(std::io::Error::other(format!(
+                "{n} bytes is more than the {} MiB read",
+                MAX_GO_BINARY >> 20
+            ))),
+            _ => std::fs::read(&file),
+        });
+        let data = match read {
             Ok(d) => d,
             Err(e) => {
                 notes.push(note(format!("{}: {e}", file.display())));

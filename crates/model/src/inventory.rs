@@ -47,12 +47,14 @@ pub struct Inventory {
     pub packages: Vec<Package>,
     pub notes: Vec<Note>,
     pub catalogers: Vec<CatalogerStatus>,
-    /// Of the vulnerable Go symbols the scan looked for, those each Go binary holds
-    /// (`net/textproto.Reader.ReadMIMEHeader`), by the binary's path. A binary not listed
-    /// was not looked at (no advisory database, or it could not be read): its findings
-    /// stand.
-    pub go_symbols: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Of the vulnerable Go symbols the scan looked for, those each Go binary holds.
+    pub go_symbols: GoSymbolsFound,
 }
+
+/// Of the vulnerable Go symbols a scan looked for, those each Go binary holds
+/// (`net/textproto.Reader.ReadMIMEHeader`), by the binary's path. A binary not listed was
+/// not looked at (no advisory database, or it could not be read): its findings stand.
+pub type GoSymbolsFound = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
 /// How a cataloger's run went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use distro::Distro;
 pub use ecosystem::{Ecosystem, UnknownEcosystem};
 pub use inventory::{
-    CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
+    CatalogerState, CatalogerStatus, GoSymbolsFound, Inventory, LayerInfo, SourceInfo, SourceKind,
 };
 pub use package::{
     ApkMetadata, DpkgMetadata, JavaMetadata, LangMetadata, LayerRef, Location, NpmMetadata,

@@ -326,7 +326,6 @@ pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
 fn ignore_rule(x: &ferret_matcher::Suppressed) -> IgnoreRule {
     let reachability = x.by == "reachability";
     IgnoreRule {
-        fix_state: None,
         reason: Some(if x.symbols.is_empty() {
             x.reason.clone()
         } else {
@@ -406,8 +405,6 @@ pub struct IgnoredMatch {
 /// One rule of Grype's `ignore:` list as its report repeats it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IgnoreRule {
-    #[serde(rename = "fix-state", default, skip_serializing_if = "Option::is_none")]
-    pub fix_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(

@@ -133,56 +133,9 @@ pub fn go_uuid_binary(work: &Path, binary: &Path) -> Option<String> {
 
 /// [`go_uuid_binary`] with more environment for `go build` (`GOEXPERIMENT=…`).
 pub fn go_uuid_binary_with(work: &Path, binary: &Path, env: &[(&str, &str)]) -> Option<String> {
-    let uuid_src = Path::new("/usr/share/gocode/src/github.com/google/uuid");
-    if !setup(Command::new("go").arg("version"), "Debian's golang-go")
-        || !setup(
-            Command::new("test").arg("-d").arg(uuid_src),
-            "golang-github-google-uuid-dev",
-        )
-    {
-        return None;
-    }
-    let deb_version = succeeded(
-        Command::new("dpkg-query")
-            .args(["-W", "-f", "${Version}", "golang-github-google-uuid-dev"])
-            .output()
-            .unwrap(),
-    );
-    let upstream = String::from_utf8(deb_version.stdout).unwrap();
-    let module_version = format!("v{}", upstream.split(['-', '+', '~']).next().unwrap());
-    let src = work.join("src");
-    let vendored = src.join("vendor/github.com/google/uuid");
-    std::fs::create_dir_all(&vendored).unwrap();
-    for entry in std::fs::read_dir(uuid_src).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.ends_with(".go") && !name.ends_with("_test.go") || name == "go.mod" {
-            std::fs::copy(&p, vendored.join(name)).unwrap();
-        }
-    }
-    std::fs::write(
-        src.join("go.mod"),
-        format!("module example.com/ferretapp\n\ngo 1.19\n\nrequire github.com/google/uuid {module_version}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("vendor/modules.txt"),
-        format!("# github.com/google/uuid {module_version}\n## explicit\ngithub.com/google/uuid\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("main.go"),
-        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\nfunc main() { fmt.Println(uuid.NewString()) }\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-    if !setup(
-        go_build(work, &src, binary, &["-mod=vendor"]).envs(env.iter().copied()),
-        "go build",
-    ) {
-        return None;
-    }
-    Some(module_version)
+    let uuid = debian_go_module("github.com/google/uuid", "golang-github-google-uuid-dev")?;
+    let main_go = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\nfunc main() { fmt.Println(uuid.NewString()) }\n";
+    go_program_with(work, binary, main_go, std::slice::from_ref(&uuid), &[], env).then_some(uuid.2)
 }
 
 /// A Go module's sources as Debian packages them (`golang-golang-x-text-dev`): its
@@ -215,6 +168,18 @@ pub fn go_program(
     modules: &[(String, PathBuf, String)],
     flags: &[&str],
 ) -> bool {
+    go_program_with(work, binary, main_go, modules, flags, &[])
+}
+
+/// [`go_program`] with more environment for `go build` (`GOEXPERIMENT=…`).
+fn go_program_with(
+    work: &Path,
+    binary: &Path,
+    main_go: &str,
+    modules: &[(String, PathBuf, String)],
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> bool {
     if !setup(Command::new("go").arg("version"), "Debian's golang-go") {
         return false;
     }
@@ -223,7 +188,7 @@ pub fn go_program(
         binary.file_name().unwrap().to_string_lossy()
     ));
     let _ = std::fs::remove_dir_all(&src);
-    let mut go_mod = "module example.com/ferretreach\n\ngo 1.19\n\nrequire (\n".to_owned();
+    let mut go_mod = "module example.com/ferretapp\n\ngo 1.19\n\nrequire (\n".to_owned();
     let mut listing = String::new();
     for (module, from, version) in modules {
         go_mod.push_str(&format!("\t{module} {version}\n"));
@@ -252,26 +217,25 @@ pub fn go_program(
     }
     std::fs::write(src.join("main.go"), main_go).unwrap();
     std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
-    succeeded(go_build(work, &src, binary, flags).output().unwrap());
+    // Offline: modules from `vendor/`, the cache and home under `work`.
+    succeeded(
+        Command::new("go")
+            .arg("build")
+            .args(flags)
+            .arg("-o")
+            .arg(binary)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=vendor")
+            .env("GOCACHE", work.join("cache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("HOME", work)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap(),
+    );
     true
-}
-
-/// `go build FLAGS -o BINARY .` in `src`, offline (`GOPROXY=off`, modules from `vendor/`),
-/// with its cache and home under `work`.
-fn go_build(work: &Path, src: &Path, binary: &Path, flags: &[&str]) -> Command {
-    let mut c = Command::new("go");
-    c.arg("build")
-        .args(flags)
-        .arg("-o")
-        .arg(binary)
-        .arg(".")
-        .current_dir(src)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=vendor")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOPATH", work.join("gopath"))
-        .env("HOME", work);
-    c
 }
 
 /// Copies a module's Go sources (no tests, no `testdata`), noting each package directory.

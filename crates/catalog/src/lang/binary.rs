@@ -20,7 +20,7 @@ use ferret_layers::{FileEntry, Probe};
 use ferret_model::{LangMetadata, Package, PackageKind, PackageMetadata};
 
 use crate::lang::gosym::{
-    GoSymbolSet, GoSymbolsError, NameTableScan, go_symbols_present, symbols_in_names,
+    GoSymbolSet, GoSymbolsError, NameTableScan, err, go_symbols_present, symbols_in_names,
 };
 use crate::{Cataloger, Context, Output, location, note, purl};
 
@@ -76,7 +76,7 @@ impl Probe for BinaryProbe {
                     }
                     Some(match scan.finish() {
                         Some(table) => Ok(symbols_in_names(&table, w)),
-                        None => Err(GoSymbolsError::new(
+                        None => Err(err(
                             "no pc-line table of Go 1.16 or later found in a binary too large to hold",
                         )),
                     })

@@ -22,14 +22,8 @@ use foldhash::{HashMap, HashMapExt, HashSet};
 #[error("Go pc-line table: {0}")]
 pub struct GoSymbolsError(String);
 
-fn err(s: impl Into<String>) -> GoSymbolsError {
+pub(crate) fn err(s: impl Into<String>) -> GoSymbolsError {
     GoSymbolsError(s.into())
-}
-
-impl GoSymbolsError {
-    pub(crate) fn new(s: impl Into<String>) -> Self {
-        err(s)
-    }
 }
 
 /// The fully qualified names of the functions in a Go executable (ELF, PE or Mach-O), as
@@ -146,6 +140,8 @@ pub fn go_symbols_present(
     let names = match name_table(table, little)? {
         Some(names) => names,
         None => {
+            // Read through once so that a damaged table is an error, not fewer names
+            // (which would suppress more).
             functions(table, little)?;
             table
         }
@@ -337,18 +333,8 @@ impl NameTableScan {
     /// `at`.
     fn header_at(&self, at: usize) -> Option<(usize, usize)> {
         let h = &self.window[at..];
-        let magics = [0xffff_fff1u32, 0xffff_fff0, 0xffff_fffa];
-        let little = magics.iter().any(|m| h[..4] == m.to_le_bytes());
-        let big = magics.iter().any(|m| h[..4] == m.to_be_bytes());
-        if !(little || big)
-            || h[4] != 0
-            || h[5] != 0
-            || !matches!(h[6], 1 | 2 | 4)
-            || !matches!(h[7], 4 | 8)
-        {
-            return None;
-        }
-        let header = Header::read(h, little)?;
+        // Go 1.16 on: the older layout has no name table (`names` is `None`).
+        let header = Header::read(h, header_endian(h)?)?;
         let (from, to) = header.names?;
         // The name table follows the header, aligned to at most 64 bytes, and starts with
         // a name.
@@ -377,7 +363,7 @@ impl NameTableScan {
 /// dropped, a pointer receiver made plain (`(*Reader).Read` is `Reader.Read`), and
 /// closures, wrappers and ABI suffixes (`.func1`, `.gowrap2`, `.deferwrap1`, `.abi0`)
 /// taken as the function they belong to.
-pub fn vulndb_symbol(name: &str) -> Option<(String, String)> {
+pub(crate) fn vulndb_symbol(name: &str) -> Option<(String, String)> {
     let mut plain = String::with_capacity(name.len());
     let mut depth = 0usize;
     for c in name.chars() {
@@ -452,23 +438,26 @@ fn unescape(path: &str) -> String {
 /// it inside `.rdata`): the magic, two zero bytes, an instruction size quantum of 1, 2 or
 /// 4 and a pointer size of 4 or 8, at a 4-byte-aligned offset.
 fn find_table(binary: &[u8]) -> Option<&[u8]> {
-    let magics: [[u8; 4]; 4] = [
-        0xffff_fff1u32.to_le_bytes(),
-        0xffff_fff0u32.to_le_bytes(),
-        0xffff_fffau32.to_le_bytes(),
-        0xffff_fffbu32.to_le_bytes(),
-    ];
     (0..binary.len().saturating_sub(8))
         .step_by(4)
-        .find_map(|at| {
-            let h = &binary[at..at + 8];
-            (magics.iter().any(|m| h[..4] == m[..])
-                && h[4] == 0
-                && h[5] == 0
-                && matches!(h[6], 1 | 2 | 4)
-                && matches!(h[7], 4 | 8))
-            .then(|| &binary[at..])
-        })
+        .find(|at| header_endian(&binary[*at..]) == Some(true))
+        .map(|at| &binary[at..])
+}
+
+/// Whether `h` starts like a pc-line table (a magic of a known layout, two zero bytes, an
+/// instruction size quantum of 1, 2 or 4, a pointer size of 4 or 8): `Some(true)` in
+/// little endian, `Some(false)` in big endian.
+fn header_endian(h: &[u8]) -> Option<bool> {
+    let h = h.get(..8)?;
+    let magics = [0xffff_fff1u32, 0xffff_fff0, 0xffff_fffa, 0xffff_fffb];
+    let little = magics.iter().any(|m| h[..4] == m.to_le_bytes());
+    let big = magics.iter().any(|m| h[..4] == m.to_be_bytes());
+    ((little || big)
+        && h[4] == 0
+        && h[5] == 0
+        && matches!(h[6], 1 | 2 | 4)
+        && matches!(h[7], 4 | 8))
+    .then_some(little)
 }
 
 fn functions(t: &[u8], little: bool) -> Result<BTreeSet<String>, GoSymbolsError> {

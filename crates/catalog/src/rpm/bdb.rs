@@ -89,18 +89,10 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
                 continue;
             };
             match p.get(off) {
-                Some(&H_OFFPAGE) => {
-                    let (Some(first), Some(total)) =
-                        (endian.u32(p, off + 4), endian.u32(p, off + 8))
-                    else {
-                        problems.push(format!("page {n}: truncated off-page item"));
-                        continue;
-                    };
-                    match overflow_chain(db, page_size, endian, first as usize, total as usize) {
-                        Ok(blob) => out.push(blob),
-                        Err(e) => problems.push(format!("page {n}: {e}")),
-                    }
-                }
+                Some(&H_OFFPAGE) => match off_page(db, page_size, endian, p, off) {
+                    Ok(blob) => out.push(blob),
+                    Err(e) => problems.push(format!("page {n}: {e}")),
+                },
                 Some(&H_KEYDATA) => {
                     let Some(value) = on_page(p, endian, page_size, i) else {
                         continue;
@@ -121,7 +113,7 @@ pub(crate) fn blobs(db: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<String>), DbError> {
 
 /// The values of a Btree database's leaf pages (`P_LBTREE`: key and value items in
 /// turn), in page order. A Btree item is its length (2 bytes), its type, then the bytes;
-/// an overflow item holds the first overflow page (at 4) and the total length (at 8).
+/// an overflow item is read by [`off_page`].
 fn btree_blobs(db: &[u8], endian: Endian, page_size: usize) -> (Vec<Vec<u8>>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -141,18 +133,10 @@ fn btree_blobs(db: &[u8], endian: Endian, page_size: usize) -> (Vec<Vec<u8>>, Ve
                 continue;
             };
             match p[value + 2] {
-                B_OVERFLOW => {
-                    let (Some(first), Some(total)) =
-                        (endian.u32(p, value + 4), endian.u32(p, value + 8))
-                    else {
-                        problems.push(format!("page {n}: truncated overflow item"));
-                        continue;
-                    };
-                    match overflow_chain(db, page_size, endian, first as usize, total as usize) {
-                        Ok(blob) => out.push(blob),
-                        Err(e) => problems.push(format!("page {n}: {e}")),
-                    }
-                }
+                B_OVERFLOW => match off_page(db, page_size, endian, p, value) {
+                    Ok(blob) => out.push(blob),
+                    Err(e) => problems.push(format!("page {n}: {e}")),
+                },
                 B_KEYDATA => {
                     let bytes = |off: usize| {
                         let len = usize::from(endian.u16(p, off)?);
@@ -189,13 +173,20 @@ fn on_page(p: &[u8], endian: Endian, page_size: usize, i: usize) -> Option<&[u8]
     p.get(off + 1..end)
 }
 
-fn overflow_chain(
+/// The value of an item kept on overflow pages: a hash `H_OFFPAGE` and a Btree
+/// `B_OVERFLOW` item alike hold its first page at 4 and its length at 8 (from the item's
+/// start); the chain is followed through each page's next-page number.
+fn off_page(
     db: &[u8],
     page_size: usize,
     endian: Endian,
-    first: usize,
-    total: usize,
+    p: &[u8],
+    item: usize,
 ) -> Result<Vec<u8>, String> {
+    let (Some(first), Some(total)) = (endian.u32(p, item + 4), endian.u32(p, item + 8)) else {
+        return Err("truncated overflow item".to_owned());
+    };
+    let (first, total) = (first as usize, total as usize);
     if total > db.len() {
         return Err(format!(
             "value of {total} bytes is larger than the database"
