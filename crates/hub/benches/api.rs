@@ -66,8 +66,7 @@ async fn main() {
     config.registries = vec![RegistryConfig {
         name: "local".to_owned(),
         url: "http://127.0.0.1:9".to_owned(),
-        username: None,
-        password: None,
+        ..RegistryConfig::default()
     }];
     let http = config.http;
     let hub = Hub::open(config).await.unwrap();
@@ -318,6 +317,7 @@ async fn dispatch(hub: &Arc<Hub>, http: std::net::SocketAddr, first: u64, n: u64
                 hold_did: "did:web:bench".to_owned(),
                 hold_endpoint: "http://127.0.0.1:9".to_owned(),
                 priority: 1,
+                reason: ferret_store::ScanReason::Request,
             })
             .await
             .unwrap();

@@ -10,7 +10,8 @@ use ferret_image::{Credentials, HttpClient, RegistryOptions};
 use crate::server::HttpLimits;
 
 /// A registry the hub resolves image references against.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// The name users give (`registry` in requests).
     pub name: String,
@@ -20,9 +21,101 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// The bearer token the registry's notifications carry (its
+    /// `notifications.endpoints[].headers`); without it `POST /hooks/registry/{name}` is
+    /// refused.
+    #[serde(default)]
+    pub webhook_token: Option<String>,
+    /// The account (by name) whose images pushes to this registry become.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Owners by repository prefix; the longest matching prefix wins over `owner`.
+    #[serde(default)]
+    pub owners: Vec<OwnerRule>,
+    /// Which pushes are scanned and which images are rescanned on a schedule.
+    #[serde(default)]
+    pub scan_policy: ScanPolicy,
+}
+
+/// The owner of the repositories under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRule {
+    pub prefix: String,
+    /// An account name.
+    pub owner: String,
+}
+
+/// A registry's scan policy, as Yandex Container Registry's `ScanPolicy` has it: one push
+/// rule and any number of schedule rules, each for repositories under some prefixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanPolicy {
+    /// Absent: every push is scanned.
+    #[serde(default)]
+    pub push_rule: Option<PushRule>,
+    #[serde(default)]
+    pub schedule_rules: Vec<ScheduleRule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRule {
+    /// Repositories scanned on push; empty: all.
+    #[serde(default)]
+    pub repository_prefixes: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRule {
+    /// Repositories rescanned; empty: all.
+    #[serde(default)]
+    pub repository_prefixes: Vec<String>,
+    /// Seconds between scans of each matching image (Yandex's `rescanPeriod`).
+    pub rescan_period: u64,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Whether `repository` is under one of `prefixes` (none: every repository is).
+pub(crate) fn under(prefixes: &[String], repository: &str) -> bool {
+    prefixes.is_empty() || prefixes.iter().any(|p| repository.starts_with(p.as_str()))
+}
+
+impl ScanPolicy {
+    /// Whether a push to `repository` is scanned.
+    pub fn scans_push(&self, repository: &str) -> bool {
+        match &self.push_rule {
+            None => true,
+            Some(r) => !r.disabled && under(&r.repository_prefixes, repository),
+        }
+    }
+
+    /// The shortest rescan period of the enabled schedule rules covering `repository`.
+    pub fn rescan_period(&self, repository: &str) -> Option<Duration> {
+        self.schedule_rules
+            .iter()
+            .filter(|r| !r.disabled && under(&r.repository_prefixes, repository))
+            .map(|r| Duration::from_secs(r.rescan_period.max(1)))
+            .min()
+    }
 }
 
 impl RegistryConfig {
+    /// The account name pushes to `repository` belong to: the longest matching `owners`
+    /// prefix, else `owner`.
+    pub fn owner_of(&self, repository: &str) -> Option<&str> {
+        self.owners
+            .iter()
+            .filter(|r| repository.starts_with(r.prefix.as_str()))
+            .max_by_key(|r| r.prefix.len())
+            .map(|r| r.owner.as_str())
+            .or(self.owner.as_deref())
+    }
+
     /// The hub's credentials for this registry, when configured.
     pub(crate) fn credentials(&self) -> Option<Credentials> {
         self.username.clone().map(|username| Credentials {

@@ -24,7 +24,7 @@ use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use api::openapi::document_value as openapi_document;
-pub use config::{HubConfig, RegistryConfig};
+pub use config::{HubConfig, OwnerRule, PushRule, RegistryConfig, ScanPolicy, ScheduleRule};
 pub use server::{HttpLimits, serve};
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,14 @@ impl Hub {
     /// Opens the store and blob store and releases what an earlier run of a SQLite hub
     /// left leased (no other hub can share its database).
     pub async fn open(config: HubConfig) -> Result<Arc<Self>, HubError> {
+        for r in &config.registries {
+            if r.webhook_token.is_some() && r.owner.is_none() && r.owners.is_empty() {
+                return Err(HubError::Config(format!(
+                    "registry {}: webhook_token is set but no owner: pushes need an account to belong to (owner, or owners by prefix)",
+                    r.name
+                )));
+            }
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| HubError::Io {
             what: format!("creating {}", config.data_dir.display()),
             source,
@@ -290,6 +298,6 @@ pub(crate) fn lease_ended(how: &'static str, n: usize) {
 }
 
 /// Milliseconds of a duration, for the store.
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -86,6 +86,7 @@ impl TestHub {
                 hold_did: "did:web:127.0.0.1".to_owned(),
                 hold_endpoint: "http://127.0.0.1:5000".to_owned(),
                 priority,
+                reason: ferret_store::ScanReason::Request,
             })
             .await
             .unwrap()

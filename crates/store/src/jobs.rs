@@ -37,6 +37,8 @@ pub struct JobRequest {
     pub hold_endpoint: String,
     /// Lower is more urgent: 0 on-demand, 1 push, 2 rescans.
     pub priority: i64,
+    /// Why the scan is asked for; each owner's scan keeps its own.
+    pub reason: crate::ScanReason,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -657,8 +659,8 @@ async fn insert_scan(
     req: &JobRequest,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, $8)",
+        "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, $8, $9)",
     )
     .bind(scan_id)
     .bind(image_id)
@@ -668,6 +670,7 @@ async fn insert_scan(
     .bind(&req.repository)
     .bind(&req.digest)
     .bind(now_ms())
+    .bind(req.reason.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -11,6 +11,7 @@
 mod accounts;
 mod blobs;
 mod jobs;
+mod monitor;
 mod row;
 mod scans;
 mod sqlite;
@@ -28,9 +29,10 @@ pub use blobs::{BlobError, BlobStore};
 pub use jobs::{
     Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
 };
+pub use monitor::MonitorStore;
 pub use scans::{
     Counts, Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, LatestScan, Scan,
-    ScanFilter, ScanKey, ScanResult, ScanStatus, ScanStore, severity_rank,
+    ScanFilter, ScanKey, ScanReason, ScanResult, ScanStatus, ScanStore, severity_rank,
 };
 
 /// The migrations, embedded in order; each is valid on both backends, with a part of its
@@ -65,6 +67,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             5,
             "hold",
             include_str!("../migrations/0005_hold.sql").to_owned(),
+        ),
+        (
+            6,
+            "monitoring",
+            include_str!("../migrations/0006_monitoring.sql").to_owned(),
         ),
     ]
 }

@@ -18,6 +18,9 @@ pub struct Image {
     pub tags: Vec<String>,
     pub size: i64,
     pub created_at: i64,
+    /// When the registry said the image was deleted: its history stays, the lists leave it
+    /// out. A later push of the same digest brings it back.
+    pub deleted_at: Option<i64>,
 }
 
 impl Image {
@@ -35,6 +38,7 @@ impl Image {
             })?,
             size: r.col("size")?,
             created_at: r.col("created_at")?,
+            deleted_at: r.col("deleted_at")?,
         })
     }
 }
@@ -52,7 +56,8 @@ pub trait ImageStore {
         size: i64,
     ) -> Result<Image>;
     async fn image(&self, id: &str) -> Result<Option<Image>>;
-    /// Images of `owner` (all when `None`), by registry, repository, then digest.
+    /// Images of `owner` (all when `None`), by registry, repository, then digest; deleted
+    /// ones are left out (here and in `find_images`; `image` still finds them).
     async fn images(&self, owner: Option<&str>) -> Result<Vec<Image>>;
     /// Images matching `filter`, by registry, repository, digest and id, after the image
     /// `after` in that order when given.
@@ -73,7 +78,7 @@ pub struct ImageFilter {
 }
 
 pub(crate) const IMAGE_COLUMNS: &str =
-    "id, owner, registry, repository, digest, tags, size, created_at";
+    "id, owner, registry, repository, digest, tags, size, created_at, deleted_at";
 
 impl Store {
     /// A blob kept in the database with its result (see [`ScanResult::inline_blobs`]).
@@ -111,12 +116,14 @@ impl Store {
         let image = match existing {
             Some(row) => {
                 let mut image = Image::from_row(&row)?;
-                if let Some(t) = tag
-                    && !image.tags.iter().any(|x| x == t)
-                {
+                let tagged = tag.is_some_and(|t| !image.tags.iter().any(|x| x == t));
+                if let Some(t) = tag.filter(|_| tagged) {
                     image.tags.push(t.to_owned());
                     image.tags.sort();
-                    sqlx::query("UPDATE images SET tags = $1 WHERE id = $2")
+                }
+                if tagged || image.deleted_at.is_some() {
+                    image.deleted_at = None;
+                    sqlx::query("UPDATE images SET tags = $1, deleted_at = NULL WHERE id = $2")
                         .bind(serde_json::to_string(&image.tags).unwrap_or_default())
                         .bind(&image.id)
                         .execute(&mut *tx)
@@ -134,6 +141,7 @@ impl Store {
                     tags: tag.map(str::to_owned).into_iter().collect(),
                     size,
                     created_at: now_ms(),
+                    deleted_at: None,
                 };
                 sqlx::query(
                     "INSERT INTO images (id, owner, registry, repository, digest, tags, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -219,7 +227,7 @@ impl ImageStore for Store {
     ) -> Result<Vec<Image>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {IMAGE_COLUMNS} FROM images
-             WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR registry = $2) AND ($3 IS NULL OR repository = $3)
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR registry = $2) AND ($3 IS NULL OR repository = $3)
                AND ($4 IS NULL OR (registry, repository, digest, id) > ($4, $5, $6, $7))
              ORDER BY registry, repository, digest, id LIMIT $8"
         )))
@@ -240,7 +248,7 @@ impl ImageStore for Store {
         let rows = match owner {
             Some(o) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 ORDER BY registry, repository, digest, id"
+                    "SELECT {IMAGE_COLUMNS} FROM images WHERE owner = $1 AND deleted_at IS NULL ORDER BY registry, repository, digest, id"
                 )))
                 .bind(o)
                 .fetch_all(self.pool())
@@ -248,7 +256,7 @@ impl ImageStore for Store {
             }
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {IMAGE_COLUMNS} FROM images ORDER BY registry, repository, digest, id"
+                    "SELECT {IMAGE_COLUMNS} FROM images WHERE deleted_at IS NULL ORDER BY registry, repository, digest, id"
                 )))
                 .fetch_all(self.pool())
                 .await?
@@ -302,6 +310,38 @@ pub struct Scan {
     pub counts: Counts,
     pub created_at: i64,
     pub scanned_at: Option<i64>,
+    /// Why it ran; `None` for scans stored before reasons were kept.
+    pub reason: Option<ScanReason>,
+}
+
+/// Why a scan ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScanReason {
+    /// Someone asked (any front door).
+    Request,
+    /// The registry said the image was pushed.
+    Push,
+    /// A scan policy's schedule rule.
+    Schedule,
+    /// The advisory database changed: the stored SBOM matched again, nothing pulled.
+    Advisories,
+}
+
+impl ScanReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Push => "push",
+            Self::Schedule => "schedule",
+            Self::Advisories => "advisories",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Request, Self::Push, Self::Schedule, Self::Advisories]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
 }
 
 impl Scan {
@@ -334,6 +374,10 @@ impl Scan {
             },
             created_at: r.col("created_at")?,
             scanned_at: r.col("scanned_at")?,
+            reason: r
+                .col::<Option<String>>("reason")?
+                .as_deref()
+                .and_then(ScanReason::parse),
         })
     }
 }
@@ -462,7 +506,7 @@ pub trait ScanStore {
     async fn latest(&self, digest: &str) -> Result<Option<LatestScan>>;
 }
 
-pub(crate) const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at";
+pub(crate) const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at, reason";
 
 impl ScanStore for Store {
     async fn scan(&self, id: &str) -> Result<Option<Scan>> {

@@ -65,8 +65,8 @@ fn insert_scan(
     req: &JobRequest,
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, ?8)",
+        "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'RUNNING', 0, 0, 0, 0, 0, 0, 0, ?8, ?9)",
     )?
     .execute(params![
         scan_id,
@@ -76,7 +76,8 @@ fn insert_scan(
         req.registry,
         req.repository,
         req.digest,
-        now_ms()
+        now_ms(),
+        req.reason.as_str()
     ])?;
     Ok(())
 }
@@ -434,12 +435,14 @@ pub(crate) fn upsert_image(
         .optional()?
         .transpose()?;
     if let Some(mut image) = existing {
-        if let Some(t) = tag
-            && !image.tags.iter().any(|x| x == t)
-        {
+        let tagged = tag.is_some_and(|t| !image.tags.iter().any(|x| x == t));
+        if let Some(t) = tag.filter(|_| tagged) {
             image.tags.push(t.to_owned());
             image.tags.sort();
-            tx.prepare_cached("UPDATE images SET tags = ?1 WHERE id = ?2")?
+        }
+        if tagged || image.deleted_at.is_some() {
+            image.deleted_at = None;
+            tx.prepare_cached("UPDATE images SET tags = ?1, deleted_at = NULL WHERE id = ?2")?
                 .execute(params![
                     serde_json::to_string(&image.tags).unwrap_or_default(),
                     image.id
@@ -456,6 +459,7 @@ pub(crate) fn upsert_image(
         tags: tag.map(str::to_owned).into_iter().collect(),
         size,
         created_at: now_ms(),
+        deleted_at: None,
     };
     tx.prepare_cached(
         "INSERT INTO images (id, owner, registry, repository, digest, tags, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

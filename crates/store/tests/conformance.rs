@@ -58,6 +58,7 @@ fn req(digest: &str, owner: &str, priority: i64) -> JobRequest {
         hold_did: "did:web:hub.example".to_owned(),
         hold_endpoint: "http://127.0.0.1:5000".to_owned(),
         priority,
+        reason: ferret_store::ScanReason::Request,
     }
 }
 
@@ -1094,6 +1095,120 @@ async fn a_schema_4_database_upgrades_to_5() {
                 .unwrap();
         assert_eq!(applied, 1, "{name}");
         pool.close().await;
+        s.close().await;
+    }
+}
+
+/// Registry notifications: each event id is taken once; a delete hides every owner's image
+/// from the lists (the image and its scans stay), a push of the digest brings it back;
+/// a tag delete takes the tag off; schedule rules find the images not scanned lately.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_events_deletes_and_due_images() {
+    for (name, s, _g) in stores().await {
+        assert!(s.first_delivery("local/ev1").await.unwrap(), "{name}");
+        assert!(!s.first_delivery("local/ev1").await.unwrap(), "{name}");
+        s.forget_delivery("local/ev1").await.unwrap();
+        assert!(s.first_delivery("local/ev1").await.unwrap(), "{name}");
+        assert_eq!(s.forget_deliveries(now_ms() + 1).await.unwrap(), 1);
+
+        let a = s
+            .upsert_image("alice", "reg", "app", &d(1), Some("v1"), 1)
+            .await
+            .unwrap();
+        s.upsert_image("bob", "reg", "app", &d(1), Some("v2"), 1)
+            .await
+            .unwrap();
+        let other = s
+            .upsert_image("alice", "reg", "app", &d(2), Some("v1"), 1)
+            .await
+            .unwrap();
+        assert_eq!(s.delete_images("reg", "app", &d(1)).await.unwrap(), 2);
+        assert_eq!(s.delete_images("reg", "app", &d(1)).await.unwrap(), 0);
+        let listed: Vec<String> = s
+            .images(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(listed, [other.id.clone()], "{name}");
+        let found = s
+            .find_images(&ImageFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+        assert!(s.image(&a.id).await.unwrap().unwrap().deleted_at.is_some());
+        let back = s
+            .upsert_image("alice", "reg", "app", &d(1), None, 1)
+            .await
+            .unwrap();
+        assert_eq!((back.id.clone(), back.deleted_at), (a.id.clone(), None));
+        assert_eq!(s.images(Some("alice")).await.unwrap().len(), 2, "{name}");
+
+        assert_eq!(s.untag_images("reg", "app", "v1").await.unwrap(), 2);
+        assert!(
+            s.images(Some("alice"))
+                .await
+                .unwrap()
+                .iter()
+                .all(|i| i.tags.is_empty()),
+            "{name}"
+        );
+
+        // Due: alice's two images have no scan; one scanned now is not due.
+        let mut r = req(&d(2), "alice", 2);
+        r.reason = ScanReason::Schedule;
+        let submitted = s.submit(&r).await.unwrap();
+        let due = s.images_unscanned_since("reg", now_ms() - 60_000).await.unwrap();
+        assert_eq!(
+            due.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            [a.id.as_str()],
+            "{name}"
+        );
+        let scan = s.scan(&submitted.scan_id).await.unwrap().unwrap();
+        assert_eq!(scan.reason, Some(ScanReason::Schedule), "{name}");
+        assert!(s.images_unscanned_since("other", 0).await.unwrap().is_empty());
+    }
+}
+
+/// A database at schema 5 opens at schema 6: its images are listed (none deleted) and its
+/// scans have no reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_5_database_upgrades_to_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![(
+        "sqlite",
+        format!("sqlite:{}", dir.path().join("hub.db").display()),
+    )];
+    if let Some(url) = postgres_url().await {
+        urls.push(("postgres", url));
+    }
+    for (name, url) in urls {
+        let s = Store::open(&url).await.unwrap();
+        s.close().await;
+        // Back to schema 5, then rows as a schema 5 hub wrote them.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        for sql in [
+            "DROP INDEX images_registry",
+            "DROP INDEX hook_events_received",
+            "DROP TABLE hook_events",
+            "ALTER TABLE images DROP COLUMN deleted_at",
+            "ALTER TABLE scans DROP COLUMN reason",
+            "DELETE FROM _sqlx_migrations WHERE version = 6",
+            "INSERT INTO images (id, owner, registry, repository, digest, tags, size, created_at) VALUES ('img1', 'alice', 'reg', 'app', 'sha256:00', '[\"v1\"]', 1, 1)",
+            "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at) VALUES ('scn1', 'img1', 'job1', 'alice', 'reg', 'app', 'sha256:00', 'READY', 0, 0, 0, 0, 0, 0, 0, 1)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let s = Store::open(&url).await.unwrap();
+        let images = s.images(None).await.unwrap();
+        assert_eq!(images.len(), 1, "{name}");
+        assert_eq!(images[0].deleted_at, None);
+        assert_eq!(s.scan("scn1").await.unwrap().unwrap().reason, None);
+        assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");
         s.close().await;
     }
 }

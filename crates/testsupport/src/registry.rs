@@ -40,7 +40,7 @@ pub fn start_registry_with(
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n  secret: ferret-test\n",
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  delete:\n    enabled: true\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n  secret: ferret-test\n",
         dir.path().join("data").display()
     );
     if let Some((user, pass)) = htpasswd {

@@ -151,7 +151,15 @@ async fn register_image(
         digest.as_deref(),
     )
     .await?;
-    register(&hub, &p.owner, &resolved, &name, tag.as_deref(), 0).await?;
+    register(
+        &hub,
+        &p.owner,
+        &resolved,
+        &name,
+        tag.as_deref(),
+        crate::service::submit::Why::REQUEST,
+    )
+    .await?;
     detail(
         &hub,
         &p,

@@ -6,6 +6,7 @@
 pub(crate) mod aqua;
 pub mod error;
 pub(crate) mod hold;
+pub(crate) mod hooks;
 pub mod native;
 pub mod openapi;
 pub(crate) mod yandex_grpc;
@@ -33,6 +34,7 @@ pub(crate) fn router(hub: &Arc<Hub>) -> Router {
             native::routes()
                 .merge(yandex_rest::routes())
                 .merge(aqua::routes())
+                .merge(hooks::routes())
                 .route("/openapi.json", get(openapi::document)),
             hub.config.http_limits.body_timeout,
         ))

@@ -194,7 +194,7 @@ pub(crate) async fn submit(
         &resolved,
         &req.repository,
         req.tag.as_deref(),
-        priority,
+        crate::service::submit::Why::request(priority),
     )
     .await?;
     let scan = hub

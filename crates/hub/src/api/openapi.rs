@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::native::one,
         crate::api::native::sbom,
         crate::api::native::report,
+        crate::api::hooks::registry_events,
     ),
     modifiers(&Bearer)
 )]

@@ -3,10 +3,40 @@
 //! digest).
 
 use ferret_image::{ImageSource, ResolveOptions};
-use ferret_store::{ImageStore, JobRequest, JobStore, Submitted};
+use ferret_store::{ImageStore, JobRequest, JobStore, ScanReason, Submitted};
 
 use crate::api::error::{ApiError, Code};
 use crate::{Hub, RegistryConfig};
+
+/// Why a scan is queued, and so at which tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Why {
+    /// Lower is more urgent.
+    pub priority: i64,
+    pub reason: ScanReason,
+}
+
+impl Why {
+    /// Someone asked: on-demand, unless the request says otherwise.
+    pub const REQUEST: Self = Self::request(0);
+    /// The registry said it was pushed: tier 1.
+    pub const PUSH: Self = Self {
+        priority: 1,
+        reason: ScanReason::Push,
+    };
+    /// A schedule rule: tier 2.
+    pub const SCHEDULE: Self = Self {
+        priority: 2,
+        reason: ScanReason::Schedule,
+    };
+
+    pub const fn request(priority: i64) -> Self {
+        Self {
+            priority,
+            reason: ScanReason::Request,
+        }
+    }
+}
 
 /// An image resolved in a configured registry, ready to register and queue.
 pub(crate) struct Resolved {
@@ -90,7 +120,7 @@ pub(crate) async fn queue_scan(
     repository: &str,
     digest: &str,
     tag: Option<&str>,
-    priority: i64,
+    why: Why,
 ) -> Result<Submitted, ApiError> {
     let submitted = hub
         .store
@@ -103,7 +133,8 @@ pub(crate) async fn queue_scan(
             hold_did: hub.config.hub_did.clone(),
             // Where the embedded scanner pulls from; remote scanners get the hub itself.
             hold_endpoint: registry.url.trim_end_matches('/').to_owned(),
-            priority,
+            priority: why.priority,
+            reason: why.reason,
         })
         .await?;
     if submitted.created {
@@ -119,7 +150,7 @@ pub(crate) async fn register(
     resolved: &Resolved,
     repository: &str,
     tag: Option<&str>,
-    priority: i64,
+    why: Why,
 ) -> Result<Submitted, ApiError> {
     hub.store
         .upsert_image(
@@ -138,7 +169,7 @@ pub(crate) async fn register(
         repository,
         &resolved.digest,
         tag,
-        priority,
+        why,
     )
     .await
 }

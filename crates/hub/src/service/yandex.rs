@@ -280,7 +280,7 @@ impl Hub {
             &image.repository,
             &image.digest,
             image.tags.first().map(String::as_str),
-            0,
+            super::submit::Why::REQUEST,
         )
         .await?;
         let operation = self

@@ -1,0 +1,273 @@
+//! Continuous monitoring with real parts: Debian's `docker-registry` sends its
+//! notifications to `ferret serve`, `skopeo` pushes, pulls and deletes, and the embedded
+//! scanner scans what the pushes queue.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferret_store::{
+    AccountStore, ImageStore, JobStore, ScanFilter, ScanReason, ScanStatus, ScanStore,
+};
+use ferret_testsupport::queue::metrics_of;
+use ferret_testsupport::service::*;
+use ferret_testsupport::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "registry-hook-token";
+
+/// A registry that notifies `hub_http` (deletes enabled), and a hub config taking its
+/// notifications with `policy` (TOML under `[registries.scan_policy]`-level keys).
+struct Setup {
+    registry: Registry,
+    conf: Conf,
+    db: std::path::PathBuf,
+    layout: std::path::PathBuf,
+}
+
+fn setup(d: &Path, policy: &str) -> Setup {
+    let root = d.join("root");
+    debian_fixture_root(&root);
+    let layout = d.join("layout");
+    image_of_root(&root, &layout);
+    let feed = d.join("tracker.json");
+    debian_fixture_tracker(&feed);
+    let db = d.join("db");
+    import(&db, "debian-tracker", &[feed]);
+    let http = format!("127.0.0.1:{}", free_port());
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let extra = format!(
+        "notifications:\n  endpoints:\n    - name: ferret\n      url: http://{http}/hooks/registry/local\n      headers:\n        Authorization: [\"Bearer {TOKEN}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 500ms\n"
+    );
+    let registry = start_registry_with(None, Some(extra), tempfile::tempdir().unwrap());
+    let path = d.join("hub.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"admin-pw\"\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\nwebhook_token = {TOKEN:?}\nowner = \"admin\"\n{policy}\n",
+            d.join("hub").display().to_string(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    Setup {
+        registry,
+        conf: Conf { path, http, grpc },
+        db,
+        layout,
+    }
+}
+
+fn store_of(d: &Path) -> ferret_store::Store {
+    rt().block_on(ferret_store::Store::open(&format!(
+        "sqlite:{}",
+        d.join("hub").join("ferret.db").display()
+    )))
+    .unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Every scan of `repository`, oldest first.
+fn scans_of(store: &ferret_store::Store, repository: &str) -> Vec<ferret_store::Scan> {
+    let filter = ScanFilter {
+        repository: Some(repository.to_owned()),
+        ..ScanFilter::default()
+    };
+    let mut scans = rt().block_on(store.scans(&filter, None, 100)).unwrap();
+    scans.reverse();
+    scans
+}
+
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn post_hook(http: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut req = client
+        .post(format!("http://{http}/hooks/registry/local"))
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.events.v1+json",
+        )
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn events(m: &std::collections::BTreeMap<String, f64>, outcome: &str) -> f64 {
+    m.get(&format!(
+        "ferret_registry_events_total{{outcome=\"{outcome}\"}}"
+    ))
+    .copied()
+    .unwrap_or(0.0)
+}
+
+/// A push of an image queues one scan at tier 1 for the registry's owner and it completes;
+/// blob pushes and pulls queue nothing; a repository the push rule leaves out is not
+/// scanned; the same image under a new tag gains the tag without another scan; a wrong or
+/// missing token is refused; a redelivered event is taken once; a delete hides the image
+/// from the lists and keeps its history; a schedule rule rescans its prefix at tier 2.
+#[test]
+fn pushes_to_a_real_registry_are_scanned() {
+    if !have("docker-registry") || !have("skopeo") {
+        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = setup(
+        d,
+        "[registries.scan_policy.push_rule]\nrepository_prefixes = [\"app\", \"sched/\"]\n[[registries.scan_policy.schedule_rules]]\nrepository_prefixes = [\"sched/\"]\nrescan_period = 3\n",
+    );
+    let _hub = serve(
+        &s.conf,
+        &["--db-dir", s.db.to_str().unwrap()],
+        &d.join("hub.log"),
+    );
+    let log = || std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();
+    let reg = &s.registry.addr;
+    let src = format!("oci:{}:root", s.layout.display());
+    let copy = |dest: &str| {
+        skopeo(&[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &src,
+            &format!("docker://{reg}/{dest}"),
+        ]);
+    };
+    copy("app:1.0");
+    copy("other/app:1.0");
+    let store = store_of(d);
+    wait_until(Duration::from_secs(60), "the pushed image's scan", || {
+        scans_of(&store, "app")
+            .first()
+            .is_some_and(|s| s.status == ScanStatus::Ready)
+    });
+    let scans = scans_of(&store, "app");
+    assert_eq!(scans.len(), 1, "{scans:?}\n{}", log());
+    let scan = &scans[0];
+    assert_eq!(scan.reason, Some(ScanReason::Push));
+    let job = rt().block_on(store.job(&scan.job_id)).unwrap().unwrap();
+    assert_eq!(job.priority, 1, "pushes are tier 1");
+    let admin = rt()
+        .block_on(store.account_by_name("admin"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(scan.owner, ferret_hub::auth::owner_did(&admin.id));
+    assert!(scan.counts.total() > 0, "{scan:?}");
+    // The push rule leaves other/ out.
+    wait_until(Duration::from_secs(20), "the other push's event", || {
+        events(&metrics_of(&s.conf.http), "policy") >= 1.0
+    });
+    assert!(scans_of(&store, "other/app").is_empty());
+
+    // Pulls (the scanner's own, and this one) and blob pushes queue nothing.
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        &format!("docker://{reg}/app:1.0"),
+        &format!("dir:{}", d.join("pulled").display()),
+    ]);
+    // A new tag for the same image: tagged, not scanned again.
+    copy("app:1.1");
+    wait_until(Duration::from_secs(20), "the new tag", || {
+        rt().block_on(store.images(None))
+            .unwrap()
+            .iter()
+            .any(|i| i.repository == "app" && i.tags == ["1.0", "1.1"])
+    });
+    let m = metrics_of(&s.conf.http);
+    assert_eq!(events(&m, "queued"), 1.0, "{m:?}");
+    assert!(events(&m, "tagged") >= 1.0, "{m:?}");
+    assert!(events(&m, "ignored") >= 2.0, "blobs and pulls: {m:?}");
+    assert_eq!(scans_of(&store, "app").len(), 1);
+
+    // The token.
+    let envelope = json!({"events": [{
+        "id": "one-event", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "digest": scan.digest, "repository": "app", "tag": "1.2"}
+    }]});
+    assert_eq!(post_hook(&s.conf.http, None, &envelope).0, 401);
+    assert_eq!(post_hook(&s.conf.http, Some("wrong"), &envelope).0, 401);
+    // Taken once.
+    let (status, first) = post_hook(&s.conf.http, Some(TOKEN), &envelope);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["tagged"], 1, "{first}");
+    let (_, again) = post_hook(&s.conf.http, Some(TOKEN), &envelope);
+    assert_eq!(again["repeated"], 1, "{again}");
+    assert_eq!(again["tagged"], 0, "{again}");
+    // Not an envelope: named.
+    let (status, bad) = post_hook(&s.conf.http, Some(TOKEN), &json!({"event": []}));
+    assert_eq!(status, 400);
+    assert!(bad["message"].as_str().unwrap().contains("events"), "{bad}");
+
+    // A delete hides the image; its scans stay.
+    skopeo(&[
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{reg}/app@{}", scan.digest),
+    ]);
+    wait_until(Duration::from_secs(20), "the delete", || {
+        !rt()
+            .block_on(store.images(None))
+            .unwrap()
+            .iter()
+            .any(|i| i.repository == "app")
+    });
+    let image = rt()
+        .block_on(store.image(scan.image_id.as_deref().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert!(image.deleted_at.is_some());
+    assert_eq!(scans_of(&store, "app").len(), 1);
+
+    // Schedule: sched/ is scanned on push, then again every 3 s at tier 2.
+    copy("sched/app:1.0");
+    wait_until(Duration::from_secs(60), "a scheduled rescan", || {
+        scans_of(&store, "sched/app")
+            .iter()
+            .any(|s| s.reason == Some(ScanReason::Schedule) && s.status == ScanStatus::Ready)
+    });
+    let sched = scans_of(&store, "sched/app");
+    assert_eq!(sched[0].reason, Some(ScanReason::Push), "{sched:?}");
+    let rescan = sched
+        .iter()
+        .find(|s| s.reason == Some(ScanReason::Schedule))
+        .unwrap();
+    let job = rt().block_on(store.job(&rescan.job_id)).unwrap().unwrap();
+    assert_eq!(job.priority, 2, "scheduled rescans are tier 2");
+    assert_eq!(rescan.counts, sched[0].counts);
+    // The deleted image is not rescanned, nor anything outside the rule.
+    assert_eq!(scans_of(&store, "app").len(), 1);
+}
