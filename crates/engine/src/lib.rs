@@ -175,12 +175,23 @@ fn from_sbom(file: &std::path::Path, options: &ScanOptions) -> Result<Inventory,
         )));
     }
     let bytes = std::fs::read(file).map_err(|e| fail(e.to_string()))?;
-    let sbom = ferret_sbom::read(&bytes).map_err(|e| fail(e.to_string()))?;
+    sbom_inventory(&bytes, named, options)
+}
+
+/// The packages an SBOM document (SPDX or CycloneDX JSON) describes, as an inventory
+/// named `named`: how `sbom:` sources are read, and how the hub matches a stored SBOM
+/// again.
+pub fn sbom_inventory(
+    bytes: &[u8],
+    named: String,
+    options: &ScanOptions,
+) -> Result<Inventory, EngineError> {
+    let sbom = ferret_sbom::read(bytes).map_err(|e| EngineError::Sbom(format!("{named}: {e}")))?;
     let distro = options.distro.clone().or(sbom.distro);
     let info = SourceInfo {
         kind: SourceKind::Sbom,
         name: named,
-        digest: Digest::sha256_of(&bytes),
+        digest: Digest::sha256_of(bytes),
         config_digest: None,
         index_digest: None,
         tags: Vec::new(),

@@ -93,6 +93,15 @@ struct FileConfig {
     /// SBOMs and reports up to this many bytes are kept in the database with their result.
     blob_inline_limit: Option<usize>,
     db_dir: Option<PathBuf>,
+    /// Seconds between looks at the advisory database for a new snapshot [default: 10]
+    advisory_poll: Option<u64>,
+    /// Threads judging stored scans again after an advisory change [default: half the cores]
+    rescan_threads: Option<usize>,
+    /// Hours between the hub's own advisory database updates [default: never]
+    db_update_interval: Option<f64>,
+    /// Feeds of those updates, as `KIND=URL` [default: the default feeds]
+    #[serde(default)]
+    db_update_feeds: Vec<String>,
     #[serde(default)]
     scanner_secrets: Vec<String>,
     #[serde(default)]
@@ -238,6 +247,22 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
     }
     let db_dir = db_cmd::db_dir(args.db_dir.or(file.db_dir))?;
     c.advisory_db = Some(db_dir.join(ferret_advisory::DB_FILE));
+    if let Some(s) = file.advisory_poll {
+        c.advisory_poll = Duration::from_secs(s.max(1));
+    }
+    if let Some(n) = file.rescan_threads {
+        if !(1..=64).contains(&n) {
+            bail!("rescan_threads: expected 1 to 64, got {n}");
+        }
+        c.rescan_threads = n;
+    }
+    if let Some(h) = file.db_update_interval {
+        if !(h.is_finite() && h > 0.0) {
+            bail!("db_update_interval: expected a positive number of hours, got {h}");
+        }
+        c.db_update_interval = Some(Duration::from_secs_f64((h * 3600.0).max(1.0)));
+    }
+    c.db_update_feeds = file.db_update_feeds;
     Ok(c)
 }
 

@@ -27,7 +27,7 @@ struct Setup {
     layout: std::path::PathBuf,
 }
 
-fn setup(d: &Path, policy: &str) -> Setup {
+fn setup(d: &Path, top: &str, policy: &str) -> Setup {
     let root = d.join("root");
     debian_fixture_root(&root);
     let layout = d.join("layout");
@@ -46,7 +46,7 @@ fn setup(d: &Path, policy: &str) -> Setup {
     std::fs::write(
         &path,
         format!(
-            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"admin-pw\"\n\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\nwebhook_token = {TOKEN:?}\nowner = \"admin\"\n{policy}\n",
+            "data_dir = {:?}\nhttp = {http:?}\ngrpc = {grpc:?}\nadmin_password = \"admin-pw\"\n{top}\n[[registries]]\nname = \"local\"\nurl = \"http://{}\"\nwebhook_token = {TOKEN:?}\nowner = \"admin\"\n{policy}\n",
             d.join("hub").display().to_string(),
             registry.addr
         ),
@@ -143,6 +143,7 @@ fn pushes_to_a_real_registry_are_scanned() {
     let d = dir.path();
     let s = setup(
         d,
+        "",
         "[registries.scan_policy.push_rule]\nrepository_prefixes = [\"app\", \"sched/\"]\n[[registries.scan_policy.schedule_rules]]\nrepository_prefixes = [\"sched/\"]\nrescan_period = 3\n",
     );
     let _hub = serve(
@@ -270,4 +271,176 @@ fn pushes_to_a_real_registry_are_scanned() {
     assert_eq!(rescan.counts, sched[0].counts);
     // The deleted image is not rescanned, nor anything outside the rule.
     assert_eq!(scans_of(&store, "app").len(), 1);
+}
+
+/// The Debian fixture's tracker feed with one CVE added (bar), one regraded (openssl's
+/// CVE-2024-0001, high to low) and one withdrawn (foo's CVE-2024-0005).
+fn changed_tracker(path: &Path) {
+    debian_fixture_tracker(path);
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    doc["bar"]["CVE-2024-0100"] = json!({"releases": {"bookworm": release("open", None, "high")}});
+    doc["openssl"]["CVE-2024-0001"]["releases"]["bookworm"]["urgency"] = json!("low");
+    doc["foo"].as_object_mut().unwrap().remove("CVE-2024-0005");
+    std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// The (vulnerability, package, severity) of a scan's findings, sorted.
+fn finding_set(store: &ferret_store::Store, scan: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = rt()
+        .block_on(store.findings(
+            scan,
+            &ferret_store::FindingFilter::default(),
+            ferret_store::FindingKey::default(),
+            1000,
+        ))
+        .unwrap()
+        .into_iter()
+        .map(|(_, f)| (f.vulnerability, f.package, f.severity))
+        .collect();
+    out.sort();
+    out
+}
+
+/// An advisory import while `ferret serve` runs, with the registry stopped: the image whose
+/// SBOM the change touches gets a new READY scan (reason advisories, the new snapshot, the
+/// diff: one new, one fixed or withdrawn, one regraded) whose findings are exactly what
+/// `ferret scan` finds in the image with the new database; the untouched image gets none;
+/// the latest record follows.
+#[test]
+fn advisory_changes_rescan_stored_sboms_without_the_registry() {
+    if !have("docker-registry") || !have("skopeo") {
+        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Setup {
+        registry,
+        conf,
+        db,
+        layout,
+    } = setup(d, "advisory_poll = 1", "");
+    // A second image none of the changes touch.
+    let root2 = d.join("root2");
+    debian_fixture_root(&root2);
+    std::fs::write(
+        root2.join("var/lib/dpkg/status"),
+        dpkg_entry("qux", "0.9-3", None),
+    )
+    .unwrap();
+    let layout2 = d.join("layout2");
+    image_of_root(&root2, &layout2);
+    let _hub = serve(
+        &conf,
+        &["--db-dir", db.to_str().unwrap()],
+        &d.join("hub.log"),
+    );
+    let log = || std::fs::read_to_string(d.join("hub.log")).unwrap_or_default();
+    for (layout, dest) in [(&layout, "app:1.0"), (&layout2, "quiet:1.0")] {
+        skopeo(&[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:root", layout.display()),
+            &format!("docker://{}/{dest}", registry.addr),
+        ]);
+    }
+    let store = store_of(d);
+    wait_until(Duration::from_secs(60), "both scans", || {
+        ["app", "quiet"].iter().all(|r| {
+            scans_of(&store, r)
+                .first()
+                .is_some_and(|s| s.status == ScanStatus::Ready)
+        })
+    });
+    let before = scans_of(&store, "app").remove(0);
+    let quiet = scans_of(&store, "quiet").remove(0);
+    // Judged against the snapshot they were scanned with: nothing new.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(scans_of(&store, "app").len(), 1, "{}", log());
+    // No registry from here on.
+    drop(registry);
+
+    let feed = d.join("tracker2.json");
+    changed_tracker(&feed);
+    import(&db, "debian-tracker", &[feed]);
+    wait_until(Duration::from_secs(60), "the advisory rescan", || {
+        scans_of(&store, "app").len() == 2
+    });
+    let after = scans_of(&store, "app").remove(1);
+    assert_eq!(after.status, ScanStatus::Ready);
+    assert_eq!(after.reason, Some(ScanReason::Advisories), "{after:?}");
+    assert_eq!(
+        after.sbom_blob, before.sbom_blob,
+        "the same SBOM, matched again"
+    );
+    let status: Value = {
+        let (code, out, err) = run(&["db", "status", "--db-dir", db.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(
+        after.snapshot.as_deref(),
+        status["snapshot"].as_str(),
+        "{status}"
+    );
+    let diff: Value = serde_json::from_str(after.diff.as_deref().unwrap()).unwrap();
+    assert_eq!(diff["previousScanId"], before.id.as_str());
+    let ids = |k: &str| -> Vec<String> {
+        diff[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["vulnerability"].as_str().unwrap(),
+                    f["package"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids("new"), ["CVE-2024-0100 bar"], "{diff}");
+    assert_eq!(ids("fixed"), ["CVE-2024-0005 libfoo1"], "{diff}");
+    assert_eq!(ids("severityChanged"), ["CVE-2024-0001 openssl"], "{diff}");
+    assert_eq!(diff["severityChanged"][0]["from"], "HIGH");
+    assert_eq!(diff["severityChanged"][0]["to"], "LOW");
+    // Exactly what a scan of the image with the new database finds.
+    let source = format!("oci:{}:root", layout.display());
+    let (code, out, err) = run(&[
+        "scan",
+        "-q",
+        "--db-dir",
+        db.to_str().unwrap(),
+        "-f",
+        "grype-json",
+        &source,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let local: Value = serde_json::from_str(&out).unwrap();
+    let mut expected: Vec<(String, String, String)> = local["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["vulnerability"]["id"].as_str().unwrap().to_owned(),
+                m["artifact"]["name"].as_str().unwrap().to_owned(),
+                m["vulnerability"]["severity"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(finding_set(&store, &after.id), expected);
+    // The untouched image: judged, not rescanned.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(scans_of(&store, "quiet").len(), 1);
+    assert_eq!(scans_of(&store, "quiet")[0].id, quiet.id);
+    let latest = rt().block_on(store.latest(&after.digest)).unwrap().unwrap();
+    assert_eq!(latest.scan_id, after.id);
+    assert_eq!(latest.record["total"], json!(after.counts.total()));
 }

@@ -164,8 +164,18 @@ pub struct HubConfig {
     /// Shared secrets scanners authenticate with (several, for rotation).
     pub secrets: Vec<String>,
     pub embedded_scanner: bool,
-    /// The advisory database the embedded scanner reads.
+    /// The advisory database the embedded scanner reads, and stored scans are judged
+    /// against again when its snapshot changes.
     pub advisory_db: Option<PathBuf>,
+    /// How often the advisory database is looked at for a new snapshot.
+    pub advisory_poll: Duration,
+    /// Threads matching stored SBOMs again after an advisory change.
+    pub rescan_threads: usize,
+    /// How often the hub updates its advisory database itself (`None`: never; `ferret db
+    /// update` or `db import` from outside is noticed all the same).
+    pub db_update_interval: Option<Duration>,
+    /// The feeds of those updates (`KIND=URL`); the default feeds when empty.
+    pub db_update_feeds: Vec<String>,
     /// Results refused as invalid before a scan ends in ERROR.
     pub max_attempts: i64,
     /// Leases lost (scanner gone or silent, lease timeout, hub died) before a scan ends in
@@ -221,6 +231,11 @@ impl HubConfig {
             secrets: Vec::new(),
             embedded_scanner: true,
             advisory_db: None,
+            advisory_poll: Duration::from_secs(10),
+            // Half the cores: the other half stays for the scans people wait for.
+            rescan_threads: std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
+            db_update_interval: None,
+            db_update_feeds: Vec::new(),
             max_attempts: 3,
             max_interruptions: 5,
             lease_timeout: Duration::from_secs(30 * 60),

@@ -337,6 +337,17 @@ fn ignore_rule(x: &ferret_matcher::Suppressed) -> IgnoreRule {
     }
 }
 
+/// The vulnerable symbols a reachability rule (written by [`ignore_rule`]) looked for and
+/// the binary lacked, qualified (`path.Symbol`); `None` for any other rule.
+pub fn unreachable_symbols(rule: &IgnoreRule) -> Option<Vec<String>> {
+    if rule.vex_justification.as_deref() != Some("vulnerable_code_not_present") {
+        return None;
+    }
+    let reason = rule.reason.as_deref()?;
+    let (_, list) = reason.strip_suffix(')')?.rsplit_once(" (")?;
+    Some(list.split(", ").map(str::to_owned).collect())
+}
+
 // The document's types. Fields are declared in the order Grype's JSON (sorted keys) has
 // them, so the writer's output is stable; reading is lenient (every field but a match's
 // vulnerability id and artifact name may be missing, unknown fields are skipped), so

@@ -12,6 +12,7 @@ mod accounts;
 mod blobs;
 mod jobs;
 mod monitor;
+mod rescans;
 mod row;
 mod scans;
 mod sqlite;
@@ -30,6 +31,7 @@ pub use jobs::{
     Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
 };
 pub use monitor::MonitorStore;
+pub use rescans::{Candidate, Rescan};
 pub use scans::{
     Counts, Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, LatestScan, Scan,
     ScanFilter, ScanKey, ScanReason, ScanResult, ScanStatus, ScanStore, severity_rank,
@@ -72,6 +74,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             6,
             "monitoring",
             include_str!("../migrations/0006_monitoring.sql").to_owned(),
+        ),
+        (
+            7,
+            "rescans",
+            include_str!("../migrations/0007_rescans.sql").to_owned(),
         ),
     ]
 }
@@ -299,6 +306,71 @@ impl Store {
             }
         }
         op().await
+    }
+
+    /// Runs `statements` in one transaction, on either backend, when the first changes a
+    /// row; when it changes none, nothing is written and `false` comes back (the first is
+    /// the guard: it checks what the rest rely on, and writes only when it holds).
+    pub(crate) async fn exec_guarded(
+        &self,
+        statements: Vec<(String, Vec<row::Arg>)>,
+    ) -> Result<bool> {
+        match &self.sqlite {
+            Some(w) => {
+                w.run(move |tx| {
+                    for (i, (sql, args)) in statements.iter().enumerate() {
+                        let mut st = tx.prepare_cached(&sqlite::sql(sql))?;
+                        let n = st.execute(rusqlite::params_from_iter(args.iter()))?;
+                        // The guard changed nothing: nothing else runs, nothing to undo.
+                        if i == 0 && n == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+                .await
+            }
+            None => {
+                let mut tx = self.begin_write().await?;
+                for (i, (sql, args)) in statements.iter().enumerate() {
+                    let n = row::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), args)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if i == 0 && n == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Takes (or renews) the lease `name` for `holder` for `ttl_ms`, unless another holder
+    /// has it unexpired; whether `holder` has it now.
+    pub async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let now = now_ms();
+        let n = self
+            .exec(
+                "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+                 WHERE leases.holder = excluded.holder OR leases.expires < $4",
+                vec![name.into(), holder.into(), now.saturating_add(ttl_ms).into(), now.into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Gives the lease `name` up, if `holder` has it.
+    pub async fn drop_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            vec![name.into(), holder.into()],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Runs one statement that writes, on either backend; the rows it changed.

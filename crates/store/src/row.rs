@@ -137,6 +137,18 @@ impl From<i64> for Arg {
     }
 }
 
+impl From<Option<String>> for Arg {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Self::Null, Self::Text)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(i: Option<i64>) -> Self {
+        i.map_or(Self::Null, Self::Int)
+    }
+}
+
 impl From<Option<&str>> for Arg {
     fn from(s: Option<&str>) -> Self {
         s.map_or(Self::Null, Self::from)

@@ -312,6 +312,10 @@ pub struct Scan {
     pub scanned_at: Option<i64>,
     /// Why it ran; `None` for scans stored before reasons were kept.
     pub reason: Option<ScanReason>,
+    /// The advisory snapshot an advisory rescan matched against.
+    pub snapshot: Option<String>,
+    /// An advisory rescan's changes since the scan before it (JSON, as the hub wrote it).
+    pub diff: Option<String>,
 }
 
 /// Why a scan ran.
@@ -378,6 +382,8 @@ impl Scan {
                 .col::<Option<String>>("reason")?
                 .as_deref()
                 .and_then(ScanReason::parse),
+            snapshot: r.col("snapshot")?,
+            diff: r.col("diff")?,
         })
     }
 }
@@ -506,7 +512,7 @@ pub trait ScanStore {
     async fn latest(&self, digest: &str) -> Result<Option<LatestScan>>;
 }
 
-pub(crate) const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at, reason";
+pub(crate) const SCAN_COLUMNS: &str = "id, image_id, job_id, owner, registry, repository, digest, status, error, scanner_version, sbom_blob, report_blob, critical, high, medium, low, negligible, undefined, total, created_at, scanned_at, reason, snapshot, diff";
 
 impl ScanStore for Store {
     async fn scan(&self, id: &str) -> Result<Option<Scan>> {

@@ -1131,7 +1131,7 @@ async fn registry_events_deletes_and_due_images() {
             .into_iter()
             .map(|i| i.id)
             .collect();
-        assert_eq!(listed, [other.id.clone()], "{name}");
+        assert_eq!(listed, std::slice::from_ref(&other.id), "{name}");
         let found = s
             .find_images(&ImageFilter::default(), None, 10)
             .await
@@ -1159,7 +1159,10 @@ async fn registry_events_deletes_and_due_images() {
         let mut r = req(&d(2), "alice", 2);
         r.reason = ScanReason::Schedule;
         let submitted = s.submit(&r).await.unwrap();
-        let due = s.images_unscanned_since("reg", now_ms() - 60_000).await.unwrap();
+        let due = s
+            .images_unscanned_since("reg", now_ms() - 60_000)
+            .await
+            .unwrap();
         assert_eq!(
             due.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
             [a.id.as_str()],
@@ -1167,7 +1170,12 @@ async fn registry_events_deletes_and_due_images() {
         );
         let scan = s.scan(&submitted.scan_id).await.unwrap().unwrap();
         assert_eq!(scan.reason, Some(ScanReason::Schedule), "{name}");
-        assert!(s.images_unscanned_since("other", 0).await.unwrap().is_empty());
+        assert!(
+            s.images_unscanned_since("other", 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
 
@@ -1210,5 +1218,125 @@ async fn a_schema_5_database_upgrades_to_6() {
         assert_eq!(s.scan("scn1").await.unwrap().unwrap().reason, None);
         assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");
         s.close().await;
+    }
+}
+
+/// Advisory rescans: a finished scan's digest is a candidate until judged against the
+/// snapshot; a rescan is stored for every image of the digest (not deleted ones), points
+/// the latest record at itself judged, and is refused once another scan became the latest;
+/// one holder has the rescanner's lease at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescans_are_judged_once_and_stored_beside_the_scans() {
+    for (name, s, _g) in stores().await {
+        let alice = s
+            .upsert_image("alice", "reg", "app", &d(1), Some("v1"), 1)
+            .await
+            .unwrap();
+        s.upsert_image("bob", "reg", "app", &d(1), Some("v1"), 1)
+            .await
+            .unwrap();
+        s.upsert_image("carol", "reg", "app", &d(1), Some("v1"), 1)
+            .await
+            .unwrap();
+        s.delete_images("reg", "app", &d(1)).await.unwrap();
+        s.upsert_image("alice", "reg", "app", &d(1), None, 1)
+            .await
+            .unwrap();
+        s.upsert_image("bob", "reg", "app", &d(1), None, 1)
+            .await
+            .unwrap();
+        let submitted = s.submit(&req(&d(1), "alice", 0)).await.unwrap();
+        let job = lease(&s, "hub1:c1").await.unwrap();
+        s.complete(&job.id, "hub1:c1", &result(1)).await.unwrap();
+        let c = s.rescan_candidates("snap-1", "", 10).await.unwrap();
+        assert_eq!(c.len(), 1, "{name}");
+        assert_eq!(c[0].scan_id, submitted.scan_id);
+        assert_eq!(c[0].judged_snapshot, None);
+        s.judged(&d(1), &submitted.scan_id, "snap-1").await.unwrap();
+        assert!(
+            s.rescan_candidates("snap-1", "", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let c = s.rescan_candidates("snap-2", "", 10).await.unwrap();
+        assert_eq!(c[0].judged_snapshot.as_deref(), Some("snap-1"), "{name}");
+        assert!(
+            s.rescan_candidates("snap-2", &d(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let rescan = Rescan {
+            digest: d(1),
+            previous_scan_id: submitted.scan_id.clone(),
+            snapshot: "snap-2".to_owned(),
+            scanner_version: "ferret-test".to_owned(),
+            sbom_blob: Some("sha256:5b".to_owned()),
+            report_blob: "sha256:7e".to_owned(),
+            counts: Counts {
+                high: 1,
+                ..Counts::default()
+            },
+            findings: vec![finding("CVE-2024-1", "HIGH", "openssl")],
+            diff: r#"{"new":[]}"#.to_owned(),
+            record: serde_json::json!({"total": 1}),
+            inline_report: Some("{}".to_owned()),
+        };
+        let images = s.images_of(&d(1)).await.unwrap();
+        assert_eq!(images.len(), 2, "{name}: carol's image is deleted");
+        let scans = s.store_rescan(&rescan, &images).await.unwrap().unwrap();
+        assert_eq!(scans.len(), 2, "{name}");
+        let mine = scans.iter().find(|x| x.owner == "alice").unwrap();
+        assert_eq!(mine.image_id.as_deref(), Some(alice.id.as_str()));
+        assert_eq!(mine.status, ScanStatus::Ready);
+        assert_eq!(mine.reason, Some(ScanReason::Advisories));
+        assert_eq!(mine.snapshot.as_deref(), Some("snap-2"));
+        assert_eq!(mine.diff.as_deref(), Some(r#"{"new":[]}"#));
+        assert_eq!(mine.counts.high, 1);
+        let f = s
+            .findings(
+                &mine.id,
+                &FindingFilter::default(),
+                FindingKey::default(),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(f.len(), 1, "{name}");
+        assert_eq!(s.blob("sha256:7e").await.unwrap().unwrap(), b"{}");
+        let latest = s.latest(&d(1)).await.unwrap().unwrap();
+        assert_eq!(latest.scan_id, scans[0].id, "{name}");
+        assert!(
+            s.rescan_candidates("snap-2", "", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The previous scan is no longer the latest: refused, nothing written.
+        assert!(s.store_rescan(&rescan, &images).await.unwrap().is_none());
+        let all = s
+            .scans(
+                &ScanFilter {
+                    owner: Some("alice".to_owned()),
+                    ..ScanFilter::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2, "{name}");
+
+        assert!(s.take_lease("rescanner", "hub1", 60_000).await.unwrap());
+        assert!(s.take_lease("rescanner", "hub1", 60_000).await.unwrap());
+        assert!(!s.take_lease("rescanner", "hub2", 60_000).await.unwrap());
+        s.drop_lease("rescanner", "hub1").await.unwrap();
+        assert!(s.take_lease("rescanner", "hub2", -1).await.unwrap());
+        assert!(
+            s.take_lease("rescanner", "hub1", 60_000).await.unwrap(),
+            "{name}: expired"
+        );
     }
 }

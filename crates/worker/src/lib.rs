@@ -4,6 +4,7 @@
 //! ([`frames`]) are the remote path's wire contract; [`remote`] is `ferret scanner`.
 
 pub mod frames;
+pub mod rematch;
 pub mod remote;
 pub mod run;
 

@@ -109,6 +109,18 @@ pub struct ScanView {
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub scanned_at: Option<i64>,
+    /// Why it ran: `request`, `push`, `schedule`, or `advisories` (the stored SBOM matched
+    /// again after the advisory database changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The advisory snapshot an `advisories` scan matched against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// An `advisories` scan's changes since the scan before it: `previousScanId`,
+    /// `snapshot`, `new`, `fixed` (fixed or withdrawn) and `severityChanged`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub diff: Option<serde_json::Value>,
 }
 
 impl From<&Scan> for ScanView {
@@ -129,6 +141,9 @@ impl From<&Scan> for ScanView {
             counts: s.counts.into(),
             created_at: s.created_at,
             scanned_at: s.scanned_at,
+            reason: s.reason.map(|r| r.as_str().to_owned()),
+            snapshot: s.snapshot.clone(),
+            diff: s.diff.as_deref().and_then(|d| serde_json::from_str(d).ok()),
         }
     }
 }

@@ -108,6 +108,7 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     tokio::spawn(queue::poll(hub.clone()));
     tokio::spawn(queue::cross_hub(hub.clone()));
     tokio::spawn(crate::service::schedule::run(hub.clone()));
+    tokio::spawn(crate::service::rescan::run(hub.clone()));
     if hub.config.embedded_scanner {
         tokio::spawn(scanner::embedded(hub.clone()));
     }

@@ -5,8 +5,10 @@
 //! (`results.rs`).
 
 pub(crate) mod cache;
+mod dbupdate;
 pub mod push;
 mod reads;
+pub mod rescan;
 pub mod results;
 pub(crate) mod schedule;
 pub(crate) mod submit;

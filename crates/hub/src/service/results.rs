@@ -55,7 +55,7 @@ pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
 
 /// An AT Protocol blob reference for content whose SHA-256 is `sha256`: a CIDv1 with the
 /// raw codec, base32-encoded.
-fn blob_ref(sha256: &[u8], size: usize, mime: &str) -> Value {
+pub(crate) fn blob_ref(sha256: &[u8], size: usize, mime: &str) -> Value {
     let mut cid = vec![0x01, 0x55, 0x12, 0x20];
     cid.extend_from_slice(sha256);
     let link = format!(

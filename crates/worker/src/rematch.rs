@@ -1,0 +1,148 @@
+//! Matching a stored scan again without the image: its SBOM read back as the inventory,
+//! matched against the advisory database as it is now, rendered as a Grype-compatible
+//! report. How the hub re-judges every image when advisories change, pulling nothing.
+//!
+//! The SBOM lacks the binaries, so Go reachability comes from the previous report: a Go
+//! finding it suppressed because the binary lacked every vulnerable symbol named stays
+//! suppressed while the records name no symbol outside those; anything new is kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferret_advisory::Database;
+use ferret_engine::{GoSymbolSet, MatchOptions, ScanOptions};
+use ferret_report::grype::{Document, unreachable_symbols};
+use ferret_report::{DatabaseInfo, ScanFormat, ScanReport, Tool};
+
+/// The advisory database as a rematch reads it, opened once per worker.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub db: Database,
+    pub info: DatabaseInfo,
+    /// Every vulnerable Go symbol the database names, qualified (`path.Symbol`), with its
+    /// parts.
+    go_symbols: BTreeMap<String, (String, String)>,
+}
+
+impl Snapshot {
+    pub fn open(path: &std::path::Path) -> Result<Self, String> {
+        let db = Database::open_file(path)
+            .map_err(|e| format!("advisory database {}: {e}", path.display()))?;
+        let status = db.status().map_err(|e| e.to_string())?;
+        let go_symbols = db
+            .go_symbols()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(p, s)| (format!("{p}.{s}"), (p, s)))
+            .collect();
+        Ok(Self {
+            db,
+            info: DatabaseInfo {
+                snapshot: status.snapshot,
+                schema_version: status.schema_version,
+            },
+            go_symbols,
+        })
+    }
+}
+
+/// The previous report's reachability verdicts: the symbols found absent, per binary.
+fn absent_symbols(previous: &Document) -> BTreeMap<String, BTreeSet<String>> {
+    let mut absent: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in &previous.ignored_matches {
+        for symbols in m
+            .applied_ignore_rules
+            .iter()
+            .filter_map(unreachable_symbols)
+        {
+            for l in &m.found.artifact.locations {
+                absent
+                    .entry(l.path.clone())
+                    .or_default()
+                    .extend(symbols.iter().cloned());
+            }
+        }
+    }
+    absent
+}
+
+/// Matches `sbom` (SPDX or CycloneDX JSON) against `snapshot`; the new report keeps the
+/// previous report's `source` (the image, not the SBOM).
+pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<Vec<u8>, String> {
+    let mut inventory =
+        ferret_engine::sbom_inventory(sbom, "stored SBOM".to_owned(), &ScanOptions::default())
+            .map_err(|e| e.to_string())?;
+    // Looked for: what the previous scan found absent somewhere (and the database still
+    // names); present in each binary: the rest of those. So exactly the symbols known
+    // absent from a binary count as absent there.
+    let absent = absent_symbols(previous);
+    let known: BTreeSet<&String> = absent.values().flatten().collect();
+    let looked_for = (!known.is_empty()).then(|| {
+        GoSymbolSet::new(
+            known
+                .iter()
+                .filter_map(|q| snapshot.go_symbols.get(*q))
+                .cloned(),
+        )
+    });
+    inventory.go_symbols = absent
+        .iter()
+        .map(|(path, gone)| {
+            let present = known
+                .iter()
+                .filter(|q| !gone.contains(**q))
+                .map(|q| (*q).clone())
+                .collect();
+            (path.clone(), present)
+        })
+        .collect();
+    let matches = ferret_engine::match_inventory(
+        &inventory,
+        &snapshot.db,
+        MatchOptions {
+            go_symbols: looked_for.as_ref(),
+            ..MatchOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let report = ScanReport {
+        inventory: &inventory,
+        matches: &matches,
+        database: snapshot.info.clone(),
+        order: ferret_report::Order::Severity,
+    };
+    let mut out = Vec::new();
+    ferret_report::write_scan(&report, ScanFormat::GrypeJson, &Tool::default(), &mut out)
+        .map_err(|e| e.to_string())?;
+    let mut doc: Document = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+    doc.source.clone_from(&previous.source);
+    doc.descriptor
+        .timestamp
+        .clone_from(&previous.descriptor.timestamp);
+    serde_json::to_vec(&doc).map_err(|e| e.to_string())
+}
+
+/// Updates the advisory database in `dir` from `feeds` (`KIND=URL`; the default feeds when
+/// empty), as `ferret db update` does: the new database is swapped in whole. How many
+/// feeds were imported.
+pub fn update_database(dir: &std::path::Path, feeds: &[String]) -> Result<usize, String> {
+    let mut options = ferret_advisory::UpdateOptions::default();
+    if !feeds.is_empty() {
+        options.sources = feeds
+            .iter()
+            .map(|f| {
+                let (kind, url) = f
+                    .split_once('=')
+                    .ok_or_else(|| format!("feed {f:?}: expected KIND=URL"))?;
+                let kind = ferret_advisory::FeedKind::parse(kind)
+                    .ok_or_else(|| format!("feed {f:?}: unknown feed kind {kind:?}"))?;
+                Ok(ferret_advisory::FeedSource {
+                    kind,
+                    url: url.to_owned(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = ferret_advisory::update(dir, &options, &now).map_err(|e| e.to_string())?;
+    Ok(report.imported.len())
+}
