@@ -15,7 +15,7 @@ pub use ferret_model::{
     CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
 };
 use ferret_model::{Digest, Distro};
-pub use matches::{MatchOptions, Outcome, PackageMatches, Suppressed, match_inventory};
+pub use matches::{MatchCache, MatchOptions, Outcome, PackageMatches, Suppressed, match_inventory};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -23,6 +23,108 @@ pub struct MatchOptions<'a> {
     /// in the binary, is suppressed as unreachable. `None`: no finding is
     /// (`--show-unreachable`).
     pub go_symbols: Option<&'a ferret_catalog::GoSymbolSet>,
+    /// Answers of the database kept across inventories matched against the same snapshot
+    /// (the hub re-judging many stored SBOMs that share packages).
+    pub cache: Option<&'a MatchCache>,
+}
+
+type PackageKey = (Ecosystem, String, String);
+
+/// The database's answers by package and by id, for one snapshot: matching many
+/// inventories that share packages asks the database once per package.
+#[derive(Debug, Default)]
+pub struct MatchCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    coverage: Option<std::collections::BTreeSet<(Ecosystem, String)>>,
+    records: HashMap<PackageKey, Vec<ferret_advisory::Advisory>>,
+    facts: HashMap<String, Vec<ferret_advisory::KnownFact>>,
+}
+
+impl MatchCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn coverage(
+        &self,
+        db: &Database,
+    ) -> Result<std::collections::BTreeSet<(Ecosystem, String)>, EngineError> {
+        let mut c = self.lock();
+        if c.coverage.is_none() {
+            c.coverage = Some(
+                db.coverage()
+                    .map_err(|e| EngineError::Advisory(e.to_string()))?,
+            );
+        }
+        Ok(c.coverage.clone().unwrap_or_default())
+    }
+
+    fn query_many(
+        &self,
+        db: &Database,
+        keys: &[(Ecosystem, &str, &str)],
+    ) -> Result<Vec<Vec<ferret_advisory::Advisory>>, EngineError> {
+        let mut c = self.lock();
+        let owned = |k: &(Ecosystem, &str, &str)| (k.0, k.1.to_owned(), k.2.to_owned());
+        let mut missing: Vec<(Ecosystem, &str, &str)> = keys
+            .iter()
+            .filter(|k| !c.records.contains_key(&owned(k)))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let answers = db
+                .query_many(&missing)
+                .map_err(|e| EngineError::Advisory(e.to_string()))?;
+            for (k, a) in missing.iter().zip(answers) {
+                c.records.insert(owned(k), a);
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| c.records.get(&owned(k)).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    fn facts(
+        &self,
+        db: &Database,
+        ids: &[&str],
+    ) -> Result<Vec<ferret_advisory::KnownFact>, EngineError> {
+        let mut c = self.lock();
+        let mut missing: Vec<&str> = ids
+            .iter()
+            .filter(|id| !c.facts.contains_key(**id))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let known = db
+                .facts(&missing)
+                .map_err(|e| EngineError::Advisory(e.to_string()))?;
+            for id in &missing {
+                c.facts.entry((*id).to_owned()).or_default();
+            }
+            for f in known {
+                c.facts.entry(f.id.clone()).or_default().push(f);
+            }
+        }
+        let mut wanted: Vec<&str> = ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Ok(wanted
+            .iter()
+            .flat_map(|id| c.facts.get(*id).cloned().unwrap_or_default())
+            .collect())
+    }
 }
 
 /// Moves the findings the user's ignore rules or VEX statements cover out of `found`.
@@ -116,9 +218,12 @@ pub fn match_inventory(
     options: MatchOptions<'_>,
 ) -> Result<Vec<PackageMatches>, EngineError> {
     let distro = inventory.distro.as_ref();
-    let coverage = db
-        .coverage()
-        .map_err(|e| EngineError::Advisory(e.to_string()))?;
+    let coverage = match options.cache {
+        Some(c) => c.coverage(db)?,
+        None => db
+            .coverage()
+            .map_err(|e| EngineError::Advisory(e.to_string()))?,
+    };
     // A Red Hat image's content manifests name the repositories it was built from: their
     // product streams (Red Hat's repository-to-CPE map) replace the release's defaults.
     let streams: Vec<String> = match distro {
@@ -159,10 +264,13 @@ pub fn match_inventory(
         .filter_map(|t| t.as_ref().ok())
         .map(|t| (t.ecosystem, t.release.as_str(), t.name.as_str()))
         .collect();
-    let mut answers = db
-        .query_many(&keys)
-        .map_err(|e| EngineError::Advisory(e.to_string()))?
-        .into_iter();
+    let mut answers = match options.cache {
+        Some(c) => c.query_many(db, &keys)?,
+        None => db
+            .query_many(&keys)
+            .map_err(|e| EngineError::Advisory(e.to_string()))?,
+    }
+    .into_iter();
     // First every package's findings from its records, then one lookup of what the CVE
     // feeds say about all their ids (ratings, KEV, EPSS), then the user's triage.
     let mut matched: Vec<Result<Found, String>> = Vec::with_capacity(targets.len());
@@ -209,9 +317,12 @@ pub fn match_inventory(
         .filter_map(|m| m.as_ref().ok())
         .flat_map(|(found, ..)| found.iter().flat_map(Finding::ids))
         .collect();
-    let facts = db
-        .facts(&ids)
-        .map_err(|e| EngineError::Advisory(e.to_string()))?;
+    let facts = match options.cache {
+        Some(c) => c.facts(db, &ids)?,
+        None => db
+            .facts(&ids)
+            .map_err(|e| EngineError::Advisory(e.to_string()))?,
+    };
     let mut by_id: HashMap<&str, Vec<&ferret_advisory::KnownFact>> = HashMap::new();
     for f in &facts {
         by_id.entry(f.id.as_str()).or_default().push(f);

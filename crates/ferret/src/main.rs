@@ -470,6 +470,7 @@ fn scan(args: ScanArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             ignore: ignore.as_ref(),
             vex: vex.as_ref(),
             go_symbols: go_symbols.as_deref(),
+            cache: None,
         },
     )?;
     tracing::info!(

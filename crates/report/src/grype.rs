@@ -276,7 +276,7 @@ fn source(inv: &Inventory) -> Source {
 }
 
 /// The document for a scan report.
-pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
+pub fn document(report: &ScanReport<'_>, tool: &Tool) -> Document {
     let inv = report.inventory;
     let distro = inv
         .distro

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferret_advisory::Database;
 use ferret_engine::{GoSymbolSet, MatchOptions, ScanOptions};
 use ferret_report::grype::{Document, unreachable_symbols};
-use ferret_report::{DatabaseInfo, ScanFormat, ScanReport, Tool};
+use ferret_report::{DatabaseInfo, ScanReport, Tool};
 
 /// The advisory database as a rematch reads it, opened once per worker.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub struct Snapshot {
     /// Every vulnerable Go symbol the database names, qualified (`path.Symbol`), with its
     /// parts.
     go_symbols: BTreeMap<String, (String, String)>,
+    /// The database's answers so far: stored SBOMs share most packages.
+    cache: ferret_engine::MatchCache,
 }
 
 impl Snapshot {
@@ -41,6 +43,7 @@ impl Snapshot {
                 schema_version: status.schema_version,
             },
             go_symbols,
+            cache: ferret_engine::MatchCache::default(),
         })
     }
 }
@@ -67,7 +70,7 @@ fn absent_symbols(previous: &Document) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Matches `sbom` (SPDX or CycloneDX JSON) against `snapshot`; the new report keeps the
 /// previous report's `source` (the image, not the SBOM).
-pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<Vec<u8>, String> {
+pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<Document, String> {
     let mut inventory =
         ferret_engine::sbom_inventory(sbom, "stored SBOM".to_owned(), &ScanOptions::default())
             .map_err(|e| e.to_string())?;
@@ -100,6 +103,7 @@ pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<
         &snapshot.db,
         MatchOptions {
             go_symbols: looked_for.as_ref(),
+            cache: Some(&snapshot.cache),
             ..MatchOptions::default()
         },
     )
@@ -110,15 +114,12 @@ pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<
         database: snapshot.info.clone(),
         order: ferret_report::Order::Severity,
     };
-    let mut out = Vec::new();
-    ferret_report::write_scan(&report, ScanFormat::GrypeJson, &Tool::default(), &mut out)
-        .map_err(|e| e.to_string())?;
-    let mut doc: Document = serde_json::from_slice(&out).map_err(|e| e.to_string())?;
+    let mut doc = ferret_report::grype::document(&report, &Tool::default());
     doc.source.clone_from(&previous.source);
     doc.descriptor
         .timestamp
         .clone_from(&previous.descriptor.timestamp);
-    serde_json::to_vec(&doc).map_err(|e| e.to_string())
+    Ok(doc)
 }
 
 /// Updates the advisory database in `dir` from `feeds` (`KIND=URL`; the default feeds when

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::Hub;
-use crate::service::results::{blob_ref, findings, read_blob, rfc3339_now};
+use crate::service::results::{blob_ref, findings_of, read_blob, rfc3339_now};
 
 /// Digests judged per batch.
 const BATCH: i64 = 256;
@@ -143,10 +143,18 @@ enum Verdict {
 
 /// What a round did.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Round {
+pub struct Round {
     pub judged: u64,
     pub changed: u64,
     pub failed: u64,
+}
+
+impl Round {
+    fn add(&mut self, other: Round) {
+        self.judged += other.judged;
+        self.changed += other.changed;
+        self.failed += other.failed;
+    }
 }
 
 pub(crate) async fn run(hub: Arc<Hub>) {
@@ -198,7 +206,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
 }
 
 /// Judges every digest whose latest scan is not judged against the database's snapshot.
-pub(crate) async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round, String> {
+pub async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round, String> {
     let path = db.to_owned();
     let snapshot = tokio::task::spawn_blocking(move || Snapshot::open(&path))
         .await
@@ -210,25 +218,14 @@ pub(crate) async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round,
     // One opened database per thread, kept for the round.
     let mut snapshots: Vec<Shared> = vec![Arc::new(std::sync::Mutex::new(snapshot))];
     let mut round = Round::default();
+    let mut storing: Option<tokio::task::JoinHandle<Result<Round, String>>> = None;
     let mut after = String::new();
     let started = Instant::now();
-    loop {
-        let batch = hub
-            .store
-            .rescan_candidates(&id, &after, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(last) = batch.last() else { break };
-        after.clone_from(&last.digest);
-        if !hub
-            .store
-            .take_lease("rescanner", &hub.instance, crate::millis(LEASE))
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Err("the rescanner's lease went to another hub".to_owned());
-        }
-        let inputs = load(hub, batch).await;
+    // Three batches in flight: the next one read, this one judged, the last one stored.
+    let mut loading = next_batch(hub, &id, &mut after).await?;
+    while let Some(current) = loading.take() {
+        let inputs = current.await.map_err(|e| e.to_string())?;
+        loading = next_batch(hub, &id, &mut after).await?;
         while snapshots.len() < threads.min(inputs.len()) {
             let path = db.to_owned();
             let s = tokio::task::spawn_blocking(move || Snapshot::open(&path))
@@ -240,13 +237,69 @@ pub(crate) async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round,
             snapshots.push(Arc::new(std::sync::Mutex::new(s)));
         }
         let verdicts = judge(&snapshots, inputs).await?;
-        for (input, verdict) in verdicts {
-            round.judged += 1;
+        if let Some(previous) = storing.take() {
+            round.add(previous.await.map_err(|e| e.to_string())??);
+        }
+        storing = Some(tokio::spawn(store_all(hub.clone(), verdicts, id.clone())));
+    }
+    if let Some(previous) = storing.take() {
+        round.add(previous.await.map_err(|e| e.to_string())??);
+    }
+    if round.judged > 0 {
+        metrics::counter!("ferret_rescans_judged_total").increment(round.judged);
+        metrics::counter!("ferret_rescans_changed_total").increment(round.changed);
+        metrics::histogram!("ferret_rescan_round_seconds").record(started.elapsed().as_secs_f64());
+    }
+    Ok(round)
+}
+
+/// Starts reading the next batch after `after` (and moves `after` past it), renewing the
+/// rescanner's lease; `None` when no digest is left.
+async fn next_batch(
+    hub: &Arc<Hub>,
+    snapshot: &str,
+    after: &mut String,
+) -> Result<Option<tokio::task::JoinHandle<Vec<Input>>>, String> {
+    let batch = hub
+        .store
+        .rescan_candidates(snapshot, after, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(last) = batch.last() else {
+        return Ok(None);
+    };
+    after.clone_from(&last.digest);
+    if !hub
+        .store
+        .take_lease("rescanner", &hub.instance, crate::millis(LEASE))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Err("the rescanner's lease went to another hub".to_owned());
+    }
+    let hub = hub.clone();
+    Ok(Some(tokio::spawn(async move { load(&hub, batch).await })))
+}
+
+/// Stores a batch's verdicts, several at once (the store groups their commits).
+async fn store_all(
+    hub: Arc<Hub>,
+    verdicts: Vec<(Input, Verdict)>,
+    snapshot: String,
+) -> Result<Round, String> {
+    use futures_util::StreamExt as _;
+    let (hub, snapshot) = (&hub, snapshot.as_str());
+    let done: Vec<Result<Round, String>> = futures_util::stream::iter(verdicts)
+        .map(|(input, verdict)| async move {
+            let mut r = Round {
+                judged: 1,
+                ..Round::default()
+            };
             let c = &input.candidate;
             match verdict {
                 Verdict::Stands => {}
                 Verdict::Failed(why) => {
-                    round.failed += 1;
+                    r.failed += 1;
                     tracing::warn!(digest = %c.digest, scan = %c.scan_id, error = %why, "a stored scan could not be matched again; it stands");
                 }
                 Verdict::Changed {
@@ -255,30 +308,29 @@ pub(crate) async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round,
                     counts,
                     diff,
                 } => {
-                    match store(hub, &input, &id, report, findings, counts, &diff).await {
-                        Ok(true) => {
-                            round.changed += 1;
-                            continue;
-                        }
+                    match store(hub, &input, snapshot, report, findings, counts, &diff).await {
+                        Ok(true) => r.changed += 1,
                         // A scan finished meanwhile: the next round judges it.
-                        Ok(false) => continue,
+                        Ok(false) => {}
                         Err(e) => {
                             tracing::warn!(digest = %c.digest, error = %e, "storing an advisory rescan");
-                            continue;
                         }
                     }
+                    return Ok(r);
                 }
             }
             hub.store
-                .judged(&c.digest, &c.scan_id, &id)
+                .judged(&c.digest, &c.scan_id, snapshot)
                 .await
                 .map_err(|e| e.to_string())?;
-        }
-    }
-    if round.judged > 0 {
-        metrics::counter!("ferret_rescans_judged_total").increment(round.judged);
-        metrics::counter!("ferret_rescans_changed_total").increment(round.changed);
-        metrics::histogram!("ferret_rescan_round_seconds").record(started.elapsed().as_secs_f64());
+            Ok(r)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut round = Round::default();
+    for r in done {
+        round.add(r?);
     }
     Ok(round)
 }
@@ -353,18 +405,12 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
     {
         return Verdict::Stands;
     }
-    let report = match rematch(snapshot, &input.sbom, &previous) {
-        Ok(r) => r,
+    let doc = match rematch(snapshot, &input.sbom, &previous) {
+        Ok(d) => d,
         Err(e) => return Verdict::Failed(e),
     };
-    let (old, _) = match findings(&input.report) {
-        Ok(f) => f,
-        Err(e) => return Verdict::Failed(e),
-    };
-    let (new, counts) = match findings(&report) {
-        Ok(f) => f,
-        Err(e) => return Verdict::Failed(e),
-    };
+    let (old, _) = findings_of(&previous);
+    let (new, counts) = findings_of(&doc);
     let (added, gone, regraded) = diff(&old, &new);
     let diff = Diff {
         previous_scan_id: input.scan.id.clone(),
@@ -376,6 +422,10 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
     if diff.is_empty() {
         return Verdict::Stands;
     }
+    let report = match serde_json::to_vec(&doc) {
+        Ok(r) => r,
+        Err(e) => return Verdict::Failed(e.to_string()),
+    };
     Verdict::Changed {
         report,
         findings: new,

@@ -30,27 +30,34 @@ fn severity(s: &str) -> Severity {
 pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
     let doc: grype::Document = serde_json::from_slice(report)
         .map_err(|e| format!("vulnReport: not a Grype report: {e}"))?;
+    Ok(findings_of(&doc))
+}
+
+/// The findings of a Grype-compatible report, in its order, and their counts.
+pub fn findings_of(doc: &grype::Document) -> (Vec<Finding>, Counts) {
     let mut counts = Counts::default();
     let mut out = Vec::with_capacity(doc.matches.len());
-    for m in doc.matches {
+    for m in &doc.matches {
         let sev = severity(&m.vulnerability.severity);
         counts.add(sev);
-        let (artifact, vulnerability) = (m.artifact, m.vulnerability);
+        let (artifact, vulnerability) = (&m.artifact, &m.vulnerability);
+        let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
         out.push(Finding {
-            vulnerability: vulnerability.id,
+            vulnerability: vulnerability.id.clone(),
             severity: sev.yandex_name().to_owned(),
-            package: artifact.name,
-            version: artifact.version,
+            package: artifact.name.clone(),
+            version: artifact.version.clone(),
             fixed_by: vulnerability
                 .fix
-                .and_then(|f| f.versions.into_iter().next()),
+                .as_ref()
+                .and_then(|f| f.versions.first().cloned()),
             source: package_manager(&artifact.kind).to_owned(),
-            link: Some(vulnerability.data_source).filter(|s| !s.is_empty()),
-            origin: Some(artifact.purl).filter(|s| !s.is_empty()),
-            kind: Some(artifact.kind).filter(|s| !s.is_empty()),
+            link: some(&vulnerability.data_source),
+            origin: some(&artifact.purl),
+            kind: some(&artifact.kind),
         });
     }
-    Ok((out, counts))
+    (out, counts)
 }
 
 /// An AT Protocol blob reference for content whose SHA-256 is `sha256`: a CIDv1 with the
