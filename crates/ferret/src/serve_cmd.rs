@@ -102,6 +102,15 @@ struct FileConfig {
     /// Feeds of those updates, as `KIND=URL` [default: the default feeds]
     #[serde(default)]
     db_update_feeds: Vec<String>,
+    /// Webhooks notified of scans (`[[webhooks]]`).
+    #[serde(default)]
+    webhooks: Vec<ferret_hub::WebhookConfig>,
+    /// Seconds a webhook may take to answer [default: 10]
+    webhook_timeout: Option<u64>,
+    /// Attempts before a delivery is dead-lettered [default: 12]
+    webhook_max_attempts: Option<u32>,
+    /// Milliseconds before the first retry, doubling after each [default: 2000]
+    webhook_retry_base_ms: Option<u64>,
     #[serde(default)]
     scanner_secrets: Vec<String>,
     #[serde(default)]
@@ -263,6 +272,33 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
         c.db_update_interval = Some(Duration::from_secs_f64((h * 3600.0).max(1.0)));
     }
     c.db_update_feeds = file.db_update_feeds;
+    for w in &file.webhooks {
+        let url = reqwest::Url::parse(&w.url)
+            .with_context(|| format!("webhook {}: url {:?}", w.name, w.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!(
+                "webhook {}: url {:?}: expected http:// or https://",
+                w.name,
+                w.url
+            );
+        }
+        if w.secret.is_empty() {
+            bail!(
+                "webhook {}: a secret is required (it signs every delivery)",
+                w.name
+            );
+        }
+    }
+    c.webhooks = file.webhooks;
+    if let Some(s) = file.webhook_timeout {
+        c.webhook_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(n) = file.webhook_max_attempts {
+        c.webhook_max_attempts = n.max(1);
+    }
+    if let Some(ms) = file.webhook_retry_base_ms {
+        c.webhook_retry_base = Duration::from_millis(ms.max(1));
+    }
     Ok(c)
 }
 

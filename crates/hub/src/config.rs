@@ -37,6 +37,29 @@ pub struct RegistryConfig {
     pub scan_policy: ScanPolicy,
 }
 
+/// A webhook the operator configures (`[[webhooks]]`): every owner's scans, unless
+/// `owner` names one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its id is `config:<name>`.
+    pub name: String,
+    pub url: String,
+    /// The HMAC-SHA256 key of `Ferret-Signature`.
+    pub secret: String,
+    /// `scan.completed`, `scan.failed`, `findings.new`, `findings.fixed`; empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// An account name: only its scans.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub repository_prefix: Option<String>,
+    /// Only events with a finding at or above this severity.
+    #[serde(default)]
+    pub min_severity: Option<String>,
+}
+
 /// The owner of the repositories under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +199,14 @@ pub struct HubConfig {
     pub db_update_interval: Option<Duration>,
     /// The feeds of those updates (`KIND=URL`); the default feeds when empty.
     pub db_update_feeds: Vec<String>,
+    /// Webhooks the operator configures.
+    pub webhooks: Vec<WebhookConfig>,
+    /// How long a webhook may take to answer.
+    pub webhook_timeout: Duration,
+    /// Attempts before a delivery is dead-lettered.
+    pub webhook_max_attempts: u32,
+    /// The first retry's delay; each next one doubles (up to an hour).
+    pub webhook_retry_base: Duration,
     /// Results refused as invalid before a scan ends in ERROR.
     pub max_attempts: i64,
     /// Leases lost (scanner gone or silent, lease timeout, hub died) before a scan ends in
@@ -236,6 +267,10 @@ impl HubConfig {
             rescan_threads: std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
             db_update_interval: None,
             db_update_feeds: Vec::new(),
+            webhooks: Vec::new(),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_max_attempts: 12,
+            webhook_retry_base: Duration::from_secs(2),
             max_attempts: 3,
             max_interruptions: 5,
             lease_timeout: Duration::from_secs(30 * 60),

@@ -24,7 +24,9 @@ use ferret_store::{AccountStore, BlobStore, JobStore, Limits, Released, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use api::openapi::document_value as openapi_document;
-pub use config::{HubConfig, OwnerRule, PushRule, RegistryConfig, ScanPolicy, ScheduleRule};
+pub use config::{
+    HubConfig, OwnerRule, PushRule, RegistryConfig, ScanPolicy, ScheduleRule, WebhookConfig,
+};
 pub use server::{HttpLimits, serve};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,8 @@ pub struct Hub {
     pub auth: auth::Authenticator,
     /// Operations as last read, and when (see `yc_get_operation`).
     operations: service::cache::Cache<String, (std::time::Instant, service::OperationView)>,
+    /// Wakes the webhook sender when deliveries were queued.
+    pub(crate) deliveries: tokio::sync::Notify,
     metrics: PrometheusHandle,
     shutdown: tokio_util_shutdown::Shutdown,
 }
@@ -145,6 +149,7 @@ impl Hub {
             config,
             store,
             blobs,
+            deliveries: tokio::sync::Notify::new(),
             metrics: server::metrics_handle(),
             shutdown: tokio_util_shutdown::Shutdown::new(),
         });
@@ -162,6 +167,9 @@ impl Hub {
             }
             hub.released(&back);
         }
+        service::notify::sync_config(&hub)
+            .await
+            .map_err(HubError::Config)?;
         Ok(hub)
     }
 

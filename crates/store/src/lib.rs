@@ -12,6 +12,7 @@ mod accounts;
 mod blobs;
 mod jobs;
 mod monitor;
+mod notify;
 mod rescans;
 mod row;
 mod scans;
@@ -31,6 +32,7 @@ pub use jobs::{
     Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
 };
 pub use monitor::MonitorStore;
+pub use notify::{Delivery, DeliveryState, Webhook};
 pub use rescans::{Candidate, Rescan};
 pub use scans::{
     Counts, Finding, FindingFilter, FindingKey, Image, ImageFilter, ImageStore, LatestScan, Scan,
@@ -79,6 +81,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             7,
             "rescans",
             include_str!("../migrations/0007_rescans.sql").to_owned(),
+        ),
+        (
+            8,
+            "notifications",
+            include_str!("../migrations/0008_notifications.sql").to_owned(),
         ),
     ]
 }

@@ -1179,10 +1179,10 @@ async fn registry_events_deletes_and_due_images() {
     }
 }
 
-/// A database at schema 5 opens at schema 6: its images are listed (none deleted) and its
-/// scans have no reason.
+/// A database at schema 5 opens at schema 8: its images are listed (none deleted), its
+/// scans have no reason, snapshot or diff, and the new tables work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_5_database_upgrades_to_6() {
+async fn a_schema_5_database_upgrades_to_8() {
     let dir = tempfile::tempdir().unwrap();
     let mut urls = vec![(
         "sqlite",
@@ -1198,6 +1198,17 @@ async fn a_schema_5_database_upgrades_to_6() {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         for sql in [
+            "DROP INDEX outbox_due",
+            "DROP INDEX scans_scanned",
+            "DROP TABLE outbox",
+            "DROP TABLE webhooks",
+            "DELETE FROM _sqlx_migrations WHERE version = 8",
+            "DROP TABLE leases",
+            "ALTER TABLE scans DROP COLUMN snapshot",
+            "ALTER TABLE scans DROP COLUMN diff",
+            "ALTER TABLE latest_scans DROP COLUMN judged_scan_id",
+            "ALTER TABLE latest_scans DROP COLUMN judged_snapshot",
+            "DELETE FROM _sqlx_migrations WHERE version = 7",
             "DROP INDEX images_registry",
             "DROP INDEX hook_events_received",
             "DROP TABLE hook_events",
@@ -1215,8 +1226,11 @@ async fn a_schema_5_database_upgrades_to_6() {
         let images = s.images(None).await.unwrap();
         assert_eq!(images.len(), 1, "{name}");
         assert_eq!(images[0].deleted_at, None);
-        assert_eq!(s.scan("scn1").await.unwrap().unwrap().reason, None);
+        let scan = s.scan("scn1").await.unwrap().unwrap();
+        assert_eq!((scan.reason, scan.snapshot, scan.diff), (None, None, None));
         assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");
+        assert!(s.take_lease("rescanner", "hub1", 1000).await.unwrap());
+        assert!(s.webhooks(None).await.unwrap().is_empty(), "{name}");
         s.close().await;
     }
 }
@@ -1337,6 +1351,116 @@ async fn rescans_are_judged_once_and_stored_beside_the_scans() {
         assert!(
             s.take_lease("rescanner", "hub1", 60_000).await.unwrap(),
             "{name}: expired"
+        );
+    }
+}
+
+/// Notifications: webhooks are put, listed by owner and removed (with their pending
+/// deliveries); a delivery is queued once per (event, webhook), leased to one caller at a
+/// time until its lease ends, and ends delivered or dead; finished scans are read in
+/// (scanned_at, id) order; settings are set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_the_outbox() {
+    for (name, s, _g) in stores().await {
+        let hook = |id: &str, owner: Option<&str>| Webhook {
+            id: id.to_owned(),
+            owner: owner.map(str::to_owned),
+            url: "http://127.0.0.1:9/hook".to_owned(),
+            secret: "k".to_owned(),
+            filter: "{}".to_owned(),
+            created_at: 1,
+        };
+        s.put_webhook(&hook("config:ops", None)).await.unwrap();
+        s.put_webhook(&hook("whk1", Some("alice"))).await.unwrap();
+        s.put_webhook(&hook("whk2", Some("bob"))).await.unwrap();
+        assert_eq!(s.webhooks(None).await.unwrap().len(), 3, "{name}");
+        let alice: Vec<String> = s
+            .webhooks(Some("alice"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(alice, ["whk1"]);
+        assert!(!s.delete_webhook("whk2", Some("alice")).await.unwrap());
+
+        assert!(
+            s.enqueue_delivery("scn1.scan.completed", "whk1", "{}")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.enqueue_delivery("scn1.scan.completed", "whk1", "{}")
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.enqueue_delivery("scn1.scan.completed", "whk2", "{}")
+                .await
+                .unwrap()
+        );
+        let first = s.lease_due_deliveries(10, 60_000).await.unwrap();
+        assert_eq!(first.len(), 2, "{name}");
+        assert!(
+            s.lease_due_deliveries(10, 60_000).await.unwrap().is_empty(),
+            "{name}: leased"
+        );
+        let (a, b) = (&first[0], &first[1]);
+        s.delivered(&a.id).await.unwrap();
+        s.delivery_failed(&b.id, "500", 0, false).await.unwrap();
+        let again = s.lease_due_deliveries(10, -1).await.unwrap();
+        assert_eq!(again.len(), 1, "{name}");
+        assert_eq!(
+            (again[0].attempts, again[0].last_error.as_deref()),
+            (1, Some("500"))
+        );
+        // An expired lease is taken again.
+        assert_eq!(s.lease_due_deliveries(10, 60_000).await.unwrap().len(), 1);
+        s.delivery_failed(&b.id, "500", 0, true).await.unwrap();
+        let dead = s
+            .deliveries(Some(DeliveryState::Dead), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{name}");
+        assert_eq!(dead[0].attempts, 2);
+        let alices = s.deliveries(None, Some("alice"), 10).await.unwrap();
+        assert_eq!(alices.len(), 1);
+        assert_eq!(alices[0].state, DeliveryState::Delivered);
+        assert!(alices[0].delivered_at.is_some());
+        let counts = s.delivery_counts().await.unwrap();
+        assert_eq!(
+            counts,
+            [("dead".to_owned(), 1), ("delivered".to_owned(), 1)],
+            "{name}"
+        );
+        s.enqueue_delivery("scn2.scan.failed", "whk2", "{}")
+            .await
+            .unwrap();
+        assert!(s.delete_webhook("whk2", None).await.unwrap());
+        assert!(
+            s.lease_due_deliveries(10, 1).await.unwrap().is_empty(),
+            "{name}"
+        );
+
+        for n in 0..3 {
+            s.submit(&req(&d(40 + n), "alice", 0)).await.unwrap();
+            let job = lease(&s, "hub1:c1").await.unwrap();
+            s.complete(&job.id, "hub1:c1", &result(1)).await.unwrap();
+        }
+        let all = s.finished_after(0, "", 10).await.unwrap();
+        assert_eq!(all.len(), 3, "{name}");
+        let rest = s
+            .finished_after(all[0].scanned_at.unwrap(), &all[0].id, 10)
+            .await
+            .unwrap();
+        assert_eq!(rest, all[1..].to_vec(), "{name}");
+        s.set_setting("notify_cursor", "5").await.unwrap();
+        s.set_setting("notify_cursor", "7").await.unwrap();
+        assert_eq!(
+            s.setting_or_init("notify_cursor", || "0".to_owned())
+                .await
+                .unwrap(),
+            "7"
         );
     }
 }

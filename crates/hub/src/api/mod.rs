@@ -9,6 +9,7 @@ pub(crate) mod hold;
 pub(crate) mod hooks;
 pub mod native;
 pub mod openapi;
+pub(crate) mod webhooks;
 pub(crate) mod yandex_grpc;
 pub(crate) mod yandex_rest;
 
@@ -35,6 +36,7 @@ pub(crate) fn router(hub: &Arc<Hub>) -> Router {
                 .merge(yandex_rest::routes())
                 .merge(aqua::routes())
                 .merge(hooks::routes())
+                .merge(webhooks::routes())
                 .route("/openapi.json", get(openapi::document)),
             hub.config.http_limits.body_timeout,
         ))

@@ -31,6 +31,10 @@ use utoipa::{Modify, OpenApi};
         crate::api::native::sbom,
         crate::api::native::report,
         crate::api::hooks::registry_events,
+        crate::api::webhooks::create,
+        crate::api::webhooks::list,
+        crate::api::webhooks::remove,
+        crate::api::webhooks::deliveries,
     ),
     modifiers(&Bearer)
 )]

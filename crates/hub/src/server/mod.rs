@@ -109,6 +109,8 @@ pub async fn serve(hub: Arc<Hub>) -> Result<(), HubError> {
     tokio::spawn(queue::cross_hub(hub.clone()));
     tokio::spawn(crate::service::schedule::run(hub.clone()));
     tokio::spawn(crate::service::rescan::run(hub.clone()));
+    tokio::spawn(crate::service::notify::produce(hub.clone()));
+    tokio::spawn(crate::service::notify::deliver(hub.clone()));
     if hub.config.embedded_scanner {
         tokio::spawn(scanner::embedded(hub.clone()));
     }

@@ -6,6 +6,7 @@
 
 pub(crate) mod cache;
 mod dbupdate;
+pub mod notify;
 pub mod push;
 mod reads;
 pub mod rescan;
