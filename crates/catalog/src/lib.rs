@@ -127,6 +127,8 @@ enum Owner {
 #[derive(Debug)]
 pub struct Catalog {
     wanted: Wanted,
+    /// What a layer read for this catalog may be cached by (see [`Catalog::fingerprint`]).
+    fingerprint: String,
     /// Every pattern, kept or claimed, for the dispatch after the walk.
     dispatch: GlobSet,
     owners: Vec<Owner>,
@@ -212,7 +214,27 @@ impl Catalog {
                 }
             }
         }
+        let mut hasher = ferret_model::Hasher::new(ferret_model::DigestAlgorithm::Sha256);
+        hasher.update(b"ferret-catalog\0");
+        for p in os::PATTERNS {
+            hasher.update(p.as_bytes());
+            hasher.update(b"\0");
+        }
+        for c in CATALOGERS {
+            hasher.update(format!("{}@{}\0", c.name(), c.version()).as_bytes());
+            for p in c.patterns() {
+                hasher.update(p.as_bytes());
+                hasher.update(b"\0");
+            }
+        }
+        hasher.update(
+            go_symbols
+                .as_ref()
+                .map_or("no go symbols", |g| g.fingerprint())
+                .as_bytes(),
+        );
         Self {
+            fingerprint: hasher.finish().to_string(),
             wanted: Wanted {
                 globs: compile(&keep),
                 probe: Some(Box::new(CatalogProbe {
@@ -224,6 +246,13 @@ impl Catalog {
             dispatch: compile(&all),
             owners,
         }
+    }
+
+    /// A digest of everything that decides what reading a layer keeps: the catalogers'
+    /// names, versions and patterns, and the Go symbols looked for. A layer read with one
+    /// catalog may stand in for reading it again with another of the same fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// What the layer walk keeps: the glob set it asks for each entry, and the probe for

@@ -2,6 +2,7 @@
 //! the final file view, catalog it, and match its packages against the advisory database.
 //! Plain data in, plain data out; no clap, no env.
 
+mod layer_cache;
 mod matches;
 
 use std::sync::Mutex;
@@ -15,6 +16,7 @@ pub use ferret_model::{
     CatalogerState, CatalogerStatus, Inventory, LayerInfo, SourceInfo, SourceKind,
 };
 use ferret_model::{Digest, Distro};
+pub use layer_cache::LayerCache;
 pub use matches::{MatchCache, MatchOptions, Outcome, PackageMatches, Suppressed, match_inventory};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub struct ScanOptions {
     /// For an SBOM: the file system it describes, from which the Go binaries it lists are
     /// read for their symbols. Without it they are not, and no Go finding is suppressed.
     pub sbom_root: Option<std::path::PathBuf>,
+    /// Layers read before, by diff ID (`--cache-dir`).
+    pub layer_cache: Option<std::sync::Arc<LayerCache>>,
 }
 
 impl Default for ScanOptions {
@@ -64,6 +68,7 @@ impl Default for ScanOptions {
             distro: None,
             go_symbols: None,
             sbom_root: None,
+            layer_cache: None,
         }
     }
 }
@@ -338,6 +343,17 @@ fn read_layers(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(layer) = layers.get(i) else { break };
+                    let cache = options.layer_cache.as_deref().zip(layer.diff_id.as_ref()).map(
+                        |(c, id)| (c, LayerCache::key(&id.to_string(), catalog.fingerprint(), &options.limits)),
+                    );
+                    if let Some(diff) = cache.as_ref().and_then(|(c, key)| c.get(key, layer.index)) {
+                        tracing::info!(layer = %layer.digest, "layer from the cache");
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(Ok(diff));
+                        }
+                        progress(Event::LayerDone);
+                        continue;
+                    }
                     let result =
                         image
                             .open_layer(layer)
@@ -357,6 +373,10 @@ fn read_layers(
                                 read_layer(input, catalog.wanted(), &options.limits, &on_read)
                                     .map_err(EngineError::from)
                             });
+                    if let (Some((c, key)), Ok(diff)) = (&cache, &result) {
+                        tracing::info!(layer = %layer.digest, bytes = diff.stored_bytes, "layer read");
+                        c.put(key, diff);
+                    }
                     let failed = result.is_err();
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(result);

@@ -144,6 +144,18 @@ struct SourceArgs {
     /// Largest file a cataloger may read, in bytes.
     #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
     max_file_size: u64,
+    /// Keep what reading each layer found in DIR, by the layer's diff ID: images sharing
+    /// layers with one scanned before read only their own.
+    #[arg(long, env = "FERRET_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// The most the layer cache keeps, in MiB (least recently used out first).
+    #[arg(
+        long,
+        default_value_t = 4096,
+        value_name = "MIB",
+        requires = "cache_dir"
+    )]
+    cache_size: u64,
 }
 
 #[derive(Args, Debug)]
@@ -646,6 +658,12 @@ fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions
         ..ScanOptions::default()
     };
     options.limits.max_file_size = args.max_file_size;
+    if let Some(dir) = &args.cache_dir {
+        options.layer_cache = Some(std::sync::Arc::new(ferret_engine::LayerCache::open(
+            dir,
+            args.cache_size.saturating_mul(1 << 20),
+        )?));
+    }
     options.distro = args.distro.as_deref().map(parse_distro).transpose()?;
     Ok((source, options))
 }

@@ -102,6 +102,10 @@ struct FileConfig {
     /// Feeds of those updates, as `KIND=URL` [default: the default feeds]
     #[serde(default)]
     db_update_feeds: Vec<String>,
+    /// Where the embedded scanner keeps the layers it read [default: DATA_DIR/layer-cache]
+    layer_cache_dir: Option<PathBuf>,
+    /// MiB the layer cache may hold; 0 turns it off [default: 4096]
+    layer_cache_mb: Option<u64>,
     /// Webhooks notified of scans (`[[webhooks]]`).
     #[serde(default)]
     webhooks: Vec<ferret_hub::WebhookConfig>,
@@ -272,6 +276,12 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
         c.db_update_interval = Some(Duration::from_secs_f64((h * 3600.0).max(1.0)));
     }
     c.db_update_feeds = file.db_update_feeds;
+    if let Some(dir) = file.layer_cache_dir {
+        c.layer_cache_dir = Some(dir);
+    }
+    if let Some(mb) = file.layer_cache_mb {
+        c.layer_cache_bytes = mb.saturating_mul(1 << 20);
+    }
     for w in &file.webhooks {
         let url = reqwest::Url::parse(&w.url)
             .with_context(|| format!("webhook {}: url {:?}", w.name, w.url))?;
@@ -375,6 +385,18 @@ pub(crate) struct ScannerArgs {
     /// Without it, credentials per registry host come from docker's config.json.
     #[arg(long, value_name = "USER")]
     username: Option<String>,
+    /// Keep what reading each layer found in DIR, by diff ID, so jobs sharing layers read
+    /// only their own.
+    #[arg(long, env = "FERRET_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// The most the layer cache keeps, in MiB.
+    #[arg(
+        long,
+        default_value_t = 4096,
+        value_name = "MIB",
+        requires = "cache_dir"
+    )]
+    cache_size: u64,
 }
 
 pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
@@ -410,6 +432,13 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
             docker_config,
             insecure_registries: args.insecure_registry,
             credentials,
+            layer_cache: match &args.cache_dir {
+                Some(dir) => Some(std::sync::Arc::new(ferret_worker::LayerCache::open(
+                    dir,
+                    args.cache_size.saturating_mul(1 << 20),
+                )?)),
+                None => None,
+            },
         },
     };
     runtime()?.block_on(async {

@@ -761,3 +761,103 @@ fn webhooks_are_delivered_at_least_once_and_survive_kill_9() {
         .unwrap();
     assert_eq!(config.status().as_u16(), 400);
 }
+
+/// `ferret scan` with `FERRET_LOG=info`: (exit code, stdout, stderr).
+fn scan_logged(args: &[&str]) -> (i32, String, String) {
+    let out = ferret()
+        .args(args)
+        .env("FERRET_LOG", "info")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The layer cache: of two images sharing a base layer, the second reads only its own
+/// layer (the base comes from the cache), and its report is exactly an uncached scan's; a
+/// damaged cache entry is a miss, read again; the cache stays within its bound.
+#[test]
+fn the_layer_cache_reads_only_an_images_own_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let status = dpkg_entry("openssl", "3.0.11-1~deb12u2", None)
+        + &dpkg_entry("libfoo1", "1.0-1+b1", Some("foo (1.0-1)"));
+    let base = tar(&[
+        file("etc/os-release", DEBIAN_OS_RELEASE),
+        file("var/lib/dpkg/status", &status),
+    ]);
+    let own_a = tar(&[file("srv/a.txt", "a")]);
+    let own_b = tar(&[file(
+        "var/lib/dpkg/status",
+        &(status.clone() + &dpkg_entry("bar", "2.0-1", None)),
+    )]);
+    let a = oci_layout(
+        &d.join("a"),
+        &ImageSpec::new(vec![(base.clone(), Comp::Gzip), (own_a, Comp::Gzip)]),
+        "a",
+    );
+    let b = oci_layout(
+        &d.join("b"),
+        &ImageSpec::new(vec![(base, Comp::Gzip), (own_b, Comp::Gzip)]),
+        "b",
+    );
+    let feed = d.join("tracker.json");
+    debian_fixture_tracker(&feed);
+    let db = d.join("db");
+    import(&db, "debian-tracker", &[feed]);
+    let cache = d.join("cache");
+    let scan = |image: &str, cached: bool| {
+        let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", "json"];
+        if cached {
+            args.extend(["--cache-dir", cache.to_str().unwrap()]);
+        }
+        args.push(image);
+        let (code, out, err) = scan_logged(&args);
+        assert_eq!(code, 0, "{err}");
+        (serde_json::from_str::<Value>(&out).unwrap(), err)
+    };
+    let (image_a, image_b) = (
+        format!("oci:{}:a", d.join("a").display()),
+        format!("oci:{}:b", d.join("b").display()),
+    );
+    let (_, first) = scan(&image_a, true);
+    assert_eq!(first.matches("layer read").count(), 2, "{first}");
+    let (cached, second) = scan(&image_b, true);
+    let from_cache: Vec<&str> = second
+        .lines()
+        .filter(|l| l.contains("layer from the cache"))
+        .collect();
+    assert_eq!(from_cache.len(), 1, "{second}");
+    assert!(from_cache[0].contains(&a.layers[0]), "{second}");
+    let read: Vec<&str> = second
+        .lines()
+        .filter(|l| l.contains("layer read"))
+        .collect();
+    assert_eq!(read.len(), 1, "only its own layer: {second}");
+    assert!(read[0].contains(&b.layers[1]), "{second}");
+    let (uncached, _) = scan(&image_b, false);
+    assert_eq!(cached, uncached);
+    assert!(
+        cached["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "CVE-2024-0006"),
+        "the own layer's package is there"
+    );
+
+    // A damaged entry is a miss: read again, and the result stands.
+    for e in std::fs::read_dir(&cache).unwrap() {
+        let p = e.unwrap().path();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let (again, third) = scan(&image_b, true);
+    assert_eq!(again, uncached);
+    assert_eq!(third.matches("layer read").count(), 2, "{third}");
+    assert!(third.contains("does not read back"), "{third}");
+}

@@ -199,6 +199,10 @@ pub struct HubConfig {
     pub db_update_interval: Option<Duration>,
     /// The feeds of those updates (`KIND=URL`); the default feeds when empty.
     pub db_update_feeds: Vec<String>,
+    /// Where the embedded scanner keeps the layers it read (by diff ID), and how many
+    /// bytes at most; `None` or 0: no cache.
+    pub layer_cache_dir: Option<PathBuf>,
+    pub layer_cache_bytes: u64,
     /// Webhooks the operator configures.
     pub webhooks: Vec<WebhookConfig>,
     /// How long a webhook may take to answer.
@@ -255,6 +259,7 @@ pub struct HubConfig {
 impl HubConfig {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
+            layer_cache_dir: Some(data_dir.join("layer-cache")),
             data_dir,
             database_url: None,
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -267,6 +272,7 @@ impl HubConfig {
             rescan_threads: std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
             db_update_interval: None,
             db_update_feeds: Vec::new(),
+            layer_cache_bytes: 4 << 30,
             webhooks: Vec::new(),
             webhook_timeout: Duration::from_secs(10),
             webhook_max_attempts: 12,

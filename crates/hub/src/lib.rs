@@ -68,6 +68,8 @@ pub struct Hub {
     pub auth: auth::Authenticator,
     /// Operations as last read, and when (see `yc_get_operation`).
     operations: service::cache::Cache<String, (std::time::Instant, service::OperationView)>,
+    /// Layers the embedded scanner read before.
+    pub(crate) layer_cache: Option<Arc<ferret_worker::LayerCache>>,
     /// Wakes the webhook sender when deliveries were queued.
     pub(crate) deliveries: tokio::sync::Notify,
     metrics: PrometheusHandle,
@@ -138,6 +140,13 @@ impl Hub {
             .await
             .map_err(|e| HubError::Config(e.to_string()))?
             .map_err(|e| HubError::Config(e.to_string()))?;
+        let layer_cache = match &config.layer_cache_dir {
+            Some(dir) if config.layer_cache_bytes > 0 => Some(Arc::new(
+                ferret_worker::LayerCache::open(dir, config.layer_cache_bytes)
+                    .map_err(|e| HubError::Config(e.to_string()))?,
+            )),
+            _ => None,
+        };
         let hub = Arc::new(Self {
             auth: auth::Authenticator::new(keys),
             operations: service::cache::Cache::new(None, 100_000),
@@ -150,6 +159,7 @@ impl Hub {
             store,
             blobs,
             deliveries: tokio::sync::Notify::new(),
+            layer_cache,
             metrics: server::metrics_handle(),
             shutdown: tokio_util_shutdown::Shutdown::new(),
         });

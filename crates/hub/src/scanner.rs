@@ -21,6 +21,7 @@ fn embedded_pull(hub: &Hub, job: &ferret_store::Job) -> PullOptions {
         .find(|r| r.name == job.registry);
     PullOptions {
         credentials: registry.and_then(crate::RegistryConfig::credentials),
+        layer_cache: hub.layer_cache.clone(),
         ..PullOptions::default()
     }
 }

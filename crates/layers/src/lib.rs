@@ -5,6 +5,7 @@
 //! and hard links, into the final file view, where each kept file remembers the layer that
 //! last wrote it. Paths are normalised and confined to the image root.
 
+pub mod cache;
 mod dir;
 mod path;
 mod stream;

@@ -8,6 +8,7 @@ pub mod rematch;
 pub mod remote;
 pub mod run;
 
+pub use ferret_engine::LayerCache;
 pub use run::{PullOptions, PullTarget, ScanOutput, scan, scan_image, scanner_version};
 
 /// Resolves on SIGTERM or Ctrl-C: how `ferret serve` and `ferret scanner` are told to stop.

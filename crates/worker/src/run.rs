@@ -34,6 +34,8 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// Credentials for every registry; they win over `docker_config`.
     pub credentials: Option<ferret_image::Credentials>,
+    /// Layers read before, kept by diff ID: only an image's own layers are read.
+    pub layer_cache: Option<std::sync::Arc<ferret_engine::LayerCache>>,
 }
 
 /// An image to pull: the distribution endpoint's URL, the repository and the manifest
@@ -88,6 +90,7 @@ pub fn scan_image(
     ));
     let options = ScanOptions {
         go_symbols: Some(go_symbols.clone()),
+        layer_cache: pull.layer_cache.clone(),
         resolve: ferret_image::ResolveOptions {
             platform: None,
             registry: RegistryOptions {

@@ -50,18 +50,37 @@ fn table_of(binary: &[u8]) -> Result<(&[u8], bool), GoSymbolsError> {
 #[derive(Debug, Clone, Default)]
 pub struct GoSymbolSet {
     by_package: HashMap<Box<[u8]>, HashSet<Box<[u8]>>>,
+    /// SHA-256 of the sorted set: what a layer read with it may be cached by.
+    fingerprint: String,
 }
 
 impl GoSymbolSet {
     pub fn new(symbols: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut by_package: HashMap<Box<[u8]>, HashSet<Box<[u8]>>> = HashMap::new();
-        for (path, symbol) in symbols {
+        let sorted: std::collections::BTreeSet<(String, String)> = symbols.into_iter().collect();
+        let mut hasher = ferret_model::Hasher::new(ferret_model::DigestAlgorithm::Sha256);
+        for (path, symbol) in &sorted {
+            hasher.update(path.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(symbol.as_bytes());
+            hasher.update(b"\0");
+        }
+        let fingerprint = hasher.finish().to_string();
+        for (path, symbol) in sorted {
             by_package
                 .entry(path.into_bytes().into_boxed_slice())
                 .or_default()
                 .insert(symbol.into_bytes().into_boxed_slice());
         }
-        Self { by_package }
+        Self {
+            by_package,
+            fingerprint,
+        }
+    }
+
+    /// SHA-256 over the sorted symbols.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     pub fn is_empty(&self) -> bool {
