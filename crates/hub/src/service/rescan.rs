@@ -277,8 +277,10 @@ async fn next_batch(
     {
         return Err("the rescanner's lease went to another hub".to_owned());
     }
-    let hub = hub.clone();
-    Ok(Some(tokio::spawn(async move { load(&hub, batch).await })))
+    let (hub, snapshot) = (hub.clone(), snapshot.to_owned());
+    Ok(Some(tokio::spawn(async move {
+        load(&hub, batch, &snapshot).await
+    })))
 }
 
 /// Stores a batch's verdicts, several at once (the store groups their commits).
@@ -336,14 +338,14 @@ async fn store_all(
 }
 
 /// Reads the stored scans of a batch (SBOM and report); a digest whose scan has no SBOM or
-/// report cannot be matched again and is judged as it stands.
-async fn load(hub: &Hub, batch: Vec<Candidate>) -> Vec<Input> {
+/// report cannot be matched again and is judged, as it stands, against `snapshot`.
+async fn load(hub: &Hub, batch: Vec<Candidate>, snapshot: &str) -> Vec<Input> {
     let reads = batch.into_iter().map(|candidate| async move {
         let scan = hub.store.scan(&candidate.scan_id).await.ok()??;
         let (Some(sbom), Some(report)) = (&scan.sbom_blob, &scan.report_blob) else {
             let _ = hub
                 .store
-                .judged(&candidate.digest, &candidate.scan_id, "")
+                .judged(&candidate.digest, &candidate.scan_id, snapshot)
                 .await;
             return None;
         };
