@@ -20,6 +20,23 @@ pub struct FeedSource {
     pub url: String,
 }
 
+impl std::str::FromStr for FeedSource {
+    type Err = String;
+
+    /// `KIND=URL`, as `ferret db update --feed` and the hub's `db_update_feeds` take it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, url) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected KIND=URL"))?;
+        let kind =
+            FeedKind::parse(kind).ok_or_else(|| format!("{s:?}: unknown feed kind {kind:?}"))?;
+        Ok(Self {
+            kind,
+            url: url.to_owned(),
+        })
+    }
+}
+
 /// The ecosystems whose osv.dev exports `ferret db update` fetches by default: the ones
 /// Ferret catalogs whose distro has no native feed here.
 pub const DEFAULT_OSV_ECOSYSTEMS: &[Ecosystem] = &[

@@ -215,17 +215,7 @@ pub(crate) fn run(args: DbArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             if !feeds.is_empty() {
                 options.sources = feeds
                     .iter()
-                    .map(|f| {
-                        let (kind, url) = f
-                            .split_once('=')
-                            .with_context(|| format!("--feed {f:?}: expected KIND=URL"))?;
-                        let kind = FeedKind::parse(kind)
-                            .with_context(|| format!("--feed {f:?}: unknown feed kind {kind:?}"))?;
-                        Ok(ferret_advisory::FeedSource {
-                            kind,
-                            url: url.to_owned(),
-                        })
-                    })
+                    .map(|f| f.parse().map_err(|e| anyhow::anyhow!("--feed {e}")))
                     .collect::<anyhow::Result<_>>()?;
             }
             let report = ferret_advisory::update_with(&dir, &options, &now(), &on_event)?;

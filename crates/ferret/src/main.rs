@@ -144,8 +144,15 @@ struct SourceArgs {
     /// Largest file a cataloger may read, in bytes.
     #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
     max_file_size: u64,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+/// The layer cache's flags, for `scan`, `sbom` and `scanner`.
+#[derive(Args, Debug)]
+struct CacheArgs {
     /// Keep what reading each layer found in DIR, by the layer's diff ID: images sharing
-    /// layers with one scanned before read only their own.
+    /// layers with one read before read only their own.
     #[arg(long, env = "FERRET_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// The most the layer cache keeps, in MiB (least recently used out first).
@@ -156,6 +163,17 @@ struct SourceArgs {
         requires = "cache_dir"
     )]
     cache_size: u64,
+}
+
+impl CacheArgs {
+    /// The cache the flags name, opened; `None` without `--cache-dir`.
+    fn open(&self) -> anyhow::Result<Option<std::sync::Arc<ferret_engine::LayerCache>>> {
+        let Some(dir) = &self.cache_dir else {
+            return Ok(None);
+        };
+        let cache = ferret_engine::LayerCache::open(dir, self.cache_size.saturating_mul(1 << 20))?;
+        Ok(Some(std::sync::Arc::new(cache)))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -658,12 +676,7 @@ fn resolve_source(args: &SourceArgs) -> anyhow::Result<(ImageSource, ScanOptions
         ..ScanOptions::default()
     };
     options.limits.max_file_size = args.max_file_size;
-    if let Some(dir) = &args.cache_dir {
-        options.layer_cache = Some(std::sync::Arc::new(ferret_engine::LayerCache::open(
-            dir,
-            args.cache_size.saturating_mul(1 << 20),
-        )?));
-    }
+    options.layer_cache = args.cache.open()?;
     options.distro = args.distro.as_deref().map(parse_distro).transpose()?;
     Ok((source, options))
 }

@@ -282,23 +282,6 @@ fn hub_config(args: ServeArgs) -> anyhow::Result<HubConfig> {
     if let Some(mb) = file.layer_cache_mb {
         c.layer_cache_bytes = mb.saturating_mul(1 << 20);
     }
-    for w in &file.webhooks {
-        let url = reqwest::Url::parse(&w.url)
-            .with_context(|| format!("webhook {}: url {:?}", w.name, w.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!(
-                "webhook {}: url {:?}: expected http:// or https://",
-                w.name,
-                w.url
-            );
-        }
-        if w.secret.is_empty() {
-            bail!(
-                "webhook {}: a secret is required (it signs every delivery)",
-                w.name
-            );
-        }
-    }
     c.webhooks = file.webhooks;
     if let Some(s) = file.webhook_timeout {
         c.webhook_timeout = Duration::from_secs(s.max(1));
@@ -385,18 +368,8 @@ pub(crate) struct ScannerArgs {
     /// Without it, credentials per registry host come from docker's config.json.
     #[arg(long, value_name = "USER")]
     username: Option<String>,
-    /// Keep what reading each layer found in DIR, by diff ID, so jobs sharing layers read
-    /// only their own.
-    #[arg(long, env = "FERRET_CACHE_DIR", value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// The most the layer cache keeps, in MiB.
-    #[arg(
-        long,
-        default_value_t = 4096,
-        value_name = "MIB",
-        requires = "cache_dir"
-    )]
-    cache_size: u64,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
@@ -432,13 +405,7 @@ pub(crate) fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
             docker_config,
             insecure_registries: args.insecure_registry,
             credentials,
-            layer_cache: match &args.cache_dir {
-                Some(dir) => Some(std::sync::Arc::new(ferret_worker::LayerCache::open(
-                    dir,
-                    args.cache_size.saturating_mul(1 << 20),
-                )?)),
-                None => None,
-            },
+            layer_cache: args.cache.open()?,
         },
     };
     runtime()?.block_on(async {

@@ -447,17 +447,7 @@ fn go_findings_are_suppressed_exactly_where_go_tool_nm_shows_no_vulnerable_symbo
     }
 
     // Grype's JSON lists them as ignored matches, not affected for want of the code.
-    let (code, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
-        "grype-json",
-        &image,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let grype: Value = serde_json::from_str(&out).unwrap();
+    let grype = scan_as(&db, &image, "grype-json", &[]);
     let ignored = grype["ignoredMatches"].as_array().unwrap();
     assert_eq!(ignored.len(), doc["suppressed"].as_array().unwrap().len());
     for m in ignored {

@@ -60,6 +60,15 @@ fn setup(d: &Path, top: &str, policy: &str) -> Setup {
     }
 }
 
+/// Whether Debian's `docker-registry` and `skopeo` are here (said loudly when not).
+fn registry_tools() -> bool {
+    let here = have("docker-registry") && have("skopeo");
+    if !here {
+        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+    }
+    here
+}
+
 fn store_of(d: &Path) -> ferret_store::Store {
     rt().block_on(ferret_store::Store::open(&format!(
         "sqlite:{}",
@@ -135,8 +144,7 @@ fn events(m: &std::collections::BTreeMap<String, f64>, outcome: &str) -> f64 {
 /// from the lists and keeps its history; a schedule rule rescans its prefix at tier 2.
 #[test]
 fn pushes_to_a_real_registry_are_scanned() {
-    if !have("docker-registry") || !have("skopeo") {
-        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -308,8 +316,7 @@ fn finding_set(store: &ferret_store::Store, scan: &str) -> Vec<(String, String, 
 /// the latest record follows.
 #[test]
 fn advisory_changes_rescan_stored_sboms_without_the_registry() {
-    if !have("docker-registry") || !have("skopeo") {
-        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -407,18 +414,12 @@ fn advisory_changes_rescan_stored_sboms_without_the_registry() {
     assert_eq!(diff["severityChanged"][0]["from"], "HIGH");
     assert_eq!(diff["severityChanged"][0]["to"], "LOW");
     // Exactly what a scan of the image with the new database finds.
-    let source = format!("oci:{}:root", layout.display());
-    let (code, out, err) = run(&[
-        "scan",
-        "-q",
-        "--db-dir",
-        db.to_str().unwrap(),
-        "-f",
+    let local = scan_as(
+        &db,
+        &format!("oci:{}:root", layout.display()),
         "grype-json",
-        &source,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let local: Value = serde_json::from_str(&out).unwrap();
+        &[],
+    );
     let mut expected: Vec<(String, String, String)> = local["matches"]
         .as_array()
         .unwrap()
@@ -557,8 +558,7 @@ fn start_receiver(state: std::sync::Arc<Receiver>) -> String {
 #[test]
 fn webhooks_are_delivered_at_least_once_and_survive_kill_9() {
     use std::sync::atomic::Ordering;
-    if !have("docker-registry") || !have("skopeo") {
-        eprintln!("\n*** SKIPPED: docker-registry and skopeo are needed ***\n");
+    if !registry_tools() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -141,7 +141,7 @@ impl Hub {
             .map_err(|e| HubError::Config(e.to_string()))?
             .map_err(|e| HubError::Config(e.to_string()))?;
         let layer_cache = match &config.layer_cache_dir {
-            Some(dir) if config.layer_cache_bytes > 0 => Some(Arc::new(
+            Some(dir) if config.embedded_scanner && config.layer_cache_bytes > 0 => Some(Arc::new(
                 ferret_worker::LayerCache::open(dir, config.layer_cache_bytes)
                     .map_err(|e| HubError::Config(e.to_string()))?,
             )),

@@ -39,6 +39,15 @@ async fn postgres_url() -> Option<String> {
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
 
+/// A SQLite file in `dir`, and a fresh PostgreSQL schema when there is one, by name.
+async fn database_urls(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let mut urls = vec![("sqlite", format!("sqlite:{}", dir.join("hub.db").display()))];
+    if let Some(url) = postgres_url().await {
+        urls.push(("postgres", url));
+    }
+    urls
+}
+
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let n = SystemTime::now()
@@ -1050,13 +1059,7 @@ async fn a_result_claims_the_next_jobs_for_its_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_4_database_upgrades_to_5() {
     let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![(
-        "sqlite",
-        format!("sqlite:{}", dir.path().join("hub.db").display()),
-    )];
-    if let Some(url) = postgres_url().await {
-        urls.push(("postgres", url));
-    }
+    let urls = database_urls(dir.path()).await;
     for (name, url) in urls {
         let s = Store::open(&url).await.unwrap();
         s.submit(&req(&d(1), "did:web:a", 0)).await.unwrap();
@@ -1184,13 +1187,7 @@ async fn registry_events_deletes_and_due_images() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_5_database_upgrades_to_8() {
     let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![(
-        "sqlite",
-        format!("sqlite:{}", dir.path().join("hub.db").display()),
-    )];
-    if let Some(url) = postgres_url().await {
-        urls.push(("postgres", url));
-    }
+    let urls = database_urls(dir.path()).await;
     for (name, url) in urls {
         let s = Store::open(&url).await.unwrap();
         s.close().await;

@@ -50,7 +50,13 @@ pub fn scan_json(db: &Path, source: &str) -> Value {
 
 /// [`scan_json`] with more options.
 pub fn scan_json_with(db: &Path, source: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", "json"];
+    scan_as(db, source, "json", extra)
+}
+
+/// `ferret scan -f FORMAT` (a JSON format: json, grype-json, …) of `source`, with more
+/// options.
+pub fn scan_as(db: &Path, source: &str, format: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["scan", "-q", "--db-dir", db.to_str().unwrap(), "-f", format];
     args.extend_from_slice(extra);
     args.push(source);
     let (code, out, err) = run(&args);

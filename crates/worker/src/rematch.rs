@@ -19,8 +19,8 @@ pub struct Snapshot {
     pub db: Database,
     pub info: DatabaseInfo,
     /// Every vulnerable Go symbol the database names, qualified (`path.Symbol`), with its
-    /// parts.
-    go_symbols: BTreeMap<String, (String, String)>,
+    /// parts; read when a previous report first needs it.
+    go_symbols: std::sync::OnceLock<BTreeMap<String, (String, String)>>,
     /// The database's answers so far: stored SBOMs share most packages.
     cache: ferret_engine::MatchCache,
 }
@@ -30,21 +30,31 @@ impl Snapshot {
         let db = Database::open_file(path)
             .map_err(|e| format!("advisory database {}: {e}", path.display()))?;
         let status = db.status().map_err(|e| e.to_string())?;
-        let go_symbols = db
-            .go_symbols()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(p, s)| (format!("{p}.{s}"), (p, s)))
-            .collect();
         Ok(Self {
             db,
             info: DatabaseInfo {
                 snapshot: status.snapshot,
                 schema_version: status.schema_version,
             },
-            go_symbols,
+            go_symbols: std::sync::OnceLock::new(),
             cache: ferret_engine::MatchCache::default(),
         })
+    }
+}
+
+impl Snapshot {
+    fn go_symbols(&self) -> Result<&BTreeMap<String, (String, String)>, String> {
+        if let Some(m) = self.go_symbols.get() {
+            return Ok(m);
+        }
+        let read = self
+            .db
+            .go_symbols()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(p, s)| (format!("{p}.{s}"), (p, s)))
+            .collect();
+        Ok(self.go_symbols.get_or_init(|| read))
     }
 }
 
@@ -79,14 +89,14 @@ pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<
     // absent from a binary count as absent there.
     let absent = absent_symbols(previous);
     let known: BTreeSet<&String> = absent.values().flatten().collect();
-    let looked_for = (!known.is_empty()).then(|| {
-        GoSymbolSet::new(
-            known
-                .iter()
-                .filter_map(|q| snapshot.go_symbols.get(*q))
-                .cloned(),
-        )
-    });
+    let looked_for = if known.is_empty() {
+        None
+    } else {
+        let named = snapshot.go_symbols()?;
+        Some(GoSymbolSet::new(
+            known.iter().filter_map(|q| named.get(*q)).cloned(),
+        ))
+    };
     inventory.go_symbols = absent
         .iter()
         .map(|(path, gone)| {
@@ -130,17 +140,7 @@ pub fn update_database(dir: &std::path::Path, feeds: &[String]) -> Result<usize,
     if !feeds.is_empty() {
         options.sources = feeds
             .iter()
-            .map(|f| {
-                let (kind, url) = f
-                    .split_once('=')
-                    .ok_or_else(|| format!("feed {f:?}: expected KIND=URL"))?;
-                let kind = ferret_advisory::FeedKind::parse(kind)
-                    .ok_or_else(|| format!("feed {f:?}: unknown feed kind {kind:?}"))?;
-                Ok(ferret_advisory::FeedSource {
-                    kind,
-                    url: url.to_owned(),
-                })
-            })
+            .map(|f| f.parse().map_err(|e| format!("feed {e}")))
             .collect::<Result<_, String>>()?;
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -87,13 +87,8 @@ pub(crate) async fn create(
     body: Result<Json<CreateWebhook>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     let Json(req) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let url = url::Url::parse(&req.url).map_err(|e| ApiError::invalid("url", e))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ApiError::invalid(
-            "url",
-            "expected http://host/… or https://host/…",
-        ));
-    }
+    crate::service::notify::check_url(&req.url)
+        .map_err(|e| ApiError::new(Code::InvalidArgument, e))?;
     let filter = Filter {
         events: req.events,
         owner: None,

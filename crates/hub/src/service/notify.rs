@@ -67,6 +67,17 @@ impl Filter {
     }
 }
 
+/// Checks a webhook's URL: http or https, with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "url {url:?}: expected http://host/… or https://host/…"
+        ));
+    }
+    Ok(())
+}
+
 /// A severity's rank (critical 0 … negligible 4), by any case of its name.
 fn rank(severity: &str) -> Option<i64> {
     let r = ferret_store::severity_rank(&severity.to_ascii_uppercase());
@@ -195,6 +206,14 @@ pub(crate) async fn sync_config(hub: &Hub) -> Result<(), String> {
         }
         filter
             .check()
+            .and_then(|()| check_url(&w.url))
+            .and_then(|()| {
+                if w.secret.is_empty() {
+                    Err("a secret is required (it signs every delivery)".to_owned())
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| format!("webhook {}: {e}", w.name))?;
         hub.store
             .put_webhook(&Webhook {
@@ -245,6 +264,18 @@ async fn produce_once(hub: &Arc<Hub>) -> Result<(), String> {
             Some((w, f))
         })
         .collect();
+    if webhooks.is_empty() {
+        // Nobody to tell: the cursor moves on (a write every overlap at most), so a webhook
+        // added later hears of scans from then on.
+        let now = ferret_store::now_ms();
+        if cursor < now - OVERLAP_MS {
+            hub.store
+                .set_setting("notify_cursor", &now.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
     let (mut at, mut id) = (cursor - OVERLAP_MS, String::new());
     let mut newest = cursor;
     let mut queued = 0u64;
@@ -328,7 +359,11 @@ pub(crate) async fn deliver(hub: Arc<Hub>) {
                 continue;
             }
         };
-        let webhooks = hub.store.webhooks(None).await.unwrap_or_default();
+        let webhooks = if due.is_empty() {
+            Vec::new()
+        } else {
+            hub.store.webhooks(None).await.unwrap_or_default()
+        };
         let sends = due.into_iter().map(|d| {
             let (hub, http) = (&hub, &http);
             let w = webhooks.iter().find(|w| w.id == d.webhook_id).cloned();
