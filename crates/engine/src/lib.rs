@@ -184,11 +184,21 @@ fn from_sbom(file: &std::path::Path, options: &ScanOptions) -> Result<Inventory,
 }
 
 /// The packages an SBOM document (SPDX or CycloneDX JSON) describes, as an inventory
-/// named `named`: how `sbom:` sources are read, and how the hub matches a stored SBOM
-/// again.
+/// named `named`: how `sbom:` sources are read.
 pub fn sbom_inventory(
     bytes: &[u8],
     named: String,
+    options: &ScanOptions,
+) -> Result<Inventory, EngineError> {
+    sbom_inventory_of(bytes, named, Digest::sha256_of(bytes), options)
+}
+
+/// [`sbom_inventory`] of a document whose digest is known (`digest`): how the hub matches a
+/// stored SBOM again.
+pub fn sbom_inventory_of(
+    bytes: &[u8],
+    named: String,
+    digest: Digest,
     options: &ScanOptions,
 ) -> Result<Inventory, EngineError> {
     let sbom = ferret_sbom::read(bytes).map_err(|e| EngineError::Sbom(format!("{named}: {e}")))?;
@@ -196,7 +206,7 @@ pub fn sbom_inventory(
     let info = SourceInfo {
         kind: SourceKind::Sbom,
         name: named,
-        digest: Digest::sha256_of(bytes),
+        digest,
         config_digest: None,
         index_digest: None,
         tags: Vec::new(),

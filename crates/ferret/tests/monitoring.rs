@@ -313,7 +313,9 @@ fn finding_set(store: &ferret_store::Store, scan: &str) -> Vec<(String, String, 
 /// SBOM the change touches gets a new READY scan (reason advisories, the new snapshot, the
 /// diff: one new, one fixed or withdrawn, one regraded) whose findings are exactly what
 /// `ferret scan` finds in the image with the new database; the untouched image gets none;
-/// the latest record follows.
+/// the latest record follows. The new finding is in CISA's KEV catalog: a webhook that
+/// wants known exploited findings only hears of the rescan and its new finding, nothing
+/// else.
 #[test]
 fn advisory_changes_rescan_stored_sboms_without_the_registry() {
     if !registry_tools() {
@@ -321,12 +323,37 @@ fn advisory_changes_rescan_stored_sboms_without_the_registry() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let receiver = std::sync::Arc::new(Receiver::default());
+    let at = start_receiver(receiver.clone());
+    let top = format!(
+        "advisory_poll = 1\n\n[[webhooks]]\nname = \"kev\"\nurl = \"http://{at}/hook\"\nsecret = {WEBHOOK_SECRET:?}\nkev_only = true\n"
+    );
     let Setup {
         registry,
         conf,
         db,
         layout,
-    } = setup(d, "advisory_poll = 1", "");
+    } = setup(d, &top, "");
+    // Known exploited before the tracker names it for bar.
+    let kev = d.join("kev.json");
+    std::fs::write(
+        &kev,
+        serde_json::to_vec(&json!({
+            "title": "CISA Catalog of Known Exploited Vulnerabilities",
+            "catalogVersion": "2026.12.01",
+            "dateReleased": "2026-12-01T12:00:00.000Z",
+            "count": 1,
+            "vulnerabilities": [{
+                "cveID": "CVE-2024-0100", "vendorProject": "bar", "product": "bar",
+                "vulnerabilityName": "bar remote code execution", "dateAdded": "2026-12-01",
+                "shortDescription": "x", "requiredAction": "Update.", "dueDate": "2026-12-22",
+                "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    import(&db, "kev", &[kev]);
     // A second image none of the changes touch.
     let root2 = d.join("root2");
     debian_fixture_root(&root2);
@@ -444,6 +471,45 @@ fn advisory_changes_rescan_stored_sboms_without_the_registry() {
     let latest = rt().block_on(store.latest(&after.digest)).unwrap().unwrap();
     assert_eq!(latest.scan_id, after.id);
     assert_eq!(latest.record["total"], json!(after.counts.total()));
+
+    // Known exploited: the new finding alone, stored so and in the diff.
+    let kev_findings: Vec<String> = rt()
+        .block_on(store.findings(
+            &after.id,
+            &ferret_store::FindingFilter::default(),
+            ferret_store::FindingKey::default(),
+            1000,
+        ))
+        .unwrap()
+        .into_iter()
+        .filter(|(_, f)| f.kev)
+        .map(|(_, f)| f.vulnerability)
+        .collect();
+    assert_eq!(kev_findings, ["CVE-2024-0100"]);
+    assert_eq!(diff["new"][0]["kev"], true, "{diff}");
+    // The KEV-only webhook: the rescan (it has a known exploited finding) and its new
+    // finding; not the first scans, not the fixed finding.
+    wait_until(Duration::from_secs(30), "the KEV webhook's events", || {
+        receiver.seen.lock().unwrap().len() >= 2
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let mut told: Vec<String> = receiver
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.event["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            format!("{}.findings.new", after.id),
+            format!("{}.scan.completed", after.id)
+        ],
+        "{}",
+        log()
+    );
 }
 
 /// What the test's webhook receiver saw: one entry per request.

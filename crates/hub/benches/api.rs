@@ -112,6 +112,7 @@ async fn main() {
             )),
             origin: Some(format!("package-{}", i / 3)),
             kind: Some("os".to_owned()),
+            kev: i % 50 == 0,
         })
         .collect();
     let result = ScanResult {

@@ -1,7 +1,9 @@
 //! Advisory-driven rescans at scale (`cargo bench -p ferret-hub --bench rescan`): N stored
 //! images (10,000 by default, `FERRET_BENCH_IMAGES`), 200 Debian packages each drawn from
 //! a pool of 4,000, scanned against a generated Debian tracker feed and stored as the
-//! embedded scanner stores them (SPDX SBOM and Grype report inline, findings rows). Then
+//! embedded scanner stores them (findings rows; SPDX SBOM and Grype report in the database
+//! when at most `blob_inline_limit`, else in the blob store: `FERRET_BENCH_INLINE` sets the
+//! limit). Then
 //! new feeds are imported and a rescan round judges every image from its stored SBOM,
 //! twice: a narrow change (three CVEs added: about one image in seven changes), then a
 //! broad one (250 CVEs added, 100 withdrawn, 100 regraded: every image changes). Reported
@@ -222,8 +224,8 @@ async fn main() {
                                     picked.sort_unstable();
                                     picked.dedup();
                                     let sbom = sbom(i, &picked);
-                                    let doc =
-                                        rematch(&snapshot, &sbom, &Default::default()).unwrap();
+                                    let doc = rematch(&snapshot, &sbom, None, &Default::default())
+                                        .unwrap();
                                     (i, sbom, serde_json::to_vec(&doc).unwrap())
                                 })
                                 .collect::<Vec<_>>()
@@ -302,11 +304,14 @@ async fn timed_round(hub: &Arc<Hub>, db: &std::path::Path, label: &str, threads:
     lat.sort();
     let at = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
     println!(
-        "{label:<6} change: {:>6} judged, {:>5} changed in {:>6.2} s on {threads} thread(s) ({:>5.0} images/s); peak RSS {} MiB; on-demand submit p50 {:.2} ms, p99 {:.2} ms ({} during the round)",
+        "{label:<6} change: {:>6} judged, {:>5} changed in {:>6.2} s on {threads} thread(s) ({:>5.0} images/s; waited {:.1} s reading, {:.1} s judging, {:.1} s storing); peak RSS {} MiB; on-demand submit p50 {:.2} ms, p99 {:.2} ms ({} during the round)",
         round.judged,
         round.changed,
         took.as_secs_f64(),
         round.judged as f64 / took.as_secs_f64(),
+        round.waited[0].as_secs_f64(),
+        round.waited[1].as_secs_f64(),
+        round.waited[2].as_secs_f64(),
         peak_rss_mib(),
         at(0.5).as_secs_f64() * 1000.0,
         at(0.99).as_secs_f64() * 1000.0,
@@ -358,6 +363,14 @@ async fn store_scan(hub: &Arc<Hub>, holder: &str, i: u64, sbom: Vec<u8>, report:
         format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
     };
     let (sbom_blob, report_blob) = (hex(&sbom), hex(&report));
+    // Small blobs in the database, the rest in the blob store, as the hub keeps them.
+    let mut inline_blobs = Vec::new();
+    for (digest, data) in [(&sbom_blob, sbom), (&report_blob, report)] {
+        match ferret_hub::service::results::inline(data, hub.config.blob_inline_limit) {
+            Ok(text) => inline_blobs.push((digest.clone(), text)),
+            Err(data) => hub.blobs.put_as(digest, data).await.unwrap(),
+        }
+    }
     hub.store
         .complete(
             &job.id,
@@ -369,10 +382,7 @@ async fn store_scan(hub: &Arc<Hub>, holder: &str, i: u64, sbom: Vec<u8>, report:
                 counts,
                 findings,
                 record: json!({"$type": "io.atcr.hold.scan"}),
-                inline_blobs: vec![
-                    (sbom_blob, String::from_utf8(sbom).unwrap()),
-                    (report_blob, String::from_utf8(report).unwrap()),
-                ],
+                inline_blobs,
             },
         )
         .await

@@ -58,6 +58,9 @@ pub struct WebhookConfig {
     /// Only events with a finding at or above this severity.
     #[serde(default)]
     pub min_severity: Option<String>,
+    /// Only events with a finding in CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default)]
+    pub kev_only: bool,
 }
 
 /// The owner of the repositories under a prefix.
@@ -192,7 +195,8 @@ pub struct HubConfig {
     pub advisory_db: Option<PathBuf>,
     /// How often the advisory database is looked at for a new snapshot.
     pub advisory_poll: Duration,
-    /// Threads matching stored SBOMs again after an advisory change.
+    /// Threads matching stored SBOMs again after an advisory change; they run at a lower
+    /// CPU priority than the rest of the hub, so scans people wait for come first.
     pub rescan_threads: usize,
     /// How often the hub updates its advisory database itself (`None`: never; `ferret db
     /// update` or `db import` from outside is noticed all the same).
@@ -268,8 +272,8 @@ impl HubConfig {
             embedded_scanner: true,
             advisory_db: None,
             advisory_poll: Duration::from_secs(10),
-            // Half the cores: the other half stays for the scans people wait for.
-            rescan_threads: std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
+            // Every core: the threads yield to everything else (see the field).
+            rescan_threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             db_update_interval: None,
             db_update_feeds: Vec::new(),
             layer_cache_bytes: 4 << 30,

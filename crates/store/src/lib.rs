@@ -87,6 +87,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             "notifications",
             include_str!("../migrations/0008_notifications.sql").to_owned(),
         ),
+        (
+            9,
+            "kev",
+            include_str!("../migrations/0009_kev.sql").to_owned(),
+        ),
     ]
 }
 
@@ -318,13 +323,16 @@ impl Store {
     /// Runs `statements` in one transaction, on either backend, when the first changes a
     /// row; when it changes none, nothing is written and `false` comes back (the first is
     /// the guard: it checks what the rest rely on, and writes only when it holds).
-    pub(crate) async fn exec_guarded(
+    /// `lane` says whether it is work someone waits for (SQLite's writer lets background
+    /// work wait for that).
+    pub(crate) async fn exec_guarded_in(
         &self,
+        lane: sqlite::Lane,
         statements: Vec<(String, Vec<row::Arg>)>,
     ) -> Result<bool> {
         match &self.sqlite {
             Some(w) => {
-                w.run(move |tx| {
+                w.run_in(lane, move |tx| {
                     for (i, (sql, args)) in statements.iter().enumerate() {
                         let mut st = tx.prepare_cached(&sqlite::sql(sql))?;
                         let n = st.execute(rusqlite::params_from_iter(args.iter()))?;
@@ -351,6 +359,39 @@ impl Store {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+        }
+    }
+
+    /// Runs `statements` in one transaction, on either backend, in `lane`.
+    pub(crate) async fn exec_all_in(
+        &self,
+        lane: sqlite::Lane,
+        statements: Vec<(String, Vec<row::Arg>)>,
+    ) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        match &self.sqlite {
+            Some(w) => {
+                w.run_in(lane, move |tx| {
+                    for (sql, args) in &statements {
+                        tx.prepare_cached(&sqlite::sql(sql))?
+                            .execute(rusqlite::params_from_iter(args.iter()))?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            None => {
+                let mut tx = self.begin_write().await?;
+                for (sql, args) in &statements {
+                    row::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), args)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
         }
     }

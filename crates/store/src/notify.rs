@@ -153,6 +153,17 @@ impl Store {
         rows.iter().map(Webhook::from_row).collect()
     }
 
+    /// Whether a finding of scan `scan_id` is known exploited.
+    pub async fn has_known_exploited(&self, scan_id: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM findings WHERE scan_id = $1 AND kev = 1 LIMIT 1")
+                .bind(scan_id)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Finished scans (READY or ERROR) after (`at`, `id`) in (`scanned_at`, `id`) order.
     pub async fn finished_after(&self, at: i64, id: &str, limit: i64) -> Result<Vec<Scan>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

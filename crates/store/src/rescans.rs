@@ -5,19 +5,27 @@
 use sqlx::Row as _;
 
 use crate::row::Arg;
-use crate::scans::{
-    Finding, IMAGE_COLUMNS, Image, SCAN_COLUMNS, Scan, column_counts, severity_rank,
-};
+use crate::scans::{Finding, IMAGE_COLUMNS, Image, column_counts, finding_inserts};
+use crate::sqlite::Lane;
 use crate::{Counts, Result, Store, new_id, now_ms};
 
-/// A digest whose latest scan is to be judged.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A digest whose latest scan is to be judged, with what judging it reads.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub digest: String,
     /// Its latest scan.
     pub scan_id: String,
     /// The snapshot it was last judged against, when that judgement is of this scan.
     pub judged_snapshot: Option<String>,
+    /// The latest scan's SBOM and report, by digest.
+    pub sbom_blob: Option<String>,
+    pub report_blob: Option<String>,
+    /// Their content when the database keeps it (small ones; the rest are in the blob
+    /// store).
+    pub sbom: Option<String>,
+    pub report: Option<String>,
+    /// The digest's latest record (`io.atcr.hold.scan`).
+    pub record: serde_json::Value,
 }
 
 /// A rescan's result, for every image of the digest.
@@ -42,7 +50,7 @@ pub struct Rescan {
 
 impl Store {
     /// Up to `limit` digests after `after` whose latest scan is not judged against
-    /// `snapshot`, by digest.
+    /// `snapshot`, by digest, each with its scan's blobs (one query for the batch).
     pub async fn rescan_candidates(
         &self,
         snapshot: &str,
@@ -50,9 +58,14 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Candidate>> {
         let rows = sqlx::query(
-            "SELECT digest, scan_id, judged_scan_id, judged_snapshot FROM latest_scans
-             WHERE digest > $1 AND (judged_scan_id IS NULL OR judged_scan_id <> scan_id OR judged_snapshot <> $2)
-             ORDER BY digest LIMIT $3",
+            "SELECT l.digest, l.scan_id, l.judged_scan_id, l.judged_snapshot, l.record, s.sbom_blob, s.report_blob,
+                    sb.data AS sbom, rb.data AS report
+             FROM latest_scans l
+             LEFT JOIN scans s ON s.id = l.scan_id
+             LEFT JOIN blobs sb ON sb.digest = s.sbom_blob
+             LEFT JOIN blobs rb ON rb.digest = s.report_blob
+             WHERE l.digest > $1 AND (l.judged_scan_id IS NULL OR l.judged_scan_id <> l.scan_id OR l.judged_snapshot <> $2)
+             ORDER BY l.digest LIMIT $3",
         )
         .bind(after)
         .bind(snapshot)
@@ -71,40 +84,69 @@ impl Store {
                         None
                     },
                     scan_id,
+                    sbom_blob: r.try_get("sbom_blob")?,
+                    report_blob: r.try_get("report_blob")?,
+                    sbom: r.try_get("sbom")?,
+                    report: r.try_get("report")?,
+                    record: serde_json::from_str(&r.try_get::<String, _>("record")?).map_err(
+                        |e| crate::StoreError::Corrupt {
+                            what: "latest record",
+                            message: e.to_string(),
+                        },
+                    )?,
                 })
             })
             .collect()
     }
 
-    /// Records that `digest`'s latest scan `scan_id` was judged against `snapshot` (and
-    /// stands), if it is still the latest.
-    pub async fn judged(&self, digest: &str, scan_id: &str, snapshot: &str) -> Result<()> {
-        self.exec(
-            "UPDATE latest_scans SET judged_scan_id = $1, judged_snapshot = $2 WHERE digest = $3 AND scan_id = $1",
-            vec![scan_id.into(), snapshot.into(), digest.into()],
-        )
-        .await?;
+    /// Records that each (digest, scan id)'s latest scan was judged against `snapshot` (and
+    /// stands), where that scan is still the latest.
+    pub async fn judged(&self, judged: &[(&str, &str)], snapshot: &str) -> Result<()> {
+        // In small parts: SQLite's writer lets a submission in between two.
+        let parts = judged.chunks(32).map(|chunk| {
+            let statements = chunk
+                .iter()
+                .map(|(digest, scan_id)| {
+                    (
+                        "UPDATE latest_scans SET judged_scan_id = $1, judged_snapshot = $2 WHERE digest = $3 AND scan_id = $1".to_owned(),
+                        vec![(*scan_id).into(), snapshot.into(), (*digest).into()],
+                    )
+                })
+                .collect();
+            self.exec_all_in(Lane::Background, statements)
+        });
+        for done in futures_util::future::join_all(parts).await {
+            done?;
+        }
         Ok(())
     }
 
-    /// The images (of any owner, not deleted) of `digest`.
-    pub async fn images_of(&self, digest: &str) -> Result<Vec<Image>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE digest = $1 AND deleted_at IS NULL ORDER BY id"
-        )))
-        .bind(digest)
-        .fetch_all(self.pool())
-        .await?;
+    /// The images (of any owner, not deleted) of `digests`, by digest then id.
+    pub async fn images_of(&self, digests: &[&str]) -> Result<Vec<Image>> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = (1..=digests.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE digest IN ({params}) AND deleted_at IS NULL ORDER BY digest, id"
+        )));
+        for d in digests {
+            q = q.bind(*d);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         rows.iter().map(Image::from_row).collect()
     }
 
     /// Stores a rescan: a READY scan per image of the digest (`images`), with the findings,
     /// and the digest's latest record pointing at the first, judged against the snapshot.
     /// Nothing is stored when `previous_scan_id` is no longer the digest's latest (a scan
-    /// finished meanwhile); then `None`.
-    pub async fn store_rescan(&self, r: &Rescan, images: &[Image]) -> Result<Option<Vec<Scan>>> {
+    /// finished meanwhile); then `None`, else the new scans' ids, by image.
+    pub async fn store_rescan(&self, r: &Rescan, images: &[Image]) -> Result<Option<Vec<String>>> {
         if images.is_empty() {
-            self.judged(&r.digest, &r.previous_scan_id, &r.snapshot)
+            self.judged(&[(&r.digest, &r.previous_scan_id)], &r.snapshot)
                 .await?;
             return Ok(Some(Vec::new()));
         }
@@ -146,46 +188,7 @@ impl Store {
                     .to_owned(),
                 args,
             ));
-            for (chunk_no, chunk) in r
-                .findings
-                .chunks(crate::scans::FINDINGS_PER_INSERT)
-                .enumerate()
-            {
-                let mut sql = String::from(
-                    "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind) VALUES ",
-                );
-                let mut args = Vec::with_capacity(chunk.len() * 12);
-                for (i, f) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    let b = i * 12;
-                    sql.push('(');
-                    sql.push_str(
-                        &(1..=12)
-                            .map(|k| format!("${}", b + k))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    );
-                    sql.push(')');
-                    let ord = chunk_no * crate::scans::FINDINGS_PER_INSERT + i;
-                    args.extend([
-                        Arg::from(id.clone()),
-                        Arg::Int(i64::try_from(ord).unwrap_or(i64::MAX)),
-                        f.vulnerability.clone().into(),
-                        f.severity.clone().into(),
-                        Arg::Int(severity_rank(&f.severity)),
-                        f.package.clone().into(),
-                        f.version.clone().into(),
-                        f.fixed_by.clone().into(),
-                        f.source.clone().into(),
-                        f.link.clone().into(),
-                        f.origin.clone().into(),
-                        f.kind.clone().into(),
-                    ]);
-                }
-                statements.push((sql, args));
-            }
+            statements.extend(finding_inserts(id, &r.findings));
         }
         if let Some(data) = &r.inline_report {
             statements.push((
@@ -194,17 +197,9 @@ impl Store {
                 vec![r.report_blob.clone().into(), data.clone().into()],
             ));
         }
-        if !self.exec_guarded(statements).await? {
+        if !self.exec_guarded_in(Lane::Background, statements).await? {
             return Ok(None);
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SCAN_COLUMNS} FROM scans WHERE job_id = $1 ORDER BY id"
-        )))
-        .bind(&job_id)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(Some(
-            rows.iter().map(Scan::from_row).collect::<Result<_>>()?,
-        ))
+        Ok(Some(ids))
     }
 }

@@ -4,7 +4,7 @@
 pub use ferret_model::Counts;
 use sqlx::Row;
 
-use crate::row::Columns;
+use crate::row::{Arg, Columns};
 use crate::{Result, Store, StoreError, new_id, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,6 +402,8 @@ pub struct Finding {
     pub link: Option<String>,
     pub origin: Option<String>,
     pub kind: Option<String>,
+    /// In CISA's Known Exploited Vulnerabilities catalog.
+    pub kev: bool,
 }
 
 /// Sort rank of a stored severity (its Yandex name): the most severe first.
@@ -597,7 +599,7 @@ impl ScanStore for Store {
             ("ord", "($2 IS NOT NULL AND ord > $3)")
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT ord, severity_rank, vulnerability, severity, package, version, fixed_by, source, link, origin, kind FROM findings
+            "SELECT ord, severity_rank, vulnerability, severity, package, version, fixed_by, source, link, origin, kind, kev FROM findings
              WHERE scan_id = $1 AND {keyset} AND ($4 IS NULL OR severity = $4) AND ($5 IS NULL OR package = $5)
                AND ($7 IS NULL OR vulnerability = $7)
              ORDER BY {order} LIMIT $6"
@@ -628,6 +630,7 @@ impl ScanStore for Store {
                         link: r.try_get("link")?,
                         origin: r.try_get("origin")?,
                         kind: r.try_get("kind")?,
+                        kev: r.try_get::<i64, _>("kev")? != 0,
                     },
                 ))
             })
@@ -700,8 +703,55 @@ fn bind_result<'q>(
         .bind(job_id)
 }
 
-/// Findings per INSERT statement: 12 parameters each, well under both backends' limits.
-pub(crate) const FINDINGS_PER_INSERT: usize = 64;
+/// Findings per INSERT statement: 13 parameters each, well under both backends' limits.
+const FINDINGS_PER_INSERT: usize = 64;
+
+/// The statements that insert `findings` of scan `scan_id` in report order (`ord`), with
+/// `$N` parameters (see [`crate::sqlite::sql`] for rusqlite).
+pub(crate) fn finding_inserts(scan_id: &str, findings: &[Finding]) -> Vec<(String, Vec<Arg>)> {
+    const COLUMNS: usize = 13;
+    findings
+        .chunks(FINDINGS_PER_INSERT)
+        .enumerate()
+        .map(|(chunk_no, chunk)| {
+            let mut sql = String::from(
+                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
+            for (i, f) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for k in 1..=COLUMNS {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('$');
+                    sql.push_str(&(i * COLUMNS + k).to_string());
+                }
+                sql.push(')');
+                let ord = chunk_no * FINDINGS_PER_INSERT + i;
+                args.extend([
+                    Arg::from(scan_id),
+                    Arg::Int(i64::try_from(ord).unwrap_or(i64::MAX)),
+                    f.vulnerability.as_str().into(),
+                    f.severity.as_str().into(),
+                    Arg::Int(severity_rank(&f.severity)),
+                    f.package.as_str().into(),
+                    f.version.as_str().into(),
+                    f.fixed_by.as_deref().into(),
+                    f.source.as_str().into(),
+                    f.link.as_deref().into(),
+                    f.origin.as_deref().into(),
+                    f.kind.as_deref().into(),
+                    Arg::Int(i64::from(f.kev)),
+                ]);
+            }
+            (sql, args)
+        })
+        .collect()
+}
 
 /// Inside the transaction that ends a job: every owner's scan of `job_id` gets the result
 /// (READY, counts, blobs), its findings in report order, and the digest's latest record
@@ -734,43 +784,10 @@ pub(crate) async fn store_result(
         });
     };
     for id in scans.iter().map(|s| &s.id) {
-        for (chunk_no, chunk) in result.findings.chunks(FINDINGS_PER_INSERT).enumerate() {
-            let mut sql = String::from(
-                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 12;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for k in 1..=12 {
-                    if k > 1 {
-                        sql.push_str(", ");
-                    }
-                    sql.push('$');
-                    sql.push_str(&(b + k).to_string());
-                }
-                sql.push(')');
-            }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (i, f) in chunk.iter().enumerate() {
-                let ord = chunk_no * FINDINGS_PER_INSERT + i;
-                q = q
-                    .bind(id)
-                    .bind(i64::try_from(ord).unwrap_or(i64::MAX))
-                    .bind(&f.vulnerability)
-                    .bind(&f.severity)
-                    .bind(severity_rank(&f.severity))
-                    .bind(&f.package)
-                    .bind(&f.version)
-                    .bind(&f.fixed_by)
-                    .bind(&f.source)
-                    .bind(&f.link)
-                    .bind(&f.origin)
-                    .bind(&f.kind);
-            }
-            q.execute(&mut **tx).await?;
+        for (sql, args) in finding_inserts(id, &result.findings) {
+            crate::row::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     for (digest, data) in &result.inline_blobs {
@@ -818,7 +835,7 @@ pub(crate) async fn complete_held_pg(
                 "ord": ord, "vulnerability": f.vulnerability, "severity": f.severity,
                 "severity_rank": severity_rank(&f.severity), "package": f.package,
                 "version": f.version, "fixed_by": f.fixed_by, "source": f.source,
-                "link": f.link, "origin": f.origin, "kind": f.kind,
+                "link": f.link, "origin": f.origin, "kind": f.kind, "kev": i64::from(f.kev),
             })
         })
         .collect();
@@ -833,10 +850,10 @@ pub(crate) async fn complete_held_pg(
             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
             WHERE job_id IN (SELECT id FROM j) RETURNING {SCAN_COLUMNS}
          ), f AS (
-            INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind)
-            SELECT s.id, u.ord, u.vulnerability, u.severity, u.severity_rank, u.package, u.version, u.fixed_by, u.source, u.link, u.origin, u.kind
+            INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev)
+            SELECT s.id, u.ord, u.vulnerability, u.severity, u.severity_rank, u.package, u.version, u.fixed_by, u.source, u.link, u.origin, u.kind, u.kev
             FROM s, jsonb_to_recordset(CAST($14 AS jsonb)) AS u(ord bigint, vulnerability text, severity text, severity_rank bigint,
-                 package text, version text, fixed_by text, source text, link text, origin text, kind text)
+                 package text, version text, fixed_by text, source text, link text, origin text, kind text, kev bigint)
          ), l AS (
             INSERT INTO latest_scans (digest, scan_id, record)
             SELECT s.digest, s.id, $15 FROM s JOIN j ON s.id = j.scan_id

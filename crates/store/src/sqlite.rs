@@ -24,7 +24,26 @@ const MAX_BATCH: usize = 512;
 type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
 /// A caller's part: run on the batch's transaction (`None` when none could be begun).
-type Part = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Finish) + Send>;
+type Work = Box<dyn FnOnce(Option<&Transaction<'_>>) -> (bool, Finish) + Send>;
+
+/// Which callers a part may keep waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// What someone waits for: every queued part of this lane goes in the next batch.
+    Foreground,
+    /// Bulk work (advisory rescans): a batch takes these only for [`BACKGROUND_BUDGET`]
+    /// after its foreground parts (at least one), so a burst of them never holds a
+    /// submission back for longer than that.
+    Background,
+}
+
+/// How long a batch may spend on background parts.
+const BACKGROUND_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
+
+struct Part {
+    lane: Lane,
+    work: Work,
+}
 
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -84,8 +103,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
+        self.run_in(Lane::Foreground, f).await
+    }
+
+    /// Runs `f` on the writer's transaction in `lane`; its result once its batch has
+    /// committed.
+    pub(crate) async fn run_in<T, F>(&self, lane: Lane, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T>>();
-        let part: Part = Box::new(move |tx| {
+        let work: Work = Box::new(move |tx| {
             let Some(tx) = tx else {
                 let finish: Finish = Box::new(move |e| {
                     let _ = reply.send(Err(StoreError::Commit(
@@ -111,6 +140,7 @@ impl Writer {
                 ),
             }
         });
+        let part = Part { lane, work };
         let sent = self
             .parts
             .lock()
@@ -163,47 +193,82 @@ impl Drop for Writer {
 }
 
 fn run(mut conn: Connection, parts: &mpsc::Receiver<Part>) {
-    while let Ok(first) = parts.recv() {
-        let mut batch = vec![first];
+    // Background parts received but not yet run, oldest first.
+    let mut deferred: std::collections::VecDeque<Part> = std::collections::VecDeque::new();
+    loop {
+        let mut batch = Vec::new();
+        if deferred.is_empty() {
+            match parts.recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => return,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match parts.try_recv() {
                 Ok(p) => batch.push(p),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Empty) => break,
+                // Closed: what is queued still runs; the next `recv` ends the loop.
+                Err(mpsc::TryRecvError::Disconnected) => break,
             }
         }
-        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let message = e.to_string();
-                for part in batch {
-                    let (_, finish) = part(None);
-                    finish(Err(message.clone()));
-                }
-                continue;
+        let (foreground, background): (Vec<Part>, Vec<Part>) =
+            batch.into_iter().partition(|p| p.lane == Lane::Foreground);
+        deferred.extend(background);
+        commit_batch(&mut conn, foreground, &mut deferred);
+    }
+}
+
+/// Runs `foreground` and then deferred background parts (for [`BACKGROUND_BUDGET`], at
+/// least one) in one transaction, and tells each caller the commit's outcome.
+fn commit_batch(
+    conn: &mut Connection,
+    foreground: Vec<Part>,
+    deferred: &mut std::collections::VecDeque<Part>,
+) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let message = e.to_string();
+            for part in foreground.into_iter().chain(deferred.pop_front()) {
+                let (_, finish) = (part.work)(None);
+                finish(Err(message.clone()));
             }
+            return;
+        }
+    };
+    let mut finishes = Vec::with_capacity(foreground.len() + 1);
+    let mut run_part = |part: Part| {
+        if let Err(e) = tx.execute_batch("SAVEPOINT part") {
+            let (_, finish) = (part.work)(None);
+            finish(Err(e.to_string()));
+            return;
+        }
+        let (failed, finish) = (part.work)(Some(&tx));
+        let end = if failed {
+            "ROLLBACK TO part; RELEASE part"
+        } else {
+            "RELEASE part"
         };
-        let mut finishes = Vec::with_capacity(batch.len());
-        for part in batch {
-            if let Err(e) = tx.execute_batch("SAVEPOINT part") {
-                let (_, finish) = part(None);
-                finish(Err(e.to_string()));
-                continue;
-            }
-            let (failed, finish) = part(Some(&tx));
-            let end = if failed {
-                "ROLLBACK TO part; RELEASE part"
-            } else {
-                "RELEASE part"
-            };
-            if let Err(e) = tx.execute_batch(end) {
-                tracing::error!(error = %e, "ending a savepoint");
-            }
-            finishes.push(finish);
+        if let Err(e) = tx.execute_batch(end) {
+            tracing::error!(error = %e, "ending a savepoint");
         }
-        let committed = tx.commit().map_err(|e| e.to_string());
-        for finish in finishes {
-            finish(committed.clone());
-        }
+        finishes.push(finish);
+    };
+    for part in foreground {
+        run_part(part);
+    }
+    let started = std::time::Instant::now();
+    let mut ran = 0usize;
+    while ran == 0 || started.elapsed() < BACKGROUND_BUDGET {
+        let Some(part) = deferred.pop_front() else {
+            break;
+        };
+        run_part(part);
+        ran += 1;
+    }
+    let committed = tx.commit().map_err(|e| e.to_string());
+    for finish in finishes {
+        finish(committed.clone());
     }
 }
 

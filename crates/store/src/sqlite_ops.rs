@@ -10,9 +10,7 @@ use crate::jobs::{
     Submitted, UNLEASE, lease_end,
 };
 use crate::row::Arg;
-use crate::scans::{
-    FINDINGS_PER_INSERT, IMAGE_COLUMNS, Image, SCAN_COLUMNS, Scan, ScanResult, severity_rank,
-};
+use crate::scans::{IMAGE_COLUMNS, Image, SCAN_COLUMNS, Scan, ScanResult, finding_inserts};
 use crate::{Result, StoreError, new_id, now_ms};
 
 /// The database's clock in Unix milliseconds.
@@ -269,33 +267,8 @@ fn store_result(
         });
     };
     for s in &scans {
-        for (chunk_no, chunk) in result.findings.chunks(FINDINGS_PER_INSERT).enumerate() {
-            let mut sql = String::from(
-                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind) VALUES ",
-            );
-            let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * 12);
-            for (i, f) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                let ord = chunk_no * FINDINGS_PER_INSERT + i;
-                args.extend([
-                    Arg::from(s.id.as_str()),
-                    i64::try_from(ord).unwrap_or(i64::MAX).into(),
-                    f.vulnerability.as_str().into(),
-                    f.severity.as_str().into(),
-                    severity_rank(&f.severity).into(),
-                    f.package.as_str().into(),
-                    f.version.as_str().into(),
-                    f.fixed_by.as_deref().into(),
-                    f.source.as_str().into(),
-                    f.link.as_deref().into(),
-                    f.origin.as_deref().into(),
-                    f.kind.as_deref().into(),
-                ]);
-            }
-            tx.prepare_cached(&sql)?
+        for (sql, args) in finding_inserts(&s.id, &result.findings) {
+            tx.prepare_cached(&crate::sqlite::sql(&sql))?
                 .execute(rusqlite::params_from_iter(args.iter()))?;
         }
     }

@@ -621,6 +621,8 @@ fn finding(id: &str, severity: &str, package: &str) -> Finding {
         link: Some(format!("https://security-tracker.debian.org/tracker/{id}")),
         origin: None,
         kind: Some("deb".to_owned()),
+        // Some of each backend's findings are known exploited.
+        kev: severity == "CRITICAL",
     }
 }
 
@@ -875,7 +877,8 @@ async fn owners_joining_a_job_get_scans_of_their_own() {
                 )
                 .await
                 .unwrap();
-            assert_eq!(f.len(), 1, "{name}");
+            let read: Vec<Finding> = f.into_iter().map(|(_, f)| f).collect();
+            assert_eq!(read, result.findings, "{name}: every column, KEV too");
             assert_eq!(
                 s.last_finished_scan(image_id).await.unwrap().unwrap().id,
                 *scan_id
@@ -1182,10 +1185,10 @@ async fn registry_events_deletes_and_due_images() {
     }
 }
 
-/// A database at schema 5 opens at schema 8: its images are listed (none deleted), its
+/// A database at schema 5 opens at schema 9: its images are listed (none deleted), its
 /// scans have no reason, snapshot or diff, and the new tables work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_5_database_upgrades_to_8() {
+async fn a_schema_5_database_upgrades_to_9() {
     let dir = tempfile::tempdir().unwrap();
     let urls = database_urls(dir.path()).await;
     for (name, url) in urls {
@@ -1195,6 +1198,8 @@ async fn a_schema_5_database_upgrades_to_8() {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         for sql in [
+            "ALTER TABLE findings DROP COLUMN kev",
+            "DELETE FROM _sqlx_migrations WHERE version = 9",
             "DROP INDEX outbox_due",
             "DROP INDEX scans_scanned",
             "DROP TABLE outbox",
@@ -1214,6 +1219,7 @@ async fn a_schema_5_database_upgrades_to_8() {
             "DELETE FROM _sqlx_migrations WHERE version = 6",
             "INSERT INTO images (id, owner, registry, repository, digest, tags, size, created_at) VALUES ('img1', 'alice', 'reg', 'app', 'sha256:00', '[\"v1\"]', 1, 1)",
             "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at) VALUES ('scn1', 'img1', 'job1', 'alice', 'reg', 'app', 'sha256:00', 'READY', 0, 0, 0, 0, 0, 0, 0, 1)",
+            "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, source) VALUES ('scn1', 0, 'CVE-1', 'HIGH', 1, 'zlib', '1.0', 'dpkg')",
         ] {
             sqlx::query(sql).execute(&pool).await.unwrap();
         }
@@ -1228,6 +1234,14 @@ async fn a_schema_5_database_upgrades_to_8() {
         assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");
         assert!(s.take_lease("rescanner", "hub1", 1000).await.unwrap());
         assert!(s.webhooks(None).await.unwrap().is_empty(), "{name}");
+        let f = s
+            .findings("scn1", &FindingFilter::default(), FindingKey::default(), 10)
+            .await
+            .unwrap();
+        assert!(
+            !f[0].1.kev,
+            "{name}: findings from before are not known exploited"
+        );
         s.close().await;
     }
 }
@@ -1258,12 +1272,31 @@ async fn rescans_are_judged_once_and_stored_beside_the_scans() {
             .unwrap();
         let submitted = s.submit(&req(&d(1), "alice", 0)).await.unwrap();
         let job = lease(&s, "hub1:c1").await.unwrap();
-        s.complete(&job.id, "hub1:c1", &result(1)).await.unwrap();
+        // The SBOM small enough to keep in the database, the report not.
+        let mut scanned = result(1);
+        scanned.sbom_blob = Some("sha256:5a".to_owned());
+        scanned.report_blob = Some("sha256:7a".to_owned());
+        scanned.inline_blobs = vec![(
+            "sha256:5a".to_owned(),
+            "{\"spdxVersion\":\"SPDX-2.3\"}".to_owned(),
+        )];
+        s.complete(&job.id, "hub1:c1", &scanned).await.unwrap();
         let c = s.rescan_candidates("snap-1", "", 10).await.unwrap();
         assert_eq!(c.len(), 1, "{name}");
         assert_eq!(c[0].scan_id, submitted.scan_id);
         assert_eq!(c[0].judged_snapshot, None);
-        s.judged(&d(1), &submitted.scan_id, "snap-1").await.unwrap();
+        assert_eq!(c[0].sbom_blob.as_deref(), Some("sha256:5a"), "{name}");
+        assert_eq!(c[0].report_blob.as_deref(), Some("sha256:7a"), "{name}");
+        assert_eq!(
+            c[0].sbom.as_deref(),
+            Some("{\"spdxVersion\":\"SPDX-2.3\"}"),
+            "{name}"
+        );
+        assert_eq!(c[0].report, None, "{name}: kept in the blob store");
+        assert_eq!(c[0].record, scanned.record, "{name}");
+        s.judged(&[(&d(1), &submitted.scan_id)], "snap-1")
+            .await
+            .unwrap();
         assert!(
             s.rescan_candidates("snap-1", "", 10)
                 .await
@@ -1290,15 +1323,22 @@ async fn rescans_are_judged_once_and_stored_beside_the_scans() {
                 high: 1,
                 ..Counts::default()
             },
-            findings: vec![finding("CVE-2024-1", "HIGH", "openssl")],
+            findings: vec![Finding {
+                kev: true,
+                ..finding("CVE-2024-1", "HIGH", "openssl")
+            }],
             diff: r#"{"new":[]}"#.to_owned(),
             record: serde_json::json!({"total": 1}),
             inline_report: Some("{}".to_owned()),
         };
-        let images = s.images_of(&d(1)).await.unwrap();
+        let images = s.images_of(&[&d(1), &d(2)]).await.unwrap();
         assert_eq!(images.len(), 2, "{name}: carol's image is deleted");
-        let scans = s.store_rescan(&rescan, &images).await.unwrap().unwrap();
-        assert_eq!(scans.len(), 2, "{name}");
+        let ids = s.store_rescan(&rescan, &images).await.unwrap().unwrap();
+        assert_eq!(ids.len(), 2, "{name}");
+        let mut scans = Vec::new();
+        for id in &ids {
+            scans.push(s.scan(id).await.unwrap().unwrap());
+        }
         let mine = scans.iter().find(|x| x.owner == "alice").unwrap();
         assert_eq!(mine.image_id.as_deref(), Some(alice.id.as_str()));
         assert_eq!(mine.status, ScanStatus::Ready);
@@ -1316,6 +1356,7 @@ async fn rescans_are_judged_once_and_stored_beside_the_scans() {
             .await
             .unwrap();
         assert_eq!(f.len(), 1, "{name}");
+        assert_eq!(f[0].1, rescan.findings[0], "{name}");
         assert_eq!(s.blob("sha256:7e").await.unwrap().unwrap(), b"{}");
         let latest = s.latest(&d(1)).await.unwrap().unwrap();
         assert_eq!(latest.scan_id, scans[0].id, "{name}");

@@ -23,6 +23,8 @@ pub struct Snapshot {
     go_symbols: std::sync::OnceLock<BTreeMap<String, (String, String)>>,
     /// The database's answers so far: stored SBOMs share most packages.
     cache: ferret_engine::MatchCache,
+    /// How a stored SBOM is read (made once: the defaults ask the system for its cores).
+    options: ScanOptions,
 }
 
 impl Snapshot {
@@ -38,6 +40,7 @@ impl Snapshot {
             },
             go_symbols: std::sync::OnceLock::new(),
             cache: ferret_engine::MatchCache::default(),
+            options: ScanOptions::default(),
         })
     }
 }
@@ -78,11 +81,20 @@ fn absent_symbols(previous: &Document) -> BTreeMap<String, BTreeSet<String>> {
     absent
 }
 
-/// Matches `sbom` (SPDX or CycloneDX JSON) against `snapshot`; the new report keeps the
-/// previous report's `source` (the image, not the SBOM).
-pub fn rematch(snapshot: &Snapshot, sbom: &[u8], previous: &Document) -> Result<Document, String> {
+/// Matches `sbom` (SPDX or CycloneDX JSON; its digest, when the caller knows it, saves
+/// hashing it again) against `snapshot`; the new report keeps the previous report's
+/// `source` (the image, not the SBOM).
+pub fn rematch(
+    snapshot: &Snapshot,
+    sbom: &[u8],
+    digest: Option<&str>,
+    previous: &Document,
+) -> Result<Document, String> {
+    let digest = digest
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| ferret_model::Digest::sha256_of(sbom));
     let mut inventory =
-        ferret_engine::sbom_inventory(sbom, "stored SBOM".to_owned(), &ScanOptions::default())
+        ferret_engine::sbom_inventory_of(sbom, "stored SBOM".to_owned(), digest, &snapshot.options)
             .map_err(|e| e.to_string())?;
     // Looked for: what the previous scan found absent somewhere (and the database still
     // names); present in each binary: the rest of those. So exactly the symbols known

@@ -41,6 +41,9 @@ pub struct CreateWebhook {
     /// Only events with a finding at or above this severity.
     #[serde(default)]
     pub min_severity: Option<String>,
+    /// Only events with a finding in CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default)]
+    pub kev_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -94,6 +97,7 @@ pub(crate) async fn create(
         owner: None,
         repository_prefix: req.repository_prefix,
         min_severity: req.min_severity,
+        kev_only: req.kev_only,
     };
     filter
         .check()

@@ -48,6 +48,9 @@ pub struct Filter {
     /// negligible).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_severity: Option<String>,
+    /// Only events with a finding in CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kev_only: bool,
 }
 
 impl Filter {
@@ -89,7 +92,18 @@ struct Event {
     kind: &'static str,
     /// The most severe finding it concerns (rank), if any.
     worst: Option<i64>,
+    /// Whether a finding it concerns is known exploited; for a completed scan, asked of
+    /// the store only when a webhook wants to know.
+    kev: Kev,
     data: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kev {
+    Yes,
+    No,
+    /// The scan's stored findings say.
+    Stored,
 }
 
 fn events_of(scan: &Scan) -> Vec<Event> {
@@ -100,6 +114,7 @@ fn events_of(scan: &Scan) -> Vec<Event> {
         ScanStatus::Error => vec![Event {
             kind: "scan.failed",
             worst: None,
+            kev: Kev::No,
             data: json!({"scan": view}),
         }],
         ScanStatus::Ready => {
@@ -111,6 +126,7 @@ fn events_of(scan: &Scan) -> Vec<Event> {
             let mut out = vec![Event {
                 kind: "scan.completed",
                 worst,
+                kev: if c.total() > 0 { Kev::Stored } else { Kev::No },
                 data: json!({"scan": view}),
             }];
             let diff: Option<Diff> = scan
@@ -123,10 +139,18 @@ fn events_of(scan: &Scan) -> Vec<Event> {
                         .map(|f| ferret_store::severity_rank(&f.severity))
                         .min()
                 };
+                let kev_of = |fs: &[crate::service::rescan::Changed]| {
+                    if fs.iter().any(|f| f.kev) {
+                        Kev::Yes
+                    } else {
+                        Kev::No
+                    }
+                };
                 if !d.new.is_empty() {
                     out.push(Event {
                         kind: "findings.new",
                         worst: worst_of(&d.new),
+                        kev: kev_of(&d.new),
                         data: json!({"scan": view, "previousScanId": d.previous_scan_id, "snapshot": d.snapshot, "findings": d.new}),
                     });
                 }
@@ -134,6 +158,7 @@ fn events_of(scan: &Scan) -> Vec<Event> {
                     out.push(Event {
                         kind: "findings.fixed",
                         worst: worst_of(&d.fixed),
+                        kev: kev_of(&d.fixed),
                         data: json!({"scan": view, "previousScanId": d.previous_scan_id, "snapshot": d.snapshot, "findings": d.fixed}),
                     });
                 }
@@ -143,6 +168,8 @@ fn events_of(scan: &Scan) -> Vec<Event> {
     }
 }
 
+/// Whether `w` wants `event` of `scan`, but for [`Filter::kev_only`] of a [`Kev::Stored`]
+/// event (which the caller asks the store).
 fn wants(w: &Webhook, filter: &Filter, scan: &Scan, event: &Event) -> bool {
     let owner_ok = match (&w.owner, &filter.owner) {
         (Some(o), _) | (None, Some(o)) => *o == scan.owner,
@@ -154,8 +181,11 @@ fn wants(w: &Webhook, filter: &Filter, scan: &Scan, event: &Event) -> bool {
         Some(_) if event.kind == "scan.failed" => true,
         Some(min) => event.worst.is_some_and(|w| w <= min),
     };
+    // Like the severity, a failure is always told.
+    let kev_ok = !filter.kev_only || event.kind == "scan.failed" || event.kev != Kev::No;
     owner_ok
         && severity_ok
+        && kev_ok
         && (filter.events.is_empty() || filter.events.iter().any(|e| e == event.kind))
         && filter
             .repository_prefix
@@ -191,6 +221,7 @@ pub(crate) async fn sync_config(hub: &Hub) -> Result<(), String> {
             owner: None,
             repository_prefix: w.repository_prefix.clone(),
             min_severity: w.min_severity.clone(),
+            kev_only: w.kev_only,
         };
         if let Some(name) = &w.owner {
             let account = hub
@@ -290,7 +321,25 @@ async fn produce_once(hub: &Arc<Hub>) -> Result<(), String> {
         for scan in &scans {
             newest = newest.max(scan.scanned_at.unwrap_or(0));
             for event in events_of(scan) {
-                for (w, _) in webhooks.iter().filter(|(w, f)| wants(w, f, scan, &event)) {
+                let mut kev: Option<bool> = None;
+                for (w, f) in &webhooks {
+                    if !wants(w, f, scan, &event) {
+                        continue;
+                    }
+                    if f.kev_only && event.kev == Kev::Stored {
+                        let known = match kev {
+                            Some(k) => k,
+                            None => *kev.insert(
+                                hub.store
+                                    .has_known_exploited(&scan.id)
+                                    .await
+                                    .map_err(|e| e.to_string())?,
+                            ),
+                        };
+                        if !known {
+                            continue;
+                        }
+                    }
                     let ce = cloud_event(hub, scan, &event);
                     let event_id = ce["id"].as_str().unwrap_or_default().to_owned();
                     if hub

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferret_report::grype::Document;
-use ferret_store::{Candidate, Finding, Rescan, Scan, ScanStore};
+use ferret_store::{Candidate, Finding, Rescan};
 use ferret_worker::rematch::{Snapshot, rematch};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::Hub;
-use crate::service::results::{blob_ref, findings_of, read_blob, rfc3339_now};
+use crate::service::results::{blob_ref, findings_of, inline, rfc3339_now};
 
 /// Digests judged per batch.
 const BATCH: i64 = 256;
@@ -46,6 +46,9 @@ pub struct Changed {
     pub severity: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_by: Option<String>,
+    /// In CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kev: bool,
 }
 
 impl From<&Finding> for Changed {
@@ -56,6 +59,7 @@ impl From<&Finding> for Changed {
             version: f.version.clone(),
             severity: f.severity.clone(),
             fixed_by: f.fixed_by.clone(),
+            kev: f.kev,
         }
     }
 }
@@ -122,7 +126,6 @@ pub fn diff(old: &[Finding], new: &[Finding]) -> (Vec<Changed>, Vec<Changed>, Ve
 /// A digest to judge, with what its latest scan stored.
 struct Input {
     candidate: Candidate,
-    scan: Scan,
     sbom: Vec<u8>,
     report: Vec<u8>,
 }
@@ -131,14 +134,21 @@ struct Input {
 enum Verdict {
     /// The findings stand (or were matched against this snapshot already).
     Stands,
-    Changed {
-        report: Vec<u8>,
-        findings: Vec<Finding>,
-        counts: ferret_model::Counts,
-        diff: Diff,
-    },
+    Changed(Change),
     /// The stored scan could not be matched again (why); it stands.
     Failed(String),
+}
+
+/// A digest's new findings, made ready to store on the judging thread.
+struct Change {
+    report: Vec<u8>,
+    /// The report's SHA-256.
+    hash: [u8; 32],
+    findings: Vec<Finding>,
+    counts: ferret_model::Counts,
+    diff: Diff,
+    /// `diff` as stored (JSON).
+    diff_json: String,
 }
 
 /// What a round did.
@@ -147,6 +157,9 @@ pub struct Round {
     pub judged: u64,
     pub changed: u64,
     pub failed: u64,
+    /// How long the round waited for batches to be read, judged, and stored: where its
+    /// time went.
+    pub waited: [Duration; 3],
 }
 
 impl Round {
@@ -212,39 +225,38 @@ pub async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round, String
         .await
         .map_err(|e| e.to_string())??;
     let id = snapshot.info.snapshot.clone();
-    // A database connection is used by one thread at a time.
-    type Shared = Arc<std::sync::Mutex<Snapshot>>;
-    let threads = hub.config.rescan_threads.max(1);
-    // One opened database per thread, kept for the round.
-    let mut snapshots: Vec<Shared> = vec![Arc::new(std::sync::Mutex::new(snapshot))];
     let mut round = Round::default();
     let mut storing: Option<tokio::task::JoinHandle<Result<Round, String>>> = None;
     let mut after = String::new();
     let started = Instant::now();
     // Three batches in flight: the next one read, this one judged, the last one stored.
+    let mut waited = [Duration::ZERO; 3];
     let mut loading = next_batch(hub, &id, &mut after).await?;
+    if loading.is_none() {
+        return Ok(round);
+    }
+    let judges = Judges::start(snapshot, db, hub.config.rescan_threads.max(1)).await?;
     while let Some(current) = loading.take() {
+        let t = Instant::now();
         let inputs = current.await.map_err(|e| e.to_string())?;
         loading = next_batch(hub, &id, &mut after).await?;
-        while snapshots.len() < threads.min(inputs.len()) {
-            let path = db.to_owned();
-            let s = tokio::task::spawn_blocking(move || Snapshot::open(&path))
-                .await
-                .map_err(|e| e.to_string())??;
-            if s.info.snapshot != id {
-                return Err("the advisory database changed during the round".to_owned());
-            }
-            snapshots.push(Arc::new(std::sync::Mutex::new(s)));
-        }
-        let verdicts = judge(&snapshots, inputs).await?;
+        waited[0] += t.elapsed();
+        let t = Instant::now();
+        let verdicts = judges.judge(inputs).await?;
+        waited[1] += t.elapsed();
+        let t = Instant::now();
         if let Some(previous) = storing.take() {
             round.add(previous.await.map_err(|e| e.to_string())??);
         }
+        waited[2] += t.elapsed();
         storing = Some(tokio::spawn(store_all(hub.clone(), verdicts, id.clone())));
     }
+    let t = Instant::now();
     if let Some(previous) = storing.take() {
         round.add(previous.await.map_err(|e| e.to_string())??);
     }
+    waited[2] += t.elapsed();
+    round.waited = waited;
     if round.judged > 0 {
         metrics::counter!("ferret_rescans_judged_total").increment(round.judged);
         metrics::counter!("ferret_rescans_changed_total").increment(round.changed);
@@ -291,109 +303,200 @@ async fn store_all(
 ) -> Result<Round, String> {
     use futures_util::StreamExt as _;
     let (hub, snapshot) = (&hub, snapshot.as_str());
-    let done: Vec<Result<Round, String>> = futures_util::stream::iter(verdicts)
-        .map(|(input, verdict)| async move {
-            let mut r = Round {
-                judged: 1,
-                ..Round::default()
-            };
-            let c = &input.candidate;
-            match verdict {
-                Verdict::Stands => {}
-                Verdict::Failed(why) => {
-                    r.failed += 1;
-                    tracing::warn!(digest = %c.digest, scan = %c.scan_id, error = %why, "a stored scan could not be matched again; it stands");
-                }
-                Verdict::Changed {
-                    report,
-                    findings,
-                    counts,
-                    diff,
-                } => {
-                    match store(hub, &input, snapshot, report, findings, counts, &diff).await {
-                        Ok(true) => r.changed += 1,
-                        // A scan finished meanwhile: the next round judges it.
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::warn!(digest = %c.digest, error = %e, "storing an advisory rescan");
-                        }
+    let mut round = Round {
+        judged: verdicts.len() as u64,
+        ..Round::default()
+    };
+    // What stands is marked judged at once; the images of what changed are read at once.
+    let mut stands = Vec::new();
+    let mut changed = Vec::new();
+    for (input, verdict) in verdicts {
+        let c = &input.candidate;
+        match verdict {
+            Verdict::Stands => stands.push(input.candidate),
+            Verdict::Failed(why) => {
+                round.failed += 1;
+                tracing::warn!(digest = %c.digest, scan = %c.scan_id, error = %why, "a stored scan could not be matched again; it stands");
+                stands.push(input.candidate);
+            }
+            Verdict::Changed(change) => changed.push((input, change)),
+        }
+    }
+    let judged: Vec<(&str, &str)> = stands
+        .iter()
+        .map(|c| (c.digest.as_str(), c.scan_id.as_str()))
+        .collect();
+    hub.store
+        .judged(&judged, snapshot)
+        .await
+        .map_err(|e| e.to_string())?;
+    let digests: Vec<&str> = changed
+        .iter()
+        .map(|(i, _)| i.candidate.digest.as_str())
+        .collect();
+    let mut images: BTreeMap<String, Vec<ferret_store::Image>> = BTreeMap::new();
+    for image in hub
+        .store
+        .images_of(&digests)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        images.entry(image.digest.clone()).or_default().push(image);
+    }
+    let stored: Vec<bool> = futures_util::stream::iter(changed)
+        .map(|(input, change)| {
+            let images = images.remove(&input.candidate.digest).unwrap_or_default();
+            async move {
+                let c = &input.candidate;
+                match store(hub, &input, snapshot, change, &images).await {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        tracing::warn!(digest = %c.digest, error = %e, "storing an advisory rescan");
+                        false
                     }
-                    return Ok(r);
                 }
             }
-            hub.store
-                .judged(&c.digest, &c.scan_id, snapshot)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(r)
         })
         .buffer_unordered(32)
         .collect()
         .await;
-    let mut round = Round::default();
-    for r in done {
-        round.add(r?);
-    }
+    // Not stored: a scan finished meanwhile, and the next round judges it.
+    round.changed = stored.into_iter().filter(|s| *s).count() as u64;
     Ok(round)
 }
 
-/// Reads the stored scans of a batch (SBOM and report); a digest whose scan has no SBOM or
-/// report cannot be matched again and is judged, as it stands, against `snapshot`.
+/// Reads the stored scans of a batch (SBOM and report) that the database does not keep
+/// itself; a digest whose scan has no SBOM or report cannot be matched again and is
+/// judged, as it stands, against `snapshot`.
 async fn load(hub: &Hub, batch: Vec<Candidate>, snapshot: &str) -> Vec<Input> {
-    let reads = batch.into_iter().map(|candidate| async move {
-        let scan = hub.store.scan(&candidate.scan_id).await.ok()??;
-        let (Some(sbom), Some(report)) = (&scan.sbom_blob, &scan.report_blob) else {
+    let reads = batch.into_iter().map(|mut candidate| async move {
+        let (Some(sbom), Some(report)) = (&candidate.sbom_blob, &candidate.report_blob) else {
             let _ = hub
                 .store
-                .judged(&candidate.digest, &candidate.scan_id, snapshot)
+                .judged(&[(&candidate.digest, &candidate.scan_id)], snapshot)
                 .await;
             return None;
         };
-        let sbom = read_blob(hub, sbom).await.ok()??;
-        let report = read_blob(hub, report).await.ok()??;
+        let sbom = match candidate.sbom.take() {
+            Some(text) => text.into_bytes(),
+            None => hub.blobs.get(sbom).await.ok()??,
+        };
+        let report = match candidate.report.take() {
+            Some(text) => text.into_bytes(),
+            None => hub.blobs.get(report).await.ok()??,
+        };
         Some(Input {
             candidate,
-            scan,
             sbom,
             report,
         })
     });
-    futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .flatten()
+    // A few files at a time: each read is a blocking thread's.
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(reads)
+        .buffered(8)
+        .filter_map(std::future::ready)
         .collect()
+        .await
 }
 
-/// Judges a batch on the snapshots' threads, one share each.
-async fn judge(
-    snapshots: &[Arc<std::sync::Mutex<Snapshot>>],
-    inputs: Vec<Input>,
-) -> Result<Vec<(Input, Verdict)>, String> {
-    let share = inputs.len().div_ceil(snapshots.len()).max(1);
-    let mut shares = Vec::new();
-    let mut rest = inputs.into_iter();
-    for s in snapshots {
-        let part: Vec<Input> = rest.by_ref().take(share).collect();
-        if part.is_empty() {
-            break;
-        }
-        let s = s.clone();
-        shares.push(tokio::task::spawn_blocking(move || {
-            let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            part.into_iter()
-                .map(|input| {
-                    let verdict = verdict(&s, &input);
-                    (input, verdict)
+/// A batch's share for one judge, and where its verdicts go.
+type Work = (
+    Vec<Input>,
+    tokio::sync::oneshot::Sender<Vec<(Input, Verdict)>>,
+);
+
+/// The round's judging threads, each with the database open (a connection is one
+/// thread's), each at a lower CPU priority than the rest of the hub: a scan someone waits
+/// for takes the cores first, a rescan has what is left. They end with the round.
+struct Judges {
+    queues: Vec<std::sync::mpsc::Sender<Work>>,
+}
+
+impl Judges {
+    /// `threads` judges, the first with `first` (opened already), the rest opening `db`,
+    /// which must still hold the same snapshot.
+    async fn start(first: Snapshot, db: &std::path::Path, threads: usize) -> Result<Self, String> {
+        let id = first.info.snapshot.clone();
+        let mut queues = Vec::with_capacity(threads);
+        let mut first = Some(first);
+        for n in 0..threads {
+            let (queue, work) = std::sync::mpsc::channel::<Work>();
+            let (opened, ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
+            let (given, path, id) = (first.take(), db.to_owned(), id.clone());
+            std::thread::Builder::new()
+                .name(format!("ferret-rescan-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    let snapshot = match given.map_or_else(|| Snapshot::open(&path), Ok) {
+                        Ok(s) if s.info.snapshot == id => s,
+                        Ok(_) => {
+                            let _ = opened.send(Err(
+                                "the advisory database changed during the round".to_owned(),
+                            ));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = opened.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = opened.send(Ok(()));
+                    while let Ok((inputs, reply)) = work.recv() {
+                        let verdicts = inputs
+                            .into_iter()
+                            .map(|input| {
+                                let verdict = verdict(&snapshot, &input);
+                                (input, verdict)
+                            })
+                            .collect();
+                        let _ = reply.send(verdicts);
+                    }
                 })
-                .collect::<Vec<_>>()
-        }));
+                .map_err(|e| format!("starting a rescan thread: {e}"))?;
+            ready
+                .await
+                .map_err(|_| "a rescan thread stopped".to_owned())??;
+            queues.push(queue);
+        }
+        Ok(Self { queues })
     }
-    let mut out = Vec::new();
-    for share in shares {
-        out.extend(share.await.map_err(|e| e.to_string())?);
+
+    /// Judges a batch, a share per thread.
+    async fn judge(&self, inputs: Vec<Input>) -> Result<Vec<(Input, Verdict)>, String> {
+        let share = inputs.len().div_ceil(self.queues.len()).max(1);
+        let mut rest = inputs.into_iter();
+        let mut answers = Vec::new();
+        for queue in &self.queues {
+            let part: Vec<Input> = rest.by_ref().take(share).collect();
+            if part.is_empty() {
+                break;
+            }
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            queue
+                .send((part, reply))
+                .map_err(|_| "a rescan thread stopped".to_owned())?;
+            answers.push(answer);
+        }
+        let mut out = Vec::new();
+        for answer in answers {
+            out.extend(
+                answer
+                    .await
+                    .map_err(|_| "a rescan thread stopped".to_owned())?,
+            );
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// Makes the calling thread yield the CPU to the hub's other threads (nice 10; Linux's
+/// nice value is a thread's own).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(error = %e, "lowering a rescan thread's priority");
+    }
 }
 
 fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
@@ -407,7 +510,8 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
     {
         return Verdict::Stands;
     }
-    let doc = match rematch(snapshot, &input.sbom, &previous) {
+    let sbom_digest = input.candidate.sbom_blob.as_deref();
+    let doc = match rematch(snapshot, &input.sbom, sbom_digest, &previous) {
         Ok(d) => d,
         Err(e) => return Verdict::Failed(e),
     };
@@ -415,7 +519,7 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
     let (new, counts) = findings_of(&doc);
     let (added, gone, regraded) = diff(&old, &new);
     let diff = Diff {
-        previous_scan_id: input.scan.id.clone(),
+        previous_scan_id: input.candidate.scan_id.clone(),
         snapshot: snapshot.info.snapshot.clone(),
         new: added,
         fixed: gone,
@@ -424,53 +528,54 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
     if diff.is_empty() {
         return Verdict::Stands;
     }
-    let report = match serde_json::to_vec(&doc) {
-        Ok(r) => r,
-        Err(e) => return Verdict::Failed(e.to_string()),
+    let (report, diff_json) = match (serde_json::to_vec(&doc), serde_json::to_string(&diff)) {
+        (Ok(r), Ok(d)) => (r, d),
+        (Err(e), _) | (_, Err(e)) => return Verdict::Failed(e.to_string()),
     };
-    Verdict::Changed {
+    Verdict::Changed(Change {
+        hash: Sha256::digest(&report).into(),
         report,
         findings: new,
         counts,
         diff,
-    }
+        diff_json,
+    })
 }
 
-/// Stores a changed digest's rescan; `false` when its scan changed meanwhile.
-#[allow(clippy::too_many_arguments)]
+/// Stores a changed digest's rescan for its `images`; `false` when its scan changed
+/// meanwhile.
 async fn store(
     hub: &Arc<Hub>,
     input: &Input,
     snapshot: &str,
-    report: Vec<u8>,
-    findings: Vec<Finding>,
-    counts: ferret_model::Counts,
-    diff: &Diff,
+    change: Change,
+    images: &[ferret_store::Image],
 ) -> Result<bool, String> {
     let c = &input.candidate;
-    let hash = Sha256::digest(&report);
+    let Change {
+        report,
+        hash,
+        findings,
+        counts,
+        diff,
+        diff_json,
+    } = change;
     let report_blob = format!("sha256:{}", hex::encode(hash));
     let size = report.len();
-    let inline_report = match String::from_utf8(report) {
-        Ok(text) if text.len() <= hub.config.blob_inline_limit && !text.contains('\0') => {
-            Some(text)
-        }
-        Ok(text) => {
+    let inline_report = match inline(report, hub.config.blob_inline_limit) {
+        Ok(text) => Some(text),
+        Err(data) => {
             hub.blobs
-                .put_as(&report_blob, text.into_bytes())
+                .put_as(&report_blob, data)
                 .await
                 .map_err(|e| e.to_string())?;
             None
         }
-        Err(e) => return Err(e.to_string()),
     };
-    let mut record = hub
-        .store
-        .latest(&c.digest)
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|l| l.record)
-        .unwrap_or_else(|| serde_json::json!({"$type": "io.atcr.hold.scan"}));
+    let mut record = c.record.clone();
+    if !record.is_object() {
+        record = serde_json::json!({"$type": "io.atcr.hold.scan"});
+    }
     let a = counts.atcr();
     for (k, v) in [
         ("critical", a.critical),
@@ -489,22 +594,17 @@ async fn store(
         previous_scan_id: c.scan_id.clone(),
         snapshot: snapshot.to_owned(),
         scanner_version: ferret_worker::scanner_version(),
-        sbom_blob: input.scan.sbom_blob.clone(),
+        sbom_blob: c.sbom_blob.clone(),
         report_blob,
         counts,
         findings,
-        diff: serde_json::to_string(diff).map_err(|e| e.to_string())?,
+        diff: diff_json,
         record,
         inline_report,
     };
-    let images = hub
-        .store
-        .images_of(&c.digest)
-        .await
-        .map_err(|e| e.to_string())?;
     let Some(scans) = hub
         .store
-        .store_rescan(&rescan, &images)
+        .store_rescan(&rescan, images)
         .await
         .map_err(|e| e.to_string())?
     else {

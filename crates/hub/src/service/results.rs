@@ -55,6 +55,7 @@ pub fn findings_of(doc: &grype::Document) -> (Vec<Finding>, Counts) {
             link: some(&vulnerability.data_source),
             origin: some(&artifact.purl),
             kind: some(&artifact.kind),
+            kev: !vulnerability.known_exploited.is_empty(),
         });
     }
     (out, counts)
@@ -204,7 +205,7 @@ pub(crate) async fn store_blobs(
 
 /// A blob as the text the database keeps, when it is at most `limit` bytes of UTF-8 without
 /// NUL (which PostgreSQL's TEXT cannot hold); otherwise the bytes back, for the blob store.
-fn inline(data: Vec<u8>, limit: usize) -> Result<String, Vec<u8>> {
+pub fn inline(data: Vec<u8>, limit: usize) -> Result<String, Vec<u8>> {
     if data.len() > limit || data.contains(&0) {
         return Err(data);
     }
