@@ -134,7 +134,7 @@ struct Input {
 enum Verdict {
     /// The findings stand (or were matched against this snapshot already).
     Stands,
-    Changed(Change),
+    Changed(Box<Change>),
     /// The stored scan could not be matched again (why); it stands.
     Failed(String),
 }
@@ -532,14 +532,14 @@ fn verdict(snapshot: &Snapshot, input: &Input) -> Verdict {
         (Ok(r), Ok(d)) => (r, d),
         (Err(e), _) | (_, Err(e)) => return Verdict::Failed(e.to_string()),
     };
-    Verdict::Changed(Change {
+    Verdict::Changed(Box::new(Change {
         hash: Sha256::digest(&report).into(),
         report,
         findings: new,
         counts,
         diff,
         diff_json,
-    })
+    }))
 }
 
 /// Stores a changed digest's rescan for its `images`; `false` when its scan changed
@@ -548,7 +548,7 @@ async fn store(
     hub: &Arc<Hub>,
     input: &Input,
     snapshot: &str,
-    change: Change,
+    change: Box<Change>,
     images: &[ferret_store::Image],
 ) -> Result<bool, String> {
     let c = &input.candidate;
@@ -559,7 +559,7 @@ async fn store(
         counts,
         diff,
         diff_json,
-    } = change;
+    } = *change;
     let report_blob = format!("sha256:{}", hex::encode(hash));
     let size = report.len();
     let inline_report = match inline(report, hub.config.blob_inline_limit) {
