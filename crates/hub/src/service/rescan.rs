@@ -229,17 +229,25 @@ pub async fn round(hub: &Arc<Hub>, db: &std::path::Path) -> Result<Round, String
     let mut storing: Option<tokio::task::JoinHandle<Result<Round, String>>> = None;
     let mut after = String::new();
     let started = Instant::now();
-    // Three batches in flight: the next one read, this one judged, the last one stored.
+    // Four batches in flight: the next two read, this one judged, the last one stored.
     let mut waited = [Duration::ZERO; 3];
-    let mut loading = next_batch(hub, &id, &mut after).await?;
-    if loading.is_none() {
+    let mut loading = std::collections::VecDeque::new();
+    while loading.len() < 2 {
+        match next_batch(hub, &id, &mut after).await? {
+            Some(batch) => loading.push_back(batch),
+            None => break,
+        }
+    }
+    if loading.is_empty() {
         return Ok(round);
     }
     let judges = Judges::start(snapshot, db, hub.config.rescan_threads.max(1)).await?;
-    while let Some(current) = loading.take() {
+    while let Some(current) = loading.pop_front() {
         let t = Instant::now();
         let inputs = current.await.map_err(|e| e.to_string())?;
-        loading = next_batch(hub, &id, &mut after).await?;
+        if let Some(batch) = next_batch(hub, &id, &mut after).await? {
+            loading.push_back(batch);
+        }
         waited[0] += t.elapsed();
         let t = Instant::now();
         let verdicts = judges.judge(inputs).await?;
@@ -400,17 +408,21 @@ async fn load(hub: &Hub, batch: Vec<Candidate>, snapshot: &str) -> Vec<Input> {
         .await
 }
 
-/// A batch's share for one judge, and where its verdicts go.
+/// Part of a batch, and where its verdicts go.
 type Work = (
     Vec<Input>,
     tokio::sync::oneshot::Sender<Vec<(Input, Verdict)>>,
 );
 
+/// Digests a judge takes at a time: small enough that the threads finish a batch together.
+const CHUNK: usize = 16;
+
 /// The round's judging threads, each with the database open (a connection is one
 /// thread's), each at a lower CPU priority than the rest of the hub: a scan someone waits
-/// for takes the cores first, a rescan has what is left. They end with the round.
+/// for takes the cores first, a rescan has what is left. They take work from one queue
+/// and end with the round.
 struct Judges {
-    queues: Vec<std::sync::mpsc::Sender<Work>>,
+    queue: std::sync::mpsc::Sender<Work>,
 }
 
 impl Judges {
@@ -418,12 +430,13 @@ impl Judges {
     /// which must still hold the same snapshot.
     async fn start(first: Snapshot, db: &std::path::Path, threads: usize) -> Result<Self, String> {
         let id = first.info.snapshot.clone();
-        let mut queues = Vec::with_capacity(threads);
+        let (queue, work) = std::sync::mpsc::channel::<Work>();
+        let work = Arc::new(std::sync::Mutex::new(work));
         let mut first = Some(first);
         for n in 0..threads {
-            let (queue, work) = std::sync::mpsc::channel::<Work>();
             let (opened, ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
             let (given, path, id) = (first.take(), db.to_owned(), id.clone());
+            let work = work.clone();
             std::thread::Builder::new()
                 .name(format!("ferret-rescan-{n}"))
                 .spawn(move || {
@@ -442,7 +455,13 @@ impl Judges {
                         }
                     };
                     let _ = opened.send(Ok(()));
-                    while let Ok((inputs, reply)) = work.recv() {
+                    loop {
+                        // The lock is held only while taking the next part.
+                        let next = work
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok((inputs, reply)) = next else { return };
                         let verdicts = inputs
                             .into_iter()
                             .map(|input| {
@@ -457,23 +476,18 @@ impl Judges {
             ready
                 .await
                 .map_err(|_| "a rescan thread stopped".to_owned())??;
-            queues.push(queue);
         }
-        Ok(Self { queues })
+        Ok(Self { queue })
     }
 
-    /// Judges a batch, a share per thread.
+    /// Judges a batch, in parts of [`CHUNK`] whichever thread is free takes.
     async fn judge(&self, inputs: Vec<Input>) -> Result<Vec<(Input, Verdict)>, String> {
-        let share = inputs.len().div_ceil(self.queues.len()).max(1);
-        let mut rest = inputs.into_iter();
+        let mut rest = inputs.into_iter().peekable();
         let mut answers = Vec::new();
-        for queue in &self.queues {
-            let part: Vec<Input> = rest.by_ref().take(share).collect();
-            if part.is_empty() {
-                break;
-            }
+        while rest.peek().is_some() {
+            let part: Vec<Input> = rest.by_ref().take(CHUNK).collect();
             let (reply, answer) = tokio::sync::oneshot::channel();
-            queue
+            self.queue
                 .send((part, reply))
                 .map_err(|_| "a rescan thread stopped".to_owned())?;
             answers.push(answer);
