@@ -95,7 +95,7 @@ struct FileConfig {
     db_dir: Option<PathBuf>,
     /// Seconds between looks at the advisory database for a new snapshot [default: 10]
     advisory_poll: Option<u64>,
-    /// Threads judging stored scans again after an advisory change [default: half the cores]
+    /// Threads judging stored scans again after an advisory change (at a lower CPU priority than the rest) [default: every core]
     rescan_threads: Option<usize>,
     /// Hours between the hub's own advisory database updates [default: never]
     db_update_interval: Option<f64>,

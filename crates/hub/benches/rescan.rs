@@ -9,7 +9,7 @@
 //! broad one (250 CVEs added, 100 withdrawn, 100 regraded: every image changes). Reported
 //! per round: its time, the images whose findings changed, the peak RSS during it, and
 //! the latency of on-demand submissions made meanwhile (every 20 ms). Threads:
-//! `FERRET_BENCH_THREADS` (default: the hub's, half the cores). Target: ≤ 10 s on 2 cores.
+//! `FERRET_BENCH_THREADS` (default: the hub's, every core). Target: ≤ 10 s on 2 cores.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
