@@ -301,4 +301,54 @@ mod tests {
             "UPDATE t SET a = ?2 WHERE b = ?1 AND c = '$x'"
         );
     }
+
+    /// Background parts queued before a foreground one do not hold it back: it runs after
+    /// at most a budget's worth of them, and every background part still runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_parts_let_foreground_ones_by() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = std::sync::Arc::new(Writer::start(&dir.path().join("db")).unwrap());
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for n in 0..40 {
+            let (w, order) = (writer.clone(), order.clone());
+            let part = tokio::spawn(async move {
+                w.run_in(Lane::Background, move |_| {
+                    // Each takes half the budget.
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    order.lock().unwrap().push(format!("b{n}"));
+                    Ok(())
+                })
+                .await
+            });
+            waiting.push(part);
+            // Queued in this order.
+            tokio::task::yield_now().await;
+        }
+        while order.lock().unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+        }
+        let o = order.clone();
+        // Already run when the foreground part was sent.
+        let before = order.lock().unwrap().len();
+        writer
+            .run(move |_| {
+                o.lock().unwrap().push("f".to_owned());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        for part in waiting {
+            part.await.unwrap().unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order.len(), 41, "every part ran: {order:?}");
+        let at = order.iter().position(|p| p == "f").unwrap();
+        assert!(
+            at - before < 6,
+            "the foreground part waited for {} background parts: {order:?}",
+            at - before
+        );
+        writer.close();
+    }
 }
