@@ -112,8 +112,25 @@ pub fn admin_token(conf: &Conf, database: Option<&str>) -> String {
 pub fn serve(conf: &Conf, args: &[&str], log: &Path) -> Killed {
     let mut all = vec!["serve", "--config", conf.path.to_str().unwrap()];
     all.extend_from_slice(args);
-    let hub = spawn(&all, log);
-    wait_for(&conf.http);
+    let mut hub = spawn(&all, log);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&conf.http).is_err() {
+        // A hub that stopped will never listen: say why at once.
+        if let Ok(Some(status)) = hub.0.try_wait() {
+            panic!(
+                "the hub exited ({status}) before listening on {}:\n{}",
+                conf.http,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing listens on {}:\n{}",
+            conf.http,
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     hub
 }
 
