@@ -292,18 +292,25 @@ fn changed_tracker(path: &Path) {
     std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
 }
 
+/// A scan's stored findings, in report order.
+fn stored_findings(store: &ferret_store::Store, scan: &str) -> Vec<ferret_store::Finding> {
+    rt().block_on(store.findings(
+        scan,
+        &ferret_store::FindingFilter::default(),
+        ferret_store::FindingKey::default(),
+        1000,
+    ))
+    .unwrap()
+    .into_iter()
+    .map(|(_, f)| f)
+    .collect()
+}
+
 /// The (vulnerability, package, severity) of a scan's findings, sorted.
 fn finding_set(store: &ferret_store::Store, scan: &str) -> Vec<(String, String, String)> {
-    let mut out: Vec<_> = rt()
-        .block_on(store.findings(
-            scan,
-            &ferret_store::FindingFilter::default(),
-            ferret_store::FindingKey::default(),
-            1000,
-        ))
-        .unwrap()
+    let mut out: Vec<_> = stored_findings(store, scan)
         .into_iter()
-        .map(|(_, f)| (f.vulnerability, f.package, f.severity))
+        .map(|f| (f.vulnerability, f.package, f.severity))
         .collect();
     out.sort();
     out
@@ -473,17 +480,10 @@ fn advisory_changes_rescan_stored_sboms_without_the_registry() {
     assert_eq!(latest.record["total"], json!(after.counts.total()));
 
     // Known exploited: the new finding alone, stored so and in the diff.
-    let kev_findings: Vec<String> = rt()
-        .block_on(store.findings(
-            &after.id,
-            &ferret_store::FindingFilter::default(),
-            ferret_store::FindingKey::default(),
-            1000,
-        ))
-        .unwrap()
+    let kev_findings: Vec<String> = stored_findings(&store, &after.id)
         .into_iter()
-        .filter(|(_, f)| f.kev)
-        .map(|(_, f)| f.vulnerability)
+        .filter(|f| f.kev)
+        .map(|f| f.vulnerability)
         .collect();
     assert_eq!(kev_findings, ["CVE-2024-0100"]);
     assert_eq!(diff["new"][0]["kev"], true, "{diff}");

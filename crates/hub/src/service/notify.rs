@@ -134,32 +134,22 @@ fn events_of(scan: &Scan) -> Vec<Event> {
                 .as_deref()
                 .and_then(|d| serde_json::from_str(d).ok());
             if let Some(d) = diff {
-                let worst_of = |fs: &[crate::service::rescan::Changed]| {
-                    fs.iter()
-                        .map(|f| ferret_store::severity_rank(&f.severity))
-                        .min()
-                };
-                let kev_of = |fs: &[crate::service::rescan::Changed]| {
-                    if fs.iter().any(|f| f.kev) {
-                        Kev::Yes
-                    } else {
-                        Kev::No
+                for (kind, findings) in [("findings.new", &d.new), ("findings.fixed", &d.fixed)] {
+                    if findings.is_empty() {
+                        continue;
                     }
-                };
-                if !d.new.is_empty() {
                     out.push(Event {
-                        kind: "findings.new",
-                        worst: worst_of(&d.new),
-                        kev: kev_of(&d.new),
-                        data: json!({"scan": view, "previousScanId": d.previous_scan_id, "snapshot": d.snapshot, "findings": d.new}),
-                    });
-                }
-                if !d.fixed.is_empty() {
-                    out.push(Event {
-                        kind: "findings.fixed",
-                        worst: worst_of(&d.fixed),
-                        kev: kev_of(&d.fixed),
-                        data: json!({"scan": view, "previousScanId": d.previous_scan_id, "snapshot": d.snapshot, "findings": d.fixed}),
+                        kind,
+                        worst: findings
+                            .iter()
+                            .map(|f| ferret_store::severity_rank(&f.severity))
+                            .min(),
+                        kev: if findings.iter().any(|f| f.kev) {
+                            Kev::Yes
+                        } else {
+                            Kev::No
+                        },
+                        data: json!({"scan": view, "previousScanId": d.previous_scan_id, "snapshot": d.snapshot, "findings": findings}),
                     });
                 }
             }
