@@ -574,6 +574,13 @@ impl StoreArgs {
 pub(crate) enum UserCommand {
     /// Create an account; its password is read from standard input, or made up and printed.
     Add(UserAddArgs),
+    /// List the accounts: name, role, id, owner DID, created.
+    List(ListArgs),
+    /// Set a user's password (read from standard input, or made up and printed); their
+    /// console sessions end and their earlier session tokens stop working.
+    Passwd(UserPasswdArgs),
+    /// Delete a user with their tokens and console sessions; their images stay.
+    Delete(UserDeleteArgs),
 }
 
 #[derive(Args, Debug)]
@@ -589,51 +596,156 @@ pub(crate) struct UserAddArgs {
     store: StoreArgs,
 }
 
+#[derive(Args, Debug)]
+pub(crate) struct ListArgs {
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UserPasswdArgs {
+    name: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UserDeleteArgs {
+    name: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// A new password: the first line of standard input (checked), or a made-up one.
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((ferret_hub::auth::random_hex()[..24].to_owned(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        bail!("the password read from standard input is empty");
+    }
+    ferret_hub::service::accounts::check_password(&line).map_err(anyhow::Error::msg)?;
+    Ok((line, false))
+}
+
+fn date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
 pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
     use ferret_store::AccountStore;
-    let UserCommand::Add(args) = cmd;
-    if args.name.is_empty() || args.name.len() > 128 || args.name.chars().any(char::is_whitespace) {
-        bail!(
-            "{:?}: a user name is 1 to 128 characters without spaces",
-            args.name
-        );
+    match cmd {
+        UserCommand::Add(args) => {
+            ferret_hub::service::accounts::check_name(&args.name).map_err(anyhow::Error::msg)?;
+            let (password, made_up) = new_password(args.password_stdin)?;
+            let hash = ferret_hub::auth::hash_password(&password)?;
+            runtime()?.block_on(async {
+                let store = args.store.open().await?;
+                let account = store
+                    .create_account(&args.name, &hash, args.admin)
+                    .await
+                    .with_context(|| format!("creating user {}", args.name))?;
+                eprintln!(
+                    "ferret: {} {} created",
+                    if account.admin { "admin" } else { "user" },
+                    account.name
+                );
+                if made_up {
+                    println!("{password}");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        UserCommand::List(args) => runtime()?.block_on(async {
+            let store = args.store.open().await?;
+            let accounts = store.accounts().await?;
+            if args.json {
+                for a in &accounts {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": a.id, "name": a.name, "admin": a.admin,
+                            "owner": ferret_hub::auth::owner_did(&a.id), "createdAt": a.created_at,
+                        })
+                    );
+                }
+            } else {
+                println!("{:<24} {:<6} {:<40} CREATED", "NAME", "ROLE", "ID");
+                for a in &accounts {
+                    println!(
+                        "{:<24} {:<6} {:<40} {}",
+                        a.name,
+                        if a.admin { "admin" } else { "user" },
+                        a.id,
+                        date(a.created_at)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        UserCommand::Passwd(args) => {
+            let (password, made_up) = new_password(args.password_stdin)?;
+            let hash = ferret_hub::auth::hash_password(&password)?;
+            runtime()?.block_on(async {
+                let store = args.store.open().await?;
+                let account = store
+                    .account_by_name(&args.name)
+                    .await?
+                    .with_context(|| format!("no user {:?}", args.name))?;
+                store.set_password(&account.id, &hash).await?;
+                eprintln!("ferret: the password of {} was set", account.name);
+                if made_up {
+                    println!("{password}");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        UserCommand::Delete(args) => runtime()?.block_on(async {
+            let store = args.store.open().await?;
+            let account = store
+                .account_by_name(&args.name)
+                .await?
+                .with_context(|| format!("no user {:?}", args.name))?;
+            if account.admin
+                && store.accounts().await?.iter().filter(|a| a.admin).count() == 1
+            {
+                bail!("{} is the last admin; make another admin first", account.name);
+            }
+            let tokens = store
+                .delete_account(&account.id)
+                .await?
+                .with_context(|| format!("no user {:?}", args.name))?;
+            eprintln!(
+                "ferret: user {} deleted with {} token(s); their images stay, owned by {}",
+                account.name,
+                tokens.len(),
+                ferret_hub::auth::owner_did(&account.id)
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
     }
-    let (password, made_up) = if args.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        let line = line.trim_end_matches(['\r', '\n']).to_owned();
-        if line.is_empty() {
-            bail!("the password read from standard input is empty");
-        }
-        (line, false)
-    } else {
-        (ferret_hub::auth::random_hex()[..24].to_owned(), true)
-    };
-    let hash = ferret_hub::auth::hash_password(&password)?;
-    runtime()?.block_on(async {
-        let store = args.store.open().await?;
-        let account = store
-            .create_account(&args.name, &hash, args.admin)
-            .await
-            .with_context(|| format!("creating user {}", args.name))?;
-        eprintln!(
-            "ferret: {} {} created",
-            if account.admin { "admin" } else { "user" },
-            account.name
-        );
-        if made_up {
-            println!("{password}");
-        }
-        Ok(ExitCode::SUCCESS)
-    })
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum TokenCommand {
     /// Create an API token for a user and print it (it is shown only once).
     Create(TokenCreateArgs),
+    /// List API tokens (a user's, or everyone's): id, user, name, created.
+    List(TokenListArgs),
+    /// Revoke an API token by its id (from `token list`).
+    Revoke(TokenRevokeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -647,18 +759,95 @@ pub(crate) struct TokenCreateArgs {
     store: StoreArgs,
 }
 
+#[derive(Args, Debug)]
+pub(crate) struct TokenListArgs {
+    /// Only this user's tokens.
+    user: Option<String>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TokenRevokeArgs {
+    /// The token's id (`tok…`).
+    id: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
 pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     use ferret_store::AccountStore;
-    let TokenCommand::Create(args) = cmd;
-    runtime()?.block_on(async {
-        let store = args.store.open().await?;
-        let account = store
-            .account_by_name(&args.user)
-            .await?
-            .with_context(|| format!("no user {:?}", args.user))?;
-        let (token, hash) = ferret_hub::auth::new_api_token();
-        store.add_token(&account.id, &hash, &args.name).await?;
-        println!("{token}");
-        Ok(ExitCode::SUCCESS)
-    })
+    match cmd {
+        TokenCommand::Create(args) => runtime()?.block_on(async {
+            let store = args.store.open().await?;
+            let account = store
+                .account_by_name(&args.user)
+                .await?
+                .with_context(|| format!("no user {:?}", args.user))?;
+            let (token, hash) = ferret_hub::auth::new_api_token();
+            let t = store.add_token(&account.id, &hash, &args.name).await?;
+            eprintln!("ferret: token {} created for {}", t.id, account.name);
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }),
+        TokenCommand::List(args) => runtime()?.block_on(async {
+            let store = args.store.open().await?;
+            let accounts = store.accounts().await?;
+            let account = match &args.user {
+                Some(u) => Some(
+                    accounts
+                        .iter()
+                        .find(|a| &a.name == u)
+                        .with_context(|| format!("no user {u:?}"))?,
+                ),
+                None => None,
+            };
+            let tokens = store.tokens(account.map(|a| a.id.as_str())).await?;
+            let name_of = |id: &str| {
+                accounts
+                    .iter()
+                    .find(|a| a.id == id)
+                    .map_or("?", |a| a.name.as_str())
+                    .to_owned()
+            };
+            if args.json {
+                for t in &tokens {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "id": t.id, "user": name_of(&t.account_id), "name": t.name,
+                            "createdAt": t.created_at,
+                        })
+                    );
+                }
+            } else {
+                println!("{:<40} {:<24} {:<24} CREATED", "ID", "USER", "NAME");
+                for t in &tokens {
+                    println!(
+                        "{:<40} {:<24} {:<24} {}",
+                        t.id,
+                        name_of(&t.account_id),
+                        t.name,
+                        date(t.created_at)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        TokenCommand::Revoke(args) => runtime()?.block_on(async {
+            let store = args.store.open().await?;
+            store
+                .revoke_token(&args.id, None)
+                .await?
+                .with_context(|| format!("no token {:?}", args.id))?;
+            eprintln!(
+                "ferret: token {} revoked (running hubs stop accepting it within 10 s)",
+                args.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
 }

@@ -217,7 +217,7 @@ fn sdk_flow(
     let log_path = d.join(format!("{name}.log"));
     let _hub = serve(&conf, &["--db-dir", db.to_str().unwrap()], &log_path);
     add_user(&conf, "alice", "alice-pw");
-    add_user(&conf, "bob", "bob-pw");
+    add_user(&conf, "bob", "bob-password");
     let (alice, bob) = (user_token(&conf, "alice"), user_token(&conf, "bob"));
 
     // Alice registers the image the Aqua way (it is scanned once), so the SDK finds it.
@@ -239,7 +239,7 @@ fn sdk_flow(
         .env("ALICE_TOKEN", &alice)
         .env("BOB_TOKEN", &bob)
         .env("BOB_NAME", "bob")
-        .env("BOB_PASSWORD", "bob-pw")
+        .env("BOB_PASSWORD", "bob-password")
         .env("SESSION_TTL", ttl.to_string())
         .env("EXPECTED", expected_stats(local).to_string())
         .output()
@@ -286,7 +286,7 @@ fn the_published_aqua_workflow_runs_under_redocly_respect() {
         &["--db-dir", db.to_str().unwrap()],
         &d.join("hub.log"),
     );
-    add_user(&conf, "ci", "ci-pw");
+    add_user(&conf, "ci", "ci-password");
 
     // The hub's OpenAPI document, and the published workflow with only its source
     // description pointed at it.
@@ -320,7 +320,7 @@ fn the_published_aqua_workflow_runs_under_redocly_respect() {
             "-i",
             "id=ci",
             "-i",
-            "password=ci-pw",
+            "password=ci-password",
             "-i",
             "registry=local",
         ])

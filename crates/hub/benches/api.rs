@@ -113,6 +113,12 @@ async fn main() {
             origin: Some(format!("package-{}", i / 3)),
             kind: Some("os".to_owned()),
             kev: i % 50 == 0,
+            fix_state: None,
+            severity_source: None,
+            epss: None,
+            epss_percentile: None,
+            layer: None,
+            suppressed: None,
         })
         .collect();
     let result = ScanResult {

@@ -163,13 +163,14 @@ impl Keys {
         )?)
     }
 
-    /// The account id a JWT names, when its signature and expiry hold.
-    fn verify_jwt(&self, token: &str) -> Result<String, String> {
+    /// The account id a JWT names and when it was issued (Unix seconds), when its
+    /// signature and expiry hold.
+    fn verify_jwt(&self, token: &str) -> Result<(String, i64), String> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|d| d.claims.sub)
+            .map(|d| (d.claims.sub, d.claims.iat))
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     "the token has expired".to_owned()
@@ -229,14 +230,14 @@ impl Authenticator {
             .ok_or_else(|| ApiError::unauthenticated("authorization: expected `Bearer <token>`"))?;
         // API tokens are remembered by their hash; JWTs are verified every time (expiry
         // and signature) and only their account is remembered.
-        let key = if token.starts_with(TOKEN_PREFIX) {
-            format!("t:{}", token_hash(token))
+        let (key, issued) = if token.starts_with(TOKEN_PREFIX) {
+            (format!("t:{}", token_hash(token)), 0)
         } else {
-            let id = self
+            let (id, iat) = self
                 .keys
                 .verify_jwt(token)
                 .map_err(|m| ApiError::unauthenticated(format!("authorization: {m}")))?;
-            format!("a:{id}")
+            (format!("a:{id}:{iat}"), iat)
         };
         if let Some(p) = self.principals.get(&key) {
             return Ok(p);
@@ -246,13 +247,29 @@ impl Authenticator {
                 .account_by_token(hash)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("authorization: unknown API token"))?,
-            (_, id) => store.account(id).await?.ok_or_else(|| {
-                ApiError::unauthenticated("authorization: the account no longer exists")
-            })?,
+            (_, id_iat) => {
+                let id = id_iat.rsplit_once(':').map_or(id_iat, |(id, _)| id);
+                let account = store.account(id).await?.ok_or_else(|| {
+                    ApiError::unauthenticated("authorization: the account no longer exists")
+                })?;
+                // `iat` is in whole seconds: a session from the second after the change
+                // still counts.
+                if account.password_changed_at >= issued.saturating_add(1).saturating_mul(1000) {
+                    return Err(ApiError::unauthenticated(
+                        "authorization: the password changed after this session began; log in again",
+                    ));
+                }
+                account
+            }
         };
         let principal = Principal::of(&account);
         self.principals.put(key, principal.clone());
         Ok(principal)
+    }
+
+    /// Forgets a revoked token at once (other hubs within `PRINCIPAL_TTL`).
+    pub fn forget_token(&self, token_sha256: &str) {
+        self.principals.remove(&format!("t:{token_sha256}"));
     }
 }
 
@@ -374,9 +391,13 @@ mod tests {
             password_hash: String::new(),
             admin: false,
             created_at: 0,
+            password_changed_at: 0,
         };
         let good = keys.issue_jwt(&account, 60).unwrap_or_default();
-        assert_eq!(keys.verify_jwt(&good).as_deref(), Ok("acc1"));
+        assert_eq!(
+            keys.verify_jwt(&good).map(|(id, _)| id).as_deref(),
+            Ok("acc1")
+        );
         let expired = keys.issue_jwt(&account, -5).unwrap_or_default();
         assert!(
             keys.verify_jwt(&expired)

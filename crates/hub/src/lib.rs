@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 mod config;
+mod console;
 mod queue;
 mod scanner;
 mod server;
@@ -72,6 +73,8 @@ pub struct Hub {
     pub(crate) layer_cache: Option<Arc<ferret_worker::LayerCache>>,
     /// Wakes the webhook sender when deliveries were queued.
     pub(crate) deliveries: tokio::sync::Notify,
+    /// The remote scanners connected to this hub: holder, slots, since (Unix ms).
+    scanners: std::sync::Mutex<std::collections::BTreeMap<String, (usize, i64)>>,
     metrics: PrometheusHandle,
     shutdown: tokio_util_shutdown::Shutdown,
 }
@@ -159,6 +162,7 @@ impl Hub {
             store,
             blobs,
             deliveries: tokio::sync::Notify::new(),
+            scanners: std::sync::Mutex::default(),
             layer_cache,
             metrics: server::metrics_handle(),
             shutdown: tokio_util_shutdown::Shutdown::new(),
@@ -279,6 +283,13 @@ impl Hub {
             }
             metrics::gauge!("ferret_result_memory_bytes").set(self.budget.in_use() as f64);
             ticks += 1;
+            if ticks % 60 == 1 {
+                let now = ferret_store::now_ms();
+                let idle = i64::try_from(console::IDLE.as_millis()).unwrap_or(i64::MAX);
+                if let Err(e) = self.store.prune_console_sessions(now, now - idle).await {
+                    tracing::warn!(error = %e, "forgetting ended console sessions");
+                }
+            }
             if ticks % 5 == 1
                 && let Ok(depth) = self.store.queue_depth().await
             {
@@ -292,6 +303,28 @@ impl Hub {
                         .set(*n as f64);
                 }
             }
+        }
+    }
+
+    /// The remote scanners connected to this hub now: holder, slots, since (Unix ms).
+    pub(crate) fn connected_scanners(&self) -> Vec<(String, usize, i64)> {
+        self.scanners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(h, (slots, since))| (h.clone(), *slots, *since))
+            .collect()
+    }
+
+    pub(crate) fn scanner_connected(&self, holder: &str, slots: usize, connected: bool) {
+        let mut map = self
+            .scanners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if connected {
+            map.insert(holder.to_owned(), (slots, ferret_store::now_ms()));
+        } else {
+            map.remove(holder);
         }
     }
 

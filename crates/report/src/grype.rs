@@ -229,6 +229,7 @@ fn one_match(p: &Package, f: &Finding, distro: Option<&SearchedDistro>) -> Match
             id: f.id.clone(),
             namespace: namespace(primary),
             severity: severity(f.rating.severity).to_owned(),
+            severity_source: f.rating.chosen.as_ref().map(|c| c.label()),
             urls,
         },
     }
@@ -579,6 +580,14 @@ pub struct Vulnerability {
     /// Title case: `Critical`, `High`, `Medium`, `Low`, `Negligible`, `Unknown`.
     #[serde(default)]
     pub severity: String,
+    /// Who rated the severity (`debian`, `nvd 3.1`, `ghsa`): Ferret's addition, which Grype's
+    /// readers pass over.
+    #[serde(
+        rename = "severitySource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub severity_source: Option<String>,
     #[serde(default)]
     pub urls: Vec<String>,
 }

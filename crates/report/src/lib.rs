@@ -7,7 +7,7 @@ pub mod grype;
 mod ids;
 mod json;
 mod license;
-mod sarif;
+pub mod sarif;
 mod scan;
 mod spdx_json;
 mod table;

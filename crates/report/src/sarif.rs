@@ -2,6 +2,7 @@
 //! (vulnerability, package), located at the file the package was found in.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use ferret_matcher::{Finding, Fix, Severity};
 use serde_json::{Value, json};
@@ -40,14 +41,7 @@ fn rule(f: &Finding) -> Value {
         .chosen
         .as_ref()
         .and_then(|c| c.score)
-        .or(match f.rating.severity {
-            Severity::Critical => Some(9.5),
-            Severity::High => Some(8.0),
-            Severity::Medium => Some(5.5),
-            Severity::Low => Some(2.0),
-            Severity::Negligible => Some(0.0),
-            Severity::Unknown => None,
-        });
+        .or_else(|| band_score(f.rating.severity));
     if let Some(score) = score {
         properties["security-severity"] = json!(format!("{score:.1}"));
     }
@@ -100,39 +94,77 @@ pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
         .findings()
         .map(|(p, f)| {
             let pkg = &inv.packages[p];
-            let mut h = Sha256::new();
-            for part in [f.id.as_str(), &pkg.purl, &pkg.location.path] {
-                h.update(part.as_bytes());
-                h.update([0]);
-            }
-            json!({
-                "ruleId": f.id,
-                "ruleIndex": index[f.id.as_str()],
-                "level": level(f.rating.severity),
-                "message": {"text": format!(
-                    "{} {} ({}) is affected by {} ({}): {}",
-                    pkg.name,
-                    pkg.version,
-                    pkg.kind.as_str(),
-                    f.id,
-                    f.rating.severity.as_str().to_lowercase(),
-                    fix_text(&f.fix),
-                )},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": pkg.location.path},
-                        "region": {"startLine": 1},
-                    },
-                    "logicalLocations": [{
-                        "name": pkg.name,
-                        "fullyQualifiedName": pkg.purl,
-                        "kind": "package",
-                    }],
-                }],
-                "partialFingerprints": {"ferret/v1": hex::encode(&h.finalize()[..16])},
-            })
+            result(
+                &f.id,
+                index[f.id.as_str()],
+                f.rating.severity,
+                &Located {
+                    name: &pkg.name,
+                    version: &pkg.version,
+                    kind: pkg.kind.as_str(),
+                    purl: &pkg.purl,
+                    path: &pkg.location.path,
+                },
+                &fix_text(&f.fix),
+            )
         })
         .collect();
+    run(
+        tool,
+        rules.values().map(|f| rule(f)).collect(),
+        &inv.source.digest.to_string(),
+        results,
+    )
+}
+
+/// Where a result points: the package and the file it was found in.
+struct Located<'a> {
+    name: &'a str,
+    version: &'a str,
+    kind: &'a str,
+    purl: &'a str,
+    path: &'a str,
+}
+
+fn result(
+    id: &str,
+    rule_index: usize,
+    severity: Severity,
+    at: &Located<'_>,
+    fix: &str,
+) -> Value {
+    let mut h = Sha256::new();
+    for part in [id, at.purl, at.path] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    json!({
+        "ruleId": id,
+        "ruleIndex": rule_index,
+        "level": level(severity),
+        "message": {"text": format!(
+            "{} {} ({}) is affected by {id} ({}): {fix}",
+            at.name,
+            at.version,
+            at.kind,
+            severity.as_str().to_lowercase(),
+        )},
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": {"uri": at.path},
+                "region": {"startLine": 1},
+            },
+            "logicalLocations": [{
+                "name": at.name,
+                "fullyQualifiedName": at.purl,
+                "kind": "package",
+            }],
+        }],
+        "partialFingerprints": {"ferret/v1": hex::encode(&h.finalize()[..16])},
+    })
+}
+
+fn run(tool: &Tool, rules: Vec<Value>, digest: &str, results: Vec<Value>) -> Value {
     json!({
         "version": "2.1.0",
         "$schema": SCHEMA,
@@ -140,10 +172,113 @@ pub(crate) fn document(report: &ScanReport<'_>, tool: &Tool) -> Value {
             "tool": {"driver": {
                 "name": tool.name,
                 "version": tool.version,
-                "rules": rules.values().map(|f| rule(f)).collect::<Vec<_>>(),
+                "rules": rules,
             }},
-            "automationDetails": {"id": format!("ferret/{}", inv.source.digest)},
+            "automationDetails": {"id": format!("ferret/{digest}")},
             "results": results,
         }],
     })
+}
+
+/// SARIF of a stored Grype-shaped report (the hub keeps reports so): the same rules and
+/// results as a scan writes, with what the report carries of each rating.
+pub fn from_grype(doc: &crate::grype::Document, tool: &Tool) -> Value {
+    let severity_of = |m: &crate::grype::Match| {
+        Severity::from_str(&m.vulnerability.severity.to_lowercase()).unwrap_or(Severity::Unknown)
+    };
+    let mut rules: BTreeMap<&str, &crate::grype::Match> = BTreeMap::new();
+    for m in &doc.matches {
+        rules
+            .entry(&m.vulnerability.id)
+            .and_modify(|r| {
+                if severity_of(m) > severity_of(r) {
+                    *r = m;
+                }
+            })
+            .or_insert(m);
+    }
+    let index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+    let results = doc
+        .matches
+        .iter()
+        .map(|m| {
+            let (a, v) = (&m.artifact, &m.vulnerability);
+            let fix = match &v.fix {
+                Some(f) if !f.versions.is_empty() => format!("fixed in {}", f.versions.join(", ")),
+                Some(f) if f.state == "wont-fix" => "the distro will not fix it".to_owned(),
+                _ => "no fix yet".to_owned(),
+            };
+            let path = a.locations.first().map_or("", |l| l.path.as_str());
+            result(
+                &v.id,
+                index[v.id.as_str()],
+                severity_of(m),
+                &Located {
+                    name: &a.name,
+                    version: &a.version,
+                    kind: &a.kind,
+                    purl: &a.purl,
+                    path,
+                },
+                &fix,
+            )
+        })
+        .collect();
+    let rules = rules
+        .values()
+        .map(|m| {
+            let v = &m.vulnerability;
+            let severity = severity_of(m);
+            let label = severity.as_str().to_lowercase();
+            let mut properties = json!({"tags": ["security", "vulnerability", label]});
+            let score = v
+                .cvss
+                .iter()
+                .map(|c| c.metrics.base_score)
+                .fold(None, |a: Option<f64>, s| Some(a.map_or(s, |a| a.max(s))))
+                .or_else(|| band_score(severity));
+            if let Some(score) = score {
+                properties["security-severity"] = json!(format!("{score:.1}"));
+            }
+            if let Some(s) = &v.severity_source {
+                properties["ferret-severity-source"] = json!(s);
+            }
+            if !v.known_exploited.is_empty() {
+                properties["tags"]
+                    .as_array_mut()
+                    .expect("an array")
+                    .push(json!("known-exploited"));
+            }
+            if let Some(e) = v.epss.first() {
+                properties["epss"] = json!({"score": e.epss, "percentile": e.percentile, "date": e.date});
+            }
+            json!({
+                "id": v.id,
+                "name": v.id,
+                "shortDescription": {"text": format!("{} {label} vulnerability", v.id)},
+                "help": {
+                    "text": format!("Vulnerability {}\nSeverity: {label}", v.id),
+                    "markdown": format!("**Vulnerability {}**\n\nSeverity: {label}", v.id),
+                },
+                "properties": properties,
+            })
+        })
+        .collect();
+    let digest = match doc.source.as_ref().map(|s| &s.target) {
+        Some(crate::grype::SourceTarget::Image(i)) => i.manifest_digest.clone(),
+        _ => String::new(),
+    };
+    run(tool, rules, &digest, results)
+}
+
+/// The middle of a severity's CVSS band, for a rule with no score.
+fn band_score(s: Severity) -> Option<f64> {
+    match s {
+        Severity::Critical => Some(9.5),
+        Severity::High => Some(8.0),
+        Severity::Medium => Some(5.5),
+        Severity::Low => Some(2.0),
+        Severity::Negligible => Some(0.0),
+        Severity::Unknown => None,
+    }
 }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod blobs;
+mod console;
 mod jobs;
 mod monitor;
 mod notify;
@@ -26,7 +27,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlSafeStr as _};
 
-pub use accounts::{Account, AccountStore, Operation, OperationStore};
+pub use accounts::{Account, AccountStore, Operation, OperationStore, Token};
+pub use console::{ConsoleSession, ImageOrder, ImageQuery, ImageSummary, JobCount};
 pub use blobs::{BlobError, BlobStore};
 pub use jobs::{
     Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
@@ -45,6 +47,10 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
     let queue = match backend {
         Backend::Sqlite => include_str!("../migrations/0003_queue.sqlite.sql"),
         Backend::Postgres => include_str!("../migrations/0003_queue.postgres.sql"),
+    };
+    let console = match backend {
+        Backend::Sqlite => include_str!("../migrations/0010_console.sqlite.sql"),
+        Backend::Postgres => include_str!("../migrations/0010_console.postgres.sql"),
     };
     vec![
         (
@@ -91,6 +97,11 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
             9,
             "kev",
             include_str!("../migrations/0009_kev.sql").to_owned(),
+        ),
+        (
+            10,
+            "console",
+            format!("{}\n{console}", include_str!("../migrations/0010_console.sql")),
         ),
     ]
 }

@@ -156,7 +156,7 @@ impl Store {
     /// Whether a finding of scan `scan_id` is known exploited.
     pub async fn has_known_exploited(&self, scan_id: &str) -> Result<bool> {
         Ok(
-            sqlx::query("SELECT 1 AS one FROM findings WHERE scan_id = $1 AND kev = 1 LIMIT 1")
+            sqlx::query("SELECT 1 AS one FROM scans WHERE id = $1 AND kev > 0")
                 .bind(scan_id)
                 .fetch_optional(self.pool())
                 .await?

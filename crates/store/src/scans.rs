@@ -404,6 +404,43 @@ pub struct Finding {
     pub kind: Option<String>,
     /// In CISA's Known Exploited Vulnerabilities catalog.
     pub kev: bool,
+    /// `fixed`, `not-fixed`, `wont-fix` or `unknown`, as the report says.
+    pub fix_state: Option<String>,
+    /// Who rated the severity (`debian`, `nvd@nist.gov`, …).
+    pub severity_source: Option<String>,
+    /// FIRST's EPSS probability and percentile, in millionths.
+    pub epss: Option<i64>,
+    pub epss_percentile: Option<i64>,
+    /// The image layer (`sha256:…`) the package came in.
+    pub layer: Option<String>,
+    /// Why the finding is suppressed (an ignore rule or a VEX statement); suppressed
+    /// findings are kept for the record but neither counted nor listed by the APIs.
+    pub suppressed: Option<String>,
+}
+
+pub(crate) const FINDING_COLUMNS: &str = "vulnerability, severity, package, version, fixed_by, source, link, origin, kind, kev, fix_state, severity_source, epss, epss_percentile, layer, suppressed";
+
+impl Finding {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<Self> {
+        Ok(Self {
+            vulnerability: r.col("vulnerability")?,
+            severity: r.col("severity")?,
+            package: r.col("package")?,
+            version: r.col("version")?,
+            fixed_by: r.col("fixed_by")?,
+            source: r.col("source")?,
+            link: r.col("link")?,
+            origin: r.col("origin")?,
+            kind: r.col("kind")?,
+            kev: r.col::<i64>("kev")? != 0,
+            fix_state: r.col("fix_state")?,
+            severity_source: r.col("severity_source")?,
+            epss: r.col("epss")?,
+            epss_percentile: r.col("epss_percentile")?,
+            layer: r.col("layer")?,
+            suppressed: r.col("suppressed")?,
+        })
+    }
 }
 
 /// Sort rank of a stored severity (its Yandex name): the most severe first.
@@ -447,6 +484,12 @@ pub struct FindingFilter {
     pub vulnerability: Option<String>,
     /// Most severe first (then report order) instead of report order.
     pub by_severity: bool,
+    /// `fixed`, `not-fixed`, `wont-fix` or `unknown`.
+    pub fix_state: Option<String>,
+    /// Known exploited ones only.
+    pub kev: bool,
+    /// The suppressed findings instead of the others.
+    pub suppressed: bool,
 }
 
 /// The latest finished scan of a digest, as an `io.atcr.hold.scan` record.
@@ -599,10 +642,13 @@ impl ScanStore for Store {
             ("ord", "($2 IS NOT NULL AND ord > $3)")
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT ord, severity_rank, vulnerability, severity, package, version, fixed_by, source, link, origin, kind, kev FROM findings
+            "SELECT ord, severity_rank, {FINDING_COLUMNS} FROM findings
              WHERE scan_id = $1 AND {keyset} AND ($4 IS NULL OR severity = $4) AND ($5 IS NULL OR package = $5)
-               AND ($7 IS NULL OR vulnerability = $7)
-             ORDER BY {order} LIMIT $6"
+               AND ($7 IS NULL OR vulnerability = $7) AND ($8 IS NULL OR fix_state = $8)
+               AND suppressed IS {suppressed}{kev}
+             ORDER BY {order} LIMIT $6",
+            suppressed = if filter.suppressed { "NOT NULL" } else { "NULL" },
+            kev = if filter.kev { " AND kev = 1" } else { "" },
         )))
         .bind(scan_id)
         .bind(after.rank)
@@ -611,6 +657,7 @@ impl ScanStore for Store {
         .bind(filter.package.as_deref())
         .bind(limit)
         .bind(filter.vulnerability.as_deref())
+        .bind(filter.fix_state.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -620,18 +667,7 @@ impl ScanStore for Store {
                         rank: r.try_get("severity_rank")?,
                         ord: r.try_get("ord")?,
                     },
-                    Finding {
-                        vulnerability: r.try_get("vulnerability")?,
-                        severity: r.try_get("severity")?,
-                        package: r.try_get("package")?,
-                        version: r.try_get("version")?,
-                        fixed_by: r.try_get("fixed_by")?,
-                        source: r.try_get("source")?,
-                        link: r.try_get("link")?,
-                        origin: r.try_get("origin")?,
-                        kind: r.try_get("kind")?,
-                        kev: r.try_get::<i64, _>("kev")? != 0,
-                    },
+                    Finding::from_row(r)?,
                 ))
             })
             .collect()
@@ -709,13 +745,13 @@ const FINDINGS_PER_INSERT: usize = 64;
 /// The statements that insert `findings` of scan `scan_id` in report order (`ord`), with
 /// `$N` parameters (see [`crate::sqlite::sql`] for rusqlite).
 pub(crate) fn finding_inserts(scan_id: &str, findings: &[Finding]) -> Vec<(String, Vec<Arg>)> {
-    const COLUMNS: usize = 13;
+    const COLUMNS: usize = 19;
     findings
         .chunks(FINDINGS_PER_INSERT)
         .enumerate()
         .map(|(chunk_no, chunk)| {
             let mut sql = String::from(
-                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev) VALUES ",
+                "INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev, fix_state, severity_source, epss, epss_percentile, layer, suppressed) VALUES ",
             );
             let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
             for (i, f) in chunk.iter().enumerate() {
@@ -746,6 +782,12 @@ pub(crate) fn finding_inserts(scan_id: &str, findings: &[Finding]) -> Vec<(Strin
                     f.origin.as_deref().into(),
                     f.kind.as_deref().into(),
                     Arg::Int(i64::from(f.kev)),
+                    f.fix_state.as_deref().into(),
+                    f.severity_source.as_deref().into(),
+                    f.epss.into(),
+                    f.epss_percentile.into(),
+                    f.layer.as_deref().into(),
+                    f.suppressed.as_deref().into(),
                 ]);
             }
             (sql, args)
@@ -836,6 +878,8 @@ pub(crate) async fn complete_held_pg(
                 "severity_rank": severity_rank(&f.severity), "package": f.package,
                 "version": f.version, "fixed_by": f.fixed_by, "source": f.source,
                 "link": f.link, "origin": f.origin, "kind": f.kind, "kev": i64::from(f.kev),
+                "fix_state": f.fix_state, "severity_source": f.severity_source, "epss": f.epss,
+                "epss_percentile": f.epss_percentile, "layer": f.layer, "suppressed": f.suppressed,
             })
         })
         .collect();
@@ -850,10 +894,13 @@ pub(crate) async fn complete_held_pg(
             critical = $4, high = $5, medium = $6, low = $7, negligible = $8, undefined = $9, total = $10, scanned_at = $11
             WHERE job_id IN (SELECT id FROM j) RETURNING {SCAN_COLUMNS}
          ), f AS (
-            INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev)
-            SELECT s.id, u.ord, u.vulnerability, u.severity, u.severity_rank, u.package, u.version, u.fixed_by, u.source, u.link, u.origin, u.kind, u.kev
+            INSERT INTO findings (scan_id, ord, vulnerability, severity, severity_rank, package, version, fixed_by, source, link, origin, kind, kev,
+                 fix_state, severity_source, epss, epss_percentile, layer, suppressed)
+            SELECT s.id, u.ord, u.vulnerability, u.severity, u.severity_rank, u.package, u.version, u.fixed_by, u.source, u.link, u.origin, u.kind, u.kev,
+                 u.fix_state, u.severity_source, u.epss, u.epss_percentile, u.layer, u.suppressed
             FROM s, jsonb_to_recordset(CAST($14 AS jsonb)) AS u(ord bigint, vulnerability text, severity text, severity_rank bigint,
-                 package text, version text, fixed_by text, source text, link text, origin text, kind text, kev bigint)
+                 package text, version text, fixed_by text, source text, link text, origin text, kind text, kev bigint,
+                 fix_state text, severity_source text, epss bigint, epss_percentile bigint, layer text, suppressed text)
          ), l AS (
             INSERT INTO latest_scans (digest, scan_id, record)
             SELECT s.digest, s.id, $15 FROM s JOIN j ON s.id = j.scan_id

@@ -623,6 +623,12 @@ fn finding(id: &str, severity: &str, package: &str) -> Finding {
         kind: Some("deb".to_owned()),
         // Some of each backend's findings are known exploited.
         kev: severity == "CRITICAL",
+        fix_state: None,
+        severity_source: None,
+        epss: None,
+        epss_percentile: None,
+        layer: None,
+        suppressed: None,
     }
 }
 
@@ -1325,6 +1331,12 @@ async fn rescans_are_judged_once_and_stored_beside_the_scans() {
             },
             findings: vec![Finding {
                 kev: true,
+                fix_state: None,
+                severity_source: None,
+                epss: None,
+                epss_percentile: None,
+                layer: None,
+                suppressed: None,
                 ..finding("CVE-2024-1", "HIGH", "openssl")
             }],
             diff: r#"{"new":[]}"#.to_owned(),

@@ -3,6 +3,7 @@
 //! the native API (`native.rs`), the pull-through distribution endpoint scanners pull from
 //! (`hold.rs`), the OpenAPI document (`openapi.rs`) and the one error table (`error.rs`).
 
+pub(crate) mod accounts;
 pub(crate) mod aqua;
 pub mod error;
 pub(crate) mod hold;
@@ -37,6 +38,8 @@ pub(crate) fn router(hub: &Arc<Hub>) -> Router {
                 .merge(aqua::routes())
                 .merge(hooks::routes())
                 .merge(webhooks::routes())
+                .merge(accounts::routes())
+                .merge(crate::console::routes())
                 .route("/openapi.json", get(openapi::document)),
             hub.config.http_limits.body_timeout,
         ))

@@ -242,75 +242,208 @@ pub(crate) async fn one(
         .map(|s| Json(ScanView::from(&s)))
 }
 
-/// A finished scan's SBOM (SPDX JSON), from the blob store, whichever hub stored it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FormatQuery {
+    /// SBOM: `spdx` (the default) or `cyclonedx`; report: `grype` (the default) or `sarif`.
+    #[serde(default)]
+    format: Option<String>,
+    /// Answer as an attachment named after the image (for browsers).
+    #[serde(default)]
+    download: bool,
+}
+
+/// A finished scan's SBOM, SPDX 2.3 JSON as stored or CycloneDX 1.6 JSON made from it.
 #[utoipa::path(get, path = "/api/ferret/v1/scans/{id}/sbom", operation_id = "getFerretScanSbom", tag = "Ferret",
     security(("bearer" = [])),
     params(("Authorization" = String, Header, description = "Bearer <token>"),
-        ("id" = String, Path, description = "The scan's id")),
-    responses((status = 200, description = "The SPDX 2.3 JSON document", content_type = "application/spdx+json", body = Object),
+        ("id" = String, Path, description = "The scan's id"), FormatQuery),
+    responses((status = 200, description = "The SPDX 2.3 JSON document, or CycloneDX JSON", content_type = "application/spdx+json", body = Object),
         (status = "4XX", body = ErrorBody)))]
 pub(crate) async fn sbom(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    blob(&hub, &p, &id, "sbom", "application/spdx+json").await
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let format = Download::sbom(q.format.as_deref())?;
+    let scan = hub.visible_scan(&p, &id).await?;
+    download(&hub, &scan, format, q.download).await
 }
 
-/// A finished scan's vulnerability report (Grype-compatible JSON).
+/// A finished scan's vulnerability report: Grype-compatible JSON as stored, or SARIF 2.1.0
+/// made from it.
 #[utoipa::path(get, path = "/api/ferret/v1/scans/{id}/report", operation_id = "getFerretScanReport", tag = "Ferret",
     security(("bearer" = [])),
     params(("Authorization" = String, Header, description = "Bearer <token>"),
-        ("id" = String, Path, description = "The scan's id")),
-    responses((status = 200, description = "The Grype-compatible JSON report", content_type = "application/json", body = Object),
+        ("id" = String, Path, description = "The scan's id"), FormatQuery),
+    responses((status = 200, description = "The Grype-compatible JSON report, or SARIF", content_type = "application/json", body = Object),
         (status = "4XX", body = ErrorBody)))]
 pub(crate) async fn report(
     State(hub): State<Arc<Hub>>,
     p: Principal,
     Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    blob(&hub, &p, &id, "report", "application/json").await
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let format = Download::report(q.format.as_deref())?;
+    let scan = hub.visible_scan(&p, &id).await?;
+    download(&hub, &scan, format, q.download).await
 }
 
-async fn blob(
-    hub: &Hub,
-    p: &Principal,
-    id: &str,
-    which: &str,
-    content_type: &'static str,
-) -> Result<Response, ApiError> {
-    let scan = hub.visible_scan(p, id).await?;
-    let digest = match which {
-        "sbom" => scan.sbom_blob,
-        _ => scan.report_blob,
+/// What a scan's stored blobs can be downloaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Download {
+    Spdx,
+    CycloneDx,
+    Grype,
+    Sarif,
+}
+
+impl Download {
+    pub fn sbom(format: Option<&str>) -> Result<Self, ApiError> {
+        match format.unwrap_or("spdx") {
+            "spdx" | "spdx-json" => Ok(Self::Spdx),
+            "cyclonedx" | "cyclonedx-json" => Ok(Self::CycloneDx),
+            other => Err(ApiError::invalid(
+                "format",
+                format!("{other:?}: expected spdx or cyclonedx"),
+            )),
+        }
     }
-    .ok_or_else(|| {
+
+    pub fn report(format: Option<&str>) -> Result<Self, ApiError> {
+        match format.unwrap_or("grype") {
+            "grype" | "json" => Ok(Self::Grype),
+            "sarif" => Ok(Self::Sarif),
+            other => Err(ApiError::invalid(
+                "format",
+                format!("{other:?}: expected grype or sarif"),
+            )),
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Spdx => "application/spdx+json",
+            Self::CycloneDx => "application/vnd.cyclonedx+json",
+            Self::Grype => "application/json",
+            Self::Sarif => "application/sarif+json",
+        }
+    }
+
+    /// The file name's ending.
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Spdx => "spdx.json",
+            Self::CycloneDx => "cdx.json",
+            Self::Grype => "grype.json",
+            Self::Sarif => "sarif",
+        }
+    }
+}
+
+/// A scan's SBOM or report in `format`, made from the stored blob when it is not the
+/// stored format; `attachment` names a file for browsers.
+pub(crate) async fn download(
+    hub: &Hub,
+    scan: &Scan,
+    format: Download,
+    attachment: bool,
+) -> Result<Response, ApiError> {
+    let (which, digest) = match format {
+        Download::Spdx | Download::CycloneDx => ("sbom", &scan.sbom_blob),
+        Download::Grype | Download::Sarif => ("report", &scan.report_blob),
+    };
+    let digest = digest.as_deref().ok_or_else(|| {
         ApiError::new(
             Code::NotFound,
             format!(
-                "scan {id:?} has no {which} (it is {})",
+                "scan {:?} has no {which} (it is {})",
+                scan.id,
                 scan.status.as_str()
             ),
         )
     })?;
-    let data = crate::service::results::read_blob(hub, &digest)
+    let data = crate::service::results::read_blob(hub, digest)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal(format!("blob {digest} of scan {id} is missing")))?;
-    // Content-addressed: the digest is the entity tag.
-    let etag =
-        axum::http::HeaderValue::from_str(&format!("\"{digest}\"")).map_err(ApiError::internal)?;
-    Ok((
+        .ok_or_else(|| {
+            ApiError::internal(format!("blob {digest} of scan {} is missing", scan.id))
+        })?;
+    let data = match format {
+        Download::Spdx | Download::Grype => data,
+        Download::CycloneDx | Download::Sarif => {
+            let digest = scan.digest.clone();
+            tokio::task::spawn_blocking(move || convert(format, &data, &digest))
+                .await
+                .map_err(ApiError::internal)??
+        }
+    };
+    // Content-addressed: the stored blob's digest (and the format) is the entity tag.
+    let etag = axum::http::HeaderValue::from_str(&format!("\"{digest}.{}\"", format.suffix()))
+        .map_err(ApiError::internal)?;
+    let mut response = (
         [
             (
                 axum::http::header::CONTENT_TYPE,
-                content_type.parse().map_err(ApiError::internal)?,
+                axum::http::HeaderValue::from_static(format.content_type()),
             ),
             (axum::http::header::ETAG, etag),
         ],
         data,
     )
-        .into_response())
+        .into_response();
+    if attachment {
+        let name: String = format!(
+            "{}-{}.{}",
+            scan.repository.rsplit('/').next().unwrap_or("image"),
+            scan.digest.trim_start_matches("sha256:").get(..12).unwrap_or("scan"),
+            format.suffix()
+        )
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(response)
+}
+
+/// CycloneDX from a stored SPDX SBOM, or SARIF from a stored Grype report.
+fn convert(format: Download, data: &[u8], digest: &str) -> Result<Vec<u8>, ApiError> {
+    let tool = ferret_report::Tool::default();
+    let mut out = Vec::new();
+    match format {
+        Download::CycloneDx => {
+            let digest = digest
+                .parse()
+                .map_err(|e| ApiError::internal(format!("the scan's digest: {e}")))?;
+            let inv = ferret_engine::sbom_inventory_of(
+                data,
+                "stored SBOM".to_owned(),
+                digest,
+                &ferret_engine::ScanOptions::default(),
+            )
+            .map_err(|e| ApiError::internal(format!("the stored SBOM: {e}")))?;
+            ferret_report::write_sbom(&inv, ferret_report::SbomFormat::CycloneDxJson, &tool, &mut out)
+                .map_err(ApiError::internal)?;
+        }
+        Download::Sarif => {
+            let doc: ferret_report::grype::Document = serde_json::from_slice(data)
+                .map_err(|e| ApiError::internal(format!("the stored report: {e}")))?;
+            serde_json::to_writer_pretty(&mut out, &ferret_report::sarif::from_grype(&doc, &tool))
+                .map_err(ApiError::internal)?;
+            out.push(b'\n');
+        }
+        Download::Spdx | Download::Grype => out.extend_from_slice(data),
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -46,6 +46,13 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         }
         map.insert(key, (Instant::now(), value));
     }
+
+    pub(crate) fn remove(&self, key: &K) {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Aqua doors); submitting scans (`submit.rs`); and storing the results scanners send
 //! (`results.rs`).
 
+pub mod accounts;
 pub(crate) mod cache;
 mod dbupdate;
 pub mod notify;

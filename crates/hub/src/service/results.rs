@@ -36,29 +36,77 @@ pub fn findings(report: &[u8]) -> Result<(Vec<Finding>, Counts), String> {
 /// The findings of a Grype-compatible report, in its order, and their counts.
 pub fn findings_of(doc: &grype::Document) -> (Vec<Finding>, Counts) {
     let mut counts = Counts::default();
-    let mut out = Vec::with_capacity(doc.matches.len());
+    let mut out = Vec::with_capacity(doc.matches.len() + doc.ignored_matches.len());
     for m in &doc.matches {
         let sev = severity(&m.vulnerability.severity);
         counts.add(sev);
-        let (artifact, vulnerability) = (&m.artifact, &m.vulnerability);
-        let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
-        out.push(Finding {
-            vulnerability: vulnerability.id.clone(),
-            severity: sev.yandex_name().to_owned(),
-            package: artifact.name.clone(),
-            version: artifact.version.clone(),
-            fixed_by: vulnerability
-                .fix
-                .as_ref()
-                .and_then(|f| f.versions.first().cloned()),
-            source: package_manager(&artifact.kind).to_owned(),
-            link: some(&vulnerability.data_source),
-            origin: some(&artifact.purl),
-            kind: some(&artifact.kind),
-            kev: !vulnerability.known_exploited.is_empty(),
-        });
+        out.push(finding(m, sev, None));
+    }
+    // Suppressed ones after the rest, with the rule that applied; not counted.
+    for x in &doc.ignored_matches {
+        let m = &x.found;
+        let why = x
+            .applied_ignore_rules
+            .iter()
+            .map(ignore_reason)
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.push(finding(m, severity(&m.vulnerability.severity), Some(why)));
     }
     (out, counts)
+}
+
+fn finding(m: &grype::Match, sev: Severity, suppressed: Option<String>) -> Finding {
+    let (artifact, vulnerability) = (&m.artifact, &m.vulnerability);
+    let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
+    let millionths = |v: f64| (v * 1e6).round() as i64;
+    let epss = vulnerability
+        .epss
+        .iter()
+        .max_by(|a, b| a.epss.total_cmp(&b.epss));
+    Finding {
+        vulnerability: vulnerability.id.clone(),
+        severity: sev.yandex_name().to_owned(),
+        package: artifact.name.clone(),
+        version: artifact.version.clone(),
+        fixed_by: vulnerability
+            .fix
+            .as_ref()
+            .and_then(|f| f.versions.first().cloned()),
+        source: package_manager(&artifact.kind).to_owned(),
+        link: some(&vulnerability.data_source),
+        origin: some(&artifact.purl),
+        kind: some(&artifact.kind),
+        kev: !vulnerability.known_exploited.is_empty(),
+        fix_state: vulnerability
+            .fix
+            .as_ref()
+            .and_then(|f| some(&f.state)),
+        severity_source: vulnerability.severity_source.clone(),
+        epss: epss.map(|e| millionths(e.epss)),
+        epss_percentile: epss.map(|e| millionths(e.percentile)),
+        layer: artifact
+            .locations
+            .iter()
+            .find(|l| !l.layer_id.is_empty())
+            .map(|l| l.layer_id.clone()),
+        suppressed,
+    }
+}
+
+/// An ignore rule as a reason: its own words, else what it matched on.
+fn ignore_reason(rule: &grype::IgnoreRule) -> String {
+    if let Some(r) = rule.reason.as_deref().filter(|r| !r.is_empty()) {
+        return r.to_owned();
+    }
+    match (&rule.vex_status, &rule.vex_justification) {
+        (Some(s), Some(j)) => format!("VEX {s}: {j}"),
+        (Some(s), None) => format!("VEX {s}"),
+        _ => rule
+            .vulnerability
+            .as_ref()
+            .map_or_else(|| "an ignore rule".to_owned(), |v| format!("ignore rule for {v}")),
+    }
 }
 
 /// An AT Protocol blob reference for content whose SHA-256 is `sha256`: a CIDv1 with the

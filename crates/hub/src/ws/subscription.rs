@@ -261,9 +261,13 @@ impl Connection {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         metrics::gauge!("ferret_connected_scanners").increment(1.0);
+        self.hub
+            .scanner_connected(&self.holder, self.concurrency, true);
         tracing::info!(holder = %self.holder, floor = ?self.floor, concurrency = self.concurrency, "scanner connected");
         let end = self.serve(ws).await;
         metrics::gauge!("ferret_connected_scanners").decrement(1.0);
+        self.hub
+            .scanner_connected(&self.holder, self.concurrency, false);
         tracing::info!(holder = %self.holder, reason = end.reason, "scanner disconnected");
         let reason = format!("lease lost: {}", end.reason);
         let (lease_end, how) = if end.scanners_fault {

@@ -1,0 +1,366 @@
+//! What the operator's console reads beyond the APIs: images with their newest scan's
+//! summary (kept on `images` by triggers, so that every order and filter runs on an index),
+//! the queue by state, and console login sessions.
+
+use sqlx::Row;
+
+use crate::accounts::{ACCOUNT_COLUMNS_A, Account};
+use crate::row::{Arg, Columns, bind_all};
+use crate::scans::{Counts, IMAGE_COLUMNS, Image, ScanStatus};
+use crate::{Job, Result, Store};
+
+/// An image and its newest scans' summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub image: Image,
+    /// The newest scan, whatever its status.
+    pub last_scan_id: Option<String>,
+    pub last_status: Option<ScanStatus>,
+    /// The newest READY scan: when it finished, its counts and known exploited findings.
+    pub ready_scan_id: Option<String>,
+    pub scanned_at: Option<i64>,
+    pub counts: Counts,
+    pub kev: i64,
+}
+
+impl ImageSummary {
+    fn from_row(r: &impl Columns) -> Result<Self> {
+        let n = |c: &str| -> Result<u64> { Ok(u64::try_from(r.col::<i64>(c)?).unwrap_or(0)) };
+        let scanned_at: i64 = r.col("scanned_at")?;
+        Ok(Self {
+            image: Image::from_row(r)?,
+            last_scan_id: r.col("last_scan_id")?,
+            last_status: r
+                .col::<Option<String>>("last_status")?
+                .as_deref()
+                .and_then(ScanStatus::parse),
+            ready_scan_id: r.col("ready_scan_id")?,
+            scanned_at: (scanned_at > 0).then_some(scanned_at),
+            counts: Counts {
+                critical: n("critical")?,
+                high: n("high")?,
+                medium: n("medium")?,
+                low: n("low")?,
+                negligible: n("negligible")?,
+                unknown: n("unknown")?,
+            },
+            kev: r.col("kev")?,
+        })
+    }
+}
+
+/// How [`Store::image_summaries`] orders images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImageOrder {
+    /// Registry, repository, digest.
+    #[default]
+    Name,
+    /// Most critical, then high, medium and low findings first.
+    Risk,
+    /// Most recently scanned first; never scanned last.
+    Recent,
+}
+
+/// Which images to list; `None` matches any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageQuery {
+    pub owner: Option<String>,
+    pub registry: Option<String>,
+    pub repository: Option<String>,
+    /// A case-insensitive substring of `registry/repository`, a tag or the digest.
+    pub search: Option<String>,
+    /// Only images with a finding at or above this severity (0 critical … 3 low).
+    pub at_least: Option<u8>,
+    /// Only images with a known exploited finding.
+    pub kev: bool,
+    pub order: ImageOrder,
+}
+
+/// A state's jobs per priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCount {
+    pub leased: bool,
+    pub priority: i64,
+    pub count: i64,
+}
+
+/// A console login: its account and the token its forms carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub account: Account,
+    pub csrf: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+const SUMMARY_COLUMNS: &str = "last_scan_id, last_status, ready_scan_id, scanned_at, critical, high, medium, low, negligible, unknown, kev";
+
+/// `%s%` for LIKE, with LIKE's own characters escaped (by `\`).
+fn like_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Images matching `q` in its order, after the image `after` (the last of the previous
+    /// page) when given; deleted images are left out.
+    pub async fn image_summaries(
+        &self,
+        q: &ImageQuery,
+        after: Option<&ImageSummary>,
+        limit: i64,
+    ) -> Result<Vec<ImageSummary>> {
+        let mut args: Vec<Arg> = Vec::new();
+        let mut arg = |a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        let mut conditions = vec!["deleted_at IS NULL".to_owned()];
+        if let Some(o) = &q.owner {
+            conditions.push(format!("owner = {}", arg(o.as_str().into())));
+        }
+        if let Some(r) = &q.registry {
+            conditions.push(format!("registry = {}", arg(r.as_str().into())));
+        }
+        if let Some(r) = &q.repository {
+            conditions.push(format!("repository = {}", arg(r.as_str().into())));
+        }
+        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            conditions.push(format!(
+                "lower(registry || '/' || repository || ' ' || tags || ' ' || digest) LIKE {} ESCAPE '\\'",
+                arg(like_pattern(s).into())
+            ));
+        }
+        if let Some(at_least) = q.at_least {
+            let columns = ["critical", "high", "medium", "low"];
+            let any: Vec<String> = columns[..=usize::from(at_least.min(3))]
+                .iter()
+                .map(|c| format!("{c} > 0"))
+                .collect();
+            conditions.push(format!("({})", any.join(" OR ")));
+        }
+        if q.kev {
+            conditions.push("kev > 0".to_owned());
+        }
+        let order = match q.order {
+            ImageOrder::Name => {
+                if let Some(a) = after {
+                    let i = &a.image;
+                    conditions.push(format!(
+                        "(registry, repository, digest, id) > ({}, {}, {}, {})",
+                        arg(i.registry.as_str().into()),
+                        arg(i.repository.as_str().into()),
+                        arg(i.digest.as_str().into()),
+                        arg(i.id.as_str().into())
+                    ));
+                }
+                "registry, repository, digest, id"
+            }
+            ImageOrder::Risk => {
+                if let Some(a) = after {
+                    let c = crate::scans::column_counts(&a.counts);
+                    conditions.push(format!(
+                        "(critical, high, medium, low, id) < ({}, {}, {}, {}, {})",
+                        arg(c[0].into()),
+                        arg(c[1].into()),
+                        arg(c[2].into()),
+                        arg(c[3].into()),
+                        arg(a.image.id.as_str().into())
+                    ));
+                }
+                "critical DESC, high DESC, medium DESC, low DESC, id DESC"
+            }
+            ImageOrder::Recent => {
+                if let Some(a) = after {
+                    conditions.push(format!(
+                        "(scanned_at, id) < ({}, {})",
+                        arg(a.scanned_at.unwrap_or(0).into()),
+                        arg(a.image.id.as_str().into())
+                    ));
+                }
+                "scanned_at DESC, id DESC"
+            }
+        };
+        let limit = arg(limit.into());
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS}, {SUMMARY_COLUMNS} FROM images WHERE {} ORDER BY {order} LIMIT {limit}",
+            conditions.join(" AND ")
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(ImageSummary::from_row).collect()
+    }
+
+    /// One image with its summary, deleted or not.
+    pub async fn image_summary(&self, id: &str) -> Result<Option<ImageSummary>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS}, {SUMMARY_COLUMNS} FROM images WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(ImageSummary::from_row)
+        .transpose()
+    }
+
+    /// Queued and leased jobs per priority, of `owner` (everyone's when `None`).
+    pub async fn job_counts(&self, owner: Option<&str>) -> Result<Vec<JobCount>> {
+        let rows = sqlx::query(
+            "SELECT state, priority, COUNT(*) AS n FROM jobs
+             WHERE state IN ('queued', 'leased') AND ($1 IS NULL OR owner = $1)
+             GROUP BY state, priority ORDER BY state DESC, priority",
+        )
+        .bind(owner)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobCount {
+                    leased: r.try_get::<String, _>("state")? == "leased",
+                    priority: r.try_get("priority")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Jobs in `state` (`queued` or `leased`), in the order they are served, of `owner`.
+    pub async fn jobs_in(&self, state: &str, owner: Option<&str>, limit: i64) -> Result<Vec<Job>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM jobs WHERE state = $1 AND ($2 IS NULL OR owner = $2)
+             ORDER BY priority, seq LIMIT $3",
+            crate::jobs::COLUMNS
+        )))
+        .bind(state)
+        .bind(owner)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(Job::from_row).collect()
+    }
+
+    /// The jobs that failed last, newest first, of `owner`.
+    pub async fn recent_failures(&self, owner: Option<&str>, limit: i64) -> Result<Vec<Job>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM jobs WHERE state = 'error' AND ($1 IS NULL OR owner = $1)
+             ORDER BY updated_at DESC LIMIT $2",
+            crate::jobs::COLUMNS
+        )))
+        .bind(owner)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(Job::from_row).collect()
+    }
+
+    /// Records a console login by the SHA-256 of its cookie.
+    pub async fn create_console_session(
+        &self,
+        id_hash: &str,
+        account_id: &str,
+        csrf: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO console_sessions (id_hash, account_id, csrf, created_at, last_seen, expires_at)
+             VALUES ($1, $2, $3, $4, $4, $5)",
+            vec![
+                id_hash.into(),
+                account_id.into(),
+                csrf.into(),
+                now.into(),
+                expires_at.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The live session whose cookie hashes to `id_hash`: neither past its end nor idle
+    /// since before `idle_since`.
+    pub async fn console_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_since: i64,
+    ) -> Result<Option<ConsoleSession>> {
+        let Some(r) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS_A}, s.csrf, s.created_at AS s_created, s.last_seen, s.expires_at
+             FROM console_sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen > $3"
+        )))
+        .bind(id_hash)
+        .bind(now)
+        .bind(idle_since)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ConsoleSession {
+            account: Account::from_row(&r)?,
+            csrf: r.try_get("csrf")?,
+            created_at: r.try_get("s_created")?,
+            last_seen: r.try_get("last_seen")?,
+            expires_at: r.try_get("expires_at")?,
+        }))
+    }
+
+    /// Marks a session as used at `now`.
+    pub async fn touch_console_session(&self, id_hash: &str, now: i64) -> Result<()> {
+        self.exec(
+            "UPDATE console_sessions SET last_seen = $1 WHERE id_hash = $2",
+            vec![now.into(), id_hash.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_console_session(&self, id_hash: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM console_sessions WHERE id_hash = $1",
+            vec![id_hash.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every console session of an account.
+    pub async fn delete_console_sessions_of(&self, account_id: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM console_sessions WHERE account_id = $1",
+            vec![account_id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets sessions that ended or went idle; how many.
+    pub async fn prune_console_sessions(&self, now: i64, idle_since: i64) -> Result<u64> {
+        self.exec(
+            "DELETE FROM console_sessions WHERE expires_at <= $1 OR last_seen <= $2",
+            vec![now.into(), idle_since.into()],
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_escape_like_characters() {
+        assert_eq!(super::like_pattern("Lib_1%"), "%lib\\_1\\%%");
+    }
+}
