@@ -117,6 +117,8 @@ pub(crate) enum Arg {
     Text(String),
     Int(i64),
     Null,
+    /// A NULL PostgreSQL must take as a BIGINT.
+    NullInt,
 }
 
 impl From<&str> for Arg {
@@ -145,7 +147,7 @@ impl From<Option<String>> for Arg {
 
 impl From<Option<i64>> for Arg {
     fn from(i: Option<i64>) -> Self {
-        i.map_or(Self::Null, Self::Int)
+        i.map_or(Self::NullInt, Self::Int)
     }
 }
 
@@ -161,7 +163,7 @@ impl rusqlite::ToSql for Arg {
         Ok(match self {
             Self::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Self::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Self::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Self::Null | Self::NullInt => ToSqlOutput::Borrowed(ValueRef::Null),
         })
     }
 }
@@ -176,6 +178,7 @@ pub(crate) fn bind_all<'q>(
             Arg::Text(s) => q.bind(s.as_str()),
             Arg::Int(i) => q.bind(*i),
             Arg::Null => q.bind(None::<String>),
+            Arg::NullInt => q.bind(None::<i64>),
         };
     }
     q

@@ -1194,7 +1194,7 @@ async fn registry_events_deletes_and_due_images() {
 /// A database at schema 5 opens at schema 9: its images are listed (none deleted), its
 /// scans have no reason, snapshot or diff, and the new tables work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_5_database_upgrades_to_9() {
+async fn a_schema_5_database_upgrades_to_10() {
     let dir = tempfile::tempdir().unwrap();
     let urls = database_urls(dir.path()).await;
     for (name, url) in urls {
@@ -1203,6 +1203,48 @@ async fn a_schema_5_database_upgrades_to_9() {
         // Back to schema 5, then rows as a schema 5 hub wrote them.
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        // Schema 10's triggers first (their syntax differs), then its columns and tables.
+        let triggers: &[&str] = if url.starts_with("postgres") {
+            &[
+                "DROP TRIGGER findings_kev ON findings",
+                "DROP TRIGGER scans_summary_insert ON scans",
+                "DROP TRIGGER scans_summary_update ON scans",
+                "DROP FUNCTION ferret_findings_kev",
+                "DROP FUNCTION ferret_scan_summary",
+            ]
+        } else {
+            &[
+                "DROP TRIGGER findings_kev",
+                "DROP TRIGGER scans_summary_insert",
+                "DROP TRIGGER scans_summary_update",
+            ]
+        };
+        for sql in triggers {
+            sqlx::query(*sql).execute(&pool).await.unwrap();
+        }
+        let mut schema_10: Vec<String> = [
+            "images_name", "images_name_all", "images_risk", "images_risk_all", "images_recent",
+            "images_recent_all", "jobs_failed", "tokens_id", "tokens_account",
+        ]
+        .iter()
+        .map(|i| format!("DROP INDEX {i}"))
+        .collect();
+        schema_10.push("DROP TABLE console_sessions".to_owned());
+        for (table, columns) in [
+            ("findings", &["fix_state", "severity_source", "epss", "epss_percentile", "layer", "suppressed"][..]),
+            ("scans", &["kev"][..]),
+            ("images", &["last_scan_id", "last_status", "ready_scan_id", "scanned_at", "critical", "high", "medium", "low", "negligible", "unknown", "kev"][..]),
+            ("tokens", &["id", "last_used_at"][..]),
+            ("accounts", &["password_changed_at"][..]),
+        ] {
+            for c in columns {
+                schema_10.push(format!("ALTER TABLE {table} DROP COLUMN {c}"));
+            }
+        }
+        schema_10.push("DELETE FROM _sqlx_migrations WHERE version = 10".to_owned());
+        for sql in &schema_10 {
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).execute(&pool).await.unwrap();
+        }
         for sql in [
             "ALTER TABLE findings DROP COLUMN kev",
             "DELETE FROM _sqlx_migrations WHERE version = 9",
@@ -1235,6 +1277,10 @@ async fn a_schema_5_database_upgrades_to_9() {
         let images = s.images(None).await.unwrap();
         assert_eq!(images.len(), 1, "{name}");
         assert_eq!(images[0].deleted_at, None);
+        // Schema 10 summarised the image's newest scan on the way.
+        let summary = s.image_summary("img1").await.unwrap().unwrap();
+        assert_eq!(summary.ready_scan_id.as_deref(), Some("scn1"), "{name}");
+        assert_eq!(summary.last_status, Some(ferret_store::ScanStatus::Ready), "{name}");
         let scan = s.scan("scn1").await.unwrap().unwrap();
         assert_eq!((scan.reason, scan.snapshot, scan.diff), (None, None, None));
         assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");
