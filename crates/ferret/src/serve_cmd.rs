@@ -640,8 +640,9 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
 }
 
 fn date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(String::new, |t| {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    })
 }
 
 pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
@@ -718,10 +719,11 @@ pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 .account_by_name(&args.name)
                 .await?
                 .with_context(|| format!("no user {:?}", args.name))?;
-            if account.admin
-                && store.accounts().await?.iter().filter(|a| a.admin).count() == 1
-            {
-                bail!("{} is the last admin; make another admin first", account.name);
+            if account.admin && store.accounts().await?.iter().filter(|a| a.admin).count() == 1 {
+                bail!(
+                    "{} is the last admin; make another admin first",
+                    account.name
+                );
             }
             let tokens = store
                 .delete_account(&account.id)

@@ -33,8 +33,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/test-artifacts/console");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/console");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -195,7 +194,11 @@ fn add_user(conf: &Conf, name: &str, password: &str) {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A raw HTTP request (no cookie jar, no redirects followed): status, headers, body.
@@ -217,7 +220,10 @@ fn raw(http: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16,
 
 fn set_cookie<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines()
-        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
         .filter_map(|c| c.split(';').next())
         .find_map(|c| c.strip_prefix(&format!("{name}=")))
 }
@@ -245,7 +251,13 @@ fn raw_session(http: &str, name: &str, password: &str) -> (String, String) {
     let session = set_cookie(&head, "ferret_session").unwrap().to_owned();
     assert!(head.to_ascii_lowercase().contains("httponly"), "{head}");
     assert!(head.contains("SameSite=Strict"), "{head}");
-    let (status, _, body) = raw(http, "GET", "/ui/tokens", &format!("Cookie: ferret_session={session}\r\n"), "");
+    let (status, _, body) = raw(
+        http,
+        "GET",
+        "/ui/tokens",
+        &format!("Cookie: ferret_session={session}\r\n"),
+        "",
+    );
     assert_eq!(status, 200);
     (session, hidden(&body, "csrf"))
 }
@@ -267,40 +279,92 @@ fn the_console_in_a_real_browser() {
     let db = d.join("db");
     import(&db, "debian-tracker", &[feed]);
     let conf = hub_config(d, "hub", &registry, "");
-    let _hub = serve(&conf, &["--db-dir", db.to_str().unwrap()], &d.join("hub.log"));
+    let _hub = serve(
+        &conf,
+        &["--db-dir", db.to_str().unwrap()],
+        &d.join("hub.log"),
+    );
     let http = conf.http.clone();
     let base = format!("http://{http}");
     add_user(&conf, "alice", "alice-password");
     let admin = admin_token(&conf, None);
-    let (code, alice_token, err) = run(&["token", "create", "alice", "--config", conf.path.to_str().unwrap()]);
+    let (code, alice_token, err) = run(&[
+        "token",
+        "create",
+        "alice",
+        "--config",
+        conf.path.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let admin_scan = scan_as(&http, &admin);
     let alice_scan = scan_as(&http, alice_token.trim());
-    assert!(admin_scan["counts"]["total"].as_u64().unwrap() > 0, "{admin_scan}");
+    assert!(
+        admin_scan["counts"]["total"].as_u64().unwrap() > 0,
+        "{admin_scan}"
+    );
 
     // Over raw HTTP: what a browser would not show.
-    let (status, head, _) = raw(&http, "GET", "/ui/images", "Cookie: ferret_session=forged\r\n", "");
-    assert_eq!(status, 303, "a forged cookie goes to the sign-in page: {head}");
-    assert!(head.contains("location: /ui/login") || head.contains("Location: /ui/login"), "{head}");
+    let (status, head, _) = raw(
+        &http,
+        "GET",
+        "/ui/images",
+        "Cookie: ferret_session=forged\r\n",
+        "",
+    );
+    assert_eq!(
+        status, 303,
+        "a forged cookie goes to the sign-in page: {head}"
+    );
+    assert!(
+        head.contains("location: /ui/login") || head.contains("Location: /ui/login"),
+        "{head}"
+    );
     let (status, _, _) = raw(&http, "GET", "/", "", "");
     assert_eq!(status, 303);
     let (session, csrf) = raw_session(&http, "alice", "alice-password");
     let cookie = format!("Cookie: ferret_session={session}\r\n");
     let (status, _, body) = raw(&http, "POST", "/ui/tokens", &cookie, "name=x");
     assert_eq!(status, 403, "no CSRF token: {body}");
-    let (status, _, _) = raw(&http, "POST", "/ui/tokens", &cookie, &format!("name=x&csrf={}", "0".repeat(csrf.len())));
+    let (status, _, _) = raw(
+        &http,
+        "POST",
+        "/ui/tokens",
+        &cookie,
+        &format!("name=x&csrf={}", "0".repeat(csrf.len())),
+    );
     assert_eq!(status, 403, "a wrong CSRF token");
-    let (status, _, _) = raw(&http, "POST", "/ui/tokens", &format!("{cookie}Origin: http://evil.example\r\n"), &format!("name=x&csrf={csrf}"));
+    let (status, _, _) = raw(
+        &http,
+        "POST",
+        "/ui/tokens",
+        &format!("{cookie}Origin: http://evil.example\r\n"),
+        &format!("name=x&csrf={csrf}"),
+    );
     assert_eq!(status, 403, "a cross-site post");
-    let (status, _, body) = raw(&http, "POST", "/ui/tokens", &format!("{cookie}Origin: {base}\r\n"), &format!("name=raw&csrf={csrf}"));
+    let (status, _, body) = raw(
+        &http,
+        "POST",
+        "/ui/tokens",
+        &format!("{cookie}Origin: {base}\r\n"),
+        &format!("name=raw&csrf={csrf}"),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("fer_"), "the new token is shown once");
-    let (status, _, _) = raw(&http, "POST", "/ui/login", "", "name=alice&password=alice-password");
+    let (status, _, _) = raw(
+        &http,
+        "POST",
+        "/ui/login",
+        "",
+        "name=alice&password=alice-password",
+    );
     assert_eq!(status, 403, "a sign-in without the form's token");
     let (status, head, _) = raw(&http, "GET", "/ui/images", &cookie, "");
     assert_eq!(status, 200);
     let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("content-security-policy: default-src 'self'"), "{head}");
+    assert!(
+        lower.contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
     assert!(lower.contains("cache-control: no-store"), "{head}");
     let (status, _, _) = raw(&http, "GET", "/ui/admin/accounts", &cookie, "");
     assert_eq!(status, 403, "accounts are for admins");
@@ -313,7 +377,13 @@ fn the_console_in_a_real_browser() {
 
         // A wrong password is refused, and says so.
         c.goto(&format!("{base}/ui/images")).await.unwrap();
-        assert!(c.current_url().await.unwrap().path().starts_with("/ui/login"));
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .path()
+                .starts_with("/ui/login")
+        );
         screenshot(&c, "login").await;
         sign_in(&c, &base, "admin", "wrong-password").await;
         let error = c.find(Locator::Id("login-error")).await.unwrap();
@@ -322,17 +392,23 @@ fn the_console_in_a_real_browser() {
         // The admin sees both images: theirs and alice's.
         sign_in(&c, &base, "admin", "admin-pw").await;
         assert_eq!(c.current_url().await.unwrap().path(), "/ui/images");
-        let rows = c.find_all(Locator::Css("table.images tbody tr")).await.unwrap();
+        let rows = c
+            .find_all(Locator::Css("table.images tbody tr"))
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 2, "{}", c.source().await.unwrap());
         screenshot(&c, "images-admin").await;
 
         // An image: its findings, filtered by one severity.
-        c.find(Locator::Css(&format!("a[href='/ui/images/{}']", admin_scan["imageId"].as_str().unwrap())))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        c.find(Locator::Css(&format!(
+            "a[href='/ui/images/{}']",
+            admin_scan["imageId"].as_str().unwrap()
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
         let all = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         assert!(!all.is_empty(), "{}", c.source().await.unwrap());
         let severities: Vec<String> = {
@@ -345,13 +421,21 @@ fn the_console_in_a_real_browser() {
         screenshot(&c, "image").await;
         let pick = severities.last().unwrap().clone();
         let form = c.form(Locator::Css("form.filters")).await.unwrap();
-        c.find(Locator::Id("severity")).await.unwrap().select_by_value(&pick).await.unwrap();
+        c.find(Locator::Id("severity"))
+            .await
+            .unwrap()
+            .select_by_value(&pick)
+            .await
+            .unwrap();
         form.submit().await.unwrap();
         let filtered = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         let expected = severities.iter().filter(|s| **s == pick).count();
         assert_eq!(filtered.len(), expected, "{pick}");
         for r in &filtered {
-            assert_eq!(r.attr("data-severity").await.unwrap().as_deref(), Some(pick.as_str()));
+            assert_eq!(
+                r.attr("data-severity").await.unwrap().as_deref(),
+                Some(pick.as_str())
+            );
         }
         screenshot(&c, "image-filtered").await;
 
@@ -386,15 +470,26 @@ fn the_console_in_a_real_browser() {
         let form = c.form(Locator::Css("form.inline")).await.unwrap();
         form.set_by_name("name", "browser").await.unwrap();
         form.submit().await.unwrap();
-        let token = c.find(Locator::Id("new-token")).await.unwrap().text().await.unwrap();
+        let token = c
+            .find(Locator::Id("new-token"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(token.starts_with("fer_"), "{token}");
         screenshot(&c, "tokens").await;
         let http2 = http.clone();
         let t2 = token.clone();
-        let ok = tokio::task::spawn_blocking(move || api_status(&http2, &t2)).await.unwrap();
+        let ok = tokio::task::spawn_blocking(move || api_status(&http2, &t2))
+            .await
+            .unwrap();
         assert_eq!(ok, 200);
         c.goto(&format!("{base}/ui/tokens")).await.unwrap();
-        assert!(!c.source().await.unwrap().contains(&token), "a token is shown only once");
+        assert!(
+            !c.source().await.unwrap().contains(&token),
+            "a token is shown only once"
+        );
         c.find(Locator::Css("button[aria-label='Revoke browser']"))
             .await
             .unwrap()
@@ -402,7 +497,9 @@ fn the_console_in_a_real_browser() {
             .await
             .unwrap();
         let http2 = http.clone();
-        let refused = tokio::task::spawn_blocking(move || api_status(&http2, &token)).await.unwrap();
+        let refused = tokio::task::spawn_blocking(move || api_status(&http2, &token))
+            .await
+            .unwrap();
         assert_eq!(refused, 401, "a revoked token is refused at once");
 
         // The queue and the accounts pages.
@@ -416,19 +513,34 @@ fn the_console_in_a_real_browser() {
 
         // Alice sees her own image only.
         sign_out(&c).await;
-        assert!(c.current_url().await.unwrap().path().starts_with("/ui/login"));
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .path()
+                .starts_with("/ui/login")
+        );
         sign_in(&c, &base, "alice", "alice-password").await;
-        let links = c.find_all(Locator::Css("table.images tbody tr a")).await.unwrap();
+        let links = c
+            .find_all(Locator::Css("table.images tbody tr a"))
+            .await
+            .unwrap();
         assert_eq!(links.len(), 1);
         assert_eq!(
             links[0].attr("href").await.unwrap().unwrap(),
             format!("/ui/images/{}", alice_scan["imageId"].as_str().unwrap())
         );
         screenshot(&c, "images-user").await;
-        c.goto(&format!("{base}/ui/images/{}", admin_scan["imageId"].as_str().unwrap()))
-            .await
-            .unwrap();
-        assert!(c.source().await.unwrap().contains("was not found"), "another user's image");
+        c.goto(&format!(
+            "{base}/ui/images/{}",
+            admin_scan["imageId"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+        assert!(
+            c.source().await.unwrap().contains("was not found"),
+            "another user's image"
+        );
         c.close().await.unwrap();
     });
 }

@@ -126,13 +126,7 @@ struct Located<'a> {
     path: &'a str,
 }
 
-fn result(
-    id: &str,
-    rule_index: usize,
-    severity: Severity,
-    at: &Located<'_>,
-    fix: &str,
-) -> Value {
+fn result(id: &str, rule_index: usize, severity: Severity, at: &Located<'_>, fix: &str) -> Value {
     let mut h = Sha256::new();
     for part in [id, at.purl, at.path] {
         h.update(part.as_bytes());
@@ -208,7 +202,11 @@ pub fn from_grype(doc: &crate::grype::Document, tool: &Tool) -> Value {
                 Some(f) if f.state == "wont-fix" => "the distro will not fix it".to_owned(),
                 _ => "no fix yet".to_owned(),
             };
-            let path = a.locations.first().map_or("", |l| l.path.as_str());
+            // Grype's paths are absolute in the image; SARIF's are relative to its root.
+            let path = a
+                .locations
+                .first()
+                .map_or("", |l| l.path.trim_start_matches('/'));
             result(
                 &v.id,
                 index[v.id.as_str()],
@@ -250,7 +248,8 @@ pub fn from_grype(doc: &crate::grype::Document, tool: &Tool) -> Value {
                     .push(json!("known-exploited"));
             }
             if let Some(e) = v.epss.first() {
-                properties["epss"] = json!({"score": e.epss, "percentile": e.percentile, "date": e.date});
+                properties["epss"] =
+                    json!({"score": e.epss, "percentile": e.percentile, "date": e.date});
             }
             json!({
                 "id": v.id,

@@ -64,8 +64,11 @@ pub trait AccountStore {
     async fn tokens(&self, account_id: Option<&str>) -> Result<Vec<Token>>;
     /// Deletes a token, when it belongs to `account_id` (any account's when `None`); the
     /// SHA-256 it was kept by, for caches to forget it.
-    async fn revoke_token(&self, token_id: &str, account_id: Option<&str>)
-    -> Result<Option<String>>;
+    async fn revoke_token(
+        &self,
+        token_id: &str,
+        account_id: Option<&str>,
+    ) -> Result<Option<String>>;
 }
 
 const ACCOUNT_COLUMNS: &str = "id, name, password_hash, admin, created_at, password_changed_at";
@@ -209,24 +212,25 @@ impl AccountStore for Store {
             .iter()
             .map(|r| r.try_get::<String, _>("hash"))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let deleted = self.exec_guarded_in(
-            crate::sqlite::Lane::Foreground,
-            vec![
-                (
-                    "DELETE FROM accounts WHERE id = $1".to_owned(),
-                    vec![account_id.into()],
-                ),
-                (
-                    "DELETE FROM tokens WHERE account_id = $1".to_owned(),
-                    vec![account_id.into()],
-                ),
-                (
-                    "DELETE FROM console_sessions WHERE account_id = $1".to_owned(),
-                    vec![account_id.into()],
-                ),
-            ],
-        )
-        .await?;
+        let deleted = self
+            .exec_guarded_in(
+                crate::sqlite::Lane::Foreground,
+                vec![
+                    (
+                        "DELETE FROM accounts WHERE id = $1".to_owned(),
+                        vec![account_id.into()],
+                    ),
+                    (
+                        "DELETE FROM tokens WHERE account_id = $1".to_owned(),
+                        vec![account_id.into()],
+                    ),
+                    (
+                        "DELETE FROM console_sessions WHERE account_id = $1".to_owned(),
+                        vec![account_id.into()],
+                    ),
+                ],
+            )
+            .await?;
         Ok(deleted.then_some(hashes))
     }
 

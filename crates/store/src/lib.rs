@@ -28,8 +28,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlSafeStr as _};
 
 pub use accounts::{Account, AccountStore, Operation, OperationStore, Token};
-pub use console::{ConsoleSession, ImageOrder, ImageQuery, ImageSummary, JobCount};
 pub use blobs::{BlobError, BlobStore};
+pub use console::{ConsoleSession, ImageOrder, ImageQuery, ImageSummary, JobCount};
 pub use jobs::{
     Completion, Job, JobRequest, JobState, JobStore, LeaseEnd, Lessee, Limits, Released, Submitted,
 };
@@ -101,7 +101,10 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
         (
             10,
             "console",
-            format!("{}\n{console}", include_str!("../migrations/0010_console.sql")),
+            format!(
+                "{}\n{console}",
+                include_str!("../migrations/0010_console.sql")
+            ),
         ),
     ]
 }

@@ -1223,17 +1223,49 @@ async fn a_schema_5_database_upgrades_to_10() {
             sqlx::query(*sql).execute(&pool).await.unwrap();
         }
         let mut schema_10: Vec<String> = [
-            "images_name", "images_name_all", "images_risk", "images_risk_all", "images_recent",
-            "images_recent_all", "jobs_failed", "tokens_id", "tokens_account",
+            "images_name",
+            "images_name_all",
+            "images_risk",
+            "images_risk_all",
+            "images_recent",
+            "images_recent_all",
+            "jobs_failed",
+            "tokens_id",
+            "tokens_account",
         ]
         .iter()
         .map(|i| format!("DROP INDEX {i}"))
         .collect();
         schema_10.push("DROP TABLE console_sessions".to_owned());
         for (table, columns) in [
-            ("findings", &["fix_state", "severity_source", "epss", "epss_percentile", "layer", "suppressed"][..]),
+            (
+                "findings",
+                &[
+                    "fix_state",
+                    "severity_source",
+                    "epss",
+                    "epss_percentile",
+                    "layer",
+                    "suppressed",
+                ][..],
+            ),
             ("scans", &["kev"][..]),
-            ("images", &["last_scan_id", "last_status", "ready_scan_id", "scanned_at", "critical", "high", "medium", "low", "negligible", "unknown", "kev"][..]),
+            (
+                "images",
+                &[
+                    "last_scan_id",
+                    "last_status",
+                    "ready_scan_id",
+                    "scanned_at",
+                    "critical",
+                    "high",
+                    "medium",
+                    "low",
+                    "negligible",
+                    "unknown",
+                    "kev",
+                ][..],
+            ),
             ("tokens", &["id", "last_used_at"][..]),
             ("accounts", &["password_changed_at"][..]),
         ] {
@@ -1243,7 +1275,10 @@ async fn a_schema_5_database_upgrades_to_10() {
         }
         schema_10.push("DELETE FROM _sqlx_migrations WHERE version = 10".to_owned());
         for sql in &schema_10 {
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).execute(&pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         for sql in [
             "ALTER TABLE findings DROP COLUMN kev",
@@ -1280,7 +1315,11 @@ async fn a_schema_5_database_upgrades_to_10() {
         // Schema 10 summarised the image's newest scan on the way.
         let summary = s.image_summary("img1").await.unwrap().unwrap();
         assert_eq!(summary.ready_scan_id.as_deref(), Some("scn1"), "{name}");
-        assert_eq!(summary.last_status, Some(ferret_store::ScanStatus::Ready), "{name}");
+        assert_eq!(
+            summary.last_status,
+            Some(ferret_store::ScanStatus::Ready),
+            "{name}"
+        );
         let scan = s.scan("scn1").await.unwrap().unwrap();
         assert_eq!((scan.reason, scan.snapshot, scan.diff), (None, None, None));
         assert!(s.first_delivery("reg/e").await.unwrap(), "{name}");

@@ -400,13 +400,24 @@ pub(crate) async fn download(
         let name: String = format!(
             "{}-{}.{}",
             scan.repository.rsplit('/').next().unwrap_or("image"),
-            scan.digest.trim_start_matches("sha256:").get(..12).unwrap_or("scan"),
+            scan.digest
+                .trim_start_matches("sha256:")
+                .get(..12)
+                .unwrap_or("scan"),
             format.suffix()
         )
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        if let Ok(v) =
+            axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        {
             response
                 .headers_mut()
                 .insert(axum::http::header::CONTENT_DISPOSITION, v);
@@ -431,8 +442,13 @@ fn convert(format: Download, data: &[u8], digest: &str) -> Result<Vec<u8>, ApiEr
                 &ferret_engine::ScanOptions::default(),
             )
             .map_err(|e| ApiError::internal(format!("the stored SBOM: {e}")))?;
-            ferret_report::write_sbom(&inv, ferret_report::SbomFormat::CycloneDxJson, &tool, &mut out)
-                .map_err(ApiError::internal)?;
+            ferret_report::write_sbom(
+                &inv,
+                ferret_report::SbomFormat::CycloneDxJson,
+                &tool,
+                &mut out,
+            )
+            .map_err(ApiError::internal)?;
         }
         Download::Sarif => {
             let doc: ferret_report::grype::Document = serde_json::from_slice(data)

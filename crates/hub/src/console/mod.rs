@@ -101,7 +101,9 @@ pub(crate) mod assets {
     pub(crate) static CSS: Asset = Asset {
         bytes: include_bytes!("../../assets/console.css"),
         content_type: "text/css; charset=utf-8",
-        path: LazyLock::new(|| hashed("console", "css", include_bytes!("../../assets/console.css"))),
+        path: LazyLock::new(|| {
+            hashed("console", "css", include_bytes!("../../assets/console.css"))
+        }),
     };
     pub(crate) static JS: Asset = Asset {
         bytes: include_bytes!("../../assets/console.js"),
@@ -109,9 +111,7 @@ pub(crate) mod assets {
         path: LazyLock::new(|| hashed("console", "js", include_bytes!("../../assets/console.js"))),
     };
 
-    pub(crate) async fn serve(
-        axum::extract::Path(name): axum::extract::Path<String>,
-    ) -> Response {
+    pub(crate) async fn serve(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
         let path = format!("/ui/static/{name}");
         for a in [&CSS, &JS] {
             if a.path() == path {

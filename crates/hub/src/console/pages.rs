@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use ferret_store::{
-    Counts, Finding, FindingFilter, FindingKey, ImageOrder, ImageQuery,
-    ImageSummary, Job, Scan, ScanFilter, ScanStore, ScanStatus,
+    Counts, Finding, FindingFilter, FindingKey, ImageOrder, ImageQuery, ImageSummary, Job, Scan,
+    ScanFilter, ScanStatus, ScanStore,
 };
 use serde::Deserialize;
 
@@ -64,14 +64,14 @@ impl Chrome {
 /// A rendered page with the console's headers.
 fn page(t: &impl Template) -> Response {
     match t.render() {
-        Ok(html) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(html),
-        )
-            .into_response(),
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering a console page");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -273,7 +273,12 @@ pub(crate) async fn login(
     {
         Ok(a) => a,
         Err(e) if e.code == Code::Unauthenticated => {
-            let mut r = login_form(tls, next, form.name, Some("The name or the password is wrong.".to_owned()));
+            let mut r = login_form(
+                tls,
+                next,
+                form.name,
+                Some("The name or the password is wrong.".to_owned()),
+            );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             return r;
         }
@@ -415,7 +420,12 @@ pub(crate) async fn images(
         "" | "name" => ImageOrder::Name,
         "risk" => ImageOrder::Risk,
         "recent" => ImageOrder::Recent,
-        other => return error_page(StatusCode::BAD_REQUEST, &format!("sort: {other:?} is not name, risk or recent")),
+        other => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("sort: {other:?} is not name, risk or recent"),
+            );
+        }
     };
     let at_least = match q.severity.as_str() {
         "" | "kev" => None,
@@ -423,7 +433,12 @@ pub(crate) async fn images(
         "high" => Some(1),
         "medium" => Some(2),
         "low" => Some(3),
-        other => return error_page(StatusCode::BAD_REQUEST, &format!("severity: {other:?} is not critical, high, medium, low or kev")),
+        other => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("severity: {other:?} is not critical, high, medium, low or kev"),
+            );
+        }
     };
     // A user sees their own images whatever they ask; an admin may narrow to one owner.
     let owner = match p.scope() {
@@ -448,7 +463,11 @@ pub(crate) async fn images(
             Err(e) => return store_failed(e),
         }
     };
-    let mut rows = match hub.store.image_summaries(&query, after.as_ref(), PAGE + 1).await {
+    let mut rows = match hub
+        .store
+        .image_summaries(&query, after.as_ref(), PAGE + 1)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return store_failed(e),
     };
@@ -462,22 +481,27 @@ pub(crate) async fn images(
         ("sort", q.sort.as_str()),
         ("owner", q.owner.as_str()),
     ];
-    let next_link = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|last| {
-            let mut pairs = base.to_vec();
-            pairs.push(("after", last.image.id.as_str()));
-            format!("/ui/images?{}", query_string(&pairs))
-        });
+    let next_link = more.then(|| rows.last()).flatten().map(|last| {
+        let mut pairs = base.to_vec();
+        pairs.push(("after", last.image.id.as_str()));
+        format!("/ui/images?{}", query_string(&pairs))
+    });
     page(&ImagesPage {
         chrome: Chrome::of(&c, "images"),
         q: q.q.clone(),
         repository: q.repository.clone(),
         severity: q.severity.clone(),
-        sort: if q.sort.is_empty() { "name".to_owned() } else { q.sort.clone() },
+        sort: if q.sort.is_empty() {
+            "name".to_owned()
+        } else {
+            q.sort.clone()
+        },
         severities: IMAGE_SEVERITIES.to_vec(),
-        sorts: vec![("name", "name"), ("risk", "risk"), ("recent", "last scanned")],
+        sorts: vec![
+            ("name", "name"),
+            ("risk", "risk"),
+            ("recent", "last scanned"),
+        ],
         rows: rows.iter().map(ImageRow::from).collect(),
         show_owner: p.admin,
         first: after.is_none(),
@@ -627,7 +651,10 @@ const FIX_STATES: [(&str, &str); 5] = [
 async fn visible_image(hub: &Hub, p: &Principal, id: &str) -> Result<ImageSummary, Response> {
     match hub.store.image_summary(id).await {
         Ok(Some(s)) if p.may_see(&s.image.owner) => Ok(s),
-        Ok(_) => Err(error_page(StatusCode::NOT_FOUND, &format!("image {id:?} was not found"))),
+        Ok(_) => Err(error_page(
+            StatusCode::NOT_FOUND,
+            &format!("image {id:?} was not found"),
+        )),
         Err(e) => Err(store_failed(e)),
     }
 }
@@ -645,20 +672,36 @@ pub(crate) async fn image(
     };
     let image = &summary.image;
     if !q.severity.is_empty() && !FINDING_SEVERITIES.iter().any(|(v, _)| *v == q.severity) {
-        return error_page(StatusCode::BAD_REQUEST, &format!("severity: {:?} is not a severity", q.severity));
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("severity: {:?} is not a severity", q.severity),
+        );
     }
     if !q.fix.is_empty() && !FIX_STATES.iter().any(|(v, _)| *v == q.fix) {
-        return error_page(StatusCode::BAD_REQUEST, &format!("fix: {:?} is not a fix state", q.fix));
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("fix: {:?} is not a fix state", q.fix),
+        );
     }
     let by_severity = match q.sort.as_str() {
         "" | "severity" => true,
         "report" => false,
-        other => return error_page(StatusCode::BAD_REQUEST, &format!("sort: {other:?} is not severity or report")),
+        other => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("sort: {other:?} is not severity or report"),
+            );
+        }
     };
     let after = if q.after.is_empty() {
         FindingKey::default()
     } else {
-        match q.after.split_once('.').and_then(|(r, o)| Some(FindingKey { rank: r.parse().ok()?, ord: o.parse().ok()? })) {
+        match q.after.split_once('.').and_then(|(r, o)| {
+            Some(FindingKey {
+                rank: r.parse().ok()?,
+                ord: o.parse().ok()?,
+            })
+        }) {
             Some(k) => k,
             None => return error_page(StatusCode::BAD_REQUEST, "after: expected RANK.ORD"),
         }
@@ -687,7 +730,12 @@ pub(crate) async fn image(
     let scan: Option<Scan> = match &scan_id {
         Some(sid) => match hub.store.scan(sid).await {
             Ok(Some(s)) if s.image_id.as_deref() == Some(image.id.as_str()) => Some(s),
-            Ok(_) => return error_page(StatusCode::NOT_FOUND, &format!("scan {sid:?} of this image was not found")),
+            Ok(_) => {
+                return error_page(
+                    StatusCode::NOT_FOUND,
+                    &format!("scan {sid:?} of this image was not found"),
+                );
+            }
             Err(e) => return store_failed(e),
         },
         None => None,
@@ -704,12 +752,18 @@ pub(crate) async fn image(
             by_severity,
             ..FindingFilter::default()
         };
-        let rows = match hub.store.findings(&s.id, &filter, after, FINDINGS_PAGE + 1).await {
+        let rows = match hub
+            .store
+            .findings(&s.id, &filter, after, FINDINGS_PAGE + 1)
+            .await
+        {
             Ok(r) => r,
             Err(e) => return store_failed(e),
         };
         let more = rows.len() > usize::try_from(FINDINGS_PAGE).unwrap_or(usize::MAX);
-        let rows = &rows[..rows.len().min(usize::try_from(FINDINGS_PAGE).unwrap_or(usize::MAX))];
+        let rows = &rows[..rows
+            .len()
+            .min(usize::try_from(FINDINGS_PAGE).unwrap_or(usize::MAX))];
         if more && let Some((k, _)) = rows.last() {
             let after = format!("{}.{}", k.rank, k.ord);
             next_findings = Some(format!(
@@ -732,7 +786,11 @@ pub(crate) async fn image(
                 suppressed: true,
                 ..FindingFilter::default()
             };
-            match hub.store.findings(&s.id, &filter, FindingKey::default(), FINDINGS_PAGE).await {
+            match hub
+                .store
+                .findings(&s.id, &filter, FindingKey::default(), FINDINGS_PAGE)
+                .await
+            {
                 Ok(rows) => {
                     suppressed = rows
                         .iter()
@@ -780,7 +838,11 @@ pub(crate) async fn image(
         id: image.id.clone(),
         name: format!("{}/{}", image.registry, image.repository),
         digest: image.digest.clone(),
-        tags: if image.tags.is_empty() { "—".to_owned() } else { image.tags.join(", ") },
+        tags: if image.tags.is_empty() {
+            "—".to_owned()
+        } else {
+            image.tags.join(", ")
+        },
         owner: image.owner.clone(),
         status,
         status_class,
@@ -790,7 +852,11 @@ pub(crate) async fn image(
             when: when(s.scanned_at.unwrap_or(s.created_at)),
             reason: s.reason.map(|r| r.as_str().to_owned()),
             badges: badges(&s.counts),
-            kev: if Some(&s.id) == summary.ready_scan_id.as_ref() { summary.kev } else { 0 },
+            kev: if Some(&s.id) == summary.ready_scan_id.as_ref() {
+                summary.kev
+            } else {
+                0
+            },
         }),
         severities: FINDING_SEVERITIES.to_vec(),
         fix_states: FIX_STATES.to_vec(),
@@ -798,7 +864,11 @@ pub(crate) async fn image(
         package: q.package.clone(),
         fix: q.fix.clone(),
         kev: !q.kev.is_empty(),
-        sort: if by_severity { "severity".to_owned() } else { "report".to_owned() },
+        sort: if by_severity {
+            "severity".to_owned()
+        } else {
+            "report".to_owned()
+        },
         findings,
         next_findings,
         suppressed,
@@ -881,14 +951,23 @@ pub(crate) async fn diff(
     Query(q): Query<DiffQuery>,
 ) -> Response {
     let p = &c.principal;
-    let (to, from) = match (hub.visible_scan(p, &id).await, hub.visible_scan(p, &q.from).await) {
+    let (to, from) = match (
+        hub.visible_scan(p, &id).await,
+        hub.visible_scan(p, &q.from).await,
+    ) {
         (Ok(t), Ok(f)) => (t, f),
         (Err(e), _) | (_, Err(e)) => return failed(e),
     };
     if to.image_id.is_none() || to.image_id != from.image_id {
-        return error_page(StatusCode::BAD_REQUEST, "from: the scans are not of the same image");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "from: the scans are not of the same image",
+        );
     }
-    let (old, new) = match (all_findings(&hub, &from.id).await, all_findings(&hub, &to.id).await) {
+    let (old, new) = match (
+        all_findings(&hub, &from.id).await,
+        all_findings(&hub, &to.id).await,
+    ) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => return store_failed(e),
     };
@@ -913,7 +992,14 @@ pub(crate) async fn diff(
         gone: gone.iter().map(row).collect(),
         regraded: regraded
             .into_iter()
-            .map(|r| (r.vulnerability, format!("{} {}", r.package, r.version), r.from, r.to))
+            .map(|r| {
+                (
+                    r.vulnerability,
+                    format!("{} {}", r.package, r.version),
+                    r.from,
+                    r.to,
+                )
+            })
             .collect(),
     })
 }
@@ -967,7 +1053,10 @@ impl From<&Job> for JobRow {
                 "{}/{}{} ({})",
                 j.registry,
                 j.repository,
-                j.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default(),
+                j.tag
+                    .as_deref()
+                    .map(|t| format!(":{t}"))
+                    .unwrap_or_default(),
                 short_digest(&j.digest)
             ),
             tier: tier(j.priority),
@@ -1046,7 +1135,12 @@ struct TokensPage {
     created: Option<String>,
 }
 
-async fn tokens_page(hub: &Hub, c: &Console, created: Option<String>, notice: Option<String>) -> Response {
+async fn tokens_page(
+    hub: &Hub,
+    c: &Console,
+    created: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let tokens = match hub.tokens(&c.principal, false).await {
         Ok(t) => t,
         Err(e) => return failed(e),
@@ -1091,7 +1185,13 @@ pub(crate) async fn create_token(
     match hub.create_token(&c.principal, &form.name).await {
         // Shown in this answer only; a reload does not show it again.
         Ok((secret, t)) => {
-            tokens_page(&hub, &c, Some(secret), Some(format!("Token {:?} created.", t.name))).await
+            tokens_page(
+                &hub,
+                &c,
+                Some(secret),
+                Some(format!("Token {:?} created.", t.name)),
+            )
+            .await
         }
         Err(e) => failed(e),
     }
@@ -1171,7 +1271,11 @@ pub(crate) async fn change_password(
     match session::start(&hub, &p.account_id, c.tls).await {
         Ok((cookie, csrf)) => {
             let c = Console { csrf, ..c.clone() };
-            let mut r = account_page(&c, None, Some("Your password was changed; other sessions were signed out.".to_owned()));
+            let mut r = account_page(
+                &c,
+                None,
+                Some("Your password was changed; other sessions were signed out.".to_owned()),
+            );
             if let Ok(v) = cookie.parse() {
                 r.headers_mut().append(header::SET_COOKIE, v);
             }
@@ -1198,7 +1302,12 @@ struct AccountsPage {
     error: Option<String>,
 }
 
-async fn accounts_page(hub: &Hub, c: &Console, error: Option<String>, notice: Option<String>) -> Response {
+async fn accounts_page(
+    hub: &Hub,
+    c: &Console,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let accounts = match hub.accounts(&c.principal).await {
         Ok(a) => a,
         Err(e) => return failed(e),
@@ -1252,10 +1361,23 @@ pub(crate) async fn create_account(
         return r;
     }
     match hub
-        .create_account(&c.principal, form.name.trim(), &form.password, !form.admin.is_empty())
+        .create_account(
+            &c.principal,
+            form.name.trim(),
+            &form.password,
+            !form.admin.is_empty(),
+        )
         .await
     {
-        Ok(a) => accounts_page(&hub, &c, None, Some(format!("Account {:?} created.", a.name))).await,
+        Ok(a) => {
+            accounts_page(
+                &hub,
+                &c,
+                None,
+                Some(format!("Account {:?} created.", a.name)),
+            )
+            .await
+        }
         Err(e) if e.code == Code::PermissionDenied => failed(e),
         Err(e) => accounts_page(&hub, &c, Some(e.message), None).await,
     }
@@ -1296,11 +1418,27 @@ pub(crate) async fn reset_password(
         return r;
     }
     if id == c.principal.account_id {
-        return error_page(StatusCode::BAD_REQUEST, "change your own password on the Account page");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "change your own password on the Account page",
+        );
     }
-    match hub.set_password(&c.principal, &id, None, &form.password).await {
-        Ok(()) => accounts_page(&hub, &c, None, Some("Password set; that account's sessions were signed out.".to_owned())).await,
-        Err(e) if e.code == Code::InvalidArgument => accounts_page(&hub, &c, Some(e.message), None).await,
+    match hub
+        .set_password(&c.principal, &id, None, &form.password)
+        .await
+    {
+        Ok(()) => {
+            accounts_page(
+                &hub,
+                &c,
+                None,
+                Some("Password set; that account's sessions were signed out.".to_owned()),
+            )
+            .await
+        }
+        Err(e) if e.code == Code::InvalidArgument => {
+            accounts_page(&hub, &c, Some(e.message), None).await
+        }
         Err(e) => failed(e),
     }
 }

@@ -78,10 +78,7 @@ fn finding(m: &grype::Match, sev: Severity, suppressed: Option<String>) -> Findi
         origin: some(&artifact.purl),
         kind: some(&artifact.kind),
         kev: !vulnerability.known_exploited.is_empty(),
-        fix_state: vulnerability
-            .fix
-            .as_ref()
-            .and_then(|f| some(&f.state)),
+        fix_state: vulnerability.fix.as_ref().and_then(|f| some(&f.state)),
         severity_source: vulnerability.severity_source.clone(),
         epss: epss.map(|e| millionths(e.epss)),
         epss_percentile: epss.map(|e| millionths(e.percentile)),
@@ -102,10 +99,10 @@ fn ignore_reason(rule: &grype::IgnoreRule) -> String {
     match (&rule.vex_status, &rule.vex_justification) {
         (Some(s), Some(j)) => format!("VEX {s}: {j}"),
         (Some(s), None) => format!("VEX {s}"),
-        _ => rule
-            .vulnerability
-            .as_ref()
-            .map_or_else(|| "an ignore rule".to_owned(), |v| format!("ignore rule for {v}")),
+        _ => rule.vulnerability.as_ref().map_or_else(
+            || "an ignore rule".to_owned(),
+            |v| format!("ignore rule for {v}"),
+        ),
     }
 }
 
