@@ -2,6 +2,8 @@
 //! WebDriver (`chromedriver`) against a hub that scanned the Debian fixture image from a
 //! real registry. Screenshots of each page land in `target/test-artifacts/console/`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,6 +4,8 @@
 //! (to free ports and that registry), and `cargo install` is answered by the binary this
 //! test was built with, so the section cannot rot.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use ferret_testsupport::service::{have, pushed_fixture};

@@ -314,7 +314,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     if let Err(e) = hub.store.delete_console_session(&c.id_hash).await {
@@ -1179,7 +1179,7 @@ pub(crate) async fn create_token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     match hub.create_token(&c.principal, &form.name).await {
@@ -1204,7 +1204,7 @@ pub(crate) async fn revoke_token(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     match hub.revoke_token(&c.principal, &id).await {
@@ -1255,7 +1255,7 @@ pub(crate) async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     let p = &c.principal;
@@ -1357,7 +1357,7 @@ pub(crate) async fn create_account(
     headers: HeaderMap,
     Form(form): Form<NewAccountForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     match hub
@@ -1390,7 +1390,7 @@ pub(crate) async fn delete_account(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     match hub.delete_account(&c.principal, &id).await {
@@ -1414,7 +1414,7 @@ pub(crate) async fn reset_password(
     headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    if let Err(r) = c.check(&headers, &form.csrf) {
+    if let Some(r) = c.refused(&headers, &form.csrf) {
         return r;
     }
     if id == c.principal.account_id {

@@ -126,16 +126,16 @@ pub(crate) struct Console {
 
 impl Console {
     /// Refuses a form whose CSRF token is not this session's, or that came from another site.
-    pub(crate) fn check(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+    pub(crate) fn refused(&self, headers: &HeaderMap, csrf: &str) -> Option<Response> {
         if !same_origin(headers) {
-            return Err(forbidden("the form was sent from another site"));
+            return Some(forbidden("the form was sent from another site"));
         }
         if !tokens_match(csrf, &self.csrf) {
-            return Err(forbidden(
+            return Some(forbidden(
                 "the form's security token is missing or stale; reload the page and try again",
             ));
         }
-        Ok(())
+        None
     }
 }
 
