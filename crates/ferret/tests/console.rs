@@ -185,24 +185,6 @@ fn api_status(http: &str, token: &str) -> u16 {
         .as_u16()
 }
 
-fn add_user(conf: &Conf, name: &str, password: &str) {
-    use std::io::Write;
-    let mut child = ferret()
-        .args(["user", "add", name, "--password-stdin", "--config"])
-        .arg(&conf.path)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A raw HTTP request (no cookie jar, no redirects followed): status, headers, body.
 fn raw(http: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};

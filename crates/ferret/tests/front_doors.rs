@@ -7,32 +7,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use ferret_testsupport::service::*;
 use ferret_testsupport::*;
 use serde_json::{Value, json};
-
-/// `ferret user add NAME --password-stdin` on the hub's database.
-fn add_user(conf: &Conf, name: &str, password: &str) {
-    let mut child = ferret()
-        .args(["user", "add", name, "--password-stdin", "--config"])
-        .arg(&conf.path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn user_token(conf: &Conf, name: &str) -> String {
     let (code, out, err) = run(&[

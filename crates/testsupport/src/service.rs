@@ -187,3 +187,22 @@ pub fn postgres_schema_url(label: &str) -> Option<String> {
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }
+
+/// `ferret user add NAME --password-stdin` on the hub's database.
+pub fn add_user(conf: &Conf, name: &str, password: &str) {
+    let mut child = ferret()
+        .args(["user", "add", name, "--password-stdin", "--config"])
+        .arg(&conf.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
