@@ -744,7 +744,7 @@ pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
 pub(crate) enum TokenCommand {
     /// Create an API token for a user and print it (it is shown only once).
     Create(TokenCreateArgs),
-    /// List API tokens (a user's, or everyone's): id, user, name, created.
+    /// List API tokens (a user's, or everyone's): id, user, name, created, last used.
     List(TokenListArgs),
     /// Revoke an API token by its id (from `token list`).
     Revoke(TokenRevokeArgs),
@@ -821,19 +821,23 @@ pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                         "{}",
                         serde_json::json!({
                             "id": t.id, "user": name_of(&t.account_id), "name": t.name,
-                            "createdAt": t.created_at,
+                            "createdAt": t.created_at, "lastUsedAt": t.last_used_at,
                         })
                     );
                 }
             } else {
-                println!("{:<40} {:<24} {:<24} CREATED", "ID", "USER", "NAME");
+                println!(
+                    "{:<40} {:<24} {:<24} {:<24} LAST USED",
+                    "ID", "USER", "NAME", "CREATED"
+                );
                 for t in &tokens {
                     println!(
-                        "{:<40} {:<24} {:<24} {}",
+                        "{:<40} {:<24} {:<24} {:<24} {}",
                         t.id,
                         name_of(&t.account_id),
                         t.name,
-                        date(t.created_at)
+                        date(t.created_at),
+                        t.last_used_at.map_or_else(|| "never".to_owned(), date)
                     );
                 }
             }

@@ -99,21 +99,54 @@ async fn browser(driver: &str, downloads: &Path) -> Client {
         .unwrap()
 }
 
-async fn sign_in(c: &Client, base: &str, name: &str, password: &str) {
+/// Signs in and waits for the page the form leads to: one with `expect` in it (a submit
+/// returns before the browser has loaded the next page).
+async fn sign_in(c: &Client, base: &str, name: &str, password: &str, expect: &str) {
     c.goto(&format!("{base}/ui/login")).await.unwrap();
     let form = c.form(Locator::Css("form.login")).await.unwrap();
     form.set_by_name("name", name).await.unwrap();
     form.set_by_name("password", password).await.unwrap();
+    let old = page(c).await;
     form.submit().await.unwrap();
+    gone(old).await;
+    wait_for_css(c, expect).await;
 }
 
 async fn sign_out(c: &Client) {
+    let old = page(c).await;
     c.find(Locator::Css("form.signout button"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    gone(old).await;
+    wait_for_css(c, "form.login").await;
+}
+
+/// The current document's root: once it goes stale, a click or submit has replaced the page
+/// (WebDriver returns from both before the next page has loaded).
+async fn page(c: &Client) -> fantoccini::elements::Element {
+    c.find(Locator::Css("html")).await.unwrap()
+}
+
+async fn gone(old: fantoccini::elements::Element) {
+    let started = Instant::now();
+    while old.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the page was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_css(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
 }
 
 async fn texts(c: &Client, css: &str) -> Vec<String> {
@@ -369,12 +402,12 @@ fn the_console_in_a_real_browser() {
                 .starts_with("/ui/login")
         );
         screenshot(&c, "login").await;
-        sign_in(&c, &base, "admin", "wrong-password").await;
+        sign_in(&c, &base, "admin", "wrong-password", "#login-error").await;
         let error = c.find(Locator::Id("login-error")).await.unwrap();
         assert!(error.text().await.unwrap().contains("wrong"));
 
         // The admin sees both images: theirs and alice's.
-        sign_in(&c, &base, "admin", "admin-pw").await;
+        sign_in(&c, &base, "admin", "admin-pw", "form.signout").await;
         assert_eq!(c.current_url().await.unwrap().path(), "/ui/images");
         let rows = c
             .find_all(Locator::Css("table.images tbody tr"))
@@ -384,6 +417,7 @@ fn the_console_in_a_real_browser() {
         screenshot(&c, "images-admin").await;
 
         // An image: its findings, filtered by one severity.
+        let old = page(&c).await;
         c.find(Locator::Css(&format!(
             "a[href='/ui/images/{}']",
             admin_scan["imageId"].as_str().unwrap()
@@ -393,6 +427,7 @@ fn the_console_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+        gone(old).await;
         let all = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         assert!(!all.is_empty(), "{}", c.source().await.unwrap());
         let severities: Vec<String> = {
@@ -411,7 +446,9 @@ fn the_console_in_a_real_browser() {
             .select_by_value(&pick)
             .await
             .unwrap();
+        let old = page(&c).await;
         form.submit().await.unwrap();
+        gone(old).await;
         let filtered = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         let expected = severities.iter().filter(|s| **s == pick).count();
         assert_eq!(filtered.len(), expected, "{pick}");
@@ -453,7 +490,9 @@ fn the_console_in_a_real_browser() {
         c.goto(&format!("{base}/ui/tokens")).await.unwrap();
         let form = c.form(Locator::Css("form.inline")).await.unwrap();
         form.set_by_name("name", "browser").await.unwrap();
+        let old = page(&c).await;
         form.submit().await.unwrap();
+        gone(old).await;
         let token = c
             .find(Locator::Id("new-token"))
             .await
@@ -474,12 +513,18 @@ fn the_console_in_a_real_browser() {
             !c.source().await.unwrap().contains(&token),
             "a token is shown only once"
         );
+        let names = texts(&c, "tr[data-token] td:nth-child(1)").await;
+        let used = texts(&c, "tr[data-token] td:nth-child(4)").await;
+        let at = names.iter().position(|n| n == "browser").unwrap();
+        assert_ne!(used[at], "never", "the token's use is recorded");
+        let old = page(&c).await;
         c.find(Locator::Css("button[aria-label='Revoke browser']"))
             .await
             .unwrap()
             .click()
             .await
             .unwrap();
+        gone(old).await;
         let http2 = http.clone();
         let refused = tokio::task::spawn_blocking(move || api_status(&http2, &token))
             .await
@@ -504,7 +549,7 @@ fn the_console_in_a_real_browser() {
                 .path()
                 .starts_with("/ui/login")
         );
-        sign_in(&c, &base, "alice", "alice-password").await;
+        sign_in(&c, &base, "alice", "alice-password", "form.signout").await;
         let links = c
             .find_all(Locator::Css("table.images tbody tr a"))
             .await

@@ -176,8 +176,8 @@ fn a_missing_database_is_an_error() {
 }
 
 /// Every field of `ours` is one Grype writes (or one the issue names that newer Grype
-/// writes), with the same JSON type; every field of Grype's sample is present unless it is
-/// data Ferret does not have.
+/// writes, or one of Ferret's few documented additions), with the same JSON type; every
+/// field of Grype's sample is present unless it is data Ferret does not have.
 fn same_shape(ours: &Value, grype: &Value, path: &str, errors: &mut Vec<String>) {
     const NOT_PROVIDED: &[&str] = &["epss", "knownExploited", "risk", "metadataType", "metadata"];
     const NEWER_GRYPE: &[&str] = &[
@@ -189,6 +189,9 @@ fn same_shape(ours: &Value, grype: &Value, path: &str, errors: &mut Vec<String>)
         "searchedBy.package",
         "db",
     ];
+    // Ferret's additions, which readers of Grype's JSON pass over: which rating the
+    // severity was taken from (the console and the stored findings show it).
+    const FERRET_ADDS: &[&str] = &["vulnerability.severitySource"];
     match (ours, grype) {
         (Value::Object(o), Value::Object(g)) => {
             for (k, gv) in g {
@@ -203,6 +206,7 @@ fn same_shape(ours: &Value, grype: &Value, path: &str, errors: &mut Vec<String>)
                 if !g.contains_key(k)
                     && !NEWER_GRYPE.contains(&k.as_str())
                     && !NEWER_GRYPE.contains(&qualified.as_str())
+                    && !FERRET_ADDS.contains(&qualified.as_str())
                 {
                     errors.push(format!("{path}.{k} is not a Grype field"));
                 }

@@ -243,10 +243,18 @@ impl Authenticator {
             return Ok(p);
         }
         let account = match key.split_at(2) {
-            ("t:", hash) => store
-                .account_by_token(hash)
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("authorization: unknown API token"))?,
+            ("t:", hash) => {
+                let account = store
+                    .account_by_token(hash)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthenticated("authorization: unknown API token"))?;
+                // Looked up at most once per `PRINCIPAL_TTL` per hub: "last used" is that
+                // precise, and costs no write per request.
+                if let Err(e) = store.touch_token(hash, ferret_store::now_ms()).await {
+                    tracing::warn!(error = %e, "recording a token's use");
+                }
+                account
+            }
             (_, id_iat) => {
                 let id = id_iat.rsplit_once(':').map_or(id_iat, |(id, _)| id);
                 let account = store.account(id).await?.ok_or_else(|| {

@@ -65,3 +65,65 @@ fn the_openapi_document_is_3_1_and_matches_docs() {
         file.display()
     );
 }
+
+/// Every REST route the hub mounts (as written in `src/api`) is in the document, method
+/// and path: a handler added without its annotation in `openapi.rs` fails here.
+#[test]
+fn every_rest_route_is_documented() {
+    let doc = serde_json::to_value(ferret_hub::openapi_document()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        // `.route(\n "PATH",` or `.route("PATH", get(a).post(b))`, whitespace aside.
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (i, _) in flat.match_indices(".route(") {
+            let rest = &flat[i + ".route(".len()..];
+            let Some(path) = rest
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            if !path.starts_with("/api/ferret/") {
+                continue;
+            }
+            seen += 1;
+            // The route's arguments: up to the parenthesis closing `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let call = &rest[..end];
+            let methods: Vec<&str> = ["get", "post", "put", "delete", "patch"]
+                .into_iter()
+                .filter(|m| call.contains(&format!(" {m}(")) || call.contains(&format!(".{m}(")))
+                .collect();
+            let Some(item) = paths.get(path) else {
+                missing.push(path.to_owned());
+                continue;
+            };
+            for m in methods {
+                if item.get(m).is_none() {
+                    missing.push(format!("{} {path}", m.to_uppercase()));
+                }
+            }
+        }
+    }
+    assert!(seen >= 10, "found only {seen} routes under src/api");
+    assert!(
+        missing.is_empty(),
+        "not in the OpenAPI document: {missing:?}"
+    );
+}

@@ -52,6 +52,9 @@ pub trait AccountStore {
     /// Records an API token by its SHA-256 (hex); the token itself is never stored.
     async fn add_token(&self, account_id: &str, token_sha256: &str, name: &str) -> Result<Token>;
     async fn account_by_token(&self, token_sha256: &str) -> Result<Option<Account>>;
+    /// Records that a token was used at `now`, unless it was already recorded within the
+    /// minute before (a write per minute per token at most).
+    async fn touch_token(&self, token_sha256: &str, now: i64) -> Result<()>;
     /// Every account, by name.
     async fn accounts(&self) -> Result<Vec<Account>>;
     /// Sets an account's password hash and ends its console sessions; whether it exists.
@@ -277,6 +280,19 @@ impl AccountStore for Store {
             )
             .await?;
         Ok((n == 1).then_some(hash))
+    }
+
+    async fn touch_token(&self, token_sha256: &str, now: i64) -> Result<()> {
+        self.exec(
+            "UPDATE tokens SET last_used_at = $2 WHERE hash = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+            vec![
+                token_sha256.into(),
+                now.into(),
+                now.saturating_sub(60_000).into(),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn account_by_token(&self, token_sha256: &str) -> Result<Option<Account>> {

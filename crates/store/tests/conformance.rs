@@ -931,6 +931,30 @@ async fn accounts_tokens_and_operations() {
                 .unwrap()
                 .is_none()
         );
+        // Use is recorded at most once a minute.
+        assert_eq!(
+            s.tokens(None).await.unwrap()[0].last_used_at,
+            None,
+            "{name}"
+        );
+        s.touch_token(&"ab".repeat(32), 1_000_000).await.unwrap();
+        assert_eq!(
+            s.tokens(None).await.unwrap()[0].last_used_at,
+            Some(1_000_000),
+            "{name}"
+        );
+        s.touch_token(&"ab".repeat(32), 1_030_000).await.unwrap();
+        assert_eq!(
+            s.tokens(None).await.unwrap()[0].last_used_at,
+            Some(1_000_000),
+            "{name}: within the minute"
+        );
+        s.touch_token(&"ab".repeat(32), 1_070_000).await.unwrap();
+        assert_eq!(
+            s.tokens(None).await.unwrap()[0].last_used_at,
+            Some(1_070_000),
+            "{name}"
+        );
         let op = s
             .create_operation(&a.id, "Scan image", "scan1")
             .await

@@ -3,6 +3,7 @@
 //! SBOM and the Grype-compatible report here ([`run`]). The subscription's frames
 //! ([`frames`]) are the remote path's wire contract; [`remote`] is `ferret scanner`.
 
+pub mod convert;
 pub mod frames;
 pub mod rematch;
 pub mod remote;

@@ -89,6 +89,10 @@ pub struct TokenView {
     pub account_id: String,
     pub name: String,
     pub created_at: i64,
+    /// When it was last used (milliseconds since the epoch, to within a minute); absent
+    /// when never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
     /// The token itself: only in the answer to its creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -101,6 +105,7 @@ impl From<&Token> for TokenView {
             account_id: t.account_id.clone(),
             name: t.name.clone(),
             created_at: t.created_at,
+            last_used_at: t.last_used_at,
             token: None,
         }
     }

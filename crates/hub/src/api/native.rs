@@ -382,9 +382,13 @@ pub(crate) async fn download(
                 .map_err(ApiError::internal)??
         }
     };
-    // Content-addressed: the stored blob's digest (and the format) is the entity tag.
-    let etag = axum::http::HeaderValue::from_str(&format!("\"{digest}.{}\"", format.suffix()))
-        .map_err(ApiError::internal)?;
+    // Content-addressed: the stored blob's digest is the entity tag, with the format's
+    // suffix when the document is rendered from it.
+    let etag = match format {
+        Download::Spdx | Download::Grype => format!("\"{digest}\""),
+        Download::CycloneDx | Download::Sarif => format!("\"{digest}.{}\"", format.suffix()),
+    };
+    let etag = axum::http::HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
     let mut response = (
         [
             (
@@ -432,23 +436,8 @@ fn convert(format: Download, data: &[u8], digest: &str) -> Result<Vec<u8>, ApiEr
     let mut out = Vec::new();
     match format {
         Download::CycloneDx => {
-            let digest = digest
-                .parse()
-                .map_err(|e| ApiError::internal(format!("the scan's digest: {e}")))?;
-            let inv = ferret_engine::sbom_inventory_of(
-                data,
-                "stored SBOM".to_owned(),
-                digest,
-                &ferret_engine::ScanOptions::default(),
-            )
-            .map_err(|e| ApiError::internal(format!("the stored SBOM: {e}")))?;
-            ferret_report::write_sbom(
-                &inv,
-                ferret_report::SbomFormat::CycloneDxJson,
-                &tool,
-                &mut out,
-            )
-            .map_err(ApiError::internal)?;
+            out = ferret_worker::convert::sbom_as_cyclonedx(data, digest, &tool)
+                .map_err(ApiError::internal)?;
         }
         Download::Sarif => {
             let doc: ferret_report::grype::Document = serde_json::from_slice(data)

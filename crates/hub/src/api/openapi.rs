@@ -35,6 +35,14 @@ use utoipa::{Modify, OpenApi};
         crate::api::webhooks::list,
         crate::api::webhooks::remove,
         crate::api::webhooks::deliveries,
+        crate::api::accounts::list_accounts,
+        crate::api::accounts::me,
+        crate::api::accounts::create_account,
+        crate::api::accounts::delete_account,
+        crate::api::accounts::set_password,
+        crate::api::accounts::list_tokens,
+        crate::api::accounts::create_token,
+        crate::api::accounts::revoke_token,
     ),
     modifiers(&Bearer)
 )]

@@ -1125,6 +1125,7 @@ struct TokenRow {
     id: String,
     name: String,
     when: String,
+    used: String,
 }
 
 #[derive(Template)]
@@ -1155,6 +1156,7 @@ async fn tokens_page(
                 id: t.id.clone(),
                 name: t.name.clone(),
                 when: when(t.created_at),
+                used: t.last_used_at.map_or_else(|| "never".to_owned(), when),
             })
             .collect(),
         created,
