@@ -28,3 +28,25 @@ CREATE TRIGGER scans_summary_insert AFTER INSERT ON scans
 FOR EACH ROW WHEN (NEW.image_id IS NOT NULL) EXECUTE FUNCTION ferret_scan_summary();
 CREATE TRIGGER scans_summary_update AFTER UPDATE OF status, critical, high, medium, low, negligible, undefined, kev, scanned_at ON scans
 FOR EACH ROW WHEN (NEW.image_id IS NOT NULL) EXECUTE FUNCTION ferret_scan_summary();
+
+-- Image search: a trigram index of each image's registry/repository and tags, when the
+-- server has pg_trgm (PostgreSQL's contrib; trusted, so a database owner may add it).
+-- Without it search still works, by scanning.
+DO $$
+DECLARE
+    trgm_schema text;
+BEGIN
+    BEGIN
+        CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE NOTICE 'pg_trgm is not available (%); image search will scan', SQLERRM;
+    END;
+    SELECT n.nspname INTO trgm_schema
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pg_trgm';
+    IF trgm_schema IS NOT NULL THEN
+        EXECUTE format(
+            'CREATE INDEX images_text ON images USING gin ((lower(registry || %L || repository || %L || tags)) %I.gin_trgm_ops)',
+            '/', ' ', trgm_schema);
+    END IF;
+END $$;

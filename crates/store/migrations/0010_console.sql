@@ -53,6 +53,9 @@ CREATE INDEX images_risk ON images (owner, critical, high, medium, low, id) WHER
 CREATE INDEX images_risk_all ON images (critical, high, medium, low, id) WHERE deleted_at IS NULL;
 CREATE INDEX images_recent ON images (owner, scanned_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX images_recent_all ON images (scanned_at, id) WHERE deleted_at IS NULL;
+-- Search by the start of a digest; an image's history; an owner's scans.
+CREATE INDEX images_digest ON images (digest) WHERE deleted_at IS NULL;
+CREATE INDEX scans_owner ON scans (owner, created_at);
 -- Recent failures on the queue page.
 CREATE INDEX jobs_failed ON jobs (updated_at) WHERE state = 'error';
 

@@ -26,3 +26,34 @@ BEGIN
       AND (ready_scan_id IS NULL OR ready_scan_id = NEW.id
            OR NEW.created_at >= (SELECT s.created_at FROM scans s WHERE s.id = images.ready_scan_id));
 END;
+
+-- Image search: a trigram index (case-insensitive substrings of three characters or more)
+-- of each image's registry/repository and tags. Its rows are numbered by `text_rowid`, a
+-- number of the image's own that VACUUM leaves alone (unlike an implicit rowid).
+ALTER TABLE images ADD COLUMN text_rowid INTEGER;
+CREATE VIRTUAL TABLE images_text USING fts5(image_id UNINDEXED, text, tokenize = 'trigram');
+UPDATE images SET text_rowid = rowid;
+CREATE UNIQUE INDEX images_text_rowid ON images (text_rowid);
+INSERT INTO images_text (rowid, image_id, text)
+    SELECT text_rowid, id, registry || '/' || repository || ' ' || tags FROM images;
+
+CREATE TRIGGER images_text_insert AFTER INSERT ON images
+BEGIN
+    UPDATE images SET text_rowid = (SELECT COALESCE(MAX(text_rowid), 0) + 1 FROM images)
+    WHERE id = NEW.id;
+    INSERT INTO images_text (rowid, image_id, text)
+    VALUES ((SELECT text_rowid FROM images WHERE id = NEW.id), NEW.id,
+            NEW.registry || '/' || NEW.repository || ' ' || NEW.tags);
+END;
+
+CREATE TRIGGER images_text_update AFTER UPDATE OF registry, repository, tags ON images
+BEGIN
+    DELETE FROM images_text WHERE rowid = OLD.text_rowid;
+    INSERT INTO images_text (rowid, image_id, text)
+    VALUES (NEW.text_rowid, NEW.id, NEW.registry || '/' || NEW.repository || ' ' || NEW.tags);
+END;
+
+CREATE TRIGGER images_text_delete AFTER DELETE ON images
+BEGIN
+    DELETE FROM images_text WHERE rowid = OLD.text_rowid;
+END;

@@ -7,7 +7,7 @@ use sqlx::Row;
 use crate::accounts::{ACCOUNT_COLUMNS_A, Account};
 use crate::row::{Arg, Columns, bind_all};
 use crate::scans::{Counts, IMAGE_COLUMNS, Image, ScanStatus};
-use crate::{Job, Result, Store};
+use crate::{Backend, Job, Result, Store};
 
 /// An image and its newest scans' summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,8 @@ pub struct ImageQuery {
     pub owner: Option<String>,
     pub registry: Option<String>,
     pub repository: Option<String>,
-    /// A case-insensitive substring of `registry/repository`, a tag or the digest.
+    /// A case-insensitive substring of `registry/repository` or a tag, or the start of the
+    /// digest (with or without `sha256:`).
     pub search: Option<String>,
     /// Only images with a finding at or above this severity (0 critical … 3 low).
     pub at_least: Option<u8>,
@@ -134,22 +135,49 @@ impl Store {
         if let Some(r) = &q.repository {
             conditions.push(format!("repository = {}", arg(r.as_str().into())));
         }
-        if let Some(s) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            conditions.push(format!(
-                "lower(registry || '/' || repository || ' ' || tags || ' ' || digest) LIKE {} ESCAPE '\\'",
-                arg(like_pattern(s).into())
-            ));
+        if let Some(s) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let lower = s.to_lowercase();
+            // Names and tags by a substring: on SQLite through its trigram index when the
+            // text is long enough to have a trigram, on PostgreSQL through pg_trgm's index
+            // on the same expression (when the server has it).
+            let by_name = if self.backend() == Backend::Sqlite && lower.chars().count() >= 3 {
+                format!(
+                    "id IN (SELECT image_id FROM images_text WHERE images_text MATCH {})",
+                    arg(format!("\"{}\"", lower.replace('"', "\"\"")).into())
+                )
+            } else {
+                format!(
+                    "lower(registry || '/' || repository || ' ' || tags) LIKE {} ESCAPE '\\'",
+                    arg(like_pattern(&lower).into())
+                )
+            };
+            // Digests by their start, with or without the algorithm.
+            let hex = lower.strip_prefix("sha256:").unwrap_or(&lower);
+            if hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let from = format!("sha256:{hex}");
+                let to = format!("{from}~");
+                conditions.push(format!(
+                    "({by_name} OR (digest >= {} AND digest < {}))",
+                    arg(from.into()),
+                    arg(to.into())
+                ));
+            } else {
+                conditions.push(by_name);
+            }
         }
+        // Outside risk order the counts only filter: `+` keeps a planner from ranging over
+        // the risk index and sorting what it finds, instead of walking the order's index.
+        let plus = if q.order == ImageOrder::Risk { "" } else { "+" };
         if let Some(at_least) = q.at_least {
             let columns = ["critical", "high", "medium", "low"];
             let any: Vec<String> = columns[..=usize::from(at_least.min(3))]
                 .iter()
-                .map(|c| format!("{c} > 0"))
+                .map(|c| format!("{plus}{c} > 0"))
                 .collect();
             conditions.push(format!("({})", any.join(" OR ")));
         }
         if q.kev {
-            conditions.push("kev > 0".to_owned());
+            conditions.push(format!("{plus}kev > 0"));
         }
         let order = match q.order {
             ImageOrder::Name => {

@@ -578,36 +578,58 @@ impl ScanStore for Store {
         after: Option<&ScanKey>,
         limit: i64,
     ) -> Result<Vec<Scan>> {
-        // Optional conditions as `($n IS NULL OR col = $n)` keep each statement static.
-        let (order, keyset) = if filter.by_status {
-            (
-                "status, created_at DESC, id DESC",
-                "($6 IS NULL OR status > $8 OR (status = $8 AND (created_at < $6 OR (created_at = $6 AND id < $7))))",
-            )
-        } else {
-            (
-                "created_at DESC, id DESC",
-                // $8 (the status) does not bound this order, but every statement takes the
-                // same parameters; a status is never empty.
-                "($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) AND ($8 IS NULL OR $8 <> '')",
-            )
+        // Only the conditions asked for: `($n IS NULL OR col = $n)` would hide the image's
+        // (or owner's) index from SQLite's planner and scan every scan.
+        let mut args: Vec<Arg> = Vec::new();
+        let mut arg = |a: Arg| {
+            args.push(a);
+            format!("${}", args.len())
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SCAN_COLUMNS} FROM scans
-             WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR image_id = $2)
-               AND ($3 IS NULL OR registry = $3) AND ($4 IS NULL OR repository = $4)
-               AND ($5 IS NULL OR status = $5) AND {keyset}
-             ORDER BY {order} LIMIT $9"
-        )))
-        .bind(filter.owner.as_deref())
-        .bind(filter.image_id.as_deref())
-        .bind(filter.registry.as_deref())
-        .bind(filter.repository.as_deref())
-        .bind(filter.status.map(ScanStatus::as_str))
-        .bind(after.map(|k| k.created_at))
-        .bind(after.map(|k| k.id.as_str()))
-        .bind(after.map(|k| k.status.as_str()))
-        .bind(limit)
+        let mut conditions = Vec::new();
+        for (column, value) in [
+            ("owner", filter.owner.as_deref()),
+            ("image_id", filter.image_id.as_deref()),
+            ("registry", filter.registry.as_deref()),
+            ("repository", filter.repository.as_deref()),
+            ("status", filter.status.map(ScanStatus::as_str)),
+        ] {
+            if let Some(v) = value {
+                conditions.push(format!("{column} = {}", arg(v.into())));
+            }
+        }
+        let order = if filter.by_status {
+            if let Some(k) = after {
+                let (status, at, id) = (
+                    arg(k.status.as_str().into()),
+                    arg(k.created_at.into()),
+                    arg(k.id.as_str().into()),
+                );
+                conditions.push(format!(
+                    "(status > {status} OR (status = {status} AND (created_at < {at} OR (created_at = {at} AND id < {id}))))"
+                ));
+            }
+            "status, created_at DESC, id DESC"
+        } else {
+            if let Some(k) = after {
+                let (at, id) = (arg(k.created_at.into()), arg(k.id.as_str().into()));
+                conditions.push(format!(
+                    "(created_at < {at} OR (created_at = {at} AND id < {id}))"
+                ));
+            }
+            "created_at DESC, id DESC"
+        };
+        let limit = arg(limit.into());
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let rows = crate::row::bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {SCAN_COLUMNS} FROM scans {filter_sql} ORDER BY {order} LIMIT {limit}"
+            ))),
+            &args,
+        )
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(Scan::from_row).collect()

@@ -1235,12 +1235,19 @@ async fn a_schema_5_database_upgrades_to_10() {
                 "DROP TRIGGER scans_summary_update ON scans",
                 "DROP FUNCTION ferret_findings_kev",
                 "DROP FUNCTION ferret_scan_summary",
+                "DROP INDEX IF EXISTS images_text",
             ]
         } else {
             &[
                 "DROP TRIGGER findings_kev",
                 "DROP TRIGGER scans_summary_insert",
                 "DROP TRIGGER scans_summary_update",
+                "DROP TRIGGER images_text_insert",
+                "DROP TRIGGER images_text_update",
+                "DROP TRIGGER images_text_delete",
+                "DROP TABLE images_text",
+                "DROP INDEX images_text_rowid",
+                "ALTER TABLE images DROP COLUMN text_rowid",
             ]
         };
         for sql in triggers {
@@ -1254,6 +1261,8 @@ async fn a_schema_5_database_upgrades_to_10() {
             "images_recent",
             "images_recent_all",
             "jobs_failed",
+            "images_digest",
+            "scans_owner",
             "tokens_id",
             "tokens_account",
         ]
@@ -1338,6 +1347,13 @@ async fn a_schema_5_database_upgrades_to_10() {
         assert_eq!(images[0].deleted_at, None);
         // Schema 10 summarised the image's newest scan on the way.
         let summary = s.image_summary("img1").await.unwrap().unwrap();
+        // And indexed its name for search.
+        let q = ImageQuery {
+            search: Some("reg/ap".to_owned()),
+            ..ImageQuery::default()
+        };
+        let found = s.image_summaries(&q, None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{name}: found by name after the upgrade");
         assert_eq!(summary.ready_scan_id.as_deref(), Some("scn1"), "{name}");
         assert_eq!(
             summary.last_status,
@@ -1621,5 +1637,130 @@ async fn webhooks_and_the_outbox() {
                 .unwrap(),
             "7"
         );
+    }
+}
+
+/// The console's image search: substrings of names and tags (through the trigram index
+/// where there is one, by scanning for one or two characters), digest prefixes, a tag added
+/// later, characters that mean something to LIKE or to full-text queries, and paging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_search_finds_names_tags_and_digests() {
+    for (name, s, _g) in stores().await {
+        let dig = |c: &str| format!("sha256:{}", c.repeat(64));
+        let images = [
+            ("alice", "local", "team/Service-Api", dig("a"), "v1.2"),
+            ("alice", "local", "team/service-web", dig("b"), "latest"),
+            ("alice", "mirror", "library/debian", dig("c"), "bookworm"),
+            ("bob", "local", "team/service-apx", dig("e"), "100%_done\"x"),
+        ];
+        let mut ids = Vec::new();
+        for (owner, registry, repository, digest, tag) in &images {
+            let i = s
+                .upsert_image(owner, registry, repository, digest, Some(tag), 1)
+                .await
+                .unwrap();
+            ids.push(i.id);
+        }
+        let find = |search: &str, owner: Option<&str>| {
+            let q = ImageQuery {
+                owner: owner.map(str::to_owned),
+                search: Some(search.to_owned()),
+                ..ImageQuery::default()
+            };
+            let s = s.clone();
+            async move {
+                s.image_summaries(&q, None, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| format!("{}/{}", i.image.registry, i.image.repository))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            find("SERVICE-a", None).await,
+            ["local/team/Service-Api", "local/team/service-apx"],
+            "{name}: case-insensitive, every owner for an admin"
+        );
+        assert_eq!(
+            find("service-a", Some("alice")).await,
+            ["local/team/Service-Api"],
+            "{name}: one owner's"
+        );
+        assert_eq!(
+            find("mirror/lib", None).await,
+            ["mirror/library/debian"],
+            "{name}"
+        );
+        assert_eq!(
+            find("ok", None).await,
+            ["mirror/library/debian"],
+            "{name}: 2 characters"
+        );
+        assert_eq!(
+            find("bookw", None).await,
+            ["mirror/library/debian"],
+            "{name}: a tag"
+        );
+        assert_eq!(
+            find("%_d", None).await,
+            ["local/team/service-apx"],
+            "{name}: LIKE's"
+        );
+        // A quote means something to full-text queries: here it is only a character.
+        find("\"x", None).await;
+        find("\"", None).await;
+        assert!(find("nothing", None).await.is_empty(), "{name}");
+        // Digests by their start, with or without the algorithm.
+        let digest = dig("c");
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        assert_eq!(
+            find(&hex[..8], None).await,
+            ["mirror/library/debian"],
+            "{name}"
+        );
+        assert_eq!(
+            find(&digest[..16], None).await,
+            ["mirror/library/debian"],
+            "{name}"
+        );
+        // A tag added later is found; the image is listed once.
+        s.upsert_image(
+            "alice",
+            "mirror",
+            "library/debian",
+            &digest,
+            Some("trixie"),
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            find("trixie", None).await,
+            ["mirror/library/debian"],
+            "{name}"
+        );
+        assert_eq!(
+            find("debian", None).await,
+            ["mirror/library/debian"],
+            "{name}"
+        );
+        // Pages of one over a search.
+        let q = ImageQuery {
+            search: Some("service".to_owned()),
+            ..ImageQuery::default()
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        while let Some(i) = s
+            .image_summaries(&q, after.as_ref(), 1)
+            .await
+            .unwrap()
+            .pop()
+        {
+            seen.push(i.image.id.clone());
+            after = Some(i);
+        }
+        assert_eq!(seen.len(), 3, "{name}");
     }
 }
