@@ -111,7 +111,24 @@ fn like_pattern(s: &str) -> String {
     p
 }
 
+/// Above this many images matching a search, walking the order's index and testing each
+/// image finds a page sooner than looking up every match and sorting them.
+const BROAD_SEARCH: i64 = 2_000;
+
 impl Store {
+    /// Whether more than [`BROAD_SEARCH`] images' names and tags match the full-text
+    /// `phrase` (SQLite).
+    async fn matches_many(&self, phrase: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM images_text WHERE images_text MATCH $1 LIMIT $2)",
+        )
+        .bind(phrase)
+        .bind(BROAD_SEARCH + 1)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > BROAD_SEARCH)
+    }
+
     /// Images matching `q` in its order, after the image `after` (the last of the previous
     /// page) when given; deleted images are left out.
     pub async fn image_summaries(
@@ -140,10 +157,14 @@ impl Store {
             // Names and tags by a substring: on SQLite through its trigram index when the
             // text is long enough to have a trigram, on PostgreSQL through pg_trgm's index
             // on the same expression (when the server has it).
-            let by_name = if self.backend() == Backend::Sqlite && lower.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", lower.replace('"', "\"\""));
+            let indexed = self.backend() == Backend::Sqlite
+                && lower.chars().count() >= 3
+                && !self.matches_many(&phrase).await?;
+            let by_name = if indexed {
                 format!(
                     "id IN (SELECT image_id FROM images_text WHERE images_text MATCH {})",
-                    arg(format!("\"{}\"", lower.replace('"', "\"\"")).into())
+                    arg(phrase.into())
                 )
             } else {
                 format!(
