@@ -106,22 +106,32 @@ async fn sign_in(c: &Client, base: &str, name: &str, password: &str, expect: &st
     let form = c.form(Locator::Css("form.login")).await.unwrap();
     form.set_by_name("name", name).await.unwrap();
     form.set_by_name("password", password).await.unwrap();
-    let old = page(c).await;
-    form.submit().await.unwrap();
-    gone(old).await;
+    submit_to_next(c, &form).await;
     wait_for_css(c, expect).await;
 }
 
 async fn sign_out(c: &Client) {
+    click_to_next(c, "form.signout button").await;
+    wait_for_css(c, "form.login").await;
+}
+
+/// Clicks what `css` finds and waits until the page it leads to has replaced this one.
+async fn click_to_next(c: &Client, css: &str) {
     let old = page(c).await;
-    c.find(Locator::Css("form.signout button"))
+    c.find(Locator::Css(css))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     gone(old).await;
-    wait_for_css(c, "form.login").await;
+}
+
+/// Submits `form` and waits until the page it leads to has replaced this one.
+async fn submit_to_next(c: &Client, form: &fantoccini::elements::Form) {
+    let old = page(c).await;
+    form.submit().await.unwrap();
+    gone(old).await;
 }
 
 /// The current document's root: once it goes stale, a click or submit has replaced the page
@@ -417,17 +427,14 @@ fn the_console_in_a_real_browser() {
         screenshot(&c, "images-admin").await;
 
         // An image: its findings, filtered by one severity.
-        let old = page(&c).await;
-        c.find(Locator::Css(&format!(
-            "a[href='/ui/images/{}']",
-            admin_scan["imageId"].as_str().unwrap()
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        gone(old).await;
+        click_to_next(
+            &c,
+            &format!(
+                "a[href='/ui/images/{}']",
+                admin_scan["imageId"].as_str().unwrap()
+            ),
+        )
+        .await;
         let all = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         assert!(!all.is_empty(), "{}", c.source().await.unwrap());
         let severities: Vec<String> = {
@@ -446,9 +453,7 @@ fn the_console_in_a_real_browser() {
             .select_by_value(&pick)
             .await
             .unwrap();
-        let old = page(&c).await;
-        form.submit().await.unwrap();
-        gone(old).await;
+        submit_to_next(&c, &form).await;
         let filtered = c.find_all(Locator::Css("tr.finding")).await.unwrap();
         let expected = severities.iter().filter(|s| **s == pick).count();
         assert_eq!(filtered.len(), expected, "{pick}");
@@ -490,9 +495,7 @@ fn the_console_in_a_real_browser() {
         c.goto(&format!("{base}/ui/tokens")).await.unwrap();
         let form = c.form(Locator::Css("form.inline")).await.unwrap();
         form.set_by_name("name", "browser").await.unwrap();
-        let old = page(&c).await;
-        form.submit().await.unwrap();
-        gone(old).await;
+        submit_to_next(&c, &form).await;
         let token = c
             .find(Locator::Id("new-token"))
             .await
@@ -517,14 +520,7 @@ fn the_console_in_a_real_browser() {
         let used = texts(&c, "tr[data-token] td:nth-child(4)").await;
         let at = names.iter().position(|n| n == "browser").unwrap();
         assert_ne!(used[at], "never", "the token's use is recorded");
-        let old = page(&c).await;
-        c.find(Locator::Css("button[aria-label='Revoke browser']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        gone(old).await;
+        click_to_next(&c, "button[aria-label='Revoke browser']").await;
         let http2 = http.clone();
         let refused = tokio::task::spawn_blocking(move || api_status(&http2, &token))
             .await

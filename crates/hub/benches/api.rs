@@ -11,9 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use common::{free_addr, latency};
 
 use ferret_hub::auth::{Principal, new_api_token};
 use ferret_hub::service::Paging;
@@ -28,27 +32,15 @@ use ferret_worker::remote::result_frame;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 fn digest(n: u64) -> String {
     format!("sha256:{n:064x}")
 }
 
-fn stats(label: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+fn stats(label: &str, v: Vec<Duration>) {
+    let l = latency(v);
     println!(
         "{label:<44} {:>6} pages  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.2} ms",
-        v.len(),
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(*v.last().unwrap())
+        l.n, l.p50, l.p99, l.max
     );
 }
 

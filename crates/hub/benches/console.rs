@@ -12,7 +12,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{free_addr, latency};
 
 use ferret_hub::auth::{Principal, random_hex, token_hash};
 use ferret_hub::{Hub, HubConfig, RegistryConfig};
@@ -27,23 +31,11 @@ const FINDINGS: usize = 5_000;
 const ROUNDS: usize = 200;
 const SEVERITIES: [&str; 6] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"];
 
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn stats(label: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+fn stats(label: &str, v: Vec<Duration>) {
+    let l = latency(v);
     println!(
         "  {label:<52} {:>5} req  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.2} ms",
-        v.len(),
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(*v.last().unwrap())
+        l.n, l.p50, l.p99, l.max
     );
 }
 

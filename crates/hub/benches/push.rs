@@ -7,7 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{free_addr, latency};
 
 use ferret_hub::{Hub, HubConfig, RegistryConfig};
 use ferret_testsupport::*;
@@ -55,14 +59,8 @@ async fn main() {
             .trim_start_matches("sha256:")
     );
     let mut config = HubConfig::new(d.join("hub"));
-    config.http = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    config.grpc = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    config.http = free_addr();
+    config.grpc = free_addr();
     config.embedded_scanner = false;
     config.admin_password = Some("bench".to_owned());
     config.registries = vec![RegistryConfig {
@@ -106,14 +104,9 @@ async fn main() {
         assert_eq!(body["queued"], 1, "{body}");
         times.push(took);
     }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let l = latency(times);
     println!(
         "push -> scan queued over {} pushes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        times.len(),
-        ms(at(0.5)),
-        ms(at(0.99)),
-        ms(*times.last().unwrap())
+        l.n, l.p50, l.p99, l.max
     );
 }
