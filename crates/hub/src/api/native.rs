@@ -433,22 +433,19 @@ pub(crate) async fn download(
 /// CycloneDX from a stored SPDX SBOM, or SARIF from a stored Grype report.
 fn convert(format: Download, data: &[u8], digest: &str) -> Result<Vec<u8>, ApiError> {
     let tool = ferret_report::Tool::default();
-    let mut out = Vec::new();
     match format {
-        Download::CycloneDx => {
-            out = ferret_worker::convert::sbom_as_cyclonedx(data, digest, &tool)
-                .map_err(ApiError::internal)?;
-        }
+        Download::CycloneDx => ferret_worker::convert::sbom_as_cyclonedx(data, digest, &tool)
+            .map_err(ApiError::internal),
         Download::Sarif => {
             let doc: ferret_report::grype::Document = serde_json::from_slice(data)
                 .map_err(|e| ApiError::internal(format!("the stored report: {e}")))?;
-            serde_json::to_writer_pretty(&mut out, &ferret_report::sarif::from_grype(&doc, &tool))
+            let mut out = serde_json::to_vec_pretty(&ferret_report::sarif::from_grype(&doc, &tool))
                 .map_err(ApiError::internal)?;
             out.push(b'\n');
+            Ok(out)
         }
-        Download::Spdx | Download::Grype => out.extend_from_slice(data),
+        Download::Spdx | Download::Grype => Ok(data.to_vec()),
     }
-    Ok(out)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
