@@ -392,6 +392,22 @@ async fn run(label: &str, database_url: Option<String>) {
         .await;
     admin_c
         .time(
+            "search, 14,286 hits, by risk (mirror/)",
+            "/ui/images?q=mirror%2F&sort=risk",
+        )
+        .await;
+    admin_c
+        .time("search, 85,714 hits (local/)", "/ui/images?q=local%2F")
+        .await;
+    admin_c
+        .walk(
+            "search, 14,286 hits, 100 pages deep",
+            "/ui/images?q=mirror%2F",
+            100,
+        )
+        .await;
+    admin_c
+        .time(
             "one owner (2,000 images)",
             &format!("/ui/images?owner={}", owners[3]),
         )

@@ -111,22 +111,43 @@ fn like_pattern(s: &str) -> String {
     p
 }
 
-/// Above this many images matching a search, walking the order's index and testing each
-/// image finds a page sooner than looking up every match and sorting them.
-const BROAD_SEARCH: i64 = 2_000;
+/// Up to this many images matching a search term, a page is found by sorting the matches,
+/// which costs in proportion to them. Past it the order's index is walked and each image
+/// tested, which stops once the page is full: soon for a term this common, unless its
+/// matches all sort after most other images.
+pub(crate) const SEARCH_SORT_LIMIT: i64 = 20_000;
+
+/// The first `rows=` of a PostgreSQL plan: the planner's estimate of the rows a query yields.
+fn plan_rows(plan: &str) -> Option<f64> {
+    let rest = &plan[plan.find("rows=")? + 5..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
 
 impl Store {
-    /// Whether more than [`BROAD_SEARCH`] images' names and tags match the full-text
-    /// `phrase` (SQLite).
-    async fn matches_many(&self, phrase: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+    /// How many images' names and tags match the full-text `phrase` (SQLite), counted up to
+    /// `cap`.
+    async fn text_matches(&self, phrase: &str, cap: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
             "SELECT count(*) FROM (SELECT 1 FROM images_text WHERE images_text MATCH $1 LIMIT $2)",
         )
         .bind(phrase)
-        .bind(BROAD_SEARCH + 1)
+        .bind(cap)
         .fetch_one(self.pool())
-        .await?;
-        Ok(n > BROAD_SEARCH)
+        .await?)
+    }
+
+    /// PostgreSQL's estimate of how many images satisfy `conditions`.
+    async fn estimated_images(&self, conditions: &str, args: &[Arg]) -> Result<f64> {
+        let sql = format!("EXPLAIN SELECT 1 FROM images WHERE {conditions}");
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .persistent(false)
+            .fetch_one(self.pool())
+            .await?;
+        let plan: String = row.try_get(0)?;
+        Ok(plan_rows(&plan).unwrap_or(f64::MAX))
     }
 
     /// Images matching `q` in its order, after the image `after` (the last of the previous
@@ -152,38 +173,62 @@ impl Store {
         if let Some(r) = &q.repository {
             conditions.push(format!("repository = {}", arg(r.as_str().into())));
         }
-        if let Some(s) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        // Where the images come from when a page is found by sorting a search's matches
+        // (SQLite); `None` while the page is found by testing images in order.
+        let mut matches_from = None;
+        let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        // Long enough to have a trigram, so that an index can find the matches.
+        let trigrams = search.is_some_and(|s| s.chars().count() >= 3);
+        if let Some(s) = search {
             let lower = s.to_lowercase();
-            // Names and tags by a substring: on SQLite through its trigram index when the
-            // text is long enough to have a trigram, on PostgreSQL through pg_trgm's index
-            // on the same expression (when the server has it).
-            let phrase = format!("\"{}\"", lower.replace('"', "\"\""));
-            let indexed = self.backend() == Backend::Sqlite
-                && lower.chars().count() >= 3
-                && !self.matches_many(&phrase).await?;
-            let by_name = if indexed {
-                format!(
-                    "id IN (SELECT image_id FROM images_text WHERE images_text MATCH {})",
-                    arg(phrase.into())
-                )
-            } else {
-                format!(
-                    "lower(registry || '/' || repository || ' ' || tags) LIKE {} ESCAPE '\\'",
-                    arg(like_pattern(&lower).into())
-                )
-            };
             // Digests by their start, with or without the algorithm.
             let hex = lower.strip_prefix("sha256:").unwrap_or(&lower);
-            if hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                let from = format!("sha256:{hex}");
-                let to = format!("{from}~");
-                conditions.push(format!(
-                    "({by_name} OR (digest >= {} AND digest < {}))",
-                    arg(from.into()),
-                    arg(to.into())
+            let digest =
+                (hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| format!("sha256:{hex}"));
+            // Names and tags by a substring: on SQLite through its trigram index, on
+            // PostgreSQL through pg_trgm's index on the same expression (when the server
+            // has it).
+            let phrase = format!("\"{}\"", lower.replace('"', "\"\""));
+            if self.backend() == Backend::Sqlite
+                && trigrams
+                && self
+                    .text_matches(&phrase, self.search_sort_limit + 1)
+                    .await?
+                    <= self.search_sort_limit
+            {
+                let mut keys = format!(
+                    "SELECT rowid AS k FROM images_text WHERE images_text MATCH {}",
+                    arg(phrase.into())
+                );
+                if let Some(from) = digest {
+                    let to = format!("{from}~");
+                    keys.push_str(&format!(
+                        " UNION SELECT text_rowid FROM images WHERE digest >= {} AND digest < {}",
+                        arg(from.into()),
+                        arg(to.into())
+                    ));
+                }
+                // CROSS JOIN: the matches lead, so SQLite cannot walk an order's index.
+                matches_from = Some(format!(
+                    "({keys}) m CROSS JOIN images ON images.text_rowid = m.k"
                 ));
             } else {
-                conditions.push(by_name);
+                let by_name = format!(
+                    "lower(registry || '/' || repository || ' ' || tags) LIKE {} ESCAPE '\\'",
+                    arg(like_pattern(&lower).into())
+                );
+                conditions.push(match digest {
+                    Some(from) => {
+                        let to = format!("{from}~");
+                        format!(
+                            "({by_name} OR (digest >= {} AND digest < {}))",
+                            arg(from.into()),
+                            arg(to.into())
+                        )
+                    }
+                    None => by_name,
+                });
             }
         }
         // Outside risk order the counts only filter: `+` keeps a planner from ranging over
@@ -239,12 +284,42 @@ impl Store {
                 "scanned_at DESC, id DESC"
             }
         };
-        let limit = arg(limit.into());
-        let sql = format!(
-            "SELECT {IMAGE_COLUMNS}, {SUMMARY_COLUMNS} FROM images WHERE {} ORDER BY {order} LIMIT {limit}",
-            conditions.join(" AND ")
-        );
+        let conditions = conditions.join(" AND ");
+        // PostgreSQL's planner, which assumes matches spread evenly over the order, would
+        // walk the order's index for a term it expects many images to match: a walk past
+        // every image when they all sort last. A page of no more than the limit's matches
+        // is found by sorting them instead.
+        let sort_matches = self.backend() == Backend::Postgres
+            && trigrams
+            && self.estimated_images(&conditions, &args).await? <= self.search_sort_limit as f64;
+        args.push(limit.into());
+        let limit = format!("${}", args.len());
+        let columns = format!("{IMAGE_COLUMNS}, {SUMMARY_COLUMNS}");
+        let sql = if let Some(from) = matches_from {
+            format!(
+                "SELECT {columns} FROM images WHERE id IN (
+                    SELECT images.id FROM {from} WHERE {conditions} ORDER BY {order} LIMIT {limit})
+                 ORDER BY {order}"
+            )
+        } else if sort_matches {
+            // MATERIALIZED: the matches are found first (a bitmap scan of the trigram
+            // index), and only their sort keys sorted.
+            format!(
+                "WITH m AS MATERIALIZED (
+                    SELECT id, registry, repository, digest, critical, high, medium, low, scanned_at
+                    FROM images WHERE {conditions})
+                 SELECT {columns} FROM images WHERE id IN (
+                    SELECT id FROM m ORDER BY {order} LIMIT {limit})
+                 ORDER BY {order}"
+            )
+        } else {
+            format!(
+                "SELECT {columns} FROM images WHERE {conditions} ORDER BY {order} LIMIT {limit}"
+            )
+        };
+        // A search is planned for its own term, not a plan cached for any term.
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+            .persistent(search.is_none())
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(ImageSummary::from_row).collect()
@@ -411,5 +486,12 @@ mod tests {
     #[test]
     fn like_patterns_escape_like_characters() {
         assert_eq!(super::like_pattern("Lib_1%"), "%lib\\_1\\%%");
+    }
+
+    #[test]
+    fn plan_rows_reads_the_top_node_estimate() {
+        let plan = "Bitmap Heap Scan on images  (cost=173.60..3861.12 rows=14141 width=4)";
+        assert_eq!(super::plan_rows(plan), Some(14141.0));
+        assert_eq!(super::plan_rows("Result"), None);
     }
 }

@@ -1668,13 +1668,22 @@ async fn image_search_finds_names_tags_and_digests() {
                 ..ImageQuery::default()
             };
             let s = s.clone();
+            let search = search.to_owned();
             async move {
-                s.image_summaries(&q, None, 10)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|i| format!("{}/{}", i.image.registry, i.image.repository))
-                    .collect::<Vec<_>>()
+                // Found by sorting the matches and by walking the order: the same page.
+                let mut pages = Vec::new();
+                for s in [s.clone(), s.with_search_sort_limit(0)] {
+                    pages.push(
+                        s.image_summaries(&q, None, 10)
+                            .await
+                            .unwrap()
+                            .into_iter()
+                            .map(|i| format!("{}/{}", i.image.registry, i.image.repository))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                assert_eq!(pages[0], pages[1], "{search}");
+                pages.swap_remove(0)
             }
         };
         assert_eq!(
@@ -1745,22 +1754,30 @@ async fn image_search_finds_names_tags_and_digests() {
             ["mirror/library/debian"],
             "{name}"
         );
-        // Pages of one over a search.
-        let q = ImageQuery {
-            search: Some("service".to_owned()),
-            ..ImageQuery::default()
-        };
-        let mut seen = Vec::new();
-        let mut after = None;
-        while let Some(i) = s
-            .image_summaries(&q, after.as_ref(), 1)
-            .await
-            .unwrap()
-            .pop()
-        {
-            seen.push(i.image.id.clone());
-            after = Some(i);
+        // Pages of one over a search, in each order, either way.
+        for order in [ImageOrder::Name, ImageOrder::Risk, ImageOrder::Recent] {
+            let q = ImageQuery {
+                search: Some("service".to_owned()),
+                order,
+                ..ImageQuery::default()
+            };
+            let mut ways = Vec::new();
+            for s in [s.clone(), s.clone().with_search_sort_limit(0)] {
+                let mut seen = Vec::new();
+                let mut after = None;
+                while let Some(i) = s
+                    .image_summaries(&q, after.as_ref(), 1)
+                    .await
+                    .unwrap()
+                    .pop()
+                {
+                    seen.push(i.image.id.clone());
+                    after = Some(i);
+                }
+                assert_eq!(seen.len(), 3, "{name} {order:?}");
+                ways.push(seen);
+            }
+            assert_eq!(ways[0], ways[1], "{name} {order:?}");
         }
-        assert_eq!(seen.len(), 3, "{name}");
     }
 }
