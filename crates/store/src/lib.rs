@@ -209,8 +209,10 @@ impl Store {
                                 .await?;
                             // Reads see the file through a map rather than copying
                             // pages into each connection's small cache: a page of a
-                            // broad search, which reads thousands of rows, takes a third
-                            // less time.
+                            // broad search, which reads thousands of rows, takes half
+                            // the time. After another connection commits, a reader's
+                            // first query maps its pages again (SQLite drops the map
+                            // then), which costs about what copying them would.
                             sqlx::query("PRAGMA mmap_size = 268435456")
                                 .execute(&mut *conn)
                                 .await?;
