@@ -185,7 +185,7 @@ impl Store {
             let hex = lower.strip_prefix("sha256:").unwrap_or(&lower);
             let digest =
                 (hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .then(|| format!("sha256:{hex}"));
+                    .then(|| (format!("sha256:{hex}"), format!("sha256:{hex}~")));
             // Names and tags by a substring: on SQLite through its trigram index, on
             // PostgreSQL through pg_trgm's index on the same expression (when the server
             // has it).
@@ -201,8 +201,7 @@ impl Store {
                     "SELECT rowid AS k FROM images_text WHERE images_text MATCH {}",
                     arg(phrase.into())
                 );
-                if let Some(from) = digest {
-                    let to = format!("{from}~");
+                if let Some((from, to)) = digest {
                     keys.push_str(&format!(
                         " UNION SELECT text_rowid FROM images WHERE digest >= {} AND digest < {}",
                         arg(from.into()),
@@ -219,14 +218,11 @@ impl Store {
                     arg(like_pattern(&lower).into())
                 );
                 conditions.push(match digest {
-                    Some(from) => {
-                        let to = format!("{from}~");
-                        format!(
-                            "({by_name} OR (digest >= {} AND digest < {}))",
-                            arg(from.into()),
-                            arg(to.into())
-                        )
-                    }
+                    Some((from, to)) => format!(
+                        "({by_name} OR (digest >= {} AND digest < {}))",
+                        arg(from.into()),
+                        arg(to.into())
+                    ),
                     None => by_name,
                 });
             }
@@ -295,27 +291,27 @@ impl Store {
         args.push(limit.into());
         let limit = format!("${}", args.len());
         let columns = format!("{IMAGE_COLUMNS}, {SUMMARY_COLUMNS}");
-        let sql = if let Some(from) = matches_from {
-            format!(
-                "SELECT {columns} FROM images WHERE id IN (
-                    SELECT images.id FROM {from} WHERE {conditions} ORDER BY {order} LIMIT {limit})
-                 ORDER BY {order}"
-            )
-        } else if sort_matches {
+        // Sorting a search's matches: the page's ids are sorted out of them, then read whole.
+        let matches = match matches_from {
+            Some(from) => Some(format!("SELECT images.id FROM {from} WHERE {conditions}")),
             // MATERIALIZED: the matches are found first (a bitmap scan of the trigram
             // index), and only their sort keys sorted.
-            format!(
+            None if sort_matches => Some(format!(
                 "WITH m AS MATERIALIZED (
                     SELECT id, registry, repository, digest, critical, high, medium, low, scanned_at
                     FROM images WHERE {conditions})
-                 SELECT {columns} FROM images WHERE id IN (
-                    SELECT id FROM m ORDER BY {order} LIMIT {limit})
+                 SELECT id FROM m"
+            )),
+            None => None,
+        };
+        let sql = match matches {
+            Some(ids) => format!(
+                "SELECT {columns} FROM images WHERE id IN ({ids} ORDER BY {order} LIMIT {limit})
                  ORDER BY {order}"
-            )
-        } else {
-            format!(
+            ),
+            None => format!(
                 "SELECT {columns} FROM images WHERE {conditions} ORDER BY {order} LIMIT {limit}"
-            )
+            ),
         };
         // A search is planned for its own term, not a plan cached for any term.
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
