@@ -169,7 +169,7 @@ impl Hub {
         });
         // Alive before anything is leased.
         hub.store
-            .heartbeat(&hub.instance, millis(hub.config.hub_liveness))
+            .heartbeat(&hub.instance, millis(hub.liveness()))
             .await?;
         if hub.store.backend() == ferret_store::Backend::Sqlite {
             // No other hub can share a SQLite database: what is leased is a past run's.
@@ -185,6 +185,17 @@ impl Hub {
             .await
             .map_err(HubError::Config)?;
         Ok(hub)
+    }
+
+    /// How long this hub's liveness record lasts. No other hub can share a SQLite database,
+    /// so there it lasts for good and is written once: a write every `heartbeat` would cost
+    /// every reader connection its page cache, which SQLite drops after any commit.
+    fn liveness(&self) -> Duration {
+        if self.store.backend() == ferret_store::Backend::Sqlite {
+            Duration::from_secs(100 * 365 * 86_400)
+        } else {
+            self.config.hub_liveness
+        }
     }
 
     /// A job's bounds.
@@ -237,9 +248,9 @@ impl Hub {
         self.released(released);
     }
 
-    /// Every `heartbeat`: record that this hub is alive, take back the leases of hubs that
-    /// are not, end this hub's leases that timed out without their connection noticing (the
-    /// embedded scanner's), and refresh the queue gauges.
+    /// Every `heartbeat`: record that this hub is alive (on PostgreSQL), take back the leases
+    /// of hubs that are not, end this hub's leases that timed out without their connection
+    /// noticing (the embedded scanner's), and refresh the queue gauges.
     async fn maintain(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -249,10 +260,11 @@ impl Hub {
                 _ = tick.tick() => {}
                 () = self.shutdown.wait() => return,
             }
-            if let Err(e) = self
-                .store
-                .heartbeat(&self.instance, millis(self.config.hub_liveness))
-                .await
+            if self.store.backend() != ferret_store::Backend::Sqlite
+                && let Err(e) = self
+                    .store
+                    .heartbeat(&self.instance, millis(self.liveness()))
+                    .await
             {
                 tracing::warn!(error = %e, "recording this hub's liveness");
             }

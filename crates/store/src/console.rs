@@ -294,13 +294,13 @@ impl Store {
         // Sorting a search's matches: the page's ids are sorted out of them, then read whole.
         let matches = match matches_from {
             Some(from) => Some(format!("SELECT images.id FROM {from} WHERE {conditions}")),
-            // MATERIALIZED: the matches are found first (a bitmap scan of the trigram
-            // index), and only their sort keys sorted.
+            // `OFFSET 0` keeps the matches' subquery apart from the order, so it is planned
+            // to find them all (a bitmap scan of the trigram index) and only their sort
+            // keys are sorted; unlike a MATERIALIZED CTE, nothing is stored on the way.
             None if sort_matches => Some(format!(
-                "WITH m AS MATERIALIZED (
+                "SELECT id FROM (
                     SELECT id, registry, repository, digest, critical, high, medium, low, scanned_at
-                    FROM images WHERE {conditions})
-                 SELECT id FROM m"
+                    FROM images WHERE {conditions} OFFSET 0) m"
             )),
             None => None,
         };

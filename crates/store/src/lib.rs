@@ -52,6 +52,10 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
         Backend::Sqlite => include_str!("../migrations/0010_console.sqlite.sql"),
         Backend::Postgres => include_str!("../migrations/0010_console.postgres.sql"),
     };
+    let search = match backend {
+        Backend::Sqlite => include_str!("../migrations/0011_search.sqlite.sql"),
+        Backend::Postgres => include_str!("../migrations/0011_search.postgres.sql"),
+    };
     vec![
         (
             1,
@@ -106,6 +110,7 @@ fn migrations(backend: Backend) -> Vec<(i64, &'static str, String)> {
                 include_str!("../migrations/0010_console.sql")
             ),
         ),
+        (11, "search", search.to_owned()),
     ]
 }
 

@@ -1215,10 +1215,10 @@ async fn registry_events_deletes_and_due_images() {
     }
 }
 
-/// A database at schema 5 opens at schema 9: its images are listed (none deleted), its
+/// A database at schema 5 opens at schema 11: its images are listed (none deleted), its
 /// scans have no reason, snapshot or diff, and the new tables work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_5_database_upgrades_to_10() {
+async fn a_schema_5_database_upgrades_to_11() {
     let dir = tempfile::tempdir().unwrap();
     let urls = database_urls(dir.path()).await;
     for (name, url) in urls {
@@ -1227,7 +1227,12 @@ async fn a_schema_5_database_upgrades_to_10() {
         // Back to schema 5, then rows as a schema 5 hub wrote them.
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        // Schema 10's triggers first (their syntax differs), then its columns and tables.
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 11")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Schema 10's and 11's triggers and indexes first (their syntax differs), then
+        // schema 10's columns and tables.
         let triggers: &[&str] = if url.starts_with("postgres") {
             &[
                 "DROP TRIGGER findings_kev ON findings",
@@ -1245,6 +1250,7 @@ async fn a_schema_5_database_upgrades_to_10() {
                 "DROP TRIGGER images_text_insert",
                 "DROP TRIGGER images_text_update",
                 "DROP TRIGGER images_text_delete",
+                "DROP INDEX images_text_keys",
                 "DROP TABLE images_text",
                 "DROP INDEX images_text_rowid",
                 "ALTER TABLE images DROP COLUMN text_rowid",
@@ -1373,6 +1379,83 @@ async fn a_schema_5_database_upgrades_to_10() {
             !f[0].1.kev,
             "{name}: findings from before are not known exploited"
         );
+        s.close().await;
+    }
+}
+
+/// A database at schema 10 opens at schema 11: an image whose scan was running keeps its
+/// summary, the scan's end reaches the summary through schema 11's trigger, and the image
+/// is found by search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_10_database_upgrades_to_11() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in database_urls(dir.path()).await {
+        let s = Store::open(&url).await.unwrap();
+        let image = s
+            .upsert_image("alice", "reg", "app", &d(1), Some("v1"), 1)
+            .await
+            .unwrap();
+        s.close().await;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        // Back to schema 10: its summary trigger (PostgreSQL), no keys index (SQLite).
+        let undo = if url.starts_with("postgres") {
+            let m = include_str!("../migrations/0010_console.postgres.sql");
+            let start = m.find("CREATE FUNCTION ferret_scan_summary").unwrap();
+            let end = start + m[start..].find("END $$;").unwrap() + "END $$;".len();
+            m[start..end].replacen("CREATE", "CREATE OR REPLACE", 1)
+        } else {
+            "DROP INDEX images_text_keys".to_owned()
+        };
+        for sql in [
+            undo,
+            "DELETE FROM _sqlx_migrations WHERE version = 11".to_owned(),
+            // A scan a schema 10 hub started.
+            format!(
+                "INSERT INTO scans (id, image_id, job_id, owner, registry, repository, digest, status, critical, high, medium, low, negligible, undefined, total, created_at) VALUES ('scn1', '{}', 'job1', 'alice', 'reg', 'app', '{}', 'RUNNING', 0, 0, 0, 0, 0, 0, 0, 1)",
+                image.id,
+                d(1)
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+
+        let s = Store::open(&url).await.unwrap();
+        let summary = s.image_summary(&image.id).await.unwrap().unwrap();
+        assert_eq!(
+            (summary.last_scan_id.as_deref(), summary.last_status),
+            (Some("scn1"), Some(ScanStatus::Running)),
+            "{name}"
+        );
+        sqlx::query(
+            "UPDATE scans SET status = 'READY', critical = 2, total = 2, scanned_at = 5 WHERE id = 'scn1'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let summary = s.image_summary(&image.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                summary.last_status,
+                summary.ready_scan_id.as_deref(),
+                summary.scanned_at,
+                summary.counts.critical
+            ),
+            (Some(ScanStatus::Ready), Some("scn1"), Some(5), 2),
+            "{name}"
+        );
+        for s in [s.clone(), s.clone().with_search_sort_limit(0)] {
+            let q = ImageQuery {
+                search: Some("reg/ap".to_owned()),
+                ..ImageQuery::default()
+            };
+            let found = s.image_summaries(&q, None, 10).await.unwrap();
+            assert_eq!(found.len(), 1, "{name}: found by name after the upgrade");
+        }
         s.close().await;
     }
 }
@@ -1636,6 +1719,73 @@ async fn webhooks_and_the_outbox() {
                 .await
                 .unwrap(),
             "7"
+        );
+    }
+}
+
+/// An image's summary follows its scans: the newest one whatever its status, and the newest
+/// READY one's time and counts, which a later failure leaves in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_images_summary_follows_its_scans() {
+    for (name, s, _g) in stores().await {
+        let image = s
+            .upsert_image("alice", "reg", "app", &d(70), Some("latest"), 1)
+            .await
+            .unwrap();
+        let summary = |s: Store, id: String| async move {
+            let i = s.image_summary(&id).await.unwrap().unwrap();
+            (
+                i.last_scan_id,
+                i.last_status,
+                i.ready_scan_id,
+                i.scanned_at.is_some(),
+                i.counts.unknown,
+            )
+        };
+        assert_eq!(
+            summary(s.clone(), image.id.clone()).await,
+            (None, None, None, false, 0),
+            "{name}: never scanned"
+        );
+
+        let first = s.submit(&req(&d(70), "alice", 0)).await.unwrap().scan_id;
+        assert_eq!(
+            summary(s.clone(), image.id.clone()).await,
+            (
+                Some(first.clone()),
+                Some(ScanStatus::Running),
+                None,
+                false,
+                0
+            ),
+            "{name}: running"
+        );
+        let job = lease(&s, "hub1:c1").await.unwrap();
+        s.complete(&job.id, "hub1:c1", &result(3)).await.unwrap();
+        let ready = (
+            Some(first.clone()),
+            Some(ScanStatus::Ready),
+            Some(first.clone()),
+            true,
+            3,
+        );
+        assert_eq!(
+            summary(s.clone(), image.id.clone()).await,
+            ready,
+            "{name}: ready"
+        );
+
+        let second = s.submit(&req(&d(70), "alice", 0)).await.unwrap().scan_id;
+        assert_ne!(first, second);
+        let job = lease(&s, "hub1:c1").await.unwrap();
+        s.fail(&job.id, "hub1:c1", "no such manifest")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            summary(s.clone(), image.id.clone()).await,
+            (Some(second), Some(ScanStatus::Error), Some(first), true, 3),
+            "{name}: a failure after a good scan keeps the good scan's summary"
         );
     }
 }
