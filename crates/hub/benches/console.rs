@@ -156,15 +156,24 @@ async fn seed(url: &str, owners: &[String]) {
     );
 }
 
-/// A scanned image of `principal` with 5,000 findings, through the service's own path.
-async fn big_image(hub: &Hub, principal: &Principal) -> (String, String) {
+/// An image of `principal` registered and scanned through the service's own path: its scan
+/// queued, leased and finished with `counts` and `findings` (four commits). Its id and the
+/// scan's.
+async fn scanned_image(
+    hub: &Hub,
+    principal: &Principal,
+    repository: &str,
+    digest: &str,
+    counts: Counts,
+    findings: Vec<Finding>,
+) -> (String, String) {
     let image = hub
         .store
         .upsert_image(
             &principal.owner,
             "local",
-            "big/monolith",
-            &format!("sha256:{:064x}", u64::MAX),
+            repository,
+            digest,
             Some("latest"),
             1,
         )
@@ -181,6 +190,24 @@ async fn big_image(hub: &Hub, principal: &Principal) -> (String, String) {
         .await
         .unwrap()
         .remove(0);
+    let result = ScanResult {
+        scanner_version: "bench".to_owned(),
+        sbom_blob: None,
+        report_blob: None,
+        counts,
+        findings,
+        record: serde_json::json!({}),
+        inline_blobs: Vec::new(),
+    };
+    hub.store
+        .complete(&job.id, "bench:0", &result)
+        .await
+        .unwrap();
+    (image.id, op.scan.id)
+}
+
+/// A scanned image of `principal` with 5,000 findings.
+async fn big_image(hub: &Hub, principal: &Principal) -> (String, String) {
     let findings: Vec<Finding> = (0..FINDINGS)
         .map(|i| Finding {
             vulnerability: format!("CVE-2024-{i:05}"),
@@ -203,72 +230,27 @@ async fn big_image(hub: &Hub, principal: &Principal) -> (String, String) {
             suppressed: (i % 500 == 7).then(|| "not reachable".to_owned()),
         })
         .collect();
-    let result = ScanResult {
-        scanner_version: "bench".to_owned(),
-        sbom_blob: None,
-        report_blob: None,
-        counts: Counts {
-            critical: (FINDINGS / 6) as u64,
-            ..Counts::default()
-        },
-        findings,
-        record: serde_json::json!({}),
-        inline_blobs: Vec::new(),
+    let counts = Counts {
+        critical: (FINDINGS / 6) as u64,
+        ..Counts::default()
     };
-    hub.store
-        .complete(&job.id, "bench:0", &result)
-        .await
-        .unwrap();
-    (image.id, op.scan.id)
+    let digest = format!("sha256:{:064x}", u64::MAX);
+    scanned_image(hub, principal, "big/monolith", &digest, counts, findings).await
 }
 
-/// Scans landing through the service's path while a page is timed, ten a second: each an
-/// image registered, its scan queued, leased and finished (four commits). After any commit
-/// SQLite's readers read their pages afresh.
+/// Scans landing while a page is timed, ten a second, each on an image of its own. After
+/// any commit SQLite's readers read their pages afresh.
 fn land_scans(hub: Arc<Hub>, principal: Principal) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let bench = Lessee {
-            hub: "bench",
-            holder: "bench:0",
-        };
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         for n in 0u64.. {
             tick.tick().await;
-            let image = hub
-                .store
-                .upsert_image(
-                    &principal.owner,
-                    "local",
-                    "landing/app",
-                    &format!("sha256:{:064x}", u64::MAX - 1 - n),
-                    Some("latest"),
-                    1,
-                )
-                .await
-                .unwrap();
-            hub.yc_scan(&principal, &image.id).await.unwrap();
-            let job = hub
-                .store
-                .claim(bench, None, 1, 600_000)
-                .await
-                .unwrap()
-                .remove(0);
-            let result = ScanResult {
-                scanner_version: "bench".to_owned(),
-                sbom_blob: None,
-                report_blob: None,
-                counts: Counts {
-                    high: n % 5,
-                    ..Counts::default()
-                },
-                findings: Vec::new(),
-                record: serde_json::json!({}),
-                inline_blobs: Vec::new(),
+            let counts = Counts {
+                high: n % 5,
+                ..Counts::default()
             };
-            hub.store
-                .complete(&job.id, "bench:0", &result)
-                .await
-                .unwrap();
+            let digest = format!("sha256:{:064x}", u64::MAX - 1 - n);
+            scanned_image(&hub, &principal, "landing/app", &digest, counts, Vec::new()).await;
         }
     })
 }
